@@ -1,0 +1,48 @@
+// The TensorFlow.js Layers format: model.json (topology + weights manifest)
+// and weights.bin, written so that tf.loadLayersModel() rebuilds our model.
+// Every layout conversion between libtorch and TF.js lives in tfjs_io.cpp.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "mnist/model.hpp"
+
+namespace mnist {
+
+constexpr const char* kModelJsonFile = "model.json";
+constexpr const char* kWeightsFile = "weights.bin";
+
+/// The name and version written into model.json's "generatedBy".
+std::string generated_by();
+
+/// model.json's modelTopology for the convnet, key for key as TF.js 4.22
+/// writes it (docs: tfjs-layers-format.md).
+nlohmann::ordered_json model_topology();
+
+/// The whole model.json document: modelTopology, weightsManifest, format,
+/// generatedBy, convertedBy (null). Shapes come from `model`'s tensors.
+nlohmann::ordered_json model_json(const ConvNet& model);
+
+/// weights.bin: every weight in manifest order, in TF.js layout (conv
+/// kernels HWIO, dense kernels [in,out]), little-endian float32, no padding.
+/// 594,922 * 4 = 2,379,688 bytes.
+std::vector<char> weights_bin(const ConvNet& model);
+
+/// Creates `dir` if missing and checks that a file can be created in it, so
+/// that an unusable save path is reported before training, not after.
+/// Throws IoError naming the folder and the reason.
+void ensure_writable_dir(const std::string& dir);
+
+/// Writes `bytes` to `path` through a temporary file in the same folder that
+/// is flushed to disk and then renamed over `path`: readers see the old file
+/// or the complete new one, never a torn one. Throws IoError.
+void write_file_atomic(const std::string& path, const std::string& bytes);
+void write_file_atomic(const std::string& path, const std::vector<char>& bytes);
+
+/// Saves DIR/weights.bin then DIR/model.json (each atomically).
+void save_tfjs(const ConvNet& model, const std::string& dir);
+
+}  // namespace mnist

@@ -1,0 +1,96 @@
+// CLI11 parser set-up, logging set-up, dispatch, and the program's one
+// try/catch that maps errors to messages and exit codes.
+#include "cli/app.hpp"
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <c10/util/Exception.h>
+
+#include "mnist/error.hpp"
+#include "mnist/tfjs_io.hpp"
+
+namespace mnist::cli {
+
+namespace {
+
+void setup_logging(const GlobalOptions& global) {
+  spdlog::drop("mnist-train");  // run() may be called more than once (tests)
+  auto logger = spdlog::stderr_color_mt("mnist-train");
+  logger->set_pattern("%^[%l]%$ %v");
+  logger->set_level(global.quiet ? spdlog::level::err
+                                 : spdlog::level::from_str(global.log_level));
+  spdlog::set_default_logger(logger);
+}
+
+int fail(ExitCode code, const std::string& message) {
+  if (!spdlog::get("mnist-train")) {
+    setup_logging(GlobalOptions{});
+  }
+  spdlog::error(message);
+  return static_cast<int>(code);
+}
+
+/// c10::Error's what() carries a C++ backtrace; keep its first line only.
+std::string first_line(const std::string& text) {
+  return text.substr(0, text.find('\n'));
+}
+
+}  // namespace
+
+std::unique_ptr<CLI::App> build_app(Options& options) {
+  auto app = std::make_unique<CLI::App>(
+      "Trains the TensorFlow.js mnist-node convnet on MNIST with libtorch (CPU "
+      "or CUDA) and saves it as a TF.js Layers model (model.json + "
+      "weights.bin) that tf.loadLayersModel() loads.",
+      "mnist-train");
+  app->set_version_flag("--version", generated_by());
+  app->footer(
+      "Exit codes: 0 ok, 1 internal error, 2 usage, 3 bad data, 4 I/O, 5 "
+      "device.\nExample: mnist-train --epochs 20 --batch-size 128 "
+      "--model-save-path /tmp/mnist");
+  app->add_option("--log-level", options.global.log_level,
+                  "Diagnostics on stderr: trace, debug, info, warn, error, off")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  app->add_flag("-q,--quiet", options.global.quiet,
+                "Print only errors and results (the Evaluation lines)");
+  add_train_options(*app, options.train);
+  return app;
+}
+
+int run(int argc, const char* const* argv) {
+  Options options;
+  std::unique_ptr<CLI::App> app;
+  try {
+    app = build_app(options);
+    app->parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app->exit(e);  // --help, --version
+  } catch (const CLI::Error& e) {
+    return fail(ExitCode::kUsage,
+                std::string(e.what()) + " (run 'mnist-train --help' for the flags)");
+  }
+  try {
+    setup_logging(options.global);
+    validate(options.train);
+    return run_train(options.train, options.global);
+  } catch (const ConfigError& e) {
+    return fail(ExitCode::kUsage, e.what());
+  } catch (const DataError& e) {
+    return fail(ExitCode::kData, e.what());
+  } catch (const FormatError& e) {
+    return fail(ExitCode::kData, e.what());
+  } catch (const IoError& e) {
+    return fail(ExitCode::kIo, e.what());
+  } catch (const DeviceError& e) {
+    return fail(ExitCode::kDevice, e.what());
+  } catch (const c10::Error& e) {
+    return fail(ExitCode::kInternal,
+                "libtorch: " + first_line(e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    return fail(ExitCode::kInternal, std::string("unexpected error: ") + e.what());
+  }
+}
+
+}  // namespace mnist::cli

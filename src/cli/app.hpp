@@ -1,0 +1,31 @@
+// The command-line application: builds the CLI11 parser, and runs it with the
+// one try/catch that turns errors into messages and exit codes.
+#pragma once
+
+#include <memory>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/options.hpp"
+
+namespace mnist::cli {
+
+/// Everything the parser fills in.
+struct Options {
+  GlobalOptions global;
+  TrainOptions train;
+};
+
+/// The parser, bound to `options`. Parsing does not start any work, so
+/// tests can check arguments without training.
+std::unique_ptr<CLI::App> build_app(Options& options);
+
+/// Parses argv, runs the command, and returns the process exit code
+/// (README.md, "Exit codes").
+int run(int argc, const char* const* argv);
+
+/// `mnist-train [train]`: options -> TrainConfig; train, evaluate, save.
+CLI::App* add_train_options(CLI::App& app, TrainOptions& options);
+int run_train(const TrainOptions& options, const GlobalOptions& global);
+
+}  // namespace mnist::cli

@@ -1,0 +1,216 @@
+// `mnist-train [train]`: binds the training flags, then runs the whole job:
+// device check, save-path check, data, model, training, evaluation, saving.
+#include <chrono>
+#include <cinttypes>
+#include <cstdio>
+#include <filesystem>
+#include <random>
+
+#include <spdlog/fmt/fmt.h>
+#include <spdlog/spdlog.h>
+
+#include <ATen/ATen.h>
+#include <torch/utils.h>
+
+#include "cli/app.hpp"
+#include "cli/progress.hpp"
+#include "mnist/data.hpp"
+#include "mnist/device.hpp"
+#include "mnist/error.hpp"
+#include "mnist/evaluate.hpp"
+#include "mnist/model.hpp"
+#include "mnist/tfjs_io.hpp"
+#include "mnist/train.hpp"
+
+namespace fs = std::filesystem;
+using nlohmann::ordered_json;
+
+namespace mnist::cli {
+
+namespace {
+
+constexpr int64_t kEvalBatch = 256;
+
+/// An integer flag's lower bound, with a plain message ("must be at least
+/// 1, got 0") instead of CLI11's range text.
+CLI::Validator at_least(long long min) {
+  return CLI::Validator(
+      [min](std::string& text) -> std::string {
+        try {
+          size_t used = 0;
+          const long long value = std::stoll(text, &used);
+          if (used == text.size() && value >= min) {
+            return {};
+          }
+        } catch (const std::exception&) {
+        }
+        return "must be an integer of at least " + std::to_string(min) +
+               ", got '" + text + "'";
+      },
+      ">=" + std::to_string(min));
+}
+
+/// The validation split: 0 <= split < 1.
+CLI::Validator fraction_below_one() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        try {
+          size_t used = 0;
+          const double value = std::stod(text, &used);
+          if (used == text.size() && value >= 0.0 && value < 1.0) {
+            return {};
+          }
+        } catch (const std::exception&) {
+        }
+        return "must be a number with 0 <= split < 1 (e.g. 0.15), got '" +
+               text + "'";
+      },
+      "0<=x<1");
+}
+
+uint64_t random_seed() {
+  std::random_device rd;
+  return (uint64_t{rd()} << 32 | rd()) & ((uint64_t{1} << 53) - 1);  // exact in JSON
+}
+
+ordered_json epoch_json(const EpochStats& s) {
+  return {{"epoch", s.epoch},
+          {"loss", s.loss},
+          {"acc", s.accuracy},
+          {"val_loss", s.val_loss},
+          {"val_acc", s.val_accuracy},
+          {"seconds", s.seconds},
+          {"train_seconds", s.train_seconds},
+          {"images_per_second", s.images_per_second}};
+}
+
+}  // namespace
+
+void validate(const TrainOptions& o) {
+  if (!(o.validation_split >= 0.0 && o.validation_split < 1.0)) {
+    throw ConfigError(fmt::format(
+        "--validation-split {} is out of range (expected 0 <= split < 1, "
+        "e.g. 0.15)", o.validation_split));
+  }
+}
+
+ordered_json to_json(const TrainOptions& o) {
+  return {{"epochs", o.epochs},
+          {"batch_size", o.batch_size},
+          {"validation_split", o.validation_split},
+          {"seed", o.seed ? ordered_json(*o.seed) : ordered_json(nullptr)},
+          {"threads", o.threads},
+          {"train_limit", o.train_limit},
+          {"test_limit", o.test_limit},
+          {"model_save_path", o.model_save_path},
+          {"gpu", o.gpu},
+          {"data_dir", o.data_dir}};
+}
+
+CLI::App* add_train_options(CLI::App& app, TrainOptions& o) {
+  app.add_option("--epochs", o.epochs, "Training epochs")
+      ->capture_default_str()
+      ->check(at_least(1));
+  app.add_option("--batch-size,--batch_size", o.batch_size, "Images per training step")
+      ->capture_default_str()
+      ->check(at_least(1));
+  app.add_option("--validation-split", o.validation_split,
+                 "Fraction of the training images, taken from the END before "
+                 "shuffling, used for validation (as TF.js's fit)")
+      ->capture_default_str()
+      ->check(fraction_below_one());
+  app.add_option("--seed", o.seed,
+                 "Random seed for initialisation, shuffling and dropout "
+                 "(default: random; the seed used is logged and saved)");
+  app.add_option("--threads", o.threads, "CPU threads (0: one per core)")
+      ->capture_default_str()
+      ->check(at_least(0));
+  app.add_option("--train-limit", o.train_limit,
+                 "Use only the first N training records (0: all; for smoke runs)")
+      ->capture_default_str()
+      ->check(at_least(0));
+  app.add_option("--test-limit", o.test_limit,
+                 "Use only the first N test records (0: all)")
+      ->capture_default_str()
+      ->check(at_least(0));
+  app.add_option("--model-save-path,--model_save_path", o.model_save_path,
+                 "Folder to write model.json, weights.bin and history.json to "
+                 "(created if missing; default: don't save)");
+  app.add_flag("--gpu", o.gpu, "Train on CUDA (needs a CUDA-enabled libtorch)");
+  app.add_option("--data-dir", o.data_dir,
+                 "Folder with the four MNIST IDX files, raw or .gz (default: "
+                 "$MNIST_DATA_DIR, else data/mnist in the source tree)");
+  return &app;
+}
+
+int run_train(const TrainOptions& o, const GlobalOptions& global) {
+  const auto job_start = std::chrono::steady_clock::now();
+  // Fail fast: device and save path are checked before any data is loaded.
+  const c10::Device device = select_device(o.gpu);
+  if (!o.model_save_path.empty()) {
+    ensure_writable_dir(o.model_save_path);
+  }
+  const int threads = configure_cpu_threads(o.threads);
+  tune_allocator();
+  const uint64_t seed = o.seed ? *o.seed : random_seed();
+  torch::manual_seed(seed);
+
+  ordered_json settings = to_json(o);
+  settings["seed"] = seed;
+  settings["threads"] = threads;
+  const std::string data_dir = o.data_dir.empty() ? default_data_dir() : o.data_dir;
+  settings["data_dir"] = data_dir;
+  spdlog::debug("settings: {}", settings.dump());
+
+  const MnistData data = load_mnist(data_dir, o.train_limit, o.test_limit);
+  const Split split = split_validation(data.train, o.validation_split);
+  spdlog::info("data: {} training, {} validation, {} test images from {}",
+               split.train.size(), split.validation.size(), data.test.size(), data_dir);
+  spdlog::info("device: {}; seed {}", describe_device(device), seed);
+
+  ConvNet model;
+  model->to(device);
+  to_channels_last(model);
+  if (!global.quiet) {
+    std::fputs(summary_text().c_str(), stdout);
+    std::fflush(stdout);
+  }
+
+  TrainConfig cfg;
+  cfg.epochs = o.epochs;
+  cfg.batch_size = o.batch_size;
+  cfg.device = device;
+  ProgressPrinter printer(stderr, !global.quiet && ProgressPrinter::is_terminal(stderr));
+  TrainCallbacks callbacks;
+  callbacks.on_batch = [&](const BatchProgress& p) { printer.on_batch(p); };
+  callbacks.on_epoch = [&](const EpochStats& s) { printer.on_epoch(s, o.epochs); };
+  const std::vector<EpochStats> history =
+      train(model, split.train, split.validation, cfg, callbacks);
+
+  const EvalResult test = evaluate(model, data.test, kEvalBatch);
+  std::printf("Evaluation result:\n  Loss = %.3f; Accuracy = %.3f\n", test.loss,
+              test.accuracy);
+  std::fflush(stdout);
+
+  if (!o.model_save_path.empty()) {
+    save_tfjs(model, o.model_save_path);
+    ordered_json epochs = ordered_json::array();
+    for (const auto& s : history) {
+      epochs.push_back(epoch_json(s));
+    }
+    ordered_json doc;
+    doc["generatedBy"] = generated_by();
+    doc["settings"] = settings;
+    doc["device"] = describe_device(device);
+    doc["epochs"] = epochs;
+    doc["test"] = {{"loss", test.loss}, {"acc", test.accuracy}, {"count", test.count}};
+    doc["total_seconds"] =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - job_start).count();
+    write_file_atomic((fs::path(o.model_save_path) / "history.json").string(),
+                      doc.dump(2) + "\n");
+    spdlog::info("saved {}/model.json, weights.bin and history.json", o.model_save_path);
+  }
+  return 0;
+}
+
+}  // namespace mnist::cli

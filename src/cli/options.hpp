@@ -1,0 +1,38 @@
+// Plain option structs, one per command, with mnist-node's defaults.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace mnist::cli {
+
+/// Options every command shares.
+struct GlobalOptions {
+  std::string log_level = "info";  ///< trace|debug|info|warn|error|off
+  bool quiet = false;              ///< only errors and results
+};
+
+/// `mnist-train [train]`: defaults from mnist-node/main.js.
+struct TrainOptions {
+  int64_t epochs = 20;
+  int64_t batch_size = 128;
+  double validation_split = 0.15;
+  std::optional<uint64_t> seed;  ///< unset: a random seed, logged and saved
+  int threads = 0;               ///< 0: one per core
+  int64_t train_limit = 0;       ///< 0: all records
+  int64_t test_limit = 0;        ///< 0: all records
+  std::string model_save_path;   ///< empty: don't save (as mnist-node)
+  bool gpu = false;
+  std::string data_dir;          ///< empty: default_data_dir()
+};
+
+/// Checks that involve several fields or need more than a range; throws
+/// ConfigError.
+void validate(const TrainOptions& options);
+
+nlohmann::ordered_json to_json(const TrainOptions& options);
+
+}  // namespace mnist::cli

@@ -1,0 +1,4 @@
+// mnist-train's entry point: everything lives in the core and CLI libraries.
+#include "cli/app.hpp"
+
+int main(int argc, char** argv) { return mnist::cli::run(argc, argv); }

@@ -1,0 +1,186 @@
+#!/usr/bin/env node
+// Build the mnist-node convnet in real TF.js (random Glorot-normal weights, no
+// training), save it as tfjs-node's model.save('file://OUTDIR') would, and write
+// its predictions for the first N test images. Useful as a reference for
+// tfjs_check.js and for testing mnist-train's loader on a model made by TF.js.
+'use strict';
+
+const fs = require('fs');
+const path = require('path');
+
+const USAGE = `Usage: node make_reference_model.js OUTDIR [--images FILE] [--count N] [--layout single|shards|groups]
+
+Writes into OUTDIR:
+  model.json     TF.js Layers format (same structure tfjs-node's file:// saver writes)
+  weights.bin    all weights, float32 little-endian (layout "single", the default)
+  probs.bin      predictions for the first N images: N*10 float32 little-endian
+  info.json      {count, params, images, layout, weightFiles}
+
+  --images FILE  IDX images (default: $MNIST_DATA_DIR or <repo>/data/mnist,
+                 file t10k-images-idx3-ubyte)
+  --count N      images to predict (default 100)
+  --layout L     single: one group, paths ["weights.bin"] (what model.save writes)
+                 shards: one group, weights split over 3 files at arbitrary
+                         byte boundaries (group1-shard1of3.bin ...), like tfjs tools
+                 groups: one group per layer, each with its own file`;
+
+function fail(msg, code = 2) {
+  console.error(`make_reference_model: ${msg}`);
+  process.exit(code);
+}
+
+function parseArgs(argv) {
+  const o = {count: 100, layout: 'single'};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '-h' || a === '--help') { console.log(USAGE); process.exit(0); }
+    if (a === '--images' || a === '--count' || a === '--layout') {
+      if (i + 1 >= argv.length) fail(`${a} needs a value`);
+      o[a.slice(2)] = argv[++i];
+    } else if (a.startsWith('-')) {
+      fail(`unknown option ${a}\n${USAGE}`);
+    } else if (o.outDir === undefined) {
+      o.outDir = a;
+    } else {
+      fail(`unexpected argument ${a}\n${USAGE}`);
+    }
+  }
+  if (!o.outDir) fail(`OUTDIR is required\n${USAGE}`);
+  o.count = Number(o.count);
+  if (!Number.isInteger(o.count) || o.count <= 0) fail('--count must be a positive integer');
+  if (!['single', 'shards', 'groups'].includes(o.layout)) fail(`bad --layout ${o.layout}`);
+  if (!o.images) {
+    const dataDir = process.env.MNIST_DATA_DIR || path.join(__dirname, '..', '..', 'data', 'mnist');
+    o.images = path.join(dataDir, 't10k-images-idx3-ubyte');
+  }
+  return o;
+}
+
+function readImages(file, n) {
+  let buf;
+  try { buf = fs.readFileSync(file); } catch (e) { fail(`cannot read ${file}: ${e.code || e.message}`); }
+  if (buf.length < 16 || buf.readUInt32BE(0) !== 2051 || buf.readUInt32BE(8) !== 28 || buf.readUInt32BE(12) !== 28) {
+    fail(`${file} is not a raw 28x28 IDX images file`);
+  }
+  const count = buf.readUInt32BE(4);
+  if (buf.length !== 16 + count * 784) fail(`${file}: size does not match its header`);
+  if (n > count) fail(`--count ${n} exceeds the ${count} images in ${file}`);
+  const px = new Float32Array(n * 784);
+  for (let i = 0; i < px.length; i++) px[i] = buf[16 + i] / 255;
+  return px;
+}
+
+
+// Real TF.js on its pure-JS CPU backend, without the one-time "install the node
+// backend" banner that its first tensor write prints in Node (noise in test logs).
+async function loadTf() {
+  const tf = require('@tensorflow/tfjs');
+  await tf.setBackend('cpu');
+  await tf.ready();
+  const backend = tf.backend();
+  if (backend && 'firstUse' in backend) backend.firstUse = false;
+  return tf;
+}
+
+// The "enhanced" convnet of tfjs-examples/mnist-node (model.js).
+function buildModel(tf) {
+  const model = tf.sequential();
+  model.add(tf.layers.conv2d({inputShape: [28, 28, 1], filters: 32, kernelSize: 3, activation: 'relu'}));
+  model.add(tf.layers.conv2d({filters: 32, kernelSize: 3, activation: 'relu'}));
+  model.add(tf.layers.maxPooling2d({poolSize: [2, 2]}));
+  model.add(tf.layers.conv2d({filters: 64, kernelSize: 3, activation: 'relu'}));
+  model.add(tf.layers.conv2d({filters: 64, kernelSize: 3, activation: 'relu'}));
+  model.add(tf.layers.maxPooling2d({poolSize: [2, 2]}));
+  model.add(tf.layers.flatten());
+  model.add(tf.layers.dropout({rate: 0.25}));
+  model.add(tf.layers.dense({units: 512, activation: 'relu'}));
+  model.add(tf.layers.dropout({rate: 0.5}));
+  model.add(tf.layers.dense({units: 10, activation: 'softmax'}));
+  model.compile({optimizer: 'rmsprop', loss: 'categoricalCrossentropy', metrics: ['accuracy']});
+  return model;
+}
+
+function toBuffer(weightData) {
+  // WeightData is an ArrayBuffer or (tfjs >= 4.10) an array of them.
+  const parts = Array.isArray(weightData) ? weightData : [weightData];
+  return Buffer.concat(parts.map((ab) => Buffer.from(ab)));
+}
+
+function splitWeights(layout, specs, data) {
+  if (layout === 'single') return [{paths: ['weights.bin'], weights: specs, chunks: [data]}];
+  if (layout === 'shards') {
+    const k = 3, size = Math.ceil(data.length / k);
+    const paths = [], chunks = [];
+    for (let i = 0; i < k; i++) {
+      paths.push(`group1-shard${i + 1}of${k}.bin`);
+      chunks.push(data.subarray(i * size, Math.min(data.length, (i + 1) * size)));
+    }
+    return [{paths, weights: specs, chunks}];
+  }
+  // groups: one group per layer (weights whose names share the prefix before '/').
+  const groups = [];
+  let offset = 0;
+  for (const s of specs) {
+    const layer = s.name.split('/')[0];
+    const bytes = 4 * s.shape.reduce((a, b) => a * b, 1);
+    let g = groups[groups.length - 1];
+    if (!g || g.layer !== layer) {
+      g = {layer, paths: [`group${groups.length + 1}-shard1of1.bin`], weights: [], chunks: [], bytes: 0};
+      groups.push(g);
+    }
+    g.weights.push(s);
+    g.bytes += bytes;
+    offset += bytes;
+  }
+  if (offset !== data.length) throw new Error(`manifest needs ${offset} bytes, have ${data.length}`);
+  let pos = 0;
+  for (const g of groups) { g.chunks.push(data.subarray(pos, pos + g.bytes)); pos += g.bytes; }
+  return groups;
+}
+
+async function main() {
+  const o = parseArgs(process.argv.slice(2));
+  const pixels = readImages(o.images, o.count);
+  const tf = await loadTf();
+
+  const model = buildModel(tf);
+  fs.mkdirSync(o.outDir, {recursive: true});
+
+  let artifacts;
+  await model.save(tf.io.withSaveHandler(async (a) => {
+    artifacts = a;
+    return {modelArtifactsInfo: {dateSaved: new Date(), modelTopologyType: 'JSON'}};
+  }));
+  const data = toBuffer(artifacts.weightData);
+  const groups = splitWeights(o.layout, artifacts.weightSpecs, data);
+  const weightFiles = [];
+  for (const g of groups) {
+    g.paths.forEach((p, i) => {
+      fs.writeFileSync(path.join(o.outDir, p), g.chunks[i]);
+      weightFiles.push(p);
+    });
+  }
+  // Same keys, same order as tfjs-node's file:// saver (getModelJSONForModelArtifacts).
+  const modelJSON = {
+    modelTopology: artifacts.modelTopology,
+    weightsManifest: groups.map((g) => ({paths: g.paths, weights: g.weights})),
+    format: artifacts.format,
+    generatedBy: artifacts.generatedBy,
+    convertedBy: artifacts.convertedBy,
+  };
+  if (artifacts.trainingConfig != null) modelJSON.trainingConfig = artifacts.trainingConfig;
+  fs.writeFileSync(path.join(o.outDir, 'model.json'), JSON.stringify(modelJSON));
+
+  const probs = tf.tidy(() => model.predict(tf.tensor4d(pixels, [o.count, 28, 28, 1]), {batchSize: 100}).dataSync().slice());
+  const out = Buffer.alloc(probs.length * 4);
+  for (let i = 0; i < probs.length; i++) out.writeFloatLE(probs[i], i * 4);
+  fs.writeFileSync(path.join(o.outDir, 'probs.bin'), out);
+
+  const info = {count: o.count, params: model.countParams(), images: path.resolve(o.images),
+                layout: o.layout, weightFiles, weightBytes: data.length};
+  fs.writeFileSync(path.join(o.outDir, 'info.json'), JSON.stringify(info, null, 2) + '\n');
+  console.log(`wrote ${o.outDir}: model.json, ${weightFiles.join(', ')} (${data.length} bytes), ` +
+              `probs.bin (${o.count} images), ${info.params} params`);
+}
+
+main().catch((e) => fail(e && e.message ? e.message : String(e), 1));

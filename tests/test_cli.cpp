@@ -1,0 +1,85 @@
+// CLI parsing: defaults match mnist-node, aliases work, bad values are
+// refused at parse time (no training is started by parsing).
+#include "cli/app.hpp"
+
+#include <gtest/gtest.h>
+
+#include "mnist/error.hpp"
+
+namespace mnist::cli {
+namespace {
+
+Options parse(std::vector<std::string> args) {
+  Options options;
+  auto app = build_app(options);
+  std::vector<const char*> argv = {"mnist-train"};
+  for (const auto& a : args) {
+    argv.push_back(a.c_str());
+  }
+  app->parse(static_cast<int>(argv.size()), argv.data());
+  return options;
+}
+
+TEST(CliTest, DefaultsMatchMnistNode) {
+  const Options o = parse({});
+  EXPECT_EQ(o.train.epochs, 20);
+  EXPECT_EQ(o.train.batch_size, 128);
+  EXPECT_DOUBLE_EQ(o.train.validation_split, 0.15);
+  EXPECT_TRUE(o.train.model_save_path.empty());
+  EXPECT_FALSE(o.train.gpu);
+  EXPECT_FALSE(o.train.seed.has_value());
+  EXPECT_EQ(o.global.log_level, "info");
+}
+
+TEST(CliTest, KebabAndJsSpellings) {
+  const Options a = parse({"--batch-size", "64", "--model-save-path", "/tmp/x"});
+  const Options b = parse({"--batch_size", "64", "--model_save_path", "/tmp/x"});
+  EXPECT_EQ(a.train.batch_size, 64);
+  EXPECT_EQ(b.train.batch_size, 64);
+  EXPECT_EQ(b.train.model_save_path, "/tmp/x");
+}
+
+TEST(CliTest, AllTrainingFlags) {
+  const Options o = parse({"--epochs", "3", "--validation-split", "0", "--seed", "9",
+                           "--threads", "1", "--train-limit", "100", "--test-limit", "50",
+                           "--gpu", "--data-dir", "/d", "--quiet"});
+  EXPECT_EQ(o.train.epochs, 3);
+  EXPECT_DOUBLE_EQ(o.train.validation_split, 0.0);
+  EXPECT_EQ(o.train.seed.value(), 9U);
+  EXPECT_EQ(o.train.threads, 1);
+  EXPECT_EQ(o.train.train_limit, 100);
+  EXPECT_EQ(o.train.test_limit, 50);
+  EXPECT_TRUE(o.train.gpu);
+  EXPECT_EQ(o.train.data_dir, "/d");
+  EXPECT_TRUE(o.global.quiet);
+}
+
+TEST(CliTest, RefusesBadValues) {
+  EXPECT_THROW(parse({"--epochs", "0"}), CLI::ValidationError);
+  EXPECT_THROW(parse({"--batch-size", "-5"}), CLI::ValidationError);
+  EXPECT_THROW(parse({"--validation-split", "1.5"}), CLI::ValidationError);
+  EXPECT_THROW(parse({"--validation-split", "1"}), CLI::ValidationError);
+  EXPECT_THROW(parse({"--epochs", "many"}), CLI::ParseError);
+  EXPECT_THROW(parse({"--no-such-flag"}), CLI::ParseError);
+  EXPECT_THROW(parse({"--log-level", "loud"}), CLI::ParseError);
+}
+
+TEST(CliTest, ValidateRefusesSplitOfOne) {
+  TrainOptions o;
+  o.validation_split = 1.0;
+  EXPECT_THROW(validate(o), ConfigError);
+  o.validation_split = 0.15;
+  EXPECT_NO_THROW(validate(o));
+}
+
+TEST(CliTest, RunMapsErrorsToExitCodes) {
+  const char* bad_flag[] = {"mnist-train", "--no-such-flag"};
+  EXPECT_EQ(run(2, bad_flag), static_cast<int>(ExitCode::kUsage));
+  const char* bad_dir[] = {"mnist-train", "--data-dir", "/nonexistent", "--quiet"};
+  EXPECT_EQ(run(4, bad_dir), static_cast<int>(ExitCode::kData));
+  const char* help[] = {"mnist-train", "--help"};
+  EXPECT_EQ(run(2, help), 0);
+}
+
+}  // namespace
+}  // namespace mnist::cli
