@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
+#include <torch/cuda.h>
 #include <torch/utils.h>
 
 #include "mnist/error.hpp"
@@ -116,6 +117,31 @@ TEST(TrainTest, ChannelsLastKeepsTheFunctionAndTheLayout) {
   // The 1-input-channel kernel really has NHWC strides (perf-notes trap 4).
   EXPECT_EQ(model->conv1->weight.stride(1), 1);
   EXPECT_TRUE(model->forward(x).allclose(before, 1e-5, 1e-6));
+}
+
+TEST(TrainTest, CudaTrainsAndAgreesWithCpu) {
+  if (!torch::cuda::is_available()) {
+    GTEST_SKIP() << "no CUDA device (CPU-only libtorch or no GPU)";
+  }
+  torch::manual_seed(2);
+  ConvNet model;
+  model->eval();
+  const Dataset data = banded(64);
+  const at::Tensor cpu_logits = model->forward(data.images);
+  const c10::Device cuda(c10::kCUDA, 0);
+  model->to(cuda);
+  to_channels_last(model);
+  const at::Tensor cuda_logits = model->forward(data.images.to(cuda)).cpu();
+  EXPECT_TRUE(cuda_logits.allclose(cpu_logits, 1e-3, 1e-3));
+  TrainConfig cfg;
+  cfg.device = cuda;
+  cfg.epochs = 15;
+  cfg.batch_size = 32;
+  const double before = evaluate(model, data, 64).loss;
+  const auto history = train(model, data, data, cfg, {});
+  EXPECT_LT(evaluate(model, data, 64).loss, 0.3 * before);
+  EXPECT_TRUE(model->conv1->weight.is_cuda());
+  EXPECT_GT(history.back().val_accuracy, 0.9);
 }
 
 TEST(EvaluateTest, EmptyDatasetGivesNaN) {

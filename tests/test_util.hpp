@@ -2,7 +2,10 @@
 // gzip) made on the fly.
 #pragma once
 
+#include <ftw.h>
 #include <zlib.h>
+
+#include <cstdio>
 
 #include <cstdint>
 #include <filesystem>
@@ -26,8 +29,13 @@ class TempDir {
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
   ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
+    // Not std::filesystem::remove_all: PyTorch's pip libtorch.so exports a
+    // broken copy of that symbol which crashes when interposed (seen with
+    // torch 2.11 on the GPU machine).
+    nftw(
+        path_.c_str(),
+        [](const char* p, const struct stat*, int, struct FTW*) { return std::remove(p); },
+        /*nopenfd=*/16, FTW_DEPTH | FTW_PHYS);
   }
   const std::filesystem::path& path() const { return path_; }
   std::string file(const std::string& name) const { return (path_ / name).string(); }

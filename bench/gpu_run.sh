@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Runs on a GPU machine with PyTorch installed (no network), from the repo
+# root, after bench/prepare_gpu_carry.sh made .gpu/ here and it was carried
+# there: builds mnist-train against PyTorch's libtorch (CUDA), runs the test
+# suite with CUDA (the Node/TF.js tests aside), a full 20-epoch --gpu run,
+# and the PyTorch-Python reference on the same GPU. Results go to $OUT.
+# Usage: bench/gpu_run.sh [tests]   (tests: build and run the tests only)
+set -uo pipefail
+OUT=${OUT:-$PWD/gpu-out}
+mkdir -p "$OUT"
+exec > >(tee "$OUT/log.txt") 2>&1
+P=$PWD/.gpu/root
+step() { echo; echo "=== $* [$(date +%T)]"; }
+
+step machine
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, torch.cuda.is_available())'
+command -v g++ nvcc cmake ninja; g++ --version | head -1
+
+mkdir -p data/mnist
+for f in .gpu/mnist/*.gz; do gunzip -c "$f" > "data/mnist/$(basename "$f" .gz)"; done
+export LD_LIBRARY_PATH=$P/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+TP=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
+gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
+
+build() {  # $1: C++ standard
+  rm -rf build-gpu
+  cmake -S . -B build-gpu "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_STANDARD="$1" \
+    -DCMAKE_PREFIX_PATH="$TP;$P/usr;$P/usr/lib/x86_64-linux-gnu/cmake" \
+    -DZLIB_LIBRARY="$P/usr/lib/x86_64-linux-gnu/libz.a" -DZLIB_INCLUDE_DIR="$P/usr/include" \
+    > "$OUT/cmake.txt" 2>&1 && cmake --build build-gpu -j "$(nproc)" > "$OUT/build.txt" 2>&1
+}
+step "build (C++17)"
+if ! build 17; then
+  tail -n 30 "$OUT/cmake.txt" "$OUT/build.txt"
+  step "build (C++20)"
+  build 20 || { tail -n 40 "$OUT/cmake.txt" "$OUT/build.txt"; exit 1; }
+fi
+grep -E "CUDA|cuDNN|Torch" "$OUT/cmake.txt" | head
+
+step "tests (CUDA build, Node tests excluded)"
+(cd build-gpu && MNIST_DATA_DIR=$PWD/../data/mnist ctest -LE node -j 8 --output-on-failure 2>&1 | tail -25)
+
+[ "${1:-}" = tests ] && exit 0
+
+step "mnist-train --gpu, 20 epochs"
+./build-gpu/mnist-train --gpu --epochs 20 --batch-size 128 --seed 1 --model-save-path "$OUT/gpu_model"
+
+step "PyTorch-Python reference, same GPU, 20 epochs"
+python3 bench/torch_reference.py --device cuda --epochs 20 --seed 1
+step done

@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""The mnist-node convnet in PyTorch from Python, as a user would write it:
+the reference that mnist-train's speed is compared with (bench/).
+
+Same model, batch size, thread count and data as mnist-train; RMSprop with
+TF.js's rho 0.9 and epsilon 1e-7 (torch.optim.RMSprop adds epsilon outside
+the square root; the cost is the same). Prints one line per epoch and a JSON
+summary line.
+"""
+import argparse
+import gzip
+import json
+import os
+import struct
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def read_idx(path):
+    opener = gzip.open if not os.path.exists(path) and os.path.exists(path + ".gz") else open
+    if opener is gzip.open:
+        path += ".gz"
+    with opener(path, "rb") as f:
+        data = f.read()
+    magic, = struct.unpack(">I", data[:4])
+    ndim = magic & 0xFF
+    dims = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+class ConvNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, 3)
+        self.conv2 = nn.Conv2d(32, 32, 3)
+        self.conv3 = nn.Conv2d(32, 64, 3)
+        self.conv4 = nn.Conv2d(64, 64, 3)
+        self.dense1 = nn.Linear(1024, 512)
+        self.dense2 = nn.Linear(512, 10)
+
+    def forward(self, x):
+        x = F.relu(self.conv1(x))
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = F.relu(self.conv3(x))
+        x = F.max_pool2d(F.relu(self.conv4(x)), 2)
+        x = torch.flatten(x.permute(0, 2, 3, 1), 1)
+        x = F.dropout(x, 0.25, self.training)
+        x = F.dropout(F.relu(self.dense1(x)), 0.5, self.training)
+        return self.dense2(x)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--data-dir", default=os.environ.get("MNIST_DATA_DIR", "data/mnist"))
+    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--channels-last", action="store_true")
+    ap.add_argument("--seed", type=int, default=1)
+    a = ap.parse_args()
+    if a.threads > 0:
+        torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    dev = torch.device(a.device)
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    fmt = torch.channels_last if a.channels_last else torch.contiguous_format
+
+    x = torch.from_numpy(read_idx(os.path.join(a.data_dir, "train-images-idx3-ubyte")).copy())
+    y = torch.from_numpy(read_idx(os.path.join(a.data_dir, "train-labels-idx1-ubyte")).astype(np.int64))
+    xt = torch.from_numpy(read_idx(os.path.join(a.data_dir, "t10k-images-idx3-ubyte")).copy())
+    yt = torch.from_numpy(read_idx(os.path.join(a.data_dir, "t10k-labels-idx1-ubyte")).astype(np.int64))
+    x = (x.float() / 255).unsqueeze(1).to(dev)
+    xt = (xt.float() / 255).unsqueeze(1).to(dev)
+    y, yt = y.to(dev), yt.to(dev)
+    n = int(len(x) * 0.85)
+    xtr, ytr = x[:n], y[:n]
+
+    model = ConvNet().to(dev).to(memory_format=fmt)
+    opt = torch.optim.RMSprop(model.parameters(), lr=0.001, alpha=0.9, eps=1e-7)
+    epochs = []
+    for epoch in range(1, a.epochs + 1):
+        model.train()
+        t0 = time.perf_counter()
+        order = torch.randperm(n, device=dev)
+        loss_sum = torch.zeros((), device=dev)
+        for i in range(0, n, a.batch_size):
+            idx = order[i:i + a.batch_size]
+            xb = x.index_select(0, idx).contiguous(memory_format=fmt)
+            out = model(xb)
+            loss = F.cross_entropy(out, ytr.index_select(0, idx))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            loss_sum += loss.detach() * len(idx)
+        train_loss = loss_sum.item() / n
+        secs = time.perf_counter() - t0
+        epochs.append(secs)
+        print(f"torch epoch {epoch}/{a.epochs}: {secs:.3f} s, {n / secs:.0f} img/s, loss {train_loss:.4f}", flush=True)
+    model.eval()
+    with torch.no_grad():
+        correct = sum((model(xt[i:i + 256].contiguous(memory_format=fmt)).argmax(1) == yt[i:i + 256]).sum().item()
+                      for i in range(0, len(xt), 256))
+    acc = correct / len(xt)
+    print(json.dumps({"device": a.device, "torch": torch.__version__, "epochs": epochs,
+                      "median_epoch_s": float(np.median(epochs)), "test_acc": acc}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
