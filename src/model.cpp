@@ -1,22 +1,21 @@
-// The convnet of mission.md: layers, TF.js initialisers, parameter naming and
-// the TF.js-format summary table.
+// Sequential models: shape inference and checks, the forward pass with TF.js
+// semantics (same padding, NHWC flatten), TF.js initialisers and summary.
 #include "mnist/model.hpp"
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <sstream>
+#include <stdexcept>
 
 #include <ATen/ATen.h>
-#include <torch/nn/functional/dropout.h>
 #include <torch/utils.h>
+
+#include "mnist/error.hpp"
 
 namespace mnist {
 
 namespace {
-
-torch::nn::Conv2dOptions conv(int64_t in, int64_t out) {
-  return torch::nn::Conv2dOptions(in, out, /*kernel_size=*/3).bias(true);
-}
 
 std::string shape_text(const std::vector<int64_t>& shape) {
   std::ostringstream out;
@@ -45,63 +44,290 @@ std::string format_row(const std::vector<std::string>& fields,
   return line;
 }
 
-}  // namespace
+/// TF's output size and (before, after) padding along one axis.
+struct AxisPlan {
+  int64_t out = 0;
+  int64_t pad_before = 0;
+  int64_t pad_after = 0;
+};
 
-const std::vector<LayerSpec>& layer_specs() {
-  static const std::vector<LayerSpec> specs = {
-      {"conv2d_Conv2D1", "Conv2D", {28, 28, 1}, {26, 26, 32}, 320},
-      {"conv2d_Conv2D2", "Conv2D", {26, 26, 32}, {24, 24, 32}, 9248},
-      {"max_pooling2d_MaxPooling2D1", "MaxPooling2D", {24, 24, 32},
-       {12, 12, 32}, 0},
-      {"conv2d_Conv2D3", "Conv2D", {12, 12, 32}, {10, 10, 64}, 18496},
-      {"conv2d_Conv2D4", "Conv2D", {10, 10, 64}, {8, 8, 64}, 36928},
-      {"max_pooling2d_MaxPooling2D2", "MaxPooling2D", {8, 8, 64}, {4, 4, 64},
-       0},
-      {"flatten_Flatten1", "Flatten", {4, 4, 64}, {1024}, 0},
-      {"dropout_Dropout1", "Dropout", {1024}, {1024}, 0},
-      {"dense_Dense1", "Dense", {1024}, {512}, 524800},
-      {"dropout_Dropout2", "Dropout", {512}, {512}, 0},
-      {"dense_Dense2", "Dense", {512}, {10}, 5130},
-  };
-  return specs;
+AxisPlan plan_axis(int64_t in, int64_t window, int64_t stride, bool same) {
+  AxisPlan p;
+  if (same) {
+    p.out = (in + stride - 1) / stride;
+    const int64_t total = std::max<int64_t>((p.out - 1) * stride + window - in, 0);
+    p.pad_before = total / 2;
+    p.pad_after = total - p.pad_before;
+  } else {
+    p.out = in >= window ? (in - window) / stride + 1 : 0;
+  }
+  return p;
 }
 
-ConvNetImpl::ConvNetImpl() {
-  conv1 = register_module("conv1", torch::nn::Conv2d(conv(1, 32)));
-  conv2 = register_module("conv2", torch::nn::Conv2d(conv(32, 32)));
-  conv3 = register_module("conv3", torch::nn::Conv2d(conv(32, 64)));
-  conv4 = register_module("conv4", torch::nn::Conv2d(conv(64, 64)));
-  dense1 = register_module("dense1", torch::nn::Linear(1024, 512));
-  dense2 = register_module("dense2", torch::nn::Linear(512, 10));
+[[noreturn]] void bad_layer(const Layer& layer, const std::string& what) {
+  throw FormatError("layer " + layer.name + " (" + class_name(layer.kind) + "): " + what);
+}
+
+at::Tensor activate(at::Tensor x, Activation a) {
+  switch (a) {
+    case Activation::kLinear:
+      return x;
+    case Activation::kRelu:
+      return x.relu_();
+    case Activation::kSoftmax:
+      return at::softmax(x, /*dim=*/1);  // channels: dim 1 in NCHW and [N,C]
+    case Activation::kSigmoid:
+      return x.sigmoid_();
+    case Activation::kTanh:
+      return x.tanh_();
+  }
+  return x;
+}
+
+/// Pads H and W of an NCHW tensor by (before, after) per axis with `value`.
+at::Tensor pad_hw(at::Tensor x, const AxisPlan& h, const AxisPlan& w, double value) {
+  if (h.pad_before + h.pad_after + w.pad_before + w.pad_after == 0) {
+    return x;
+  }
+  return at::constant_pad_nd(x, {w.pad_before, w.pad_after, h.pad_before, h.pad_after}, value);
+}
+
+}  // namespace
+
+const char* class_name(LayerKind kind) {
+  switch (kind) {
+    case LayerKind::kConv2D:
+      return "Conv2D";
+    case LayerKind::kMaxPooling2D:
+      return "MaxPooling2D";
+    case LayerKind::kAveragePooling2D:
+      return "AveragePooling2D";
+    case LayerKind::kFlatten:
+      return "Flatten";
+    case LayerKind::kDropout:
+      return "Dropout";
+    case LayerKind::kDense:
+      return "Dense";
+    case LayerKind::kActivation:
+      return "Activation";
+  }
+  return "?";
+}
+
+const char* activation_name(Activation activation) {
+  switch (activation) {
+    case Activation::kLinear:
+      return "linear";
+    case Activation::kRelu:
+      return "relu";
+    case Activation::kSoftmax:
+      return "softmax";
+    case Activation::kSigmoid:
+      return "sigmoid";
+    case Activation::kTanh:
+      return "tanh";
+  }
+  return "?";
+}
+
+ModelSpec mnist_node_spec() {
+  auto conv = [](const char* name, int64_t filters) {
+    Layer l;
+    l.kind = LayerKind::kConv2D;
+    l.name = name;
+    l.units = filters;
+    l.kernel = {3, 3};
+    l.activation = Activation::kRelu;
+    return l;
+  };
+  auto pool = [](const char* name) {
+    Layer l;
+    l.kind = LayerKind::kMaxPooling2D;
+    l.name = name;
+    l.kernel = {2, 2};
+    l.strides = {2, 2};
+    return l;
+  };
+  auto dropout = [](const char* name, double rate) {
+    Layer l;
+    l.kind = LayerKind::kDropout;
+    l.name = name;
+    l.rate = rate;
+    return l;
+  };
+  auto dense = [](const char* name, int64_t units, Activation a) {
+    Layer l;
+    l.kind = LayerKind::kDense;
+    l.name = name;
+    l.units = units;
+    l.activation = a;
+    return l;
+  };
+  Layer flatten;
+  flatten.kind = LayerKind::kFlatten;
+  flatten.name = "flatten_Flatten1";
+  ModelSpec spec;
+  spec.layers = {conv("conv2d_Conv2D1", 32),
+                 conv("conv2d_Conv2D2", 32),
+                 pool("max_pooling2d_MaxPooling2D1"),
+                 conv("conv2d_Conv2D3", 64),
+                 conv("conv2d_Conv2D4", 64),
+                 pool("max_pooling2d_MaxPooling2D2"),
+                 flatten,
+                 dropout("dropout_Dropout1", 0.25),
+                 dense("dense_Dense1", 512, Activation::kRelu),
+                 dropout("dropout_Dropout2", 0.5),
+                 dense("dense_Dense2", 10, Activation::kSoftmax)};
+  return spec;
+}
+
+ModelImpl::ModelImpl(ModelSpec spec) : spec_(std::move(spec)) {
+  if (spec_.layers.empty()) {
+    throw FormatError("the model has no layers");
+  }
+  std::vector<int64_t> shape = {28, 28, 1};  // NHWC without batch
+  kernels_.resize(spec_.layers.size());
+  biases_.resize(spec_.layers.size());
+  for (size_t i = 0; i < spec_.layers.size(); ++i) {
+    Layer& l = spec_.layers[i];
+    l.input_shape = shape;
+    const bool image = shape.size() == 3;
+    switch (l.kind) {
+      case LayerKind::kConv2D:
+      case LayerKind::kMaxPooling2D:
+      case LayerKind::kAveragePooling2D: {
+        if (!image) {
+          bad_layer(l, "needs an image input [h,w,c], got " + shape_text(shape));
+        }
+        if (l.kernel[0] < 1 || l.kernel[1] < 1 || l.strides[0] < 1 || l.strides[1] < 1) {
+          bad_layer(l, "kernel/pool size and strides must be at least 1");
+        }
+        const AxisPlan h = plan_axis(shape[0], l.kernel[0], l.strides[0], l.same_padding);
+        const AxisPlan w = plan_axis(shape[1], l.kernel[1], l.strides[1], l.same_padding);
+        if (h.out < 1 || w.out < 1) {
+          bad_layer(l, "input " + shape_text(shape) + " is smaller than the window");
+        }
+        int64_t channels = shape[2];
+        if (l.kind == LayerKind::kConv2D) {
+          if (l.units < 1) {
+            bad_layer(l, "filters must be at least 1");
+          }
+          channels = l.units;
+          kernels_[i] = register_parameter(
+              l.name + "/kernel", at::empty({l.units, shape[2], l.kernel[0], l.kernel[1]}));
+          if (l.use_bias) {
+            biases_[i] = register_parameter(l.name + "/bias", at::empty({l.units}));
+          }
+        }
+        shape = {h.out, w.out, channels};
+        break;
+      }
+      case LayerKind::kFlatten: {
+        int64_t n = 1;
+        for (int64_t d : shape) {
+          n *= d;
+        }
+        shape = {n};
+        break;
+      }
+      case LayerKind::kDense: {
+        if (image) {
+          bad_layer(l, "needs a flat input (add a Flatten layer before it), got " +
+                           shape_text(shape));
+        }
+        if (l.units < 1) {
+          bad_layer(l, "units must be at least 1");
+        }
+        kernels_[i] = register_parameter(l.name + "/kernel", at::empty({l.units, shape[0]}));
+        if (l.use_bias) {
+          biases_[i] = register_parameter(l.name + "/bias", at::empty({l.units}));
+        }
+        shape = {l.units};
+        break;
+      }
+      case LayerKind::kDropout:
+        if (!(l.rate >= 0.0 && l.rate < 1.0)) {
+          bad_layer(l, "rate must be in [0, 1)");
+        }
+        break;
+      case LayerKind::kActivation:
+        break;
+    }
+    l.output_shape = shape;
+  }
+  const Layer& last = spec_.layers.back();
+  softmax_at_end_ = last.activation == Activation::kSoftmax &&
+                    (last.kind == LayerKind::kDense || last.kind == LayerKind::kConv2D ||
+                     last.kind == LayerKind::kActivation);
   reset_tfjs();
 }
 
-at::Tensor ConvNetImpl::forward(at::Tensor x) {
-  x = conv1->forward(x).relu_();
-  x = conv2->forward(x).relu_();
-  x = at::max_pool2d(x, /*kernel_size=*/{2, 2});
-  x = conv3->forward(x).relu_();
-  x = conv4->forward(x).relu_();
-  x = at::max_pool2d(x, /*kernel_size=*/{2, 2});
-  // TF.js flattens NHWC: feature index h*256 + w*64 + c. Flattening in that
-  // order here keeps dense1's rows in TF.js order (and is free for a
-  // channels-last tensor, whose NHWC permutation is contiguous).
-  x = x.permute({0, 2, 3, 1}).flatten(1);
-  x = at::dropout(x, kDropout1Rate, is_training());
-  x = dense1->forward(x).relu_();
-  x = at::dropout(x, kDropout2Rate, is_training());
-  return dense2->forward(x);
+at::Tensor ModelImpl::apply(const Layer& l, size_t i, at::Tensor x, bool final_softmax) {
+  const Activation act =
+      (!final_softmax && softmax_at_end_ && i + 1 == spec_.layers.size()) ? Activation::kLinear
+                                                                           : l.activation;
+  switch (l.kind) {
+    case LayerKind::kConv2D: {
+      const AxisPlan h = plan_axis(x.size(2), l.kernel[0], l.strides[0], l.same_padding);
+      const AxisPlan w = plan_axis(x.size(3), l.kernel[1], l.strides[1], l.same_padding);
+      x = at::conv2d(pad_hw(x, h, w, 0.0), kernels_[i], biases_[i],
+                     {l.strides[0], l.strides[1]});
+      return activate(x, act);
+    }
+    case LayerKind::kMaxPooling2D: {
+      const AxisPlan h = plan_axis(x.size(2), l.kernel[0], l.strides[0], l.same_padding);
+      const AxisPlan w = plan_axis(x.size(3), l.kernel[1], l.strides[1], l.same_padding);
+      return at::max_pool2d(pad_hw(x, h, w, -std::numeric_limits<double>::infinity()),
+                            {l.kernel[0], l.kernel[1]}, {l.strides[0], l.strides[1]});
+    }
+    case LayerKind::kAveragePooling2D: {
+      const AxisPlan h = plan_axis(x.size(2), l.kernel[0], l.strides[0], l.same_padding);
+      const AxisPlan w = plan_axis(x.size(3), l.kernel[1], l.strides[1], l.same_padding);
+      const at::Tensor sum = at::avg_pool2d(pad_hw(x, h, w, 0.0), {l.kernel[0], l.kernel[1]},
+                                            {l.strides[0], l.strides[1]});
+      if (!l.same_padding) {
+        return sum;
+      }
+      // TF averages over the window's cells inside the image only.
+      const at::Tensor ones = at::ones({1, 1, x.size(2), x.size(3)}, x.options());
+      const at::Tensor share = at::avg_pool2d(pad_hw(ones, h, w, 0.0),
+                                              {l.kernel[0], l.kernel[1]},
+                                              {l.strides[0], l.strides[1]});
+      return sum / share;
+    }
+    case LayerKind::kFlatten:
+      // TF.js flattens NHWC: index h*W*C + w*C + c (free for channels-last).
+      return x.dim() == 4 ? x.permute({0, 2, 3, 1}).flatten(1) : x.flatten(1);
+    case LayerKind::kDropout:
+      return at::dropout(x, l.rate, is_training());
+    case LayerKind::kDense:
+      return activate(at::linear(x, kernels_[i], biases_[i]), act);
+    case LayerKind::kActivation:
+      return activate(x, act);
+  }
+  return x;
 }
 
-void glorot_normal_truncated_(at::Tensor weight,
-                              int64_t fan_in,
-                              int64_t fan_out) {
+at::Tensor ModelImpl::forward(at::Tensor x) {
+  for (size_t i = 0; i < spec_.layers.size(); ++i) {
+    x = apply(spec_.layers[i], i, x, /*final_softmax=*/false);
+  }
+  return x;
+}
+
+at::Tensor ModelImpl::predict(at::Tensor x) {
+  for (size_t i = 0; i < spec_.layers.size(); ++i) {
+    x = apply(spec_.layers[i], i, x, /*final_softmax=*/true);
+  }
+  return x;
+}
+
+void glorot_normal_truncated_(at::Tensor weight, int64_t fan_in, int64_t fan_out) {
   // tfjs-layers initializers.ts VarianceScaling (scale 1, fan_avg, normal):
   // stddev = sqrt(scale / ((fan_in + fan_out) / 2)), drawn with
   // truncatedNormal, which redraws values more than 2 stddev from the mean.
   torch::NoGradGuard no_grad;
-  const double stddev =
-      std::sqrt(2.0 / static_cast<double>(fan_in + fan_out));
+  const double stddev = std::sqrt(2.0 / static_cast<double>(fan_in + fan_out));
   weight.normal_(0.0, stddev);
   while (true) {
     const at::Tensor outside = weight.abs() > 2.0 * stddev;
@@ -109,43 +335,57 @@ void glorot_normal_truncated_(at::Tensor weight,
     if (count == 0) {
       break;
     }
-    weight.masked_scatter_(outside,
-                           at::empty({count}, weight.options()).normal_(0.0, stddev));
+    weight.masked_scatter_(outside, at::empty({count}, weight.options()).normal_(0.0, stddev));
   }
 }
 
-void ConvNetImpl::reset_tfjs() {
+void ModelImpl::reset_tfjs() {
   torch::NoGradGuard no_grad;
-  for (auto* layer : {&conv1, &conv2, &conv3, &conv4}) {
-    const at::Tensor& w = (*layer)->weight;  // [out, in, kh, kw]
-    const int64_t receptive = w.size(2) * w.size(3);
-    glorot_normal_truncated_(w, w.size(1) * receptive, w.size(0) * receptive);
-    (*layer)->bias.zero_();
-  }
-  for (auto* layer : {&dense1, &dense2}) {
-    const at::Tensor& w = (*layer)->weight;  // [out, in]
-    glorot_normal_truncated_(w, w.size(1), w.size(0));
-    (*layer)->bias.zero_();
+  for (size_t i = 0; i < kernels_.size(); ++i) {
+    const at::Tensor& k = kernels_[i];
+    if (k.defined()) {
+      // conv [out,in,kh,kw]: fans in*kh*kw and out*kh*kw; dense [out,in].
+      const int64_t receptive = k.dim() == 4 ? k.size(2) * k.size(3) : 1;
+      glorot_normal_truncated_(k, k.size(1) * receptive, k.size(0) * receptive);
+    }
+    if (biases_[i].defined()) {
+      biases_[i].zero_();
+    }
   }
 }
 
-std::vector<std::pair<std::string, at::Tensor>> ConvNetImpl::tfjs_weights()
-    const {
-  return {{"conv2d_Conv2D1/kernel", conv1->weight},
-          {"conv2d_Conv2D1/bias", conv1->bias},
-          {"conv2d_Conv2D2/kernel", conv2->weight},
-          {"conv2d_Conv2D2/bias", conv2->bias},
-          {"conv2d_Conv2D3/kernel", conv3->weight},
-          {"conv2d_Conv2D3/bias", conv3->bias},
-          {"conv2d_Conv2D4/kernel", conv4->weight},
-          {"conv2d_Conv2D4/bias", conv4->bias},
-          {"dense_Dense1/kernel", dense1->weight},
-          {"dense_Dense1/bias", dense1->bias},
-          {"dense_Dense2/kernel", dense2->weight},
-          {"dense_Dense2/bias", dense2->bias}};
+std::vector<std::pair<std::string, at::Tensor>> ModelImpl::tfjs_weights() const {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (size_t i = 0; i < kernels_.size(); ++i) {
+    if (kernels_[i].defined()) {
+      out.emplace_back(spec_.layers[i].name + "/kernel", kernels_[i]);
+    }
+    if (biases_[i].defined()) {
+      out.emplace_back(spec_.layers[i].name + "/bias", biases_[i]);
+    }
+  }
+  return out;
 }
 
-int64_t count_params(const ConvNet& model) {
+at::Tensor ModelImpl::weight(const std::string& tfjs_name) const {
+  for (const auto& [name, tensor] : tfjs_weights()) {
+    if (name == tfjs_name) {
+      return tensor;
+    }
+  }
+  throw std::out_of_range("no weight named " + tfjs_name);
+}
+
+c10::Device ModelImpl::device() const {
+  for (const auto& k : kernels_) {
+    if (k.defined()) {
+      return k.device();
+    }
+  }
+  return c10::Device(c10::kCPU);
+}
+
+int64_t count_params(const Model& model) {
   int64_t total = 0;
   for (const auto& p : model->parameters()) {
     total += p.numel();
@@ -153,29 +393,33 @@ int64_t count_params(const ConvNet& model) {
   return total;
 }
 
-std::string summary_text() {
+std::string summary_text(const Model& model) {
   // tfjs-layers printSummary for a Sequential model: line length 90,
   // columns ending at 32%, 61%, 89% and 100% of it.
   constexpr size_t kLine = 90;
   const std::vector<size_t> positions = {28, 54, 80, 90};
   std::ostringstream out;
   out << std::string(kLine, '_') << "\n"
-      << format_row({"Layer (type)", "Input Shape", "Output shape", "Param #"},
-                    positions)
-      << "\n"
+      << format_row({"Layer (type)", "Input Shape", "Output shape", "Param #"}, positions) << "\n"
       << std::string(kLine, '=') << "\n";
-  const auto& specs = layer_specs();
-  int64_t total = 0;
-  for (size_t i = 0; i < specs.size(); ++i) {
-    const LayerSpec& s = specs[i];
-    out << format_row({s.name + " (" + s.class_name + ")",
-                       "[" + shape_text(s.input_shape) + "]",
-                       shape_text(s.output_shape), std::to_string(s.params)},
+  const auto& layers = model->spec().layers;
+  const auto weights = model->tfjs_weights();
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const Layer& l = layers[i];
+    int64_t params = 0;
+    for (const auto& [name, tensor] : weights) {
+      if (name.rfind(l.name + "/", 0) == 0) {
+        params += tensor.numel();
+      }
+    }
+    out << format_row({l.name + " (" + class_name(l.kind) + ")",
+                       "[" + shape_text(l.input_shape) + "]", shape_text(l.output_shape),
+                       std::to_string(params)},
                       positions)
         << "\n"
-        << std::string(kLine, i + 1 == specs.size() ? '=' : '_') << "\n";
-    total += s.params;
+        << std::string(kLine, i + 1 == layers.size() ? '=' : '_') << "\n";
   }
+  const int64_t total = count_params(model);
   out << "Total params: " << total << "\n"
       << "Trainable params: " << total << "\n"
       << "Non-trainable params: 0\n"
@@ -183,20 +427,19 @@ std::string summary_text() {
   return out.str();
 }
 
-at::Tensor predict_proba(ConvNet& model, at::Tensor images, int64_t batch_size) {
+at::Tensor predict_proba(Model& model, at::Tensor images, int64_t batch_size) {
   torch::NoGradGuard no_grad;
   const bool was_training = model->is_training();
   model->eval();
-  const at::Device device = model->conv1->weight.device();
+  const c10::Device device = model->device();
   std::vector<at::Tensor> parts;
   for (int64_t start = 0; start < images.size(0); start += batch_size) {
     const int64_t len = std::min(batch_size, images.size(0) - start);
-    at::Tensor batch = images.narrow(0, start, len).to(device);
-    parts.push_back(at::softmax(model->forward(batch), /*dim=*/1));
+    parts.push_back(model->predict(images.narrow(0, start, len).to(device)).to(at::kFloat));
   }
   model->train(was_training);
   if (parts.empty()) {
-    return at::empty({0, 10}, images.options().device(device));
+    return at::empty({0, model->spec().layers.back().output_shape.at(0)}, images.options());
   }
   return at::cat(parts).to(images.device());
 }

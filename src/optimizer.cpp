@@ -1,9 +1,13 @@
 // RMSprop with TF.js's semantics (epsilon inside the square root).
 #include "mnist/optimizer.hpp"
 
+#include <string>
+
 #include <ATen/ATen.h>
 #include <torch/autograd.h>
 #include <torch/utils.h>
+
+#include "mnist/error.hpp"
 
 namespace mnist {
 
@@ -27,6 +31,21 @@ void RmsProp::step() {
     at::Tensor& ms = mean_squares_[i];
     ms.mul_(options_.rho).addcmul_(g, g, 1.0 - options_.rho);
     p.addcdiv_(g, (ms + options_.epsilon).sqrt_(), -options_.learning_rate);
+  }
+}
+
+void RmsProp::load_mean_squares(const std::vector<at::Tensor>& saved) {
+  if (saved.size() != mean_squares_.size()) {
+    throw ConfigError("optimizer state holds " + std::to_string(saved.size()) +
+                      " tensors, the model has " + std::to_string(mean_squares_.size()));
+  }
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < saved.size(); ++i) {
+    if (saved[i].sizes() != mean_squares_[i].sizes()) {
+      throw ConfigError("optimizer state tensor " + std::to_string(i) +
+                        " does not match its parameter's shape");
+    }
+    mean_squares_[i].copy_(saved[i]);
   }
 }
 

@@ -4,10 +4,10 @@
 
 #include <chrono>
 #include <cmath>
-#include <limits>
 
 #include <ATen/ATen.h>
 #include <torch/autograd.h>
+#include <torch/utils.h>
 
 #include "mnist/error.hpp"
 #include "mnist/evaluate.hpp"
@@ -26,7 +26,7 @@ constexpr int64_t kValidationBatch = 256;
 
 }  // namespace
 
-void to_channels_last(ConvNet& model) {
+void to_channels_last(Model& model) {
   torch::NoGradGuard no_grad;
   for (auto& p : model->parameters()) {
     if (p.dim() == 4) {
@@ -35,16 +35,22 @@ void to_channels_last(ConvNet& model) {
   }
 }
 
-std::vector<EpochStats> train(ConvNet& model,
-                              const Dataset& train,
-                              const Dataset& validation,
-                              const TrainConfig& cfg,
-                              const TrainCallbacks& callbacks) {
+TrainOutcome train(Model& model,
+                   RmsProp& optimizer,
+                   const Dataset& train,
+                   const Dataset& validation,
+                   const TrainConfig& cfg,
+                   TrainState& state,
+                   const TrainCallbacks& callbacks) {
   if (cfg.epochs < 1 || cfg.batch_size < 1) {
     throw ConfigError("epochs and batch size must be at least 1");
   }
   if (train.size() == 0) {
     throw ConfigError("no training images left after the validation split");
+  }
+  if (!model->ends_in_softmax()) {
+    throw ConfigError("the model's last layer must apply softmax to train it with "
+                      "categorical cross-entropy");
   }
   const c10::Device device = cfg.device;
   const at::Tensor images = train.images.to(device);
@@ -56,15 +62,16 @@ std::vector<EpochStats> train(ConvNet& model,
   const int64_t batches = (n + cfg.batch_size - 1) / cfg.batch_size;
   const auto on_device = at::TensorOptions(device);
 
-  RmsProp optimizer(model->parameters(), cfg.optimizer);
-  std::vector<EpochStats> history;
-  for (int64_t epoch = 1; epoch <= cfg.epochs; ++epoch) {
+  for (; state.epoch <= cfg.epochs; ++state.epoch) {
     const auto start = Clock::now();
     model->train();
-    const at::Tensor order = at::randperm(n, at::kLong).to(device);
-    at::Tensor loss_sum = at::zeros({}, on_device.dtype(at::kFloat));
-    at::Tensor correct = at::zeros({}, on_device.dtype(at::kLong));
-    for (int64_t b = 0; b < batches; ++b) {
+    if (!state.order.defined()) {
+      state.order = at::randperm(n, at::kLong);  // CPU generator: same on every device
+    }
+    const at::Tensor order = state.order.to(device);
+    at::Tensor loss_sum = at::full({}, state.loss_sum, on_device.dtype(at::kDouble));
+    at::Tensor correct = at::full({}, state.correct, on_device.dtype(at::kLong));
+    for (int64_t b = state.batch; b < batches; ++b) {
       const int64_t first = b * cfg.batch_size;
       const int64_t len = std::min(cfg.batch_size, n - first);
       const at::Tensor idx = order.narrow(0, first, len);
@@ -80,29 +87,54 @@ std::vector<EpochStats> train(ConvNet& model,
       correct += logits.detach().argmax(1).eq(y).sum();
       if (callbacks.on_batch && ((b + 1) % cfg.progress_every == 0 || b + 1 == batches)) {
         const double seen = static_cast<double>(first + len);
-        callbacks.on_batch({epoch, cfg.epochs, b + 1, batches,
+        callbacks.on_batch({state.epoch, cfg.epochs, b + 1, batches,
                             loss_sum.item<double>() / seen,
                             static_cast<double>(correct.item<int64_t>()) / seen,
                             seconds_since(start)});
       }
+      const bool stopping = callbacks.stop != nullptr && callbacks.stop->load();
+      if (stopping && b + 1 < batches) {
+        state.batch = b + 1;
+        state.loss_sum = loss_sum.item<double>();
+        state.correct = correct.item<int64_t>();
+        if (callbacks.on_checkpoint) {
+          callbacks.on_checkpoint(state);
+        }
+        return TrainOutcome::kStopped;
+      }
     }
     EpochStats stats;
-    stats.epoch = epoch;
+    stats.epoch = state.epoch;
     stats.loss = loss_sum.item<double>() / static_cast<double>(n);
     stats.accuracy = static_cast<double>(correct.item<int64_t>()) / static_cast<double>(n);
-    stats.batches = batches;
+    stats.batches = batches - state.batch;
     stats.train_seconds = seconds_since(start);
-    stats.images_per_second = static_cast<double>(n) / stats.train_seconds;
+    stats.images_per_second =
+        static_cast<double>(n - state.batch * cfg.batch_size) / stats.train_seconds;
     const EvalResult v = evaluate(model, val, kValidationBatch);
     stats.val_loss = v.loss;
     stats.val_accuracy = v.accuracy;
     stats.seconds = seconds_since(start);
-    history.push_back(stats);
+    state.history.push_back(stats);
+    state.order = at::Tensor();
+    state.batch = 0;
+    state.loss_sum = 0;
+    state.correct = 0;
     if (callbacks.on_epoch) {
       callbacks.on_epoch(stats);
     }
+    const bool stopping = callbacks.stop != nullptr && callbacks.stop->load();
+    if (callbacks.on_checkpoint) {
+      TrainState next = state;
+      ++next.epoch;
+      callbacks.on_checkpoint(next);
+    }
+    if (stopping && state.epoch < cfg.epochs) {
+      ++state.epoch;
+      return TrainOutcome::kStopped;
+    }
   }
-  return history;
+  return TrainOutcome::kFinished;
 }
 
 }  // namespace mnist

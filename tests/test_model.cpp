@@ -8,24 +8,23 @@
 #include <sstream>
 
 #include <ATen/ATen.h>
+
+#include "mnist/error.hpp"
 #include <torch/utils.h>
 
 namespace mnist {
 namespace {
 
 TEST(ModelTest, OutputIsNx10) {
-  ConvNet model;
+  Model model(mnist_node_spec());
   EXPECT_EQ(model->forward(at::rand({3, 1, 28, 28})).sizes(), (at::IntArrayRef{3, 10}));
 }
 
 TEST(ModelTest, Has594922Parameters) {
-  ConvNet model;
+  Model model(mnist_node_spec());
   EXPECT_EQ(count_params(model), 594922);
-  int64_t from_specs = 0;
-  for (const auto& s : layer_specs()) {
-    from_specs += s.params;
-  }
-  EXPECT_EQ(from_specs, 594922);
+  EXPECT_EQ(model->spec().layers.size(), 11U);
+  EXPECT_EQ(model->spec().layers[6].output_shape, (std::vector<int64_t>{1024}));
 }
 
 TEST(ModelTest, SummaryIsWhatTfjsPrints) {
@@ -33,11 +32,11 @@ TEST(ModelTest, SummaryIsWhatTfjsPrints) {
   ASSERT_TRUE(in) << "missing fixture";
   std::stringstream expected;
   expected << in.rdbuf();
-  EXPECT_EQ(summary_text(), expected.str());
+  EXPECT_EQ(summary_text(Model(mnist_node_spec())), expected.str());
 }
 
 TEST(ModelTest, WeightsInManifestOrderWithLibtorchShapes) {
-  ConvNet model;
+  Model model(mnist_node_spec());
   const auto weights = model->tfjs_weights();
   ASSERT_EQ(weights.size(), 12U);
   EXPECT_EQ(weights[0].first, "conv2d_Conv2D1/kernel");
@@ -49,15 +48,15 @@ TEST(ModelTest, WeightsInManifestOrderWithLibtorchShapes) {
 
 TEST(ModelTest, GlorotNormalTruncatedAtTwoStd) {
   torch::manual_seed(7);
-  ConvNet model;
+  Model model(mnist_node_spec());
   struct Case {
     at::Tensor w;
     double fan_in, fan_out;
   };
   const std::vector<Case> cases = {
-      {model->conv2->weight, 9 * 32, 9 * 32},
-      {model->conv4->weight, 9 * 64, 9 * 64},
-      {model->dense1->weight, 1024, 512},
+      {model->weight("conv2d_Conv2D2/kernel"), 9 * 32, 9 * 32},
+      {model->weight("conv2d_Conv2D4/kernel"), 9 * 64, 9 * 64},
+      {model->weight("dense_Dense1/kernel"), 1024, 512},
   };
   for (const auto& c : cases) {
     const double stddev = std::sqrt(2.0 / (c.fan_in + c.fan_out));
@@ -78,14 +77,14 @@ TEST(ModelTest, GlorotNormalTruncatedAtTwoStd) {
 
 TEST(ModelTest, SeedMakesInitialisationReproducible) {
   torch::manual_seed(3);
-  ConvNet a;
+  Model a(mnist_node_spec());
   torch::manual_seed(3);
-  ConvNet b;
-  EXPECT_TRUE(a->dense1->weight.equal(b->dense1->weight));
+  Model b(mnist_node_spec());
+  EXPECT_TRUE(a->weight("dense_Dense1/kernel").equal(b->weight("dense_Dense1/kernel")));
 }
 
 TEST(ModelTest, DropoutOnlyWhileTraining) {
-  ConvNet model;
+  Model model(mnist_node_spec());
   const at::Tensor x = at::rand({4, 1, 28, 28});
   model->eval();
   EXPECT_TRUE(model->forward(x).equal(model->forward(x)));
@@ -94,11 +93,77 @@ TEST(ModelTest, DropoutOnlyWhileTraining) {
 }
 
 TEST(ModelTest, PredictProbaRowsSumToOne) {
-  ConvNet model;
+  Model model(mnist_node_spec());
   const at::Tensor p = predict_proba(model, at::rand({5, 1, 28, 28}), /*batch_size=*/2);
   EXPECT_EQ(p.sizes(), (at::IntArrayRef{5, 10}));
   EXPECT_TRUE(p.sum(1).allclose(at::ones({5}), 1e-5, 1e-6));
   EXPECT_TRUE(model->is_training());  // restored
+}
+
+TEST(ModelTest, ForwardIsLogitsAndPredictIsSoftmax) {
+  Model model(mnist_node_spec());
+  model->eval();
+  const at::Tensor x = at::rand({2, 1, 28, 28});
+  EXPECT_TRUE(model->predict(x).allclose(at::softmax(model->forward(x), 1), 1e-6, 1e-7));
+  EXPECT_TRUE(model->ends_in_softmax());
+}
+
+Layer layer(LayerKind kind, const char* name) {
+  Layer l;
+  l.kind = kind;
+  l.name = name;
+  return l;
+}
+
+TEST(ModelTest, SamePaddingStridesAndAveragePoolingFollowTf) {
+  ModelSpec spec;
+  Layer conv = layer(LayerKind::kConv2D, "c");
+  conv.units = 4;
+  conv.kernel = {3, 3};
+  conv.strides = {2, 2};
+  conv.same_padding = true;
+  Layer pool = layer(LayerKind::kAveragePooling2D, "p");
+  pool.kernel = {3, 3};
+  pool.strides = {3, 3};
+  pool.same_padding = true;
+  Layer dense = layer(LayerKind::kDense, "d");
+  dense.units = 10;
+  dense.activation = Activation::kSoftmax;
+  spec.layers = {conv, pool, layer(LayerKind::kFlatten, "f"), dense};
+  Model model(spec);
+  // TF: ceil(28 / 2) = 14, then ceil(14 / 3) = 5.
+  EXPECT_EQ(model->spec().layers[0].output_shape, (std::vector<int64_t>{14, 14, 4}));
+  EXPECT_EQ(model->spec().layers[1].output_shape, (std::vector<int64_t>{5, 5, 4}));
+  EXPECT_EQ(model->forward(at::rand({2, 1, 28, 28})).sizes(), (at::IntArrayRef{2, 10}));
+  // Average pooling with "same" averages only the cells inside the input.
+  ModelSpec ones;
+  Layer avg = pool;
+  avg.kernel = {2, 2};
+  avg.strides = {2, 2};
+  ones.layers = {avg, layer(LayerKind::kFlatten, "f")};
+  Model pooling(ones);
+  const at::Tensor out = pooling->forward(at::ones({1, 1, 28, 28}));
+  EXPECT_TRUE(out.allclose(at::ones_like(out)));
+}
+
+TEST(ModelTest, RefusesShapesThatDoNotWorkOut) {
+  ModelSpec dense_on_image;
+  Layer dense = layer(LayerKind::kDense, "dense_x");
+  dense.units = 10;
+  dense_on_image.layers = {dense};
+  try {
+    Model m(dense_on_image);
+    FAIL() << "expected FormatError";
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("dense_x (Dense): needs a flat input"), std::string::npos)
+        << e.what();
+  }
+  ModelSpec too_small;
+  Layer conv = layer(LayerKind::kConv2D, "c");
+  conv.units = 1;
+  conv.kernel = {29, 29};
+  too_small.layers = {conv};
+  EXPECT_THROW(Model m(too_small), FormatError);
 }
 
 }  // namespace

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <functional>
+#include <limits>
 #include <filesystem>
 #include <fstream>
 
@@ -38,7 +40,7 @@ float float_at(const std::vector<char>& bytes, size_t byte_offset, size_t index)
 }
 
 TEST(TfjsIoTest, ModelJsonIsWhatTfjsWritesGeneratedByAside) {
-  ConvNet model;
+  Model model(mnist_node_spec());
   ordered_json ours = model_json(model);
   ordered_json reference =
       read_json(std::string(MNIST_TEST_DATA_DIR) + "/tfjs_reference_model.json");
@@ -50,7 +52,7 @@ TEST(TfjsIoTest, ModelJsonIsWhatTfjsWritesGeneratedByAside) {
 }
 
 TEST(TfjsIoTest, ManifestNamesShapesAndOrder) {
-  ConvNet model;
+  Model model(mnist_node_spec());
   const ordered_json manifest = model_json(model)["weightsManifest"];
   ASSERT_EQ(manifest.size(), 1U);
   EXPECT_EQ(manifest[0]["paths"], ordered_json::array({"weights.bin"}));
@@ -67,7 +69,7 @@ TEST(TfjsIoTest, ManifestNamesShapesAndOrder) {
 
 TEST(TfjsIoTest, WeightsBinLayoutIsTfjs) {
   torch::manual_seed(11);
-  ConvNet model;
+  Model model(mnist_node_spec());
   {
     torch::NoGradGuard no_grad;
     for (auto& p : model->parameters()) {
@@ -80,20 +82,20 @@ TEST(TfjsIoTest, WeightsBinLayoutIsTfjs) {
   // conv2d_Conv2D2/kernel at byte 1280, TF.js [kh,kw,in,out] = [3,3,32,32]:
   // element (kh=1, kw=2, in=5, out=7) is torch weight[7][5][1][2].
   const size_t conv2_index = ((1 * 3 + 2) * 32 + 5) * 32 + 7;
-  EXPECT_EQ(float_at(bytes, 1280, conv2_index), model->conv2->weight[7][5][1][2].item<float>());
+  EXPECT_EQ(float_at(bytes, 1280, conv2_index), model->weight("conv2d_Conv2D2/kernel")[7][5][1][2].item<float>());
   // conv2d_Conv2D4/bias at byte 259712.
-  EXPECT_EQ(float_at(bytes, 259712, 63), model->conv4->bias[63].item<float>());
+  EXPECT_EQ(float_at(bytes, 259712, 63), model->weight("conv2d_Conv2D4/bias")[63].item<float>());
   // dense_Dense1/kernel at byte 259968, TF.js [in,out]: (in=300, out=17) is
   // torch weight[17][300].
-  EXPECT_EQ(float_at(bytes, 259968, 300 * 512 + 17), model->dense1->weight[17][300].item<float>());
+  EXPECT_EQ(float_at(bytes, 259968, 300 * 512 + 17), model->weight("dense_Dense1/kernel")[17][300].item<float>());
   // dense_Dense2/bias: the last 10 floats.
-  EXPECT_EQ(float_at(bytes, 2379648, 9), model->dense2->bias[9].item<float>());
+  EXPECT_EQ(float_at(bytes, 2379648, 9), model->weight("dense_Dense2/bias")[9].item<float>());
 }
 
 TEST(TfjsIoTest, SaveWritesBothFilesAndNoTemporaries) {
   test::TempDir dir;
   const std::string out = dir.file("nested/model");
-  ConvNet model;
+  Model model(mnist_node_spec());
   save_tfjs(model, out);
   EXPECT_EQ(fs::file_size(out + "/weights.bin"), 2379688U);
   EXPECT_EQ(read_json(out + "/model.json")["format"], "layers-model");
@@ -108,7 +110,7 @@ TEST(TfjsIoTest, SaveWritesBothFilesAndNoTemporaries) {
 
 TEST(TfjsIoTest, ModelJsonIsOneLine) {
   test::TempDir dir;
-  ConvNet model;
+  Model model(mnist_node_spec());
   save_tfjs(model, dir.path().string());
   const std::vector<char> text = read_all(dir.file("model.json"));
   EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 0);
@@ -135,6 +137,195 @@ TEST(TfjsIoTest, UnusableSaveDirIsAnIoError) {
   }
   EXPECT_THROW(ensure_writable_dir(dir.file("plainfile")), IoError);
   EXPECT_THROW(ensure_writable_dir("/proc/mnist-train-model"), IoError);
+}
+
+// ---- Loading ---------------------------------------------------------------
+
+/// A saved mnist-node model with random weights (biases too) in `dir`.
+Model saved_model(const std::string& dir, uint64_t seed = 21) {
+  torch::manual_seed(seed);
+  Model model(mnist_node_spec());
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : model->parameters()) {
+      p.uniform_(-0.2, 0.2);
+    }
+  }
+  save_tfjs(model, dir);
+  return model;
+}
+
+void write_text(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+/// The FormatError/IoError message load_tfjs throws for `dir`, or "".
+std::string load_error(const std::string& dir) {
+  try {
+    load_tfjs(dir);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(TfjsLoadTest, RoundTripGivesIdenticalWeightsAndPredictions) {
+  test::TempDir dir;
+  Model saved = saved_model(dir.path().string());
+  Model loaded = load_tfjs(dir.path().string());
+  EXPECT_EQ(count_params(loaded), 594922);
+  for (const auto& [name, tensor] : saved->tfjs_weights()) {
+    EXPECT_TRUE(loaded->weight(name).equal(tensor)) << name;
+  }
+  const at::Tensor x = at::rand({4, 1, 28, 28});
+  EXPECT_TRUE(predict_proba(loaded, x, 2).equal(predict_proba(saved, x, 2)));
+  EXPECT_EQ(summary_text(loaded), summary_text(saved));
+  // Saving the loaded model writes the same files again.
+  test::TempDir again;
+  save_tfjs(loaded, again.path().string());
+  EXPECT_EQ(read_all(again.file("weights.bin")), read_all(dir.file("weights.bin")));
+  EXPECT_EQ(read_json(again.file("model.json")).dump(), read_json(dir.file("model.json")).dump());
+}
+
+TEST(TfjsLoadTest, AcceptsShardedWeightsAndSeveralGroups) {
+  test::TempDir dir;
+  Model saved = saved_model(dir.path().string());
+  const std::vector<char> bytes = read_all(dir.file("weights.bin"));
+  ordered_json doc = read_json(dir.file("model.json"));
+  // Group 0: the first 4 weights in two shards split mid-weight; group 1: the rest.
+  auto all = doc["weightsManifest"][0]["weights"];
+  ordered_json first = ordered_json::array();
+  ordered_json rest = ordered_json::array();
+  size_t first_bytes = 0;
+  for (size_t i = 0; i < all.size(); ++i) {
+    size_t n = 4;
+    for (const auto& d : all[i]["shape"]) {
+      n *= d.get<size_t>();
+    }
+    (i < 4 ? first : rest).push_back(all[i]);
+    first_bytes += i < 4 ? n : 0;
+  }
+  test::write_bytes(dir.file("g1-shard1of2.bin"), std::vector<uint8_t>(bytes.begin(), bytes.begin() + 1000));
+  test::write_bytes(dir.file("g1-shard2of2.bin"), std::vector<uint8_t>(bytes.begin() + 1000, bytes.begin() + static_cast<long>(first_bytes)));
+  test::write_bytes(dir.file("g2.bin"), std::vector<uint8_t>(bytes.begin() + static_cast<long>(first_bytes), bytes.end()));
+  doc["weightsManifest"] = ordered_json::array(
+      {{{"paths", {"g1-shard1of2.bin", "g1-shard2of2.bin"}}, {"weights", first}},
+       {{"paths", {"g2.bin"}}, {"weights", rest}}});
+  write_text(dir.file("model.json"), doc.dump());
+  std::filesystem::remove(dir.file("weights.bin"));
+  Model loaded = load_tfjs(dir.file("model.json"));
+  for (const auto& [name, tensor] : saved->tfjs_weights()) {
+    EXPECT_TRUE(loaded->weight(name).equal(tensor)) << name;
+  }
+}
+
+/// Saves a model, lets `edit` change model.json, returns load_tfjs's error.
+std::string error_after(const std::function<void(ordered_json&)>& edit) {
+  test::TempDir dir;
+  saved_model(dir.path().string());
+  ordered_json doc = read_json(dir.file("model.json"));
+  edit(doc);
+  write_text(dir.file("model.json"), doc.dump());
+  return load_error(dir.path().string());
+}
+
+ordered_json& weight_spec(ordered_json& doc, size_t i) { return doc["weightsManifest"][0]["weights"][i]; }
+ordered_json& layer_config(ordered_json& doc, size_t i) {
+  return doc["modelTopology"]["config"]["layers"][i]["config"];
+}
+
+TEST(TfjsLoadTest, BadManifestEntriesNameTheEntry) {
+  EXPECT_NE(error_after([](ordered_json& d) { weight_spec(d, 3)["name"] = "conv2d_Conv2D2/kernl"; })
+                .find("weight \"conv2d_Conv2D2/kernl\": the model has no such weight"),
+            std::string::npos);
+  EXPECT_NE(error_after([](ordered_json& d) { weight_spec(d, 0)["shape"] = {3, 3, 32, 1}; })
+                .find("shape [3,3,32,1] does not match the layer's [3,3,1,32]"),
+            std::string::npos);
+  EXPECT_NE(error_after([](ordered_json& d) { weight_spec(d, 1)["dtype"] = "int32"; })
+                .find("dtype \"int32\" is not supported"),
+            std::string::npos);
+  EXPECT_NE(error_after([](ordered_json& d) {
+              d["weightsManifest"][0]["weights"].erase(11);
+            }).find("the weight files hold 2379688 bytes, but the manifest's weights need 2379648"),
+            std::string::npos);
+  EXPECT_NE(error_after([](ordered_json& d) {
+              d["weightsManifest"][0]["paths"] = {"../weights.bin"};
+            }).find("leaves the model folder"),
+            std::string::npos);
+  EXPECT_NE(error_after([](ordered_json& d) {
+              d["weightsManifest"][0]["paths"] = {"/etc/passwd"};
+            }).find("absolute"),
+            std::string::npos);
+}
+
+TEST(TfjsLoadTest, MissingWeightIsNamed) {
+  // Drop the last weight and its bytes: the model's dense_Dense2/bias is missing.
+  test::TempDir dir;
+  saved_model(dir.path().string());
+  ordered_json doc = read_json(dir.file("model.json"));
+  doc["weightsManifest"][0]["weights"].erase(11);
+  write_text(dir.file("model.json"), doc.dump());
+  std::vector<char> bytes = read_all(dir.file("weights.bin"));
+  bytes.resize(bytes.size() - 40);
+  test::write_bytes(dir.file("weights.bin"), std::vector<uint8_t>(bytes.begin(), bytes.end()));
+  EXPECT_NE(load_error(dir.path().string())
+                .find("weight \"dense_Dense2/bias\" of the model is missing from the manifest"),
+            std::string::npos);
+}
+
+TEST(TfjsLoadTest, BadTopologiesNameTheLayerAndField) {
+  EXPECT_NE(error_after([](ordered_json& d) { layer_config(d, 0)["data_format"] = "channels_first"; })
+                .find("layer 0 'conv2d_Conv2D1' (Conv2D): field \"data_format\" is \"channels_first\""),
+            std::string::npos);
+  EXPECT_NE(error_after([](ordered_json& d) {
+              d["modelTopology"]["config"]["layers"][7]["class_name"] = "BatchNormalization";
+            }).find("layer 7 'dropout_Dropout1' (BatchNormalization): layer class BatchNormalization is not supported"),
+            std::string::npos);
+  EXPECT_NE(error_after([](ordered_json& d) { d["modelTopology"]["class_name"] = "Model"; })
+                .find("only Sequential models load"),
+            std::string::npos);
+  EXPECT_NE(error_after([](ordered_json& d) { layer_config(d, 1)["dilation_rate"] = {2, 2}; })
+                .find("field \"dilation_rate\" must be 1"),
+            std::string::npos);
+  EXPECT_NE(error_after([](ordered_json& d) { layer_config(d, 0)["batch_input_shape"] = {nullptr, 32, 32, 3}; })
+                .find("field \"batch_input_shape\" is [null,32,32,3] (expected [null,28,28,1])"),
+            std::string::npos);
+  EXPECT_NE(error_after([](ordered_json& d) { layer_config(d, 8)["activation"] = "gelu"; })
+                .find("field \"activation\" is \"gelu\""),
+            std::string::npos);
+  EXPECT_NE(error_after([](ordered_json& d) { d["format"] = "graph-model"; }).find("tf.loadGraphModel"),
+            std::string::npos);
+}
+
+TEST(TfjsLoadTest, BadFilesAreClearErrors) {
+  test::TempDir dir;
+  saved_model(dir.path().string());
+  write_text(dir.file("model.json"), "{\"modelTopology\": [1, 2");
+  EXPECT_NE(load_error(dir.path().string()).find("model.json: not valid JSON"), std::string::npos);
+
+  test::TempDir short_dir;
+  saved_model(short_dir.path().string());
+  std::vector<char> bytes = read_all(short_dir.file("weights.bin"));
+  test::write_bytes(short_dir.file("weights.bin"), std::vector<uint8_t>(bytes.begin(), bytes.begin() + 100));
+  EXPECT_NE(load_error(short_dir.path().string()).find("the weight files hold 100 bytes"),
+            std::string::npos);
+
+  std::filesystem::remove(short_dir.file("weights.bin"));
+  EXPECT_NE(load_error(short_dir.path().string()).find("weights.bin: cannot read the weight file"),
+            std::string::npos);
+  EXPECT_NE(load_error("/nonexistent/model").find("cannot open the model"), std::string::npos);
+}
+
+TEST(TfjsLoadTest, NonFiniteWeightsAreRefused) {
+  test::TempDir dir;
+  saved_model(dir.path().string());
+  std::vector<char> bytes = read_all(dir.file("weights.bin"));
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  std::memcpy(bytes.data() + 1152 + 8, &nan, 4);  // conv2d_Conv2D1/bias[2]
+  test::write_bytes(dir.file("weights.bin"), std::vector<uint8_t>(bytes.begin(), bytes.end()));
+  EXPECT_NE(load_error(dir.path().string())
+                .find("weight \"conv2d_Conv2D1/bias\": holds NaN or infinite values"),
+            std::string::npos);
 }
 
 }  // namespace

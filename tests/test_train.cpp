@@ -13,6 +13,15 @@
 namespace mnist {
 namespace {
 
+/// Trains from scratch with a fresh optimizer; returns the history.
+std::vector<EpochStats> fit(Model& model, const Dataset& train_set, const Dataset& val,
+                            const TrainConfig& cfg, const TrainCallbacks& cb = {}) {
+  RmsProp optimizer(model->parameters(), RmsPropOptions{});
+  TrainState state;
+  EXPECT_EQ(train(model, optimizer, train_set, val, cfg, state, cb), TrainOutcome::kFinished);
+  return state.history;
+}
+
 /// 64 random images with fixed random labels: learnable only by memorising.
 Dataset random_batch(int64_t n) {
   return {at::rand({n, 1, 28, 28}), at::randint(0, 10, {n}, at::kLong)};
@@ -32,13 +41,13 @@ Dataset banded(int64_t n) {
 
 TEST(TrainTest, LossFallsOnALearnableBatch) {
   torch::manual_seed(0);
-  ConvNet model;
+  Model model(mnist_node_spec());
   const Dataset data = banded(64);
   const double before = evaluate(model, data, 64).loss;
   TrainConfig cfg;
   cfg.epochs = 15;
   cfg.batch_size = 32;
-  const auto history = train(model, data, Dataset{}, cfg, {});
+  const auto history = fit(model, data, Dataset{}, cfg, {});
   const EvalResult after = evaluate(model, data, 64);
   EXPECT_LT(after.loss, 0.3 * before);
   EXPECT_GT(after.accuracy, 0.9);
@@ -47,7 +56,7 @@ TEST(TrainTest, LossFallsOnALearnableBatch) {
 
 TEST(TrainTest, CallbacksFireInOrderWithSaneFigures) {
   torch::manual_seed(1);
-  ConvNet model;
+  Model model(mnist_node_spec());
   const Dataset train_set = random_batch(50);
   const Dataset val = random_batch(10);
   TrainConfig cfg;
@@ -69,28 +78,28 @@ TEST(TrainTest, CallbacksFireInOrderWithSaneFigures) {
     EXPECT_GE(s.seconds, s.train_seconds);
     EXPECT_FALSE(std::isnan(s.val_loss));
   };
-  const auto history = train(model, train_set, val, cfg, cb);
+  const auto history = fit(model, train_set, val, cfg, cb);
   EXPECT_EQ(events, (std::vector<std::string>{"b1.2", "b1.4", "e1", "b2.2", "b2.4", "e2"}));
   ASSERT_EQ(history.size(), 2U);
 }
 
 TEST(TrainTest, NoValidationGivesNaNValidationFigures) {
-  ConvNet model;
+  Model model(mnist_node_spec());
   TrainConfig cfg;
   cfg.epochs = 1;
-  const auto history = train(model, random_batch(8), Dataset{}, cfg, {});
+  const auto history = fit(model, random_batch(8), Dataset{}, cfg, {});
   EXPECT_TRUE(std::isnan(history[0].val_loss));
 }
 
 TEST(TrainTest, SameSeedSameResultOnOneThread) {
   auto run = [] {
     torch::manual_seed(42);
-    ConvNet model;
+    Model model(mnist_node_spec());
     TrainConfig cfg;
     cfg.epochs = 2;
     cfg.batch_size = 8;
     const Dataset d = random_batch(24);
-    return train(model, d, Dataset{}, cfg, {}).back().loss;
+    return fit(model, d, Dataset{}, cfg, {}).back().loss;
   };
   const int threads = at::get_num_threads();
   at::set_num_threads(1);
@@ -101,21 +110,21 @@ TEST(TrainTest, SameSeedSameResultOnOneThread) {
 }
 
 TEST(TrainTest, RefusesEmptyTrainingSet) {
-  ConvNet model;
-  EXPECT_THROW(train(model, Dataset{at::zeros({0, 1, 28, 28}), at::zeros({0}, at::kLong)},
+  Model model(mnist_node_spec());
+  EXPECT_THROW(fit(model, Dataset{at::zeros({0, 1, 28, 28}), at::zeros({0}, at::kLong)},
                      Dataset{}, TrainConfig{}, {}),
                ConfigError);
 }
 
 TEST(TrainTest, ChannelsLastKeepsTheFunctionAndTheLayout) {
-  ConvNet model;
+  Model model(mnist_node_spec());
   model->eval();
   const at::Tensor x = at::rand({2, 1, 28, 28});
   const at::Tensor before = model->forward(x);
   to_channels_last(model);
-  EXPECT_TRUE(model->conv1->weight.is_contiguous(at::MemoryFormat::ChannelsLast));
+  EXPECT_TRUE(model->weight("conv2d_Conv2D1/kernel").is_contiguous(at::MemoryFormat::ChannelsLast));
   // The 1-input-channel kernel really has NHWC strides (perf-notes trap 4).
-  EXPECT_EQ(model->conv1->weight.stride(1), 1);
+  EXPECT_EQ(model->weight("conv2d_Conv2D1/kernel").stride(1), 1);
   EXPECT_TRUE(model->forward(x).allclose(before, 1e-5, 1e-6));
 }
 
@@ -124,7 +133,7 @@ TEST(TrainTest, CudaTrainsAndAgreesWithCpu) {
     GTEST_SKIP() << "no CUDA device (CPU-only libtorch or no GPU)";
   }
   torch::manual_seed(2);
-  ConvNet model;
+  Model model(mnist_node_spec());
   model->eval();
   const Dataset data = banded(64);
   const at::Tensor cpu_logits = model->forward(data.images);
@@ -138,14 +147,14 @@ TEST(TrainTest, CudaTrainsAndAgreesWithCpu) {
   cfg.epochs = 15;
   cfg.batch_size = 32;
   const double before = evaluate(model, data, 64).loss;
-  const auto history = train(model, data, data, cfg, {});
+  const auto history = fit(model, data, data, cfg, {});
   EXPECT_LT(evaluate(model, data, 64).loss, 0.3 * before);
-  EXPECT_TRUE(model->conv1->weight.is_cuda());
+  EXPECT_TRUE(model->weight("conv2d_Conv2D1/kernel").is_cuda());
   EXPECT_GT(history.back().val_accuracy, 0.9);
 }
 
 TEST(EvaluateTest, EmptyDatasetGivesNaN) {
-  ConvNet model;
+  Model model(mnist_node_spec());
   const EvalResult r = evaluate(model, Dataset{}, 16);
   EXPECT_EQ(r.count, 0);
   EXPECT_TRUE(std::isnan(r.accuracy));
@@ -153,7 +162,7 @@ TEST(EvaluateTest, EmptyDatasetGivesNaN) {
 
 TEST(EvaluateTest, MatchesAManualComputation) {
   torch::manual_seed(5);
-  ConvNet model;
+  Model model(mnist_node_spec());
   const Dataset d = random_batch(37);
   const EvalResult r = evaluate(model, d, 10);
   model->eval();

@@ -51,6 +51,7 @@ enum class ExitCode : int {
   kData = 3,      ///< missing or malformed MNIST data
   kIo = 4,        ///< cannot read or write a file (e.g. the save path)
   kDevice = 5,    ///< --gpu asked for but CUDA is not available
+  kInterrupted = 130,  ///< stopped by SIGINT/SIGTERM (128 + SIGINT, as shells say)
 };
 
 }  // namespace mnist

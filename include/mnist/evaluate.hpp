@@ -1,5 +1,5 @@
 // Evaluation: loss and accuracy of a model on a dataset, as TF.js's
-// model.evaluate() reports them.
+// model.evaluate() reports them, plus the confusion matrix.
 #pragma once
 
 #include <cstdint>
@@ -13,10 +13,15 @@ struct EvalResult {
   double loss = 0.0;      ///< mean categorical cross-entropy
   double accuracy = 0.0;  ///< fraction of argmax == label
   int64_t count = 0;      ///< number of images evaluated
+  at::Tensor confusion;   ///< [10,10] int64 on the CPU: [true label][predicted]
 };
 
 /// Evaluates with dropout off and no gradients, in batches of `batch_size`,
 /// on the model's device. An empty dataset gives NaN loss and accuracy.
-EvalResult evaluate(ConvNet& model, const Dataset& data, int64_t batch_size);
+EvalResult evaluate(Model& model, const Dataset& data, int64_t batch_size);
+
+/// Per-class accuracy [10] double from a confusion matrix (NaN for a class
+/// with no images).
+at::Tensor per_class_accuracy(const at::Tensor& confusion);
 
 }  // namespace mnist

@@ -1,71 +1,130 @@
-// The mnist-node "enhanced" convnet, layer for layer, with TF.js's layer
-// names, initialisers and summary table.
+// Sequential models of the layers TF.js's MNIST examples use, built from a
+// spec (the mnist-node convnet, or a topology read from model.json), with
+// TF.js's layer names, initialisers and summary table.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
 #include <torch/nn/module.h>
-#include <torch/nn/modules/conv.h>
-#include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
 
 namespace mnist {
 
-/// One row of the model table in mission.md, as TF.js names and reports it.
-struct LayerSpec {
-  std::string name;        ///< e.g. "conv2d_Conv2D1"
-  std::string class_name;  ///< e.g. "Conv2D"
-  std::vector<int64_t> input_shape;   ///< without the batch dimension, NHWC
-  std::vector<int64_t> output_shape;  ///< without the batch dimension, NHWC
-  int64_t params = 0;
+enum class LayerKind {
+  kConv2D,
+  kMaxPooling2D,
+  kAveragePooling2D,
+  kFlatten,
+  kDropout,
+  kDense,
+  kActivation,
 };
 
-/// The eleven layers of the model, in order.
-const std::vector<LayerSpec>& layer_specs();
+enum class Activation { kLinear, kRelu, kSoftmax, kSigmoid, kTanh };
 
-/// conv 32 → conv 32 → maxpool → conv 64 → conv 64 → maxpool → flatten →
-/// dropout 0.25 → dense 512 → dropout 0.5 → dense 10 (softmax).
-class ConvNetImpl : public torch::nn::Module {
+/// One layer of a Sequential model, as TF.js describes it.
+struct Layer {
+  LayerKind kind = LayerKind::kFlatten;
+  std::string name;  ///< TF.js layer name, e.g. "conv2d_Conv2D1"
+  int64_t units = 0;  ///< Conv2D filters or Dense units
+  std::array<int64_t, 2> kernel{1, 1};   ///< Conv2D kernel or pooling window
+  std::array<int64_t, 2> strides{1, 1};
+  bool same_padding = false;  ///< TF "same" padding, else "valid"
+  Activation activation = Activation::kLinear;
+  bool use_bias = true;
+  double rate = 0.0;  ///< Dropout rate
+  /// The layer's TF.js config as read from a model.json (null for layers
+  /// built here); written back unchanged on save.
+  nlohmann::ordered_json config;
+  std::vector<int64_t> input_shape;   ///< NHWC without batch; set by Model
+  std::vector<int64_t> output_shape;  ///< NHWC without batch; set by Model
+};
+
+/// A Sequential model: its TF.js name and layers; the input is always
+/// [null,28,28,1].
+struct ModelSpec {
+  std::string name = "sequential_1";
+  std::vector<Layer> layers;
+};
+
+/// TF.js's class name of a layer kind ("Conv2D", "Dense", ...).
+const char* class_name(LayerKind kind);
+/// TF.js's name of an activation ("relu", "softmax", ...).
+const char* activation_name(Activation activation);
+
+/// The mnist-node "enhanced" convnet of mission.md: conv 32, conv 32,
+/// maxpool, conv 64, conv 64, maxpool, flatten, dropout 0.25, dense 512
+/// relu, dropout 0.5, dense 10 softmax (594,922 parameters).
+ModelSpec mnist_node_spec();
+
+/// A Sequential model on libtorch. Activations are NCHW (any memory
+/// format); Flatten flattens in TF.js's NHWC order, so every weight keeps
+/// TF.js's meaning and only kernel axes differ (see tfjs_io.cpp).
+class ModelImpl : public torch::nn::Module {
  public:
-  ConvNetImpl();
+  /// Checks the spec (shapes must work out from [28,28,1]; Dense needs a
+  /// flat input; Conv2D and pooling need an image) and fills in each
+  /// layer's shapes. Throws FormatError naming the layer. Initialises the
+  /// weights as TF.js does (reset_tfjs()).
+  explicit ModelImpl(ModelSpec spec);
 
-  /// [N,1,28,28] float32 in [0,1] (any memory format) → [N,10] logits.
-  /// The softmax of TF.js's last layer is left to the loss and to
-  /// predict_proba(), which is numerically safer.
+  /// [N,1,28,28] float32 in [0,1] → the output before the model's final
+  /// softmax (logits) when it ends in one, else the plain output.
   at::Tensor forward(at::Tensor x);
 
-  /// Redraws every weight the way TF.js initialises it: kernels with Glorot
-  /// normal (std sqrt(2 / (fan_in + fan_out)), values beyond 2 std redrawn),
-  /// biases zero. Uses libtorch's global generator (torch::manual_seed).
+  /// [N,1,28,28] → the model's own output (softmax applied if it ends in
+  /// one), as TF.js's predict() returns it.
+  at::Tensor predict(at::Tensor x);
+
+  /// Whether the last layer applies softmax (needed to train with
+  /// categorical cross-entropy).
+  bool ends_in_softmax() const { return softmax_at_end_; }
+
+  /// Redraws kernels with Glorot normal (std sqrt(2 / (fan_in + fan_out)),
+  /// values beyond 2 std redrawn) and zeroes biases, as TF.js initialises
+  /// them. Uses libtorch's global generator (torch::manual_seed).
   void reset_tfjs();
 
-  /// The TF.js weight name of each parameter, in manifest order, with the
-  /// libtorch tensor it maps to. Kernels are in libtorch layout.
+  /// Every weight in TF.js manifest order, named "<layer>/kernel" or
+  /// "<layer>/bias", with its tensor in libtorch layout (conv
+  /// [out,in,kh,kw], dense [out,in]).
   std::vector<std::pair<std::string, at::Tensor>> tfjs_weights() const;
 
-  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr},
-      conv4{nullptr};
-  torch::nn::Linear dense1{nullptr}, dense2{nullptr};
+  /// The weight named as in tfjs_weights(); throws std::out_of_range.
+  at::Tensor weight(const std::string& tfjs_name) const;
+
+  const ModelSpec& spec() const { return spec_; }
+
+  /// The device of the weights (CPU for a model without weights).
+  c10::Device device() const;
+
+ private:
+  at::Tensor apply(const Layer& layer, size_t index, at::Tensor x, bool final_softmax);
+
+  ModelSpec spec_;
+  std::vector<at::Tensor> kernels_;  ///< per layer; undefined if none
+  std::vector<at::Tensor> biases_;   ///< per layer; undefined if none
+  bool softmax_at_end_ = false;
 };
-TORCH_MODULE(ConvNet);
+TORCH_MODULE(Model);
 
-constexpr double kDropout1Rate = 0.25;
-constexpr double kDropout2Rate = 0.5;
-
-/// Number of parameters (594,922 for this model).
-int64_t count_params(const ConvNet& model);
+/// Number of parameters (594,922 for the mnist-node convnet).
+int64_t count_params(const Model& model);
 
 /// The summary table exactly as TF.js's model.summary() prints it.
-std::string summary_text();
+std::string summary_text(const Model& model);
 
 /// Glorot-normal truncated at 2 std, in place (TF.js's VarianceScaling with
 /// scale 1, mode fan_avg, distribution normal).
 void glorot_normal_truncated_(at::Tensor weight, int64_t fan_in, int64_t fan_out);
 
-/// Softmax probabilities [N,10] for [N,1,28,28] images, computed in batches
-/// with dropout off and no gradients. Returns on the images' device.
-at::Tensor predict_proba(ConvNet& model, at::Tensor images, int64_t batch_size);
+/// Probabilities [N,10] for [N,1,28,28] images, computed in batches with
+/// dropout off and no gradients. Returns on the images' device.
+at::Tensor predict_proba(Model& model, at::Tensor images, int64_t batch_size);
 
 }  // namespace mnist

@@ -35,7 +35,12 @@ class RmsProp {
   /// writes them instead of accumulating).
   void zero_grad();
 
+  /// The running mean squares, one per parameter, in parameter order.
   const std::vector<at::Tensor>& mean_squares() const { return mean_squares_; }
+
+  /// Restores saved mean squares (same count and shapes as the parameters);
+  /// throws ConfigError otherwise.
+  void load_mean_squares(const std::vector<at::Tensor>& saved);
   const RmsPropOptions& options() const { return options_; }
 
  private:

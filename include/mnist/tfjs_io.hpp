@@ -1,6 +1,7 @@
 // The TensorFlow.js Layers format: model.json (topology + weights manifest)
-// and weights.bin, written so that tf.loadLayersModel() rebuilds our model.
-// Every layout conversion between libtorch and TF.js lives in tfjs_io.cpp.
+// and weight files, written so that tf.loadLayersModel() rebuilds our model,
+// and read back (ours or TF.js's own) into a Model. Every layout conversion
+// between libtorch and TF.js lives in tfjs_io.cpp.
 #pragma once
 
 #include <string>
@@ -18,18 +19,31 @@ constexpr const char* kWeightsFile = "weights.bin";
 /// The name and version written into model.json's "generatedBy".
 std::string generated_by();
 
-/// model.json's modelTopology for the convnet, key for key as TF.js 4.22
-/// writes it (docs: tfjs-layers-format.md).
-nlohmann::ordered_json model_topology();
+/// model.json's modelTopology, key for key as TF.js 4.22 writes it (docs:
+/// tfjs-layers-format.md). Layers read from a model.json keep their config.
+nlohmann::ordered_json model_topology(const ModelSpec& spec);
 
 /// The whole model.json document: modelTopology, weightsManifest, format,
 /// generatedBy, convertedBy (null). Shapes come from `model`'s tensors.
-nlohmann::ordered_json model_json(const ConvNet& model);
+nlohmann::ordered_json model_json(const Model& model);
 
 /// weights.bin: every weight in manifest order, in TF.js layout (conv
 /// kernels HWIO, dense kernels [in,out]), little-endian float32, no padding.
-/// 594,922 * 4 = 2,379,688 bytes.
-std::vector<char> weights_bin(const ConvNet& model);
+/// 594,922 * 4 = 2,379,688 bytes for the mnist-node convnet.
+std::vector<char> weights_bin(const Model& model);
+
+/// The ModelSpec described by a modelTopology (Sequential models of the
+/// layers in model.hpp, input [null,28,28,1], channels_last). `origin`
+/// names the file in errors. Throws FormatError naming the layer and field.
+ModelSpec parse_topology(const nlohmann::ordered_json& topology, const std::string& origin);
+
+/// Loads a Layers model saved by mnist-train or by TF.js: DIR/model.json (or
+/// the given .json file) and every weight file its manifest names (several
+/// paths and groups allowed, as TF.js shards them). Weights are checked
+/// (names, shapes, byte counts, dtype float32, finite values) and converted
+/// to libtorch layout. Returns the model on the CPU, in training mode.
+/// Throws FormatError or IoError naming the file and the entry.
+Model load_tfjs(const std::string& path);
 
 /// Creates `dir` if missing and checks that a file can be created in it, so
 /// that an unusable save path is reported before training, not after.
@@ -43,6 +57,6 @@ void write_file_atomic(const std::string& path, const std::string& bytes);
 void write_file_atomic(const std::string& path, const std::vector<char>& bytes);
 
 /// Saves DIR/weights.bin then DIR/model.json (each atomically).
-void save_tfjs(const ConvNet& model, const std::string& dir);
+void save_tfjs(const Model& model, const std::string& dir);
 
 }  // namespace mnist

@@ -1,7 +1,9 @@
 // The training loop: TF.js's model.fit() semantics on libtorch, reporting
-// progress through callbacks (the core never prints).
+// progress through callbacks (the core never prints), stoppable between
+// batches and resumable from a saved TrainState.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <vector>
@@ -15,10 +17,9 @@
 namespace mnist {
 
 struct TrainConfig {
-  int64_t epochs = 20;       ///< mnist-node main.js default
+  int64_t epochs = 20;       ///< total epochs (mnist-node main.js default)
   int64_t batch_size = 128;  ///< mnist-node main.js default
   c10::Device device = c10::Device(c10::kCPU);
-  RmsPropOptions optimizer;  ///< TF.js 'rmsprop'
   /// Calls on_batch every this many batches (and after the last one).
   int64_t progress_every = 20;
 };
@@ -31,7 +32,7 @@ struct BatchProgress {
   int64_t batches = 0;
   double loss = 0.0;
   double accuracy = 0.0;
-  double seconds = 0.0;  ///< since the epoch started
+  double seconds = 0.0;  ///< since the epoch (or the resumed part) started
 };
 
 /// The figures TF.js's fit() reports per epoch, plus timing.
@@ -47,25 +48,47 @@ struct EpochStats {
   double images_per_second = 0.0;  ///< training images / train_seconds
 };
 
+/// Where training stands: everything needed, with the model, the optimizer
+/// and libtorch's generator state, to continue exactly where it stopped.
+struct TrainState {
+  int64_t epoch = 1;    ///< the epoch in progress or next (1-based)
+  int64_t batch = 0;    ///< batches of `epoch` already done
+  at::Tensor order;     ///< [N] int64 shuffle of `epoch`; undefined at a boundary
+  double loss_sum = 0;  ///< sum of batch loss * batch size so far in `epoch`
+  int64_t correct = 0;  ///< correct predictions so far in `epoch`
+  std::vector<EpochStats> history;  ///< finished epochs
+};
+
 struct TrainCallbacks {
   std::function<void(const BatchProgress&)> on_batch;
   std::function<void(const EpochStats&)> on_epoch;
+  /// Called after every finished epoch and when training stops early, with
+  /// the state to save for resuming.
+  std::function<void(const TrainState&)> on_checkpoint;
+  /// Checked after each batch: when true, training stops after that batch.
+  const std::atomic<bool>* stop = nullptr;
 };
 
-/// Trains `model` (already on cfg.device) with RMSprop and categorical
-/// cross-entropy for cfg.epochs epochs: `train` is reshuffled every epoch
-/// (libtorch's global generator: seed it with torch::manual_seed), dropout
-/// is on while training, and `validation` (may be empty) is evaluated after
-/// each epoch. Both datasets stay resident; batches are gathered by index.
-std::vector<EpochStats> train(ConvNet& model,
-                              const Dataset& train,
-                              const Dataset& validation,
-                              const TrainConfig& cfg,
-                              const TrainCallbacks& callbacks);
+enum class TrainOutcome { kFinished, kStopped };
 
-/// Copies every parameter into channels-last strides (including the first
-/// conv, whose 1-channel weight .contiguous(ChannelsLast) would leave as it
+/// Trains `model` (already on cfg.device; its last layer must be softmax)
+/// with `optimizer` and categorical cross-entropy until cfg.epochs epochs
+/// are done, starting from `state` (a fresh TrainState starts at epoch 1).
+/// Each epoch shuffles `train` with libtorch's global generator (seed it
+/// with torch::manual_seed), keeps dropout on, and then evaluates
+/// `validation` (may be empty). Both datasets stay resident on the device;
+/// batches are gathered by index.
+TrainOutcome train(Model& model,
+                   RmsProp& optimizer,
+                   const Dataset& train,
+                   const Dataset& validation,
+                   const TrainConfig& cfg,
+                   TrainState& state,
+                   const TrainCallbacks& callbacks);
+
+/// Copies every 4-D parameter into channels-last strides (including a
+/// 1-input-channel kernel, which .contiguous(ChannelsLast) would leave as it
 /// is: perf-notes trap 4). oneDNN then keeps the whole net in NHWC.
-void to_channels_last(ConvNet& model);
+void to_channels_last(Model& model);
 
 }  // namespace mnist

@@ -56,6 +56,10 @@ std::unique_ptr<CLI::App> build_app(Options& options) {
   app->add_flag("-q,--quiet", options.global.quiet,
                 "Print only errors and results (the Evaluation lines)");
   add_train_options(*app, options.train);
+  add_evaluate_command(*app, options.evaluate);
+  add_predict_command(*app, options.predict);
+  add_summary_command(*app, options.summary);
+  app->require_subcommand(0, 1);  // no subcommand: train, as mnist-node does
   return app;
 }
 
@@ -73,8 +77,21 @@ int run(int argc, const char* const* argv) {
   }
   try {
     setup_logging(options.global);
+    if (app->got_subcommand("evaluate")) {
+      return run_evaluate(options.evaluate);
+    }
+    if (app->got_subcommand("predict")) {
+      return run_predict(options.predict);
+    }
+    if (app->got_subcommand("summary")) {
+      return run_summary(options.summary);
+    }
     validate(options.train);
-    return run_train(options.train, options.global);
+    std::string argv_text;
+    for (int i = 0; i < argc; ++i) {
+      argv_text += (i == 0 ? "" : " ") + std::string(argv[i]);
+    }
+    return run_train(options.train, options.global, argv_text);
   } catch (const ConfigError& e) {
     return fail(ExitCode::kUsage, e.what());
   } catch (const DataError& e) {

@@ -14,6 +14,9 @@ namespace mnist::cli {
 struct Options {
   GlobalOptions global;
   TrainOptions train;
+  EvaluateOptions evaluate;
+  PredictOptions predict;
+  SummaryOptions summary;
 };
 
 /// The parser, bound to `options`. Parsing does not start any work, so
@@ -25,7 +28,21 @@ std::unique_ptr<CLI::App> build_app(Options& options);
 int run(int argc, const char* const* argv);
 
 /// `mnist-train [train]`: options -> TrainConfig; train, evaluate, save.
+/// `argv_text` is the command line, repeated in the hint to resume.
 CLI::App* add_train_options(CLI::App& app, TrainOptions& options);
-int run_train(const TrainOptions& options, const GlobalOptions& global);
+int run_train(const TrainOptions& options, const GlobalOptions& global,
+              const std::string& argv_text);
+
+/// `mnist-train evaluate --model DIR`.
+CLI::App* add_evaluate_command(CLI::App& app, EvaluateOptions& options);
+int run_evaluate(const EvaluateOptions& options);
+
+/// `mnist-train predict --model DIR IMAGE...`.
+CLI::App* add_predict_command(CLI::App& app, PredictOptions& options);
+int run_predict(const PredictOptions& options);
+
+/// `mnist-train summary --model DIR`.
+CLI::App* add_summary_command(CLI::App& app, SummaryOptions& options);
+int run_summary(const SummaryOptions& options);
 
 }  // namespace mnist::cli

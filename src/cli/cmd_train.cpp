@@ -1,9 +1,12 @@
 // `mnist-train [train]`: binds the training flags, then runs the whole job:
 // device check, save-path check, data, model, training, evaluation, saving.
+#include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cinttypes>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <random>
 
 #include <spdlog/fmt/fmt.h>
@@ -14,6 +17,7 @@
 
 #include "cli/app.hpp"
 #include "cli/progress.hpp"
+#include "mnist/checkpoint.hpp"
 #include "mnist/data.hpp"
 #include "mnist/device.hpp"
 #include "mnist/error.hpp"
@@ -73,15 +77,51 @@ uint64_t random_seed() {
   return (uint64_t{rd()} << 32 | rd()) & ((uint64_t{1} << 53) - 1);  // exact in JSON
 }
 
-ordered_json epoch_json(const EpochStats& s) {
-  return {{"epoch", s.epoch},
-          {"loss", s.loss},
-          {"acc", s.accuracy},
-          {"val_loss", s.val_loss},
-          {"val_acc", s.val_accuracy},
-          {"seconds", s.seconds},
-          {"train_seconds", s.train_seconds},
-          {"images_per_second", s.images_per_second}};
+/// Set by SIGINT/SIGTERM while training; a second signal ends the process.
+std::atomic<bool> g_stop{false};
+
+extern "C" void on_stop_signal(int signum) {
+  if (g_stop.exchange(true)) {
+    std::signal(signum, SIG_DFL);
+    std::raise(signum);
+  }
+}
+
+/// Installs the stop handler for the life of a training run.
+class StopOnSignal {
+ public:
+  StopOnSignal() {
+    g_stop = false;
+    old_int_ = std::signal(SIGINT, on_stop_signal);
+    old_term_ = std::signal(SIGTERM, on_stop_signal);
+  }
+  StopOnSignal(const StopOnSignal&) = delete;
+  StopOnSignal& operator=(const StopOnSignal&) = delete;
+  ~StopOnSignal() {
+    std::signal(SIGINT, old_int_);
+    std::signal(SIGTERM, old_term_);
+  }
+
+ private:
+  void (*old_int_)(int) = SIG_DFL;
+  void (*old_term_)(int) = SIG_DFL;
+};
+
+/// Settings that must not change between a run and its resumption.
+constexpr const char* kResumeKeys[] = {"batch_size", "validation_split", "train_limit",
+                                       "seed"};
+
+void check_resumable(const ordered_json& saved, const ordered_json& now, const std::string& path) {
+  for (const char* key : kResumeKeys) {
+    if (key == std::string("seed") && now[key].is_null()) {
+      continue;  // no --seed: take the checkpoint's
+    }
+    if (saved.value(key, ordered_json()) != now[key]) {
+      throw ConfigError(path + " was made with " + key + " = " +
+                        saved.value(key, ordered_json()).dump() + ", this run has " +
+                        now[key].dump() + "; resume with the same flags");
+    }
+  }
 }
 
 }  // namespace
@@ -104,7 +144,9 @@ ordered_json to_json(const TrainOptions& o) {
           {"test_limit", o.test_limit},
           {"model_save_path", o.model_save_path},
           {"gpu", o.gpu},
-          {"data_dir", o.data_dir}};
+          {"data_dir", o.data_dir},
+          {"model_load_path", o.model_load_path},
+          {"checkpoint_dir", o.checkpoint_dir}};
 }
 
 CLI::App* add_train_options(CLI::App& app, TrainOptions& o) {
@@ -140,22 +182,57 @@ CLI::App* add_train_options(CLI::App& app, TrainOptions& o) {
   app.add_option("--data-dir", o.data_dir,
                  "Folder with the four MNIST IDX files, raw or .gz (default: "
                  "$MNIST_DATA_DIR, else data/mnist in the source tree)");
+  app.add_option("--model-load-path,--model_load_path", o.model_load_path,
+                 "Start from this saved model (ours or one TF.js saved): its "
+                 "architecture and weights; train --epochs more");
+  app.add_option("--checkpoint-dir", o.checkpoint_dir,
+                 "Write a checkpoint (model, optimizer, position, random state) "
+                 "here after every epoch and on Ctrl-C");
+  app.add_flag("--resume", o.resume,
+               "Continue from the newest checkpoint in --checkpoint-dir (same "
+               "flags as the interrupted run)");
   return &app;
 }
 
-int run_train(const TrainOptions& o, const GlobalOptions& global) {
+int run_train(const TrainOptions& o, const GlobalOptions& global, const std::string& argv_text) {
   const auto job_start = std::chrono::steady_clock::now();
-  // Fail fast: device and save path are checked before any data is loaded.
+  if (o.resume && o.checkpoint_dir.empty()) {
+    throw ConfigError("--resume needs --checkpoint-dir (the folder the interrupted run wrote)");
+  }
+  if (o.resume && !o.model_load_path.empty()) {
+    throw ConfigError("--resume and --model-load-path cannot be combined (the checkpoint "
+                      "holds the model)");
+  }
+  // Fail fast: device, save and checkpoint paths, and the model to start
+  // from are checked before any data is loaded.
   const c10::Device device = select_device(o.gpu);
   if (!o.model_save_path.empty()) {
     ensure_writable_dir(o.model_save_path);
   }
+  if (!o.checkpoint_dir.empty()) {
+    ensure_writable_dir(o.checkpoint_dir);
+  }
+  std::optional<Checkpoint> checkpoint;
+  if (o.resume) {
+    const std::string latest = latest_checkpoint(o.checkpoint_dir);
+    if (latest.empty()) {
+      throw ConfigError(o.checkpoint_dir + ": no complete checkpoint to resume from");
+    }
+    checkpoint = load_checkpoint(latest);
+  }
+  Model model = checkpoint                      ? checkpoint->model
+                : !o.model_load_path.empty() ? load_tfjs(o.model_load_path)
+                                              : Model(mnist_node_spec());
   const int threads = configure_cpu_threads(o.threads);
   tune_allocator();
-  const uint64_t seed = o.seed ? *o.seed : random_seed();
-  torch::manual_seed(seed);
 
   ordered_json settings = to_json(o);
+  if (checkpoint) {
+    check_resumable(checkpoint->settings, settings, checkpoint->path);
+  }
+  const uint64_t seed = checkpoint ? checkpoint->settings["seed"].get<uint64_t>()
+                        : o.seed   ? *o.seed
+                                   : random_seed();
   settings["seed"] = seed;
   settings["threads"] = threads;
   const std::string data_dir = o.data_dir.empty() ? default_data_dir() : o.data_dir;
@@ -168,24 +245,60 @@ int run_train(const TrainOptions& o, const GlobalOptions& global) {
                split.train.size(), split.validation.size(), data.test.size(), data_dir);
   spdlog::info("device: {}; seed {}", describe_device(device), seed);
 
-  ConvNet model;
+  if (o.model_load_path.empty() && !checkpoint) {
+    torch::manual_seed(seed);
+    model->reset_tfjs();  // TF.js initialisers, drawn from the seed
+  } else {
+    torch::manual_seed(seed);
+    spdlog::info("starting from {}", checkpoint ? checkpoint->path : o.model_load_path);
+  }
   model->to(device);
   to_channels_last(model);
+  RmsProp optimizer(model->parameters(), RmsPropOptions{});
+  TrainState state;
+  if (checkpoint) {
+    optimizer.load_mean_squares(checkpoint->mean_squares);
+    state = checkpoint->state;
+    restore_generators(*checkpoint);
+    spdlog::info("resuming at epoch {}, batch {}", state.epoch, state.batch);
+  }
   if (!global.quiet) {
-    std::fputs(summary_text().c_str(), stdout);
+    std::fputs(summary_text(model).c_str(), stdout);
     std::fflush(stdout);
   }
 
   TrainConfig cfg;
-  cfg.epochs = o.epochs;
+  cfg.epochs = o.epochs;  // in all: a resumed run continues its count; a loaded
+                          // model (--model-load-path) trains this many more
   cfg.batch_size = o.batch_size;
   cfg.device = device;
   ProgressPrinter printer(stderr, !global.quiet && ProgressPrinter::is_terminal(stderr));
+  StopOnSignal stop_on_signal;
   TrainCallbacks callbacks;
+  callbacks.stop = &g_stop;
   callbacks.on_batch = [&](const BatchProgress& p) { printer.on_batch(p); };
-  callbacks.on_epoch = [&](const EpochStats& s) { printer.on_epoch(s, o.epochs); };
-  const std::vector<EpochStats> history =
-      train(model, split.train, split.validation, cfg, callbacks);
+  callbacks.on_epoch = [&](const EpochStats& s) { printer.on_epoch(s, cfg.epochs); };
+  std::string last_checkpoint;
+  if (!o.checkpoint_dir.empty()) {
+    callbacks.on_checkpoint = [&](const TrainState& s) {
+      last_checkpoint = save_checkpoint(o.checkpoint_dir, model, optimizer, s, settings, device);
+      spdlog::debug("checkpoint: {}", last_checkpoint);
+    };
+  }
+  if (train(model, optimizer, split.train, split.validation, cfg, state, callbacks) ==
+      TrainOutcome::kStopped) {
+    printer.finish_line();
+    if (last_checkpoint.empty()) {
+      spdlog::warn("interrupted: nothing was saved (train with --checkpoint-dir DIR to be "
+                   "able to resume)");
+    } else {
+      const bool has_resume = argv_text.find(" --resume") != std::string::npos;
+      spdlog::warn("interrupted: checkpoint written to {}; resume with: {}{}", last_checkpoint,
+                   argv_text, has_resume ? "" : " --resume");
+    }
+    return static_cast<int>(ExitCode::kInterrupted);
+  }
+  const std::vector<EpochStats>& history = state.history;
 
   const EvalResult test = evaluate(model, data.test, kEvalBatch);
   std::printf("Evaluation result:\n  Loss = %.3f; Accuracy = %.3f\n", test.loss,
@@ -194,15 +307,11 @@ int run_train(const TrainOptions& o, const GlobalOptions& global) {
 
   if (!o.model_save_path.empty()) {
     save_tfjs(model, o.model_save_path);
-    ordered_json epochs = ordered_json::array();
-    for (const auto& s : history) {
-      epochs.push_back(epoch_json(s));
-    }
     ordered_json doc;
     doc["generatedBy"] = generated_by();
     doc["settings"] = settings;
     doc["device"] = describe_device(device);
-    doc["epochs"] = epochs;
+    doc["epochs"] = history_json(history);
     doc["test"] = {{"loss", test.loss}, {"acc", test.accuracy}, {"count", test.count}};
     doc["total_seconds"] =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - job_start).count();

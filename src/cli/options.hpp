@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -27,6 +28,33 @@ struct TrainOptions {
   std::string model_save_path;   ///< empty: don't save (as mnist-node)
   bool gpu = false;
   std::string data_dir;          ///< empty: default_data_dir()
+  std::string model_load_path;   ///< start from this saved model (any supported)
+  std::string checkpoint_dir;    ///< write a checkpoint after every epoch here
+  bool resume = false;           ///< continue from the newest checkpoint
+};
+
+/// `mnist-train evaluate`: test loss/accuracy of a saved model.
+struct EvaluateOptions {
+  std::string model;        ///< folder with model.json (or the file itself)
+  std::string data_dir;     ///< empty: default_data_dir()
+  int64_t test_limit = 0;   ///< 0: all records
+  bool json = false;        ///< one JSON object on stdout
+  bool gpu = false;
+};
+
+/// `mnist-train predict`: classes and probabilities for images.
+struct PredictOptions {
+  std::string model;
+  std::vector<std::string> images;  ///< PNG or PGM files
+  bool invert = false;              ///< dark ink on a light background
+  std::string idx;                  ///< an IDX images file instead of images
+  int64_t index = 0;                ///< record in `idx`
+  bool json = false;
+};
+
+/// `mnist-train summary`: the TF.js summary table of a saved model.
+struct SummaryOptions {
+  std::string model;
 };
 
 /// Checks that involve several fields or need more than a range; throws

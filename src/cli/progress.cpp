@@ -43,11 +43,15 @@ void ProgressPrinter::on_batch(const BatchProgress& p) {
   std::fflush(out_);
 }
 
-void ProgressPrinter::on_epoch(const EpochStats& s, int64_t epochs) {
+void ProgressPrinter::finish_line() {
   if (live_) {
     std::fputs("\r\033[K", out_);
     std::fflush(out_);
   }
+}
+
+void ProgressPrinter::on_epoch(const EpochStats& s, int64_t epochs) {
+  finish_line();
   std::string line = fmt::format(
       "Epoch {}/{} - {:.1f}s - {:.0f} img/s - {:.1f} ms/step - loss: {:.4f} - "
       "acc: {:.4f}",

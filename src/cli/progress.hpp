@@ -16,6 +16,9 @@ class ProgressPrinter {
   void on_batch(const BatchProgress& p);
   void on_epoch(const EpochStats& s, int64_t epochs);
 
+  /// Clears a partly drawn progress line (before printing anything else).
+  void finish_line();
+
   /// Whether `file` is a terminal.
   static bool is_terminal(std::FILE* file);
 

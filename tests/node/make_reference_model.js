@@ -19,6 +19,13 @@ Writes into OUTDIR:
   --images FILE  IDX images (default: $MNIST_DATA_DIR or <repo>/data/mnist,
                  file t10k-images-idx3-ubyte)
   --count N      images to predict (default 100)
+  --arch A       mnist-node (default): the enhanced convnet of mnist-node;
+                 small-convnet: the chapter's browser convnet (conv 16, pool,
+                   conv 32, pool, conv 32, flatten, dense 64, dense 10);
+                 dense: flatten, dense 42 relu, dense 10 softmax;
+                 mixed: same padding, strides, average pooling and
+                   Activation layers (coverage for the C++ loader).
+                 Biases get random values too, so bias layout bugs show.
   --layout L     single: one group, paths ["weights.bin"] (what model.save writes)
                  shards: one group, weights split over 3 files at arbitrary
                          byte boundaries (group1-shard1of3.bin ...), like tfjs tools
@@ -30,11 +37,11 @@ function fail(msg, code = 2) {
 }
 
 function parseArgs(argv) {
-  const o = {count: 100, layout: 'single'};
+  const o = {count: 100, layout: 'single', arch: 'mnist-node'};
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '-h' || a === '--help') { console.log(USAGE); process.exit(0); }
-    if (a === '--images' || a === '--count' || a === '--layout') {
+    if (a === '--images' || a === '--count' || a === '--layout' || a === '--arch') {
       if (i + 1 >= argv.length) fail(`${a} needs a value`);
       o[a.slice(2)] = argv[++i];
     } else if (a.startsWith('-')) {
@@ -49,6 +56,7 @@ function parseArgs(argv) {
   o.count = Number(o.count);
   if (!Number.isInteger(o.count) || o.count <= 0) fail('--count must be a positive integer');
   if (!['single', 'shards', 'groups'].includes(o.layout)) fail(`bad --layout ${o.layout}`);
+  if (!['mnist-node', 'small-convnet', 'dense', 'mixed'].includes(o.arch)) fail(`bad --arch ${o.arch}`);
   if (!o.images) {
     const dataDir = process.env.MNIST_DATA_DIR || path.join(__dirname, '..', '..', 'data', 'mnist');
     o.images = path.join(dataDir, 't10k-images-idx3-ubyte');
@@ -83,8 +91,37 @@ async function loadTf() {
 }
 
 // The "enhanced" convnet of tfjs-examples/mnist-node (model.js).
-function buildModel(tf) {
+function buildModel(tf, arch) {
   const model = tf.sequential();
+  if (arch === 'small-convnet') {
+    model.add(tf.layers.conv2d({inputShape: [28, 28, 1], kernelSize: 3, filters: 16, activation: 'relu'}));
+    model.add(tf.layers.maxPooling2d({poolSize: 2, strides: 2}));
+    model.add(tf.layers.conv2d({kernelSize: 3, filters: 32, activation: 'relu'}));
+    model.add(tf.layers.maxPooling2d({poolSize: 2, strides: 2}));
+    model.add(tf.layers.conv2d({kernelSize: 3, filters: 32, activation: 'relu'}));
+    model.add(tf.layers.flatten());
+    model.add(tf.layers.dense({units: 64, activation: 'relu'}));
+    model.add(tf.layers.dense({units: 10, activation: 'softmax'}));
+    return randomBiases(tf, model);
+  }
+  if (arch === 'dense') {
+    model.add(tf.layers.flatten({inputShape: [28, 28, 1]}));
+    model.add(tf.layers.dense({units: 42, activation: 'relu'}));
+    model.add(tf.layers.dense({units: 10, activation: 'softmax'}));
+    return randomBiases(tf, model);
+  }
+  if (arch === 'mixed') {
+    model.add(tf.layers.conv2d({inputShape: [28, 28, 1], kernelSize: [4, 3], filters: 6, strides: 2,
+                                padding: 'same', activation: 'tanh'}));
+    model.add(tf.layers.averagePooling2d({poolSize: 3, strides: 2, padding: 'same'}));
+    model.add(tf.layers.conv2d({kernelSize: 2, filters: 8, padding: 'same', useBias: false}));
+    model.add(tf.layers.activation({activation: 'sigmoid'}));
+    model.add(tf.layers.maxPooling2d({poolSize: 3, strides: 2, padding: 'same'}));
+    model.add(tf.layers.flatten());
+    model.add(tf.layers.dense({units: 10}));
+    model.add(tf.layers.activation({activation: 'softmax'}));
+    return randomBiases(tf, model);
+  }
   model.add(tf.layers.conv2d({inputShape: [28, 28, 1], filters: 32, kernelSize: 3, activation: 'relu'}));
   model.add(tf.layers.conv2d({filters: 32, kernelSize: 3, activation: 'relu'}));
   model.add(tf.layers.maxPooling2d({poolSize: [2, 2]}));
@@ -96,6 +133,14 @@ function buildModel(tf) {
   model.add(tf.layers.dense({units: 512, activation: 'relu'}));
   model.add(tf.layers.dropout({rate: 0.5}));
   model.add(tf.layers.dense({units: 10, activation: 'softmax'}));
+  return randomBiases(tf, model);
+}
+
+// Zero biases (TF.js's initialiser) would hide a bias layout bug.
+function randomBiases(tf, model) {
+  for (const w of model.weights) {
+    if (w.name.endsWith('/bias')) w.write(tf.randomNormal(w.shape, 0, 0.2, 'float32', 7));
+  }
   model.compile({optimizer: 'rmsprop', loss: 'categoricalCrossentropy', metrics: ['accuracy']});
   return model;
 }
@@ -143,7 +188,7 @@ async function main() {
   const pixels = readImages(o.images, o.count);
   const tf = await loadTf();
 
-  const model = buildModel(tf);
+  const model = buildModel(tf, o.arch);
   fs.mkdirSync(o.outDir, {recursive: true});
 
   let artifacts;

@@ -1,0 +1,55 @@
+// Training checkpoints: the model (TF.js format), the optimizer state, the
+// training position and history, and the random generators, written
+// atomically so that training can resume exactly where it stopped.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "mnist/model.hpp"
+#include "mnist/optimizer.hpp"
+#include "mnist/train.hpp"
+
+namespace mnist {
+
+/// history.json / state.json form of per-epoch figures (keys as TF.js's
+/// History: loss, acc, val_loss, val_acc; plus timing).
+nlohmann::ordered_json history_json(const std::vector<EpochStats>& history);
+std::vector<EpochStats> history_from_json(const nlohmann::json& history);
+
+/// A checkpoint read back from disk.
+struct Checkpoint {
+  std::string path;
+  Model model{nullptr};
+  std::vector<at::Tensor> mean_squares;  ///< RmsProp state, CPU
+  TrainState state;
+  nlohmann::ordered_json settings;  ///< what the caller saved with it
+  at::Tensor cpu_rng;               ///< libtorch CPU generator state
+  at::Tensor cuda_rng;              ///< CUDA generator state, if saved
+};
+
+/// Writes a checkpoint into `dir` (created if missing) as a folder
+/// ckpt-EEEEEE-BBBBBBB (epoch, batch) that appears whole or not at all (it
+/// is written under a temporary name, then renamed), and removes older
+/// checkpoints but the previous one. Saves the CPU generator's state and,
+/// when `device` is CUDA, the CUDA one's. Returns the folder's path.
+/// Throws IoError.
+std::string save_checkpoint(const std::string& dir,
+                            const Model& model,
+                            const RmsProp& optimizer,
+                            const TrainState& state,
+                            const nlohmann::ordered_json& settings,
+                            const c10::Device& device);
+
+/// The newest complete checkpoint folder in `dir`, or "" if there is none.
+std::string latest_checkpoint(const std::string& dir);
+
+/// Reads a checkpoint folder. Throws FormatError or IoError.
+Checkpoint load_checkpoint(const std::string& path);
+
+/// Puts the saved generator states back into libtorch's default generators.
+void restore_generators(const Checkpoint& checkpoint);
+
+}  // namespace mnist

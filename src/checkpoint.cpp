@@ -1,0 +1,243 @@
+// Checkpoint folders: TF.js model files plus raw optimizer/generator/order
+// tensors and a state.json written last; folders are renamed into place.
+#include "mnist/checkpoint.hpp"
+
+#include <dirent.h>
+#include <ftw.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+
+#include <ATen/ATen.h>
+#include <ATen/Context.h>
+#include <torch/utils.h>
+
+#include "mnist/error.hpp"
+#include "mnist/tfjs_io.hpp"
+
+namespace fs = std::filesystem;
+using nlohmann::ordered_json;
+
+namespace mnist {
+
+namespace {
+
+constexpr const char* kStateFile = "state.json";
+constexpr const char* kPrefix = "ckpt-";
+
+std::string raw_bytes(const at::Tensor& t) {
+  const at::Tensor c = t.detach().cpu().contiguous();
+  return std::string(static_cast<const char*>(c.data_ptr()),
+                     static_cast<size_t>(c.numel()) * c.element_size());
+}
+
+at::Tensor read_raw(const fs::path& file, at::ScalarType dtype, std::vector<int64_t> shape) {
+  std::ifstream in(file, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  at::Tensor t = at::empty(shape, dtype);
+  if (!in.eof() && !in) {
+    throw IoError(file.string() + ": cannot read");
+  }
+  if (bytes.size() != static_cast<size_t>(t.numel()) * t.element_size()) {
+    throw FormatError(file.string() + ": holds " + std::to_string(bytes.size()) +
+                      " bytes, expected " + std::to_string(t.numel() * t.element_size()));
+  }
+  std::memcpy(t.data_ptr(), bytes.data(), bytes.size());
+  return t;
+}
+
+/// Removes a folder tree (not std::filesystem::remove_all: PyTorch's pip
+/// libtorch.so exports a broken copy of it).
+void remove_tree(const std::string& path) {
+  nftw(
+      path.c_str(),
+      [](const char* p, const struct stat*, int, struct FTW*) { return std::remove(p); },
+      /*nopenfd=*/16, FTW_DEPTH | FTW_PHYS);
+}
+
+std::string folder_name(int64_t epoch, int64_t batch) {
+  char name[64];
+  std::snprintf(name, sizeof(name), "%s%06lld-%07lld", kPrefix, static_cast<long long>(epoch),
+                static_cast<long long>(batch));
+  return name;
+}
+
+/// Complete checkpoint folders in `dir`, oldest first (names sort by position).
+std::vector<std::string> complete_checkpoints(const std::string& dir) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.rfind(kPrefix, 0) == 0 && name.size() == folder_name(0, 0).size() &&
+        fs::exists(it->path() / kStateFile)) {
+      names.push_back(name);
+    }
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+double number_or_nan(const nlohmann::json& v) {
+  return v.is_number() ? v.get<double>() : std::numeric_limits<double>::quiet_NaN();
+}
+
+}  // namespace
+
+ordered_json history_json(const std::vector<EpochStats>& history) {
+  ordered_json out = ordered_json::array();
+  for (const EpochStats& s : history) {
+    out.push_back({{"epoch", s.epoch},
+                   {"loss", s.loss},
+                   {"acc", s.accuracy},
+                   {"val_loss", s.val_loss},
+                   {"val_acc", s.val_accuracy},
+                   {"seconds", s.seconds},
+                   {"train_seconds", s.train_seconds},
+                   {"batches", s.batches},
+                   {"images_per_second", s.images_per_second}});
+  }
+  return out;
+}
+
+std::vector<EpochStats> history_from_json(const nlohmann::json& history) {
+  std::vector<EpochStats> out;
+  for (const auto& e : history) {
+    EpochStats s;
+    s.epoch = e.value("epoch", int64_t{0});
+    s.loss = number_or_nan(e["loss"]);
+    s.accuracy = number_or_nan(e["acc"]);
+    s.val_loss = number_or_nan(e["val_loss"]);
+    s.val_accuracy = number_or_nan(e["val_acc"]);
+    s.seconds = number_or_nan(e["seconds"]);
+    s.train_seconds = number_or_nan(e["train_seconds"]);
+    s.batches = e.value("batches", int64_t{0});
+    s.images_per_second = number_or_nan(e["images_per_second"]);
+    out.push_back(s);
+  }
+  return out;
+}
+
+std::string save_checkpoint(const std::string& dir,
+                            const Model& model,
+                            const RmsProp& optimizer,
+                            const TrainState& state,
+                            const ordered_json& settings,
+                            const c10::Device& device) {
+  ensure_writable_dir(dir);
+  const fs::path final_path = fs::path(dir) / folder_name(state.epoch, state.batch);
+  const fs::path tmp = fs::path(dir) / (".tmp-" + folder_name(state.epoch, state.batch) + "-" +
+                                        std::to_string(::getpid()));
+  remove_tree(tmp.string());
+  save_tfjs(model, tmp.string());
+
+  std::string ms;
+  for (const auto& t : optimizer.mean_squares()) {
+    ms += raw_bytes(t.contiguous());
+  }
+  write_file_atomic((tmp / "optimizer.bin").string(), ms);
+  write_file_atomic((tmp / "rng_cpu.bin").string(),
+                    raw_bytes(at::globalContext().defaultGenerator(c10::kCPU).get_state()));
+  ordered_json doc;
+  doc["format"] = "mnist-train-checkpoint";
+  doc["version"] = 1;
+  doc["generatedBy"] = generated_by();
+  doc["epoch"] = state.epoch;
+  doc["batch"] = state.batch;
+  doc["loss_sum"] = state.loss_sum;
+  doc["correct"] = state.correct;
+  if (state.order.defined()) {
+    write_file_atomic((tmp / "order.bin").string(), raw_bytes(state.order.to(at::kLong)));
+    doc["order_size"] = state.order.numel();
+  }
+  if (device.is_cuda()) {
+    const at::Tensor cuda = at::globalContext().defaultGenerator(device).get_state();
+    write_file_atomic((tmp / "rng_cuda.bin").string(), raw_bytes(cuda));
+    doc["rng_cuda_size"] = cuda.numel();
+  }
+  doc["rng_cpu_size"] = at::globalContext().defaultGenerator(c10::kCPU).get_state().numel();
+  doc["history"] = history_json(state.history);
+  doc["settings"] = settings;
+  write_file_atomic((tmp / kStateFile).string(), doc.dump(2) + "\n");  // last: marks it complete
+
+  remove_tree(final_path.string());  // a stale copy of the same position
+  if (::rename(tmp.c_str(), final_path.c_str()) != 0) {
+    const int err = errno;
+    remove_tree(tmp.string());
+    throw IoError(final_path.string() + ": cannot move the checkpoint into place (" +
+                  std::strerror(err) + ")");
+  }
+  const std::vector<std::string> all = complete_checkpoints(dir);
+  for (size_t i = 0; i + 2 < all.size(); ++i) {  // keep the newest two
+    remove_tree((fs::path(dir) / all[i]).string());
+  }
+  return final_path.string();
+}
+
+std::string latest_checkpoint(const std::string& dir) {
+  const std::vector<std::string> all = complete_checkpoints(dir);
+  return all.empty() ? "" : (fs::path(dir) / all.back()).string();
+}
+
+Checkpoint load_checkpoint(const std::string& path) {
+  const fs::path dir(path);
+  std::ifstream in(dir / kStateFile);
+  if (!in) {
+    throw IoError((dir / kStateFile).string() + ": cannot open the checkpoint state");
+  }
+  nlohmann::json doc;
+  try {
+    doc = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw FormatError((dir / kStateFile).string() + ": not valid JSON (" + e.what() + ")");
+  }
+  if (!doc.is_object() || doc.value("format", "") != "mnist-train-checkpoint" ||
+      doc.value("version", 0) != 1) {
+    throw FormatError((dir / kStateFile).string() + ": not an mnist-train checkpoint (version 1)");
+  }
+  Checkpoint c;
+  c.path = path;
+  c.model = load_tfjs(path);
+  for (const auto& p : c.model->parameters()) {
+    c.mean_squares.push_back(at::empty(p.sizes(), at::kFloat));
+  }
+  int64_t total = 0;
+  for (const auto& t : c.mean_squares) {
+    total += t.numel();
+  }
+  const at::Tensor flat = read_raw(dir / "optimizer.bin", at::kFloat, {total});
+  int64_t offset = 0;
+  for (auto& t : c.mean_squares) {
+    t.copy_(flat.narrow(0, offset, t.numel()).view(t.sizes()));
+    offset += t.numel();
+  }
+  c.state.epoch = doc.value("epoch", int64_t{1});
+  c.state.batch = doc.value("batch", int64_t{0});
+  c.state.loss_sum = doc.value("loss_sum", 0.0);
+  c.state.correct = doc.value("correct", int64_t{0});
+  if (doc.contains("order_size")) {
+    c.state.order = read_raw(dir / "order.bin", at::kLong, {doc["order_size"].get<int64_t>()});
+  }
+  c.state.history = history_from_json(doc.value("history", nlohmann::json::array()));
+  c.settings = ordered_json::parse(doc.value("settings", nlohmann::json::object()).dump());
+  c.cpu_rng = read_raw(dir / "rng_cpu.bin", at::kByte, {doc.value("rng_cpu_size", int64_t{0})});
+  if (doc.contains("rng_cuda_size")) {
+    c.cuda_rng = read_raw(dir / "rng_cuda.bin", at::kByte, {doc["rng_cuda_size"].get<int64_t>()});
+  }
+  return c;
+}
+
+void restore_generators(const Checkpoint& checkpoint) {
+  at::Generator cpu = at::globalContext().defaultGenerator(c10::kCPU);
+  cpu.set_state(checkpoint.cpu_rng);
+  if (checkpoint.cuda_rng.defined() && at::hasCUDA()) {
+    at::Generator cuda = at::globalContext().defaultGenerator(c10::Device(c10::kCUDA, 0));
+    cuda.set_state(checkpoint.cuda_rng);
+  }
+}
+
+}  // namespace mnist

@@ -1,0 +1,94 @@
+// `mnist-train evaluate`: test loss and accuracy of a saved model (ours or
+// TF.js's), per-class accuracy and the confusion matrix; text or JSON.
+#include <cstdio>
+#include <string>
+
+#include <spdlog/fmt/fmt.h>
+#include <spdlog/spdlog.h>
+
+#include <ATen/ATen.h>
+
+#include "cli/app.hpp"
+#include "cli/model_check.hpp"
+#include "mnist/data.hpp"
+#include "mnist/device.hpp"
+#include "mnist/evaluate.hpp"
+#include "mnist/idx.hpp"
+#include "mnist/tfjs_io.hpp"
+
+namespace mnist::cli {
+
+namespace {
+
+constexpr int64_t kEvalBatch = 256;
+
+}  // namespace
+
+CLI::App* add_evaluate_command(CLI::App& app, EvaluateOptions& o) {
+  CLI::App* cmd = app.add_subcommand(
+      "evaluate", "Test loss, accuracy, per-class accuracy and confusion matrix of a saved model");
+  cmd->add_option("--model", o.model, "Folder holding model.json and its weight files")
+      ->required();
+  cmd->add_option("--data-dir", o.data_dir,
+                  "Folder with the MNIST IDX files (default: $MNIST_DATA_DIR, else data/mnist)");
+  cmd->add_option("--test-limit", o.test_limit, "Use only the first N test records (0: all)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--json", o.json, "Print one JSON object instead of text");
+  cmd->add_flag("--gpu", o.gpu, "Evaluate on CUDA");
+  return cmd;
+}
+
+int run_evaluate(const EvaluateOptions& o) {
+  const c10::Device device = select_device(o.gpu);
+  configure_cpu_threads(0);
+  Model model = load_tfjs(o.model);
+  require_classifier(model, o.model);
+  const std::string data_dir = o.data_dir.empty() ? default_data_dir() : o.data_dir;
+  const Dataset test = load_pair(data_dir, kTestImagesFile, kTestLabelsFile, o.test_limit);
+  model->to(device);
+  const EvalResult r = evaluate(model, test, kEvalBatch);
+  const at::Tensor per_class = per_class_accuracy(r.confusion);
+
+  if (o.json) {
+    nlohmann::ordered_json doc;
+    doc["model"] = o.model;
+    doc["count"] = r.count;
+    doc["loss"] = r.loss;
+    doc["accuracy"] = r.accuracy;
+    std::vector<double> acc(per_class.data_ptr<double>(), per_class.data_ptr<double>() + kNumClasses);
+    doc["per_class_accuracy"] = acc;
+    nlohmann::ordered_json rows = nlohmann::ordered_json::array();
+    for (int64_t t = 0; t < kNumClasses; ++t) {
+      const at::Tensor row = r.confusion[t].contiguous();
+      rows.push_back(std::vector<int64_t>(row.data_ptr<int64_t>(),
+                                          row.data_ptr<int64_t>() + kNumClasses));
+    }
+    doc["confusion"] = rows;
+    std::printf("%s\n", doc.dump().c_str());
+    return 0;
+  }
+  std::string out = fmt::format("Evaluation result:\n  Loss = {:.3f}; Accuracy = {:.3f}\n",
+                                r.loss, r.accuracy);
+  out += "\nPer-class accuracy (test images):\n";
+  for (int64_t c = 0; c < kNumClasses; ++c) {
+    out += fmt::format("  {}: {:.4f} ({} images)\n", c, per_class[c].item<double>(),
+                       r.confusion[c].sum().item<int64_t>());
+  }
+  out += "\nConfusion matrix (rows: true label, columns: predicted):\n     ";
+  for (int64_t c = 0; c < kNumClasses; ++c) {
+    out += fmt::format("{:>6}", c);
+  }
+  out += "\n";
+  for (int64_t t = 0; t < kNumClasses; ++t) {
+    out += fmt::format("  {:>2} ", t);
+    for (int64_t p = 0; p < kNumClasses; ++p) {
+      out += fmt::format("{:>6}", r.confusion[t][p].item<int64_t>());
+    }
+    out += "\n";
+  }
+  std::fputs(out.c_str(), stdout);
+  return 0;
+}
+
+}  // namespace mnist::cli
