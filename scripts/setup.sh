@@ -19,7 +19,7 @@ say() { echo "==> $*" >&2; }
 
 # --- 1. Debian packages -------------------------------------------------------
 packages=(libtorch-dev libopenblas0-pthread libcli11-dev nlohmann-json3-dev
-          libspdlog-dev libgtest-dev zlib1g-dev cmake g++ make)
+          libspdlog-dev libgtest-dev zlib1g-dev libstb-dev cmake g++ make)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 missing=()
