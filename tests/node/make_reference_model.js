@@ -7,6 +7,7 @@
 
 const fs = require('fs');
 const path = require('path');
+const {loadTf} = require('./tfjs_common');
 
 const USAGE = `Usage: node make_reference_model.js OUTDIR [--images FILE] [--count N] [--layout single|shards|groups]
 
@@ -79,16 +80,6 @@ function readImages(file, n) {
 }
 
 
-// Real TF.js on its pure-JS CPU backend, without the one-time "install the node
-// backend" banner that its first tensor write prints in Node (noise in test logs).
-async function loadTf() {
-  const tf = require('@tensorflow/tfjs');
-  await tf.setBackend('cpu');
-  await tf.ready();
-  const backend = tf.backend();
-  if (backend && 'firstUse' in backend) backend.firstUse = false;
-  return tf;
-}
 
 // The "enhanced" convnet of tfjs-examples/mnist-node (model.js).
 function buildModel(tf, arch) {

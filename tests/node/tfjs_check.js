@@ -8,6 +8,7 @@
 
 const fs = require('fs');
 const path = require('path');
+const {loadTf} = require('./tfjs_common');
 
 const USAGE = `Usage: node tfjs_check.js --model DIR --images IDX_IMAGES_FILE [options]
 
@@ -153,16 +154,6 @@ function readModelArtifacts(dir) {
 }
 
 
-// Real TF.js on its pure-JS CPU backend, without the one-time "install the node
-// backend" banner that its first tensor write prints in Node (noise in test logs).
-async function loadTf() {
-  const tf = require('@tensorflow/tfjs');
-  await tf.setBackend('cpu');
-  await tf.ready();
-  const backend = tf.backend();
-  if (backend && 'firstUse' in backend) backend.firstUse = false;
-  return tf;
-}
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
