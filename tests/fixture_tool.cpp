@@ -5,12 +5,15 @@
 //   mnist_fixture check MODEL PROBS N    load MODEL (e.g. saved by TF.js) and
 //       compare our probabilities for the first N test images with PROBS
 //       (written by TF.js); fails above 1e-5
+//   mnist_fixture probs MODEL N OUT      load MODEL and write our
+//       probabilities for the first N test images (for tfjs_check.js --expect)
 //   mnist_fixture png OUT.png INDEX      write test image INDEX as a PNG,
 //       dark ink on white and 3x larger (as a user's scan might be)
 // Test images come from $MNIST_DATA_DIR (or data/mnist).
 #include <stb_image_write.h>
 
 #include <cstdio>
+#include <stdexcept>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -30,6 +33,16 @@ mnist::Dataset test_images(int64_t n) {
                           mnist::kTestLabelsFile, n);
 }
 
+void write_probs(const at::Tensor& probs, const std::string& path) {
+  const at::Tensor p = probs.contiguous();
+  std::ofstream file(path, std::ios::binary);
+  file.write(static_cast<const char*>(p.data_ptr()),
+             static_cast<std::streamsize>(p.numel() * sizeof(float)));
+  if (!file) {
+    throw std::runtime_error("cannot write " + path);
+  }
+}
+
 int export_model(const std::string& out, int64_t n, uint64_t seed) {
   torch::manual_seed(seed);
   mnist::Model model(mnist::mnist_node_spec());
@@ -43,16 +56,18 @@ int export_model(const std::string& out, int64_t n, uint64_t seed) {
   }
   mnist::to_channels_last(model);  // export as a trained model is exported
   mnist::save_tfjs(model, out);
-  const at::Tensor probs = mnist::predict_proba(model, test_images(n).images, 256).contiguous();
-  std::ofstream file(out + "/probs.bin", std::ios::binary);
-  file.write(static_cast<const char*>(probs.data_ptr()),
-             static_cast<std::streamsize>(probs.numel() * sizeof(float)));
-  if (!file) {
-    std::fprintf(stderr, "cannot write %s/probs.bin\n", out.c_str());
-    return 1;
-  }
+  const at::Tensor probs = mnist::predict_proba(model, test_images(n).images, 256);
+  write_probs(probs, out + "/probs.bin");
   std::printf("saved %s with probabilities for %lld images\n", out.c_str(),
               static_cast<long long>(probs.size(0)));
+  return 0;
+}
+
+int model_probs(const std::string& dir, int64_t n, const std::string& out) {
+  mnist::Model model = mnist::load_tfjs(dir);
+  write_probs(mnist::predict_proba(model, test_images(n).images, 256), out);
+  std::printf("wrote our probabilities for %lld test images to %s\n", static_cast<long long>(n),
+              out.c_str());
   return 0;
 }
 
@@ -104,6 +119,9 @@ int main(int argc, char** argv) {
     if (a.size() == 4 && a[0] == "check") {
       return check_model(a[1], a[2], std::stoll(a[3]));
     }
+    if (a.size() == 4 && a[0] == "probs") {
+      return model_probs(a[1], std::stoll(a[2]), a[3]);
+    }
     if (a.size() == 3 && a[0] == "png") {
       return write_png(a[1], std::stoll(a[2]));
     }
@@ -112,6 +130,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::fprintf(stderr,
-               "usage: mnist_fixture export OUTDIR N SEED | check MODEL PROBS N | png OUT INDEX\n");
+               "usage: mnist_fixture export OUTDIR N SEED | check MODEL PROBS N | probs MODEL N OUT | "
+               "png OUT INDEX\n");
   return 2;
 }
