@@ -2,6 +2,10 @@
 """The mnist-node convnet in PyTorch from Python, as a user would write it:
 the reference that mnist-train's speed is compared with (bench/).
 
+With --bench-steps N it times N training steps after --warmup steps (or,
+with --eval, forward-only evaluation) and prints one JSON line, as
+bench/mnist_bench does for mnist-train.
+
 Same model, batch size, thread count and data as mnist-train; RMSprop with
 TF.js's rho 0.9 and epsilon 1e-7 (torch.optim.RMSprop adds epsilon outside
 the square root; the cost is the same). Prints one line per epoch and a JSON
@@ -13,6 +17,8 @@ import json
 import os
 import struct
 import time
+
+import resource
 
 import numpy as np
 import torch
@@ -53,6 +59,54 @@ class ConvNet(nn.Module):
         return self.dense2(x)
 
 
+def seconds_since_process_start():
+    with open("/proc/self/stat") as f:
+        start_ticks = float(f.read().rsplit(")", 1)[1].split()[19])
+    with open("/proc/uptime") as f:
+        uptime = float(f.read().split()[0])
+    return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
+
+
+def bench(a, model, opt, x, y, xt, yt, fmt):
+    out = {"impl": "pytorch-python", "torch": torch.__version__, "threads": torch.get_num_threads(),
+           "layout": "channels_last" if a.channels_last else "nchw", "batch_size": a.batch_size}
+    if a.eval:
+        model.eval()
+        with torch.no_grad():
+            def run():
+                for i in range(0, len(xt), 256):
+                    model(xt[i:i + 256].contiguous(memory_format=fmt)).argmax(1)
+            run()
+            rates = []
+            for _ in range(3):
+                t0 = time.perf_counter()
+                run()
+                rates.append(len(xt) / (time.perf_counter() - t0))
+        out.update(mode="eval", eval_images_per_second=float(np.median(rates)))
+    else:
+        model.train()
+        order = torch.randperm(len(x))
+        times = []
+        first_batch_at = None
+        for step in range(a.warmup + a.bench_steps):
+            t0 = time.perf_counter()
+            idx = order[(step * a.batch_size) % (len(x) - a.batch_size):][:a.batch_size]
+            out_ = model(x.index_select(0, idx).contiguous(memory_format=fmt))
+            loss = F.cross_entropy(out_, y.index_select(0, idx))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if first_batch_at is None:
+                first_batch_at = seconds_since_process_start()
+            if step >= a.warmup:
+                times.append((time.perf_counter() - t0) * 1000)
+        ms = float(np.median(times))
+        out.update(mode="train", ms_per_step=ms, images_per_second=a.batch_size * 1000 / ms,
+                   startup_to_first_batch_s=first_batch_at)
+    out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(out), flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--data-dir", default=os.environ.get("MNIST_DATA_DIR", "data/mnist"))
@@ -62,6 +116,9 @@ def main():
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--channels-last", action="store_true")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--bench-steps", type=int, default=0)
+    ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--eval", action="store_true", help="with --bench-steps: time evaluation")
     a = ap.parse_args()
     if a.threads > 0:
         torch.set_num_threads(a.threads)
@@ -83,6 +140,8 @@ def main():
 
     model = ConvNet().to(dev).to(memory_format=fmt)
     opt = torch.optim.RMSprop(model.parameters(), lr=0.001, alpha=0.9, eps=1e-7)
+    if a.bench_steps > 0:
+        return bench(a, model, opt, xtr, ytr, xt, yt, fmt)
     epochs = []
     for epoch in range(1, a.epochs + 1):
         model.train()

@@ -5,7 +5,12 @@
 #include <malloc.h>
 
 #include <climits>
+#include <fstream>
+#include <string>
 #include <thread>
+
+#include <ATen/autocast_mode.h>
+#include <torch/version.h>
 
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
@@ -58,6 +63,72 @@ int configure_cpu_threads(int threads) {
 void tune_allocator() {
   mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
   mallopt(M_TRIM_THRESHOLD, INT_MAX);
+}
+
+const char* precision_name(Precision precision) {
+  return precision == Precision::kBFloat16 ? "bf16" : "fp32";
+}
+
+bool cpu_has_bf16() {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(cpuinfo, line)) {
+    if (line.rfind("flags", 0) == 0) {
+      return line.find(" avx512_bf16") != std::string::npos ||
+             line.find(" amx_bf16") != std::string::npos;
+    }
+  }
+  return false;
+}
+
+// libtorch 2.4 replaced the per-device autocast functions by ones that take
+// the device type.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+#define MNIST_AUTOCAST_BY_DEVICE_TYPE 1
+#endif
+
+AutocastGuard::AutocastGuard(Precision precision, const c10::Device& device)
+    : active_(precision == Precision::kBFloat16), type_(device.type()) {
+  if (!active_) {
+    return;
+  }
+#ifdef MNIST_AUTOCAST_BY_DEVICE_TYPE
+  was_enabled_ = at::autocast::is_autocast_enabled(type_);
+  old_dtype_ = at::autocast::get_autocast_dtype(type_);
+  at::autocast::set_autocast_dtype(type_, at::kBFloat16);
+  at::autocast::set_autocast_enabled(type_, true);
+#else
+  if (device.is_cuda()) {
+    was_enabled_ = at::autocast::is_enabled();
+    old_dtype_ = at::autocast::get_autocast_gpu_dtype();
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+    at::autocast::set_enabled(true);
+  } else {
+    was_enabled_ = at::autocast::is_cpu_enabled();
+    old_dtype_ = at::autocast::get_autocast_cpu_dtype();
+    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    at::autocast::set_cpu_enabled(true);
+  }
+#endif
+}
+
+AutocastGuard::~AutocastGuard() {
+  if (!active_) {
+    return;
+  }
+#ifdef MNIST_AUTOCAST_BY_DEVICE_TYPE
+  at::autocast::set_autocast_enabled(type_, was_enabled_);
+  at::autocast::set_autocast_dtype(type_, old_dtype_);
+#else
+  if (type_ == c10::DeviceType::CUDA) {
+    at::autocast::set_enabled(was_enabled_);
+    at::autocast::set_autocast_gpu_dtype(old_dtype_);
+  } else {
+    at::autocast::set_cpu_enabled(was_enabled_);
+    at::autocast::set_autocast_cpu_dtype(old_dtype_);
+  }
+#endif
+  at::autocast::clear_cache();
 }
 
 }  // namespace mnist

@@ -11,7 +11,7 @@
 
 namespace mnist {
 
-EvalResult evaluate(Model& model, const Dataset& data, int64_t batch_size) {
+EvalResult evaluate(Model& model, const Dataset& data, int64_t batch_size, Precision precision) {
   EvalResult result;
   result.count = data.size();
   result.confusion = at::zeros({kNumClasses, kNumClasses}, at::kLong);
@@ -30,7 +30,12 @@ EvalResult evaluate(Model& model, const Dataset& data, int64_t batch_size) {
     const int64_t len = std::min(batch_size, result.count - start);
     const at::Tensor x = data.images.narrow(0, start, len).to(device);
     const at::Tensor y = data.labels.narrow(0, start, len).to(device);
-    const at::Tensor logits = model->forward(x).to(at::kFloat);
+    at::Tensor logits;
+    {
+      const AutocastGuard autocast(precision, device);
+      logits = model->forward(x);
+    }
+    logits = logits.to(at::kFloat);
     loss_sum += at::cross_entropy_loss(logits, y, /*weight=*/{}, at::Reduction::Sum).to(at::kDouble);
     pairs += at::bincount(y * kNumClasses + logits.argmax(1), /*weights=*/{},
                           /*minlength=*/kNumClasses * kNumClasses);

@@ -78,8 +78,12 @@ TrainOutcome train(Model& model,
       const at::Tensor y = labels.index_select(0, idx);
 
       optimizer.zero_grad();
-      const at::Tensor logits = model->forward(images.index_select(0, idx));
-      const at::Tensor loss = at::cross_entropy_loss(logits, y);
+      at::Tensor logits;
+      {
+        const AutocastGuard autocast(cfg.precision, device);
+        logits = model->forward(images.index_select(0, idx));
+      }
+      const at::Tensor loss = at::cross_entropy_loss(logits.to(at::kFloat), y);
       loss.backward();
       optimizer.step();
 
@@ -111,7 +115,7 @@ TrainOutcome train(Model& model,
     stats.train_seconds = seconds_since(start);
     stats.images_per_second =
         static_cast<double>(n - state.batch * cfg.batch_size) / stats.train_seconds;
-    const EvalResult v = evaluate(model, val, kValidationBatch);
+    const EvalResult v = evaluate(model, val, kValidationBatch, cfg.precision);
     stats.val_loss = v.loss;
     stats.val_accuracy = v.accuracy;
     stats.seconds = seconds_since(start);

@@ -52,6 +52,22 @@ TEST(CliTest, AllTrainingFlags) {
   EXPECT_TRUE(o.train.gpu);
   EXPECT_EQ(o.train.data_dir, "/d");
   EXPECT_TRUE(o.global.quiet);
+  EXPECT_EQ(parse({"--precision", "bf16"}).train.precision, "bf16");
+  EXPECT_EQ(parse({}).train.precision, "fp32");
+}
+
+TEST(CliTest, Subcommands) {
+  const Options e = parse({"evaluate", "--model", "/m", "--test-limit", "5", "--json"});
+  EXPECT_EQ(e.evaluate.model, "/m");
+  EXPECT_EQ(e.evaluate.test_limit, 5);
+  EXPECT_TRUE(e.evaluate.json);
+  const Options p = parse({"predict", "--model", "/m", "a.png", "b.pgm", "--invert"});
+  EXPECT_EQ(p.predict.images, (std::vector<std::string>{"a.png", "b.pgm"}));
+  EXPECT_TRUE(p.predict.invert);
+  EXPECT_THROW(parse({"summary"}), CLI::RequiredError);
+  const Options t = parse({"--model-load-path", "/m", "--checkpoint-dir", "/c", "--resume"});
+  EXPECT_EQ(t.train.model_load_path, "/m");
+  EXPECT_TRUE(t.train.resume);
 }
 
 TEST(CliTest, RefusesBadValues) {
@@ -62,6 +78,7 @@ TEST(CliTest, RefusesBadValues) {
   EXPECT_THROW(parse({"--epochs", "many"}), CLI::ParseError);
   EXPECT_THROW(parse({"--no-such-flag"}), CLI::ParseError);
   EXPECT_THROW(parse({"--log-level", "loud"}), CLI::ParseError);
+  EXPECT_THROW(parse({"--precision", "fp16"}), CLI::ParseError);
 }
 
 TEST(CliTest, ValidateRefusesSplitOfOne) {

@@ -153,6 +153,28 @@ TEST(TrainTest, CudaTrainsAndAgreesWithCpu) {
   EXPECT_GT(history.back().val_accuracy, 0.9);
 }
 
+TEST(TrainTest, Bf16AutocastTrainsWithFloat32MasterWeights) {
+  if (!cpu_has_bf16()) {
+    GTEST_SKIP() << "this CPU has no bfloat16 instructions";
+  }
+  torch::manual_seed(0);
+  Model model(mnist_node_spec());
+  const Dataset data = banded(64);
+  const double before = evaluate(model, data, 64).loss;
+  TrainConfig cfg;
+  cfg.epochs = 15;
+  cfg.batch_size = 32;
+  cfg.precision = Precision::kBFloat16;
+  fit(model, data, Dataset{}, cfg);
+  const EvalResult after = evaluate(model, data, 64, Precision::kBFloat16);
+  EXPECT_LT(after.loss, 0.3 * before);
+  for (const auto& p : model->parameters()) {
+    EXPECT_EQ(p.scalar_type(), at::kFloat);
+  }
+  // bf16 evaluation stays close to fp32 evaluation of the same weights.
+  EXPECT_NEAR(evaluate(model, data, 64).loss, after.loss, 0.05);
+}
+
 TEST(EvaluateTest, EmptyDatasetGivesNaN) {
   Model model(mnist_node_spec());
   const EvalResult r = evaluate(model, Dataset{}, 16);

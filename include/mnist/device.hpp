@@ -1,9 +1,11 @@
-// Device selection (CPU or CUDA at run time) and CPU thread set-up.
+// Device selection (CPU or CUDA at run time), CPU thread set-up, and
+// bf16 mixed precision (autocast).
 #pragma once
 
 #include <string>
 
 #include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
 
 namespace mnist {
 
@@ -27,5 +29,34 @@ int configure_cpu_threads(int threads);
 /// Keeps glibc from returning large freed blocks to the OS after every
 /// batch (perf-notes trap 3: ~8,000 page faults per batch otherwise).
 void tune_allocator();
+
+/// Compute precision. Weights, optimizer state and saved files stay float32
+/// either way; kBFloat16 runs convolutions and matrix products in bfloat16
+/// (autocast).
+enum class Precision { kFloat32, kBFloat16 };
+
+/// "fp32" or "bf16".
+const char* precision_name(Precision precision);
+
+/// Whether this CPU has bfloat16 instructions (AVX512_BF16 or AMX-BF16),
+/// without which bf16 is slower than float32 here.
+bool cpu_has_bf16();
+
+/// Turns autocast to bfloat16 on for `device` while it lives (nothing for
+/// kFloat32) and clears autocast's cache of cast weights when it ends, so
+/// that the next step casts the updated weights.
+class AutocastGuard {
+ public:
+  AutocastGuard(Precision precision, const c10::Device& device);
+  AutocastGuard(const AutocastGuard&) = delete;
+  AutocastGuard& operator=(const AutocastGuard&) = delete;
+  ~AutocastGuard();
+
+ private:
+  bool active_ = false;
+  c10::DeviceType type_ = c10::DeviceType::CPU;
+  bool was_enabled_ = false;
+  c10::ScalarType old_dtype_ = c10::ScalarType::BFloat16;
+};
 
 }  // namespace mnist

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "mnist/data.hpp"
+#include "mnist/device.hpp"
 #include "mnist/model.hpp"
 
 namespace mnist {
@@ -17,8 +18,12 @@ struct EvalResult {
 };
 
 /// Evaluates with dropout off and no gradients, in batches of `batch_size`,
-/// on the model's device. An empty dataset gives NaN loss and accuracy.
-EvalResult evaluate(Model& model, const Dataset& data, int64_t batch_size);
+/// on the model's device, in `precision`. An empty dataset gives NaN loss
+/// and accuracy.
+EvalResult evaluate(Model& model,
+                    const Dataset& data,
+                    int64_t batch_size,
+                    Precision precision = Precision::kFloat32);
 
 /// Per-class accuracy [10] double from a confusion matrix (NaN for a class
 /// with no images).

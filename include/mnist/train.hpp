@@ -11,6 +11,7 @@
 #include <c10/core/Device.h>
 
 #include "mnist/data.hpp"
+#include "mnist/device.hpp"
 #include "mnist/model.hpp"
 #include "mnist/optimizer.hpp"
 
@@ -20,6 +21,7 @@ struct TrainConfig {
   int64_t epochs = 20;       ///< total epochs (mnist-node main.js default)
   int64_t batch_size = 128;  ///< mnist-node main.js default
   c10::Device device = c10::Device(c10::kCPU);
+  Precision precision = Precision::kFloat32;  ///< compute; weights stay fp32
   /// Calls on_batch every this many batches (and after the last one).
   int64_t progress_every = 20;
 };

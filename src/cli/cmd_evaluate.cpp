@@ -36,6 +36,7 @@ CLI::App* add_evaluate_command(CLI::App& app, EvaluateOptions& o) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--json", o.json, "Print one JSON object instead of text");
   cmd->add_flag("--gpu", o.gpu, "Evaluate on CUDA");
+  add_precision_option(*cmd, o.precision);
   return cmd;
 }
 
@@ -47,7 +48,7 @@ int run_evaluate(const EvaluateOptions& o) {
   const std::string data_dir = o.data_dir.empty() ? default_data_dir() : o.data_dir;
   const Dataset test = load_pair(data_dir, kTestImagesFile, kTestLabelsFile, o.test_limit);
   model->to(device);
-  const EvalResult r = evaluate(model, test, kEvalBatch);
+  const EvalResult r = evaluate(model, test, kEvalBatch, resolve_precision(o.precision, device));
   const at::Tensor per_class = per_class_accuracy(r.confusion);
 
   if (o.json) {

@@ -16,6 +16,7 @@
 #include <torch/utils.h>
 
 #include "cli/app.hpp"
+#include "cli/model_check.hpp"
 #include "cli/progress.hpp"
 #include "mnist/checkpoint.hpp"
 #include "mnist/data.hpp"
@@ -146,7 +147,8 @@ ordered_json to_json(const TrainOptions& o) {
           {"gpu", o.gpu},
           {"data_dir", o.data_dir},
           {"model_load_path", o.model_load_path},
-          {"checkpoint_dir", o.checkpoint_dir}};
+          {"checkpoint_dir", o.checkpoint_dir},
+          {"precision", o.precision}};
 }
 
 CLI::App* add_train_options(CLI::App& app, TrainOptions& o) {
@@ -188,6 +190,7 @@ CLI::App* add_train_options(CLI::App& app, TrainOptions& o) {
   app.add_option("--checkpoint-dir", o.checkpoint_dir,
                  "Write a checkpoint (model, optimizer, position, random state) "
                  "here after every epoch and on Ctrl-C");
+  add_precision_option(app, o.precision);
   app.add_flag("--resume", o.resume,
                "Continue from the newest checkpoint in --checkpoint-dir (same "
                "flags as the interrupted run)");
@@ -243,7 +246,7 @@ int run_train(const TrainOptions& o, const GlobalOptions& global, const std::str
   const Split split = split_validation(data.train, o.validation_split);
   spdlog::info("data: {} training, {} validation, {} test images from {}",
                split.train.size(), split.validation.size(), data.test.size(), data_dir);
-  spdlog::info("device: {}; seed {}", describe_device(device), seed);
+  spdlog::info("device: {}; precision {}; seed {}", describe_device(device), o.precision, seed);
 
   if (o.model_load_path.empty() && !checkpoint) {
     torch::manual_seed(seed);
@@ -272,6 +275,8 @@ int run_train(const TrainOptions& o, const GlobalOptions& global, const std::str
                           // model (--model-load-path) trains this many more
   cfg.batch_size = o.batch_size;
   cfg.device = device;
+  cfg.precision = resolve_precision(o.precision, device);
+  settings["precision"] = precision_name(cfg.precision);
   ProgressPrinter printer(stderr, !global.quiet && ProgressPrinter::is_terminal(stderr));
   StopOnSignal stop_on_signal;
   TrainCallbacks callbacks;
@@ -300,7 +305,7 @@ int run_train(const TrainOptions& o, const GlobalOptions& global, const std::str
   }
   const std::vector<EpochStats>& history = state.history;
 
-  const EvalResult test = evaluate(model, data.test, kEvalBatch);
+  const EvalResult test = evaluate(model, data.test, kEvalBatch, cfg.precision);
   std::printf("Evaluation result:\n  Loss = %.3f; Accuracy = %.3f\n", test.loss,
               test.accuracy);
   std::fflush(stdout);

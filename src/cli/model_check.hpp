@@ -1,8 +1,12 @@
-// Checks shared by the commands that run a loaded model.
+// Checks and settings shared by the commands that run a model.
 #pragma once
 
 #include <string>
 
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include "mnist/device.hpp"
 #include "mnist/error.hpp"
 #include "mnist/idx.hpp"
 #include "mnist/model.hpp"
@@ -16,6 +20,29 @@ inline void require_classifier(const Model& model, const std::string& origin) {
     throw ConfigError(origin + ": the model must end in a 10-unit softmax to classify MNIST "
                       "digits");
   }
+}
+
+/// The --precision flag: "fp32" or "bf16". bf16 on a CPU without bf16
+/// instructions would be slower than fp32: warn and use fp32.
+inline Precision resolve_precision(const std::string& name, const c10::Device& device) {
+  if (name != "bf16") {
+    return Precision::kFloat32;
+  }
+  if (device.is_cpu() && !cpu_has_bf16()) {
+    spdlog::warn("--precision bf16: this CPU has no bfloat16 instructions (AVX512_BF16 or "
+                 "AMX); training in fp32 instead");
+    return Precision::kFloat32;
+  }
+  return Precision::kBFloat16;
+}
+
+/// Adds --precision to a command.
+inline void add_precision_option(CLI::App& app, std::string& precision) {
+  app.add_option("--precision", precision,
+                 "Compute precision: fp32, or bf16 (bfloat16 autocast; weights, optimizer "
+                 "state and saved files stay float32)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"fp32", "bf16"}));
 }
 
 }  // namespace mnist::cli

@@ -31,6 +31,7 @@ struct TrainOptions {
   std::string model_load_path;   ///< start from this saved model (any supported)
   std::string checkpoint_dir;    ///< write a checkpoint after every epoch here
   bool resume = false;           ///< continue from the newest checkpoint
+  std::string precision = "fp32";  ///< fp32 | bf16 (compute; weights stay fp32)
 };
 
 /// `mnist-train evaluate`: test loss/accuracy of a saved model.
@@ -40,6 +41,7 @@ struct EvaluateOptions {
   int64_t test_limit = 0;   ///< 0: all records
   bool json = false;        ///< one JSON object on stdout
   bool gpu = false;
+  std::string precision = "fp32";
 };
 
 /// `mnist-train predict`: classes and probabilities for images.

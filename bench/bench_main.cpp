@@ -1,0 +1,171 @@
+// mnist_bench: times mnist-train's own training loop and evaluation on real
+// MNIST, and the machine's float32 matrix-product rate; prints one JSON line.
+// Driven by bench/run_bench.sh, which alternates it with the PyTorch
+// reference (bench/torch_reference.py) and prints the comparison table.
+//   mnist_bench train  [--precision fp32|bf16] [--steps N] [--warmup N] [--threads T]
+//   mnist_bench eval   [--precision fp32|bf16] [--threads T]
+//   mnist_bench matmul [--threads T]
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+#include <torch/utils.h>
+
+#include "mnist/data.hpp"
+#include "mnist/device.hpp"
+#include "mnist/evaluate.hpp"
+#include "mnist/model.hpp"
+#include "mnist/train.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+/// Seconds since this process started (exec), from /proc.
+double seconds_since_process_start() {
+  std::ifstream stat("/proc/self/stat");
+  std::string field;
+  for (int i = 0; i < 22 && stat >> field; ++i) {
+  }
+  double uptime = 0.0;
+  std::ifstream("/proc/uptime") >> uptime;
+  return uptime - std::stod(field) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+double peak_rss_mib() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0.0 : v[v.size() / 2];
+}
+
+int64_t arg(const std::vector<std::string>& a, const std::string& name, int64_t fallback) {
+  for (size_t i = 0; i + 1 < a.size(); ++i) {
+    if (a[i] == name) {
+      return std::stoll(a[i + 1]);
+    }
+  }
+  return fallback;
+}
+
+std::string text_arg(const std::vector<std::string>& a, const std::string& name, const char* fallback) {
+  for (size_t i = 0; i + 1 < a.size(); ++i) {
+    if (a[i] == name) {
+      return a[i + 1];
+    }
+  }
+  return fallback;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::vector<std::string> a(argv + 1, argv + argc);
+  const std::string mode = a.empty() ? "" : a[0];
+  const int threads = mnist::configure_cpu_threads(static_cast<int>(arg(a, "--threads", 0)));
+  mnist::tune_allocator();
+  const mnist::Precision precision = text_arg(a, "--precision", "fp32") == "bf16"
+                                         ? mnist::Precision::kBFloat16
+                                         : mnist::Precision::kFloat32;
+  nlohmann::ordered_json out;
+  out["impl"] = "mnist-train";
+  out["mode"] = mode;
+  out["precision"] = mnist::precision_name(precision);
+  out["threads"] = threads;
+  torch::manual_seed(1);
+
+  if (mode == "matmul") {
+    const at::Tensor x = at::rand({2048, 2048});
+    const at::Tensor y = at::rand({2048, 2048});
+    std::vector<double> rates;
+    for (int i = 0; i < 12; ++i) {
+      const auto t0 = Clock::now();
+      (void)at::mm(x, y);
+      const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+      if (i >= 2) {
+        rates.push_back(2.0 * 2048.0 * 2048.0 * 2048.0 / s / 1e9);
+      }
+    }
+    out["gflops"] = median(rates);
+  } else if (mode == "train" || mode == "eval") {
+    const mnist::MnistData data = mnist::load_mnist(mnist::default_data_dir(), 0, 0);
+    mnist::Model model(mnist::mnist_node_spec());
+    mnist::to_channels_last(model);
+    if (mode == "train") {
+      const int64_t batch = arg(a, "--batch-size", 128);
+      const int64_t steps = arg(a, "--steps", 60);
+      const int64_t warmup = arg(a, "--warmup", 10);
+      const mnist::Split split = mnist::split_validation(data.train, 0.15);
+      mnist::RmsProp optimizer(model->parameters(), mnist::RmsPropOptions{});
+      mnist::TrainConfig cfg;
+      cfg.epochs = 1;
+      cfg.batch_size = batch;
+      cfg.precision = precision;
+      cfg.progress_every = 1;
+      // Warm-up: the first steps (and the first batch's start-up time).
+      double first_batch_at = 0.0;
+      mnist::TrainCallbacks warm_cb;
+      warm_cb.on_batch = [&](const mnist::BatchProgress& p) {
+        if (p.batch == 1) {
+          first_batch_at = seconds_since_process_start();
+        }
+      };
+      const mnist::Dataset warm{split.train.images.narrow(0, 0, warmup * batch),
+                                split.train.labels.narrow(0, 0, warmup * batch)};
+      mnist::TrainState state;
+      mnist::train(model, optimizer, warm, mnist::Dataset{}, cfg, state, warm_cb);
+      // Timed: `steps` steps of the real loop, per-step times from its callback.
+      std::vector<double> step_ms;
+      auto last = Clock::now();
+      mnist::TrainCallbacks cb;
+      cb.on_batch = [&](const mnist::BatchProgress&) {
+        const auto now = Clock::now();
+        step_ms.push_back(std::chrono::duration<double, std::milli>(now - last).count());
+        last = now;
+      };
+      const mnist::Dataset timed{split.train.images.narrow(0, 0, steps * batch),
+                                 split.train.labels.narrow(0, 0, steps * batch)};
+      mnist::TrainState state2;
+      last = Clock::now();
+      mnist::train(model, optimizer, timed, mnist::Dataset{}, cfg, state2, cb);
+      step_ms.erase(step_ms.begin());  // includes the epoch's set-up (shuffle)
+      const double ms = median(step_ms);
+      out["batch_size"] = batch;
+      out["ms_per_step"] = ms;
+      out["images_per_second"] = static_cast<double>(batch) * 1000.0 / ms;
+      out["startup_to_first_batch_s"] = first_batch_at;
+    } else {
+      const mnist::Dataset test = data.test;
+      mnist::evaluate(model, mnist::Dataset{test.images.narrow(0, 0, 1024),
+                                            test.labels.narrow(0, 0, 1024)},
+                      256, precision);  // warm-up
+      std::vector<double> rates;
+      for (int i = 0; i < 3; ++i) {
+        const auto t0 = Clock::now();
+        mnist::evaluate(model, test, 256, precision);
+        rates.push_back(static_cast<double>(test.size()) /
+                        std::chrono::duration<double>(Clock::now() - t0).count());
+      }
+      out["eval_images_per_second"] = median(rates);
+    }
+  } else {
+    std::fprintf(stderr, "usage: mnist_bench train|eval|matmul [--precision fp32|bf16] "
+                         "[--steps N] [--warmup N] [--threads T]\n");
+    return 2;
+  }
+  out["peak_rss_mib"] = peak_rss_mib();
+  std::printf("%s\n", out.dump().c_str());
+  return 0;
+}

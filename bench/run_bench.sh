@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# The speed comparison of issue 5: mnist-train's training step against the
+# same model, optimizer, batch size and thread count in PyTorch from Python,
+# alternated in one run on real MNIST, after warm-up; medians and spread.
+# Usage: bench/run_bench.sh [REPEATS (default 3)] [STEPS per sample (default 60)]
+# Installs python3-torch (Debian) if missing, builds build-bench/mnist_bench.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+repeats=${1:-3}
+steps=${2:-60}
+threads=$(nproc)
+
+# Debian's python3 (a pyenv or venv python3 earlier on PATH would not see python3-torch).
+py=/usr/bin/python3
+if ! "$py" -c 'import torch' 2>/dev/null; then
+  echo "==> installing python3-torch (the PyTorch reference)" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch >/dev/null
+fi
+scripts/download_mnist.sh >&2
+cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DMNIST_BUILD_BENCHMARKS=ON \
+  -DMNIST_BUILD_TESTS=OFF >/dev/null
+cmake --build build-bench -j "$threads" --target mnist_bench >/dev/null
+
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
+run() {  # LABEL COMMAND...: append "LABEL<TAB>json"
+  local label=$1
+  shift
+  printf '%s\t%s\n' "$label" "$("$@" | tail -n 1)" >> "$results"
+  echo "  $label: $(tail -n 1 "$results" | cut -f2 | cut -c1-120)" >&2
+}
+ours=(build-bench/mnist_bench)
+ref=("$py" bench/torch_reference.py --threads "$threads")
+# What a tuned Python user can do: channels-last, OpenBLAS on one thread, and
+# glibc's allocator told to keep freed memory (the same tuning mnist-train does).
+tuned=(env OPENBLAS_NUM_THREADS=1
+       GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=2147483647)
+
+run matmul "${ours[@]}" matmul --threads "$threads"
+for r in $(seq 1 "$repeats"); do
+  echo "==> round $r of $repeats" >&2
+  run ours-fp32 "${ours[@]}" train --precision fp32 --steps "$steps" --threads "$threads"
+  run ref-nchw "${ref[@]}" --bench-steps "$steps"
+  run ours-bf16 "${ours[@]}" train --precision bf16 --steps "$steps" --threads "$threads"
+  run ref-tuned "${tuned[@]}" "${ref[@]}" --bench-steps "$steps" --channels-last
+done
+run eval-ours-fp32 "${ours[@]}" eval --precision fp32 --threads "$threads"
+run eval-ours-bf16 "${ours[@]}" eval --precision bf16 --threads "$threads"
+run eval-ref-nchw "${ref[@]}" --bench-steps 1 --eval
+run eval-ref-tuned "${tuned[@]}" "${ref[@]}" --bench-steps 1 --eval --channels-last
+
+python3 - "$results" "$threads" <<'PY'
+import json, statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    label, js = line.rstrip("\n").split("\t", 1)
+    rows.setdefault(label, []).append(json.loads(js))
+threads = sys.argv[2]
+peak = rows["matmul"][0]["gflops"]
+flop_per_image = 61.5e6  # one training step of this model, per image (mission.md)
+base = statistics.median(r["images_per_second"] for r in rows["ref-nchw"])
+print(f"\nmnist-train vs PyTorch-Python, batch 128, {threads} threads, real MNIST; "
+      f"medians of {len(rows['ours-fp32'])} alternated samples (min-max), each the median of its steps")
+print(f"float32 2048x2048 matrix product on this machine: {peak:.0f} GFLOP/s\n")
+print(f"| {'training step':<34} | {'images/s':>18} | {'s/epoch':>7} | {'vs ref NCHW':>11} | {'GFLOP/s (% of fp32 mm)':>22} | {'start-up to 1st batch':>21} | {'peak RSS':>9} |")
+print(f"|{'-'*36}|{'-'*20}|{'-'*9}|{'-'*13}|{'-'*24}|{'-'*23}|{'-'*11}|")
+names = {"ours-fp32": "mnist-train fp32 (channels-last)", "ours-bf16": "mnist-train bf16 autocast",
+         "ref-nchw": "PyTorch-Python fp32 NCHW (default)", "ref-tuned": "PyTorch-Python fp32 CL + tuning"}
+for key in ["ours-fp32", "ours-bf16", "ref-nchw", "ref-tuned"]:
+    ips = [r["images_per_second"] for r in rows[key]]
+    med = statistics.median(ips)
+    gf = med * flop_per_image / 1e9
+    start = statistics.median(r["startup_to_first_batch_s"] for r in rows[key])
+    rss = max(r["peak_rss_mib"] for r in rows[key])
+    print(f"| {names[key]:<34} | {med:>7.0f} ({min(ips):.0f}-{max(ips):.0f}) | {51000 / med:>7.1f} | "
+          f"{med / base:>10.2f}x | {gf:>8.0f} ({100 * gf / peak:>3.0f}%)         | {start:>19.2f} s | {rss:>5.0f} MiB |")
+print(f"\n| {'evaluation (forward only, batch 256)':<40} | {'images/s':>9} |")
+print(f"|{'-'*42}|{'-'*11}|")
+for key, name in [("eval-ours-fp32", "mnist-train fp32"), ("eval-ours-bf16", "mnist-train bf16"),
+                  ("eval-ref-nchw", "PyTorch-Python fp32 NCHW"), ("eval-ref-tuned", "PyTorch-Python fp32 CL + tuning")]:
+    print(f"| {name:<40} | {rows[key][0]['eval_images_per_second']:>9.0f} |")
+PY
