@@ -56,6 +56,8 @@ std::unique_ptr<CLI::App> build_app(Options& options) {
   app->add_flag("-q,--quiet", options.global.quiet,
                 "Print only errors and results (the Evaluation lines)");
   add_train_options(*app, options.train);
+  add_serve_command(*app, options.serve);
+  app->require_subcommand(0, 1);  // no subcommand: train
   return app;
 }
 
@@ -73,6 +75,9 @@ int run(int argc, const char* const* argv) {
   }
   try {
     setup_logging(options.global);
+    if (app->get_subcommand("serve")->parsed()) {
+      return run_serve(options.serve, options.global);
+    }
     validate(options.train);
     return run_train(options.train, options.global);
   } catch (const ConfigError& e) {

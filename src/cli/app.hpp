@@ -14,6 +14,7 @@ namespace mnist::cli {
 struct Options {
   GlobalOptions global;
   TrainOptions train;
+  ServeOptions serve;
 };
 
 /// The parser, bound to `options`. Parsing does not start any work, so
@@ -27,5 +28,10 @@ int run(int argc, const char* const* argv);
 /// `mnist-train [train]`: options -> TrainConfig; train, evaluate, save.
 CLI::App* add_train_options(CLI::App& app, TrainOptions& options);
 int run_train(const TrainOptions& options, const GlobalOptions& global);
+
+/// `mnist-train serve`: the page in web/, the model and an MNIST sample over
+/// HTTP until Ctrl-C.
+CLI::App* add_serve_command(CLI::App& app, ServeOptions& options);
+int run_serve(const ServeOptions& options, const GlobalOptions& global);
 
 }  // namespace mnist::cli
