@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing (Debian 12 packages), fetches and verifies MNIST,
 # and builds mnist-train in Release. Safe to run again: it skips what is done.
-# Usage: scripts/setup.sh [--tests]   (--tests also installs the Node test deps)
+# Usage: scripts/setup.sh [--tests]   (--tests also installs the Node test deps,
+#                                      chromium and ab for the serve tests)
 # Environment: BUILD_DIR (default: build), CMAKE_ARGS (extra cmake flags).
 set -euo pipefail
 
@@ -19,7 +20,12 @@ say() { echo "==> $*" >&2; }
 
 # --- 1. Debian packages -------------------------------------------------------
 packages=(libtorch-dev libopenblas0-pthread libcli11-dev nlohmann-json3-dev
-          libspdlog-dev libgtest-dev zlib1g-dev libstb-dev cmake g++ make)
+          libspdlog-dev libgtest-dev zlib1g-dev libstb-dev libcpp-httplib-dev pkg-config
+          cmake g++ make)
+# The serve tests: a real browser (driven by playwright-core) and ab.
+if [ "$with_tests" -eq 1 ]; then
+  packages+=(chromium apache2-utils curl)
+fi
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 missing=()
@@ -44,16 +50,22 @@ fi
 # --- 2. MNIST -----------------------------------------------------------------
 "$root/scripts/download_mnist.sh"
 
-# --- 3. Node test dependencies (pinned by tests/node/package-lock.json) -------
-if [ "$with_tests" -eq 1 ]; then
-  lock="$root/tests/node/package-lock.json"
-  stamp="$root/tests/node/node_modules/.package-lock.json"
+# --- 3. Node packages, pinned by their package-lock.json (npm ci) -------------
+# web/: TF.js and tfjs-vis for the page `mnist-train serve` shows (always).
+# tests/node/: TF.js and playwright-core for the tests (--tests). Playwright
+# never downloads a browser: the tests drive Debian's chromium.
+npm_ci() {  # npm_ci DIR WHAT
+  local lock="$1/package-lock.json" stamp="$1/node_modules/.package-lock.json"
   if [ ! -f "$stamp" ] || [ "$lock" -nt "$stamp" ]; then
-    say "installing Node test dependencies (npm ci)"
-    (cd "$root/tests/node" && npm ci --no-audit --no-fund --loglevel=error)
+    say "installing $2 (npm ci in ${1#"$root"/})"
+    (cd "$1" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
   else
-    say "Node test dependencies: present"
+    say "$2: present"
   fi
+}
+npm_ci "$root/web" "the page's TF.js and tfjs-vis"
+if [ "$with_tests" -eq 1 ]; then
+  npm_ci "$root/tests/node" "Node test dependencies"
 fi
 
 # --- 4. Build -----------------------------------------------------------------

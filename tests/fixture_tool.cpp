@@ -7,6 +7,8 @@
 //       (written by TF.js); fails above 1e-5
 //   mnist_fixture probs MODEL N OUT      load MODEL and write our
 //       probabilities for the first N test images (for tfjs_check.js --expect)
+//   mnist_fixture preds MODEL N OUT.json load MODEL and write our predicted
+//       classes for the first N test images as a JSON array (browser test)
 //   mnist_fixture png OUT.png INDEX      write test image INDEX as a PNG,
 //       dark ink on white and 3x larger (as a user's scan might be)
 // Test images come from $MNIST_DATA_DIR (or data/mnist).
@@ -19,6 +21,7 @@
 #include <vector>
 
 #include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
 #include <torch/utils.h>
 
 #include "mnist/data.hpp"
@@ -67,6 +70,20 @@ int model_probs(const std::string& dir, int64_t n, const std::string& out) {
   mnist::Model model = mnist::load_tfjs(dir);
   write_probs(mnist::predict_proba(model, test_images(n).images, 256), out);
   std::printf("wrote our probabilities for %lld test images to %s\n", static_cast<long long>(n),
+              out.c_str());
+  return 0;
+}
+
+int model_preds(const std::string& dir, int64_t n, const std::string& out) {
+  mnist::Model model = mnist::load_tfjs(dir);
+  const at::Tensor preds = mnist::predict_proba(model, test_images(n).images, 256).argmax(1);
+  std::vector<int64_t> list(preds.data_ptr<int64_t>(), preds.data_ptr<int64_t>() + preds.numel());
+  std::ofstream file(out);
+  file << nlohmann::json(list).dump() << "\n";
+  if (!file) {
+    throw std::runtime_error("cannot write " + out);
+  }
+  std::printf("wrote our predictions for %lld test images to %s\n", static_cast<long long>(n),
               out.c_str());
   return 0;
 }
@@ -122,6 +139,9 @@ int main(int argc, char** argv) {
     if (a.size() == 4 && a[0] == "probs") {
       return model_probs(a[1], std::stoll(a[2]), a[3]);
     }
+    if (a.size() == 4 && a[0] == "preds") {
+      return model_preds(a[1], std::stoll(a[2]), a[3]);
+    }
     if (a.size() == 3 && a[0] == "png") {
       return write_png(a[1], std::stoll(a[2]));
     }
@@ -131,6 +151,6 @@ int main(int argc, char** argv) {
   }
   std::fprintf(stderr,
                "usage: mnist_fixture export OUTDIR N SEED | check MODEL PROBS N | probs MODEL N OUT | "
-               "png OUT INDEX\n");
+               "preds MODEL N OUT | png OUT INDEX\n");
   return 2;
 }

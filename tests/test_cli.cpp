@@ -98,5 +98,32 @@ TEST(CliTest, RunMapsErrorsToExitCodes) {
   EXPECT_EQ(run(2, help), 0);
 }
 
+TEST(CliTest, ServeSubcommand) {
+  const Options o = parse({"serve", "--model", MNIST_TEST_DATA_DIR});
+  EXPECT_EQ(o.serve.model_dir, MNIST_TEST_DATA_DIR);
+  EXPECT_EQ(o.serve.host, "127.0.0.1");  // loopback unless asked
+  EXPECT_EQ(o.serve.port, 8080);
+  EXPECT_EQ(o.serve.sample, 200);
+  EXPECT_TRUE(o.serve.cors_origin.empty());
+  const Options p = parse({"--quiet", "serve", "--model", MNIST_TEST_DATA_DIR, "--port", "0",
+                           "--host", "0.0.0.0", "--cors", "https://example.org"});
+  EXPECT_EQ(p.serve.port, 0);
+  EXPECT_EQ(p.serve.host, "0.0.0.0");
+  EXPECT_EQ(p.serve.cors_origin, "https://example.org");
+  EXPECT_TRUE(p.global.quiet);
+  EXPECT_THROW(parse({"serve"}), CLI::RequiredError);
+  EXPECT_THROW(parse({"serve", "--model", "/nonexistent"}), CLI::ValidationError);
+  EXPECT_THROW(parse({"serve", "--model", MNIST_TEST_DATA_DIR, "--port", "-1"}),
+               CLI::ValidationError);
+  EXPECT_THROW(parse({"serve", "--model", MNIST_TEST_DATA_DIR, "--epochs", "1"}),
+               CLI::ParseError);
+}
+
+TEST(CliTest, NoSubcommandStillTrains) {
+  const Options o = parse({"--epochs", "1"});
+  EXPECT_EQ(o.train.epochs, 1);
+  EXPECT_TRUE(o.serve.model_dir.empty());
+}
+
 }  // namespace
 }  // namespace mnist::cli

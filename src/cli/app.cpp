@@ -59,6 +59,7 @@ std::unique_ptr<CLI::App> build_app(Options& options) {
   add_evaluate_command(*app, options.evaluate);
   add_predict_command(*app, options.predict);
   add_summary_command(*app, options.summary);
+  add_serve_command(*app, options.serve);
   app->require_subcommand(0, 1);  // no subcommand: train, as mnist-node does
   return app;
 }
@@ -77,6 +78,9 @@ int run(int argc, const char* const* argv) {
   }
   try {
     setup_logging(options.global);
+    if (app->get_subcommand("serve")->parsed()) {
+      return run_serve(options.serve, options.global);
+    }
     if (app->got_subcommand("evaluate")) {
       return run_evaluate(options.evaluate);
     }

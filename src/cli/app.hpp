@@ -17,6 +17,7 @@ struct Options {
   EvaluateOptions evaluate;
   PredictOptions predict;
   SummaryOptions summary;
+  ServeOptions serve;
 };
 
 /// The parser, bound to `options`. Parsing does not start any work, so
@@ -44,5 +45,10 @@ int run_predict(const PredictOptions& options);
 /// `mnist-train summary --model DIR`.
 CLI::App* add_summary_command(CLI::App& app, SummaryOptions& options);
 int run_summary(const SummaryOptions& options);
+
+/// `mnist-train serve`: the page in web/, the model and an MNIST sample over
+/// HTTP until Ctrl-C.
+CLI::App* add_serve_command(CLI::App& app, ServeOptions& options);
+int run_serve(const ServeOptions& options, const GlobalOptions& global);
 
 }  // namespace mnist::cli

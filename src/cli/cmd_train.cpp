@@ -81,7 +81,7 @@ uint64_t random_seed() {
 /// Set by SIGINT/SIGTERM while training; a second signal ends the process.
 std::atomic<bool> g_stop{false};
 
-extern "C" void on_stop_signal(int signum) {
+void on_train_signal(int signum) {
   if (g_stop.exchange(true)) {
     std::signal(signum, SIG_DFL);
     std::raise(signum);
@@ -93,8 +93,8 @@ class StopOnSignal {
  public:
   StopOnSignal() {
     g_stop = false;
-    old_int_ = std::signal(SIGINT, on_stop_signal);
-    old_term_ = std::signal(SIGTERM, on_stop_signal);
+    old_int_ = std::signal(SIGINT, on_train_signal);
+    old_term_ = std::signal(SIGTERM, on_train_signal);
   }
   StopOnSignal(const StopOnSignal&) = delete;
   StopOnSignal& operator=(const StopOnSignal&) = delete;

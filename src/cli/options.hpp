@@ -59,10 +59,22 @@ struct SummaryOptions {
   std::string model;
 };
 
+/// `mnist-train serve`: the demo page, the model and a test sample over HTTP.
+struct ServeOptions {
+  std::string model_dir;           ///< folder with model.json (required)
+  std::string host = "127.0.0.1";  ///< loopback unless asked otherwise
+  int port = 8080;                 ///< 0: any free port (printed)
+  std::string cors_origin;         ///< empty: no CORS headers
+  int64_t sample = 200;            ///< MNIST test images served to the page
+  std::string data_dir;            ///< empty: default_data_dir()
+  std::string web_dir;             ///< empty: default_web_dir()
+};
+
 /// Checks that involve several fields or need more than a range; throws
 /// ConfigError.
 void validate(const TrainOptions& options);
 
 nlohmann::ordered_json to_json(const TrainOptions& options);
+nlohmann::ordered_json to_json(const ServeOptions& options);
 
 }  // namespace mnist::cli

@@ -1,0 +1,199 @@
+// The serve allow-list: only listed files are reachable; traversal, encoded
+// traversal, absolute paths and symlinks out of their folder are 404s;
+// content types; the weights manifest decides which weight files exist.
+#include "mnist/serve.hpp"
+
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include "mnist/error.hpp"
+#include "test_util.hpp"
+
+namespace mnist {
+namespace {
+
+using test::TempDir;
+
+/// A model folder with model.json naming two weight shards, history.json,
+/// and a web folder with the page files.
+struct Site {
+  TempDir tmp;
+  std::string models = tmp.file("models");
+  std::string web = tmp.file("web");
+  std::string outside = tmp.file("secret.txt");
+  ServeTable table;
+
+  Site() {
+    std::filesystem::create_directories(models);
+    std::filesystem::create_directories(web + "/node_modules/@tensorflow/tfjs/dist");
+    test::write_bytes(models + "/model.json",
+                      bytes(R"({"modelTopology":{},"weightsManifest":[)"
+                            R"({"paths":["weights.bin","shards/b.bin"],"weights":[]},)"
+                            R"({"paths":["../escape.bin","/etc/passwd"],"weights":[]}]})"));
+    test::write_bytes(models + "/weights.bin", bytes("w"));
+    std::filesystem::create_directories(models + "/shards");
+    test::write_bytes(models + "/shards/b.bin", bytes("b"));
+    test::write_bytes(models + "/history.json", bytes("{}"));
+    test::write_bytes(tmp.file("escape.bin"), bytes("x"));
+    test::write_bytes(outside, bytes("secret"));
+    for (const char* f : {"index.html", "app.js", "style.css",
+                          "node_modules/@tensorflow/tfjs/dist/tf.min.js"}) {
+      test::write_bytes(web + "/" + f, bytes("x"));
+    }
+    add_web_files(table, web);
+    add_model_files(table, models);
+  }
+
+  static std::vector<uint8_t> bytes(const std::string& s) {
+    return std::vector<uint8_t>(s.begin(), s.end());
+  }
+
+  std::string resolved(const std::string& target) const {
+    const auto f = resolve_request_path(target, table);
+    return f ? f->path : "404";
+  }
+};
+
+TEST(ServeTest, EveryRouteMapsToItsFile) {
+  Site s;
+  EXPECT_EQ(s.resolved("/"), s.web + "/index.html");
+  EXPECT_EQ(s.resolved("/index.html"), s.web + "/index.html");
+  EXPECT_EQ(s.resolved("/app.js"), s.web + "/app.js");
+  EXPECT_EQ(s.resolved("/style.css"), s.web + "/style.css");
+  EXPECT_EQ(s.resolved("/vendor/tf.min.js"),
+            s.web + "/node_modules/@tensorflow/tfjs/dist/tf.min.js");
+  EXPECT_EQ(s.resolved("/models/model.json"), s.models + "/model.json");
+  EXPECT_EQ(s.resolved("/models/history.json"), s.models + "/history.json");
+  EXPECT_EQ(s.resolved("/models/weights.bin"), s.models + "/weights.bin");
+  EXPECT_EQ(s.resolved("/models/shards/b.bin"), s.models + "/shards/b.bin");
+  EXPECT_EQ(s.resolved("/models/model.json?v=2"), s.models + "/model.json");
+  EXPECT_EQ(s.resolved("/models/%77eights.bin"), s.models + "/weights.bin");
+}
+
+TEST(ServeTest, ListedButMissingFilesAre404) {
+  Site s;  // tfjs-vis was not "installed"
+  EXPECT_EQ(s.resolved("/vendor/tfjs-vis.umd.min.js"), "404");
+  std::remove((s.models + "/history.json").c_str());
+  EXPECT_EQ(s.resolved("/models/history.json"), "404");
+}
+
+TEST(ServeTest, UnknownPathsAre404) {
+  Site s;
+  for (const char* t : {"/models/", "/models", "/models/other.json", "/web/index.html",
+                        "/node_modules/@tensorflow/tfjs/dist/tf.min.js", "/package.json",
+                        "/vendor/", "/favicon.ico", "", "index.html", "/INDEX.HTML"}) {
+    EXPECT_EQ(s.resolved(t), "404") << t;
+  }
+}
+
+TEST(ServeTest, TraversalIs404) {
+  Site s;
+  for (const char* t :
+       {"/../secret.txt", "/models/../secret.txt", "/models/../../etc/passwd",
+        "/models/%2e%2e/secret.txt", "/models/%2E%2E/%2e%2e/etc/passwd",
+        "/models/..%2fsecret.txt", "/models/..%2Fsecret.txt", "/%2e%2e%2fsecret.txt",
+        "/models/..\\secret.txt", "/models/..%5csecret.txt", "/models/./model.json",
+        "/models//model.json", "/models/../escape.bin", "/escape.bin",
+        "/models/%252e%252e/secret.txt", "/models/model.json%00.html",
+        "/models/model.json%", "/models/model.json%zz"}) {
+    EXPECT_EQ(s.resolved(t), "404") << t;
+  }
+}
+
+TEST(ServeTest, AbsolutePathsAre404) {
+  Site s;
+  for (const std::string& t : std::vector<std::string>{s.outside, "//etc/passwd", "/etc/passwd", "%2fetc%2fpasswd",
+                              "http://127.0.0.1/models/model.json",
+                              "/models/%2fetc%2fpasswd", "/models//etc/passwd"}) {
+    EXPECT_EQ(s.resolved(t), "404") << t;
+  }
+}
+
+TEST(ServeTest, ManifestNamesOnlyPlainRelativePaths) {
+  Site s;
+  EXPECT_EQ(s.table.count("/models/../escape.bin"), 0U);
+  EXPECT_EQ(s.table.count("/models//etc/passwd"), 0U);
+  EXPECT_EQ(s.table.count("/models/shards/b.bin"), 1U);
+  EXPECT_TRUE(is_plain_relative_path("weights.bin"));
+  EXPECT_TRUE(is_plain_relative_path("group1-shard1of2.bin"));
+  for (const char* p : {"", "/etc/passwd", "../x", "a/../b", "a//b", "./a", "a\\b", "a/"}) {
+    EXPECT_FALSE(is_plain_relative_path(p)) << p;
+  }
+}
+
+TEST(ServeTest, SymlinkOutOfItsFolderIs404) {
+  Site s;
+  // weights.bin replaced by a link to a file outside the model folder.
+  std::remove((s.models + "/weights.bin").c_str());
+  ASSERT_EQ(symlink(s.outside.c_str(), (s.models + "/weights.bin").c_str()), 0);
+  EXPECT_EQ(s.resolved("/models/weights.bin"), "404");
+  // A folder link out of the model folder: shards/ -> its parent.
+  std::remove((s.models + "/shards/b.bin").c_str());
+  std::filesystem::remove(s.models + "/shards");
+  ASSERT_EQ(symlink(s.tmp.path().c_str(), (s.models + "/shards").c_str()), 0);
+  test::write_bytes(s.tmp.file("b.bin"), Site::bytes("outside"));
+  EXPECT_EQ(s.resolved("/models/shards/b.bin"), "404");
+  // A link that stays inside the folder is fine.
+  std::remove((s.models + "/history.json").c_str());
+  ASSERT_EQ(symlink("model.json", (s.models + "/history.json").c_str()), 0);
+  EXPECT_EQ(s.resolved("/models/history.json"), s.models + "/history.json");
+}
+
+TEST(ServeTest, DirectoriesAreNotFiles) {
+  Site s;
+  std::remove((s.models + "/history.json").c_str());
+  std::filesystem::create_directories(s.models + "/history.json");
+  EXPECT_EQ(s.resolved("/models/history.json"), "404");
+}
+
+TEST(ServeTest, MissingOrBrokenModelJsonStillListsModelJson) {
+  TempDir tmp;
+  test::write_bytes(tmp.file("model.json"), Site::bytes("{not json"));
+  ServeTable table;
+  add_model_files(table, tmp.path().string());
+  EXPECT_EQ(table.size(), 2U);  // model.json and history.json
+  EXPECT_TRUE(resolve_request_path("/models/model.json", table).has_value());
+  ServeTable empty;
+  add_model_files(empty, tmp.file("nowhere"));
+  EXPECT_FALSE(resolve_request_path("/models/model.json", empty).has_value());
+}
+
+TEST(ServeTest, ContentTypes) {
+  EXPECT_EQ(content_type_for("index.html"), "text/html; charset=utf-8");
+  EXPECT_EQ(content_type_for("a/app.js"), "text/javascript; charset=utf-8");
+  EXPECT_EQ(content_type_for("style.CSS"), "text/css; charset=utf-8");
+  EXPECT_EQ(content_type_for("model.json"), "application/json");
+  EXPECT_EQ(content_type_for("weights.bin"), "application/octet-stream");
+  EXPECT_EQ(content_type_for("shot.png"), "image/png");
+  EXPECT_EQ(content_type_for("README"), "application/octet-stream");
+  Site s;
+  EXPECT_EQ(resolve_request_path("/", s.table)->content_type, "text/html; charset=utf-8");
+  EXPECT_EQ(resolve_request_path("/models/weights.bin", s.table)->content_type,
+            "application/octet-stream");
+}
+
+TEST(ServeTest, PercentDecode) {
+  EXPECT_EQ(percent_decode("/a%20b%2Fc").value(), "/a b/c");
+  EXPECT_EQ(percent_decode("a+b").value(), "a+b");
+  EXPECT_FALSE(percent_decode("%").has_value());
+  EXPECT_FALSE(percent_decode("%4").has_value());
+  EXPECT_FALSE(percent_decode("%g0").has_value());
+  EXPECT_FALSE(percent_decode("a%00b").has_value());
+}
+
+TEST(ServeTest, SampleIsTheFirstTestRecords) {
+  TempDir tmp;
+  test::write_tiny_mnist(tmp.path().string(), "t10k-images-idx3-ubyte",
+                         "t10k-labels-idx1-ubyte", 30);
+  const MnistSample s = load_sample(tmp.path().string(), 20);
+  ASSERT_EQ(s.images.size(), 20U * 784);
+  ASSERT_EQ(s.labels.size(), 20U);
+  EXPECT_EQ(s.labels[13], 3);
+  EXPECT_EQ(s.images[5 * 784 + 7], 12);  // (record + pixel) % 256
+  EXPECT_EQ(load_sample(tmp.path().string(), 500).labels.size(), 30U);
+  EXPECT_THROW(load_sample(tmp.file("nowhere"), 10), DataError);
+}
+
+}  // namespace
+}  // namespace mnist
