@@ -5,6 +5,7 @@
 //   mnist_bench train  [--precision fp32|bf16] [--steps N] [--warmup N] [--threads T]
 //   mnist_bench eval   [--precision fp32|bf16] [--threads T]
 //   mnist_bench matmul [--threads T]
+#include <dlfcn.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -87,6 +88,13 @@ int main(int argc, char** argv) {
   torch::manual_seed(1);
 
   if (mode == "matmul") {
+    // The machine's float32 rate: BLAS on all threads (configure_cpu_threads
+    // limits OpenBLAS to one thread for training, see device.hpp).
+    using SetThreads = void (*)(int);
+    if (auto* set_openblas =
+            reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
+      set_openblas(threads);
+    }
     const at::Tensor x = at::rand({2048, 2048});
     const at::Tensor y = at::rand({2048, 2048});
     std::vector<double> rates;
