@@ -21,8 +21,17 @@ namespace mnist {
 
 namespace {
 
-/// `dir/name`, or `dir/name.gz` when only the compressed file exists.
-std::string resolve(const std::string& dir, const std::string& name) {
+
+Dataset first(const Dataset& data, int64_t limit) {
+  if (limit <= 0 || limit >= data.size()) {
+    return data;
+  }
+  return {data.images.narrow(0, 0, limit), data.labels.narrow(0, 0, limit)};
+}
+
+}  // namespace
+
+std::string idx_path(const std::string& dir, const std::string& name) {
   const fs::path raw = fs::path(dir) / name;
   std::error_code ec;
   if (!fs::exists(raw, ec)) {
@@ -34,15 +43,6 @@ std::string resolve(const std::string& dir, const std::string& name) {
   }
   return raw.string();
 }
-
-Dataset first(const Dataset& data, int64_t limit) {
-  if (limit <= 0 || limit >= data.size()) {
-    return data;
-  }
-  return {data.images.narrow(0, 0, limit), data.labels.narrow(0, 0, limit)};
-}
-
-}  // namespace
 
 int64_t Dataset::size() const {
   return labels.defined() ? labels.size(0) : 0;
@@ -66,8 +66,8 @@ Dataset load_pair(const std::string& dir,
     throw DataError(dir + ": data folder not found (expected the four MNIST "
                     "IDX files there); " + kFetchHint);
   }
-  const std::string images_path = resolve(dir, images_file);
-  const std::string labels_path = resolve(dir, labels_file);
+  const std::string images_path = idx_path(dir, images_file);
+  const std::string labels_path = idx_path(dir, labels_file);
   Dataset data{read_idx_images(images_path), read_idx_labels(labels_path)};
   if (data.images.size(0) != data.labels.size(0)) {
     throw DataError(labels_path + ": holds " +

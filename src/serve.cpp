@@ -69,18 +69,6 @@ bool inside(const std::string& file, const std::string& root) {
   return !rel.empty() && *rel.begin() != ".." && rel.is_relative();
 }
 
-std::string existing_or_gz(const std::string& dir, const std::string& name) {
-  const fs::path raw = fs::path(dir) / name;
-  std::error_code ec;
-  if (!fs::exists(raw, ec)) {
-    fs::path gz = raw;
-    gz += ".gz";
-    if (fs::exists(gz, ec)) {
-      return gz.string();
-    }
-  }
-  return raw.string();
-}
 
 }  // namespace
 
@@ -207,9 +195,9 @@ std::optional<ServedFile> resolve_request_path(const std::string& target,
 
 MnistSample load_sample(const std::string& data_dir, int64_t count) {
   const IdxFile images =
-      read_idx(existing_or_gz(data_dir, kTestImagesFile), kIdxImagesMagic);
+      read_idx(idx_path(data_dir, kTestImagesFile), kIdxImagesMagic);
   const IdxFile labels =
-      read_idx(existing_or_gz(data_dir, kTestLabelsFile), kIdxLabelsMagic);
+      read_idx(idx_path(data_dir, kTestLabelsFile), kIdxLabelsMagic);
   const int64_t n = std::max<int64_t>(
       0, std::min({count, images.dims.at(0), labels.dims.at(0)}));
   const auto pixels = static_cast<size_t>(n * kImageSide * kImageSide);

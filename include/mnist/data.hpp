@@ -30,6 +30,9 @@ struct MnistData {
 /// data/mnist in the source tree this binary was built from.
 std::string default_data_dir();
 
+/// `dir/name`, or `dir/name.gz` when only the compressed file exists.
+std::string idx_path(const std::string& dir, const std::string& name);
+
 /// Loads one images/labels pair; throws DataError if either file is bad or
 /// their record counts differ. Each file may also be present as <name>.gz.
 /// `limit` > 0 keeps only the first `limit` records.
