@@ -82,7 +82,7 @@ std::vector<std::string> complete_checkpoints(const std::string& dir) {
   return names;
 }
 
-double number_or_nan(const nlohmann::json& v) {
+double number_or_nan(const ordered_json& v) {
   return v.is_number() ? v.get<double>() : std::numeric_limits<double>::quiet_NaN();
 }
 
@@ -104,7 +104,7 @@ ordered_json history_json(const std::vector<EpochStats>& history) {
   return out;
 }
 
-std::vector<EpochStats> history_from_json(const nlohmann::json& history) {
+std::vector<EpochStats> history_from_json(const ordered_json& history) {
   std::vector<EpochStats> out;
   for (const auto& e : history) {
     EpochStats s;
@@ -185,16 +185,7 @@ std::string latest_checkpoint(const std::string& dir) {
 
 Checkpoint load_checkpoint(const std::string& path) {
   const fs::path dir(path);
-  std::ifstream in(dir / kStateFile);
-  if (!in) {
-    throw IoError((dir / kStateFile).string() + ": cannot open the checkpoint state");
-  }
-  nlohmann::json doc;
-  try {
-    doc = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw FormatError((dir / kStateFile).string() + ": not valid JSON (" + e.what() + ")");
-  }
+  const ordered_json doc = read_json_file((dir / kStateFile).string());
   if (!doc.is_object() || doc.value("format", "") != "mnist-train-checkpoint" ||
       doc.value("version", 0) != 1) {
     throw FormatError((dir / kStateFile).string() + ": not an mnist-train checkpoint (version 1)");
@@ -222,8 +213,8 @@ Checkpoint load_checkpoint(const std::string& path) {
   if (doc.contains("order_size")) {
     c.state.order = read_raw(dir / "order.bin", at::kLong, {doc["order_size"].get<int64_t>()});
   }
-  c.state.history = history_from_json(doc.value("history", nlohmann::json::array()));
-  c.settings = ordered_json::parse(doc.value("settings", nlohmann::json::object()).dump());
+  c.state.history = history_from_json(doc.value("history", ordered_json::array()));
+  c.settings = doc.value("settings", ordered_json::object());
   c.cpu_rng = read_raw(dir / "rng_cpu.bin", at::kByte, {doc.value("rng_cpu_size", int64_t{0})});
   if (doc.contains("rng_cuda_size")) {
     c.cuda_rng = read_raw(dir / "rng_cuda.bin", at::kByte, {doc["rng_cuda_size"].get<int64_t>()});

@@ -399,6 +399,50 @@ std::vector<char> read_group(const fs::path& dir, const ordered_json& paths, uin
 
 }  // namespace
 
+ordered_json read_json_file(const std::string& path) {
+  std::error_code ec;
+  const uint64_t size = fs::file_size(path, ec);
+  if (ec) {
+    throw IoError(path + ": cannot read (" + ec.message() + ")");
+  }
+  if (size > kMaxJsonBytes) {
+    throw FormatError(path + ": " + std::to_string(size) + " bytes is too large for a JSON file "
+                      "here (at most " + std::to_string(kMaxJsonBytes) + ")");
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::string text(static_cast<size_t>(size), '\0');
+  if (!in.read(text.data(), static_cast<std::streamsize>(size))) {
+    throw IoError(path + ": cannot read " + std::to_string(size) + " bytes");
+  }
+  // Nesting depth, outside strings, before the (recursive) parser sees it.
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth) {
+        throw FormatError(path + ": JSON nested deeper than " + std::to_string(kMaxJsonDepth) +
+                          " levels (at byte " + std::to_string(i) + ")");
+      }
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  try {
+    return ordered_json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    throw FormatError(path + ": not valid JSON (" + e.what() + ")");
+  }
+}
+
 std::string generated_by() { return std::string("mnist-train v") + MNIST_VERSION; }
 
 ordered_json model_topology(const ModelSpec& spec) {
@@ -502,17 +546,11 @@ Model load_tfjs(const std::string& path) {
     json_path /= kModelJsonFile;
   }
   const std::string file = json_path.string();
-  std::ifstream in(json_path, std::ios::binary);
-  if (!in) {
-    throw IoError(file + ": cannot open the model (" + std::strerror(errno) +
-                  "); expected a folder holding model.json and its weight files");
+  if (!fs::exists(json_path, ec)) {
+    throw IoError(file + ": cannot open the model (No such file or directory); expected a "
+                  "folder holding model.json and its weight files");
   }
-  ordered_json doc;
-  try {
-    doc = ordered_json::parse(in);
-  } catch (const ordered_json::exception& e) {
-    throw FormatError(file + ": not valid JSON (" + e.what() + ")");
-  }
+  const ordered_json doc = read_json_file(file);
   Where w{file, ""};
   if (!doc.is_object()) {
     w.fail("expected a JSON object with modelTopology and weightsManifest");

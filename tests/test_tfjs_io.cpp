@@ -316,6 +316,24 @@ TEST(TfjsLoadTest, BadFilesAreClearErrors) {
   EXPECT_NE(load_error("/nonexistent/model").find("cannot open the model"), std::string::npos);
 }
 
+TEST(TfjsLoadTest, DeeplyNestedOrHugeJsonIsRefusedBeforeParsing) {
+  test::TempDir dir;
+  const std::string deep(200000, '[');
+  write_text(dir.file("model.json"), "{\"modelTopology\":" + deep + std::string(200000, ']') + "}");
+  EXPECT_NE(load_error(dir.path().string()).find("JSON nested deeper than 64 levels"),
+            std::string::npos);
+  // Brackets inside strings do not count.
+  write_text(dir.file("x.json"), "{\"a\":\"" + deep + "\\\"\"}");
+  EXPECT_NO_THROW(read_json_file(dir.file("x.json")));
+  // A weight claiming 10^12 elements is refused before anything is read.
+  test::TempDir big;
+  saved_model(big.path().string());
+  ordered_json doc = read_json(big.file("model.json"));
+  weight_spec(doc, 8)["shape"] = {1000000, 1000000};
+  write_text(big.file("model.json"), doc.dump());
+  EXPECT_NE(load_error(big.path().string()).find("is too large"), std::string::npos);
+}
+
 TEST(TfjsLoadTest, NonFiniteWeightsAreRefused) {
   test::TempDir dir;
   saved_model(dir.path().string());

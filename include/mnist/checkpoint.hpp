@@ -17,7 +17,7 @@ namespace mnist {
 /// history.json / state.json form of per-epoch figures (keys as TF.js's
 /// History: loss, acc, val_loss, val_acc; plus timing).
 nlohmann::ordered_json history_json(const std::vector<EpochStats>& history);
-std::vector<EpochStats> history_from_json(const nlohmann::json& history);
+std::vector<EpochStats> history_from_json(const nlohmann::ordered_json& history);
 
 /// A checkpoint read back from disk.
 struct Checkpoint {

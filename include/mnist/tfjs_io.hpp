@@ -4,6 +4,7 @@
 // between libtorch and TF.js lives in tfjs_io.cpp.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,14 @@ ModelSpec parse_topology(const nlohmann::ordered_json& topology, const std::stri
 /// to libtorch layout. Returns the model on the CPU, in training mode.
 /// Throws FormatError or IoError naming the file and the entry.
 Model load_tfjs(const std::string& path);
+
+/// Reads and parses a JSON file with bounds for untrusted input: at most
+/// kMaxJsonBytes, nested at most kMaxJsonDepth deep (deeper nesting would
+/// exhaust the stack), checked before parsing. Throws IoError if the file
+/// cannot be read, FormatError naming the file otherwise.
+constexpr uint64_t kMaxJsonBytes = uint64_t{64} << 20;
+constexpr int kMaxJsonDepth = 64;
+nlohmann::ordered_json read_json_file(const std::string& path);
 
 /// Creates `dir` if missing and checks that a file can be created in it, so
 /// that an unusable save path is reported before training, not after.
