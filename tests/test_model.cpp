@@ -92,6 +92,33 @@ TEST(ModelTest, DropoutOnlyWhileTraining) {
   EXPECT_FALSE(model->forward(x).equal(model->forward(x)));
 }
 
+TEST(ModelTest, TrainingDropoutKeepsOneMinusRateScaled) {
+  // 0.25 and 0.5 take the byte-mask path, 0.3 libtorch's dropout.
+  for (const double rate : {0.25, 0.5, 0.3}) {
+    ModelSpec spec;
+    Layer flatten;
+    flatten.kind = LayerKind::kFlatten;
+    flatten.name = "f";
+    Layer drop;
+    drop.kind = LayerKind::kDropout;
+    drop.name = "d";
+    drop.rate = rate;
+    spec.layers = {flatten, drop};
+    Model model(spec);
+    const at::Tensor x = at::ones({2000, 1, 28, 28});
+    const at::Tensor y = model->forward(x);
+    const double zero_fraction = y.eq(0).to(at::kDouble).mean().item<double>();
+    EXPECT_NEAR(zero_fraction, rate, 0.002) << rate;
+    const at::Tensor kept = y.masked_select(y.ne(0));
+    EXPECT_NEAR(kept.min().item<double>(), 1.0 / (1.0 - rate), 1e-6);
+    EXPECT_NEAR(kept.max().item<double>(), 1.0 / (1.0 - rate), 1e-6);
+    // Different masks on different calls, and none at all in evaluation.
+    EXPECT_FALSE(model->forward(x).equal(y));
+    model->eval();
+    EXPECT_TRUE(model->forward(x).equal(x.flatten(1)));
+  }
+}
+
 TEST(ModelTest, PredictProbaRowsSumToOne) {
   Model model(mnist_node_spec());
   const at::Tensor p = predict_proba(model, at::rand({5, 1, 28, 28}), /*batch_size=*/2);
