@@ -248,11 +248,10 @@ int run_train(const TrainOptions& o, const GlobalOptions& global, const std::str
                split.train.size(), split.validation.size(), data.test.size(), data_dir);
   spdlog::info("device: {}; precision {}; seed {}", describe_device(device), o.precision, seed);
 
+  torch::manual_seed(seed);
   if (o.model_load_path.empty() && !checkpoint) {
-    torch::manual_seed(seed);
     model->reset_tfjs();  // TF.js initialisers, drawn from the seed
   } else {
-    torch::manual_seed(seed);
     spdlog::info("starting from {}", checkpoint ? checkpoint->path : o.model_load_path);
   }
   model->to(device);
