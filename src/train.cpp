@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <memory>
 
 #include <ATen/ATen.h>
 #include <torch/autograd.h>
@@ -62,6 +63,28 @@ TrainOutcome train(Model& model,
   const int64_t batches = (n + cfg.batch_size - 1) / cfg.batch_size;
   const auto on_device = at::TensorOptions(device);
 
+  // Metric sums stay on the device (and in place, for a captured step).
+  const at::Tensor loss_sum = at::zeros({}, on_device.dtype(at::kDouble));
+  const at::Tensor correct = at::zeros({}, on_device.dtype(at::kLong));
+  const auto step = [&](const at::Tensor& idx) {
+    const at::Tensor y = labels.index_select(0, idx);
+    optimizer.zero_grad();
+    at::Tensor logits;
+    {
+      const AutocastGuard autocast(cfg.precision, device);
+      logits = model->forward(images.index_select(0, idx));
+    }
+    const at::Tensor loss = at::cross_entropy_loss(logits.to(at::kFloat), y);
+    loss.backward();
+    optimizer.step();
+    loss_sum.add_(loss.detach() * static_cast<double>(idx.size(0)));
+    correct.add_(logits.detach().argmax(1).eq(y).sum());
+  };
+  std::unique_ptr<GraphedStep> graphed;
+  if (device.is_cuda() && cfg.cuda_graphs && GraphedStep::available() && n >= cfg.batch_size) {
+    graphed = std::make_unique<GraphedStep>(step, cfg.batch_size, device);
+  }
+
   for (; state.epoch <= cfg.epochs; ++state.epoch) {
     const auto start = Clock::now();
     model->train();
@@ -69,26 +92,17 @@ TrainOutcome train(Model& model,
       state.order = at::randperm(n, at::kLong);  // CPU generator: same on every device
     }
     const at::Tensor order = state.order.to(device);
-    at::Tensor loss_sum = at::full({}, state.loss_sum, on_device.dtype(at::kDouble));
-    at::Tensor correct = at::full({}, state.correct, on_device.dtype(at::kLong));
+    loss_sum.fill_(state.loss_sum);
+    correct.fill_(state.correct);
     for (int64_t b = state.batch; b < batches; ++b) {
       const int64_t first = b * cfg.batch_size;
       const int64_t len = std::min(cfg.batch_size, n - first);
       const at::Tensor idx = order.narrow(0, first, len);
-      const at::Tensor y = labels.index_select(0, idx);
-
-      optimizer.zero_grad();
-      at::Tensor logits;
-      {
-        const AutocastGuard autocast(cfg.precision, device);
-        logits = model->forward(images.index_select(0, idx));
+      if (graphed && len == cfg.batch_size) {
+        (*graphed)(idx);
+      } else {
+        step(idx);
       }
-      const at::Tensor loss = at::cross_entropy_loss(logits.to(at::kFloat), y);
-      loss.backward();
-      optimizer.step();
-
-      loss_sum += loss.detach() * static_cast<double>(len);
-      correct += logits.detach().argmax(1).eq(y).sum();
       if (callbacks.on_batch && ((b + 1) % cfg.progress_every == 0 || b + 1 == batches)) {
         const double seen = static_cast<double>(first + len);
         callbacks.on_batch({state.epoch, cfg.epochs, b + 1, batches,

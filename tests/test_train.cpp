@@ -132,25 +132,38 @@ TEST(TrainTest, CudaTrainsAndAgreesWithCpu) {
   if (!torch::cuda::is_available()) {
     GTEST_SKIP() << "no CUDA device (CPU-only libtorch or no GPU)";
   }
-  torch::manual_seed(2);
-  Model model(mnist_node_spec());
-  model->eval();
   const Dataset data = banded(64);
-  const at::Tensor cpu_logits = model->forward(data.images);
   const c10::Device cuda(c10::kCUDA, 0);
-  model->to(cuda);
-  to_channels_last(model);
-  const at::Tensor cuda_logits = model->forward(data.images.to(cuda)).cpu();
-  EXPECT_TRUE(cuda_logits.allclose(cpu_logits, 1e-3, 1e-3));
-  TrainConfig cfg;
-  cfg.device = cuda;
-  cfg.epochs = 15;
-  cfg.batch_size = 32;
-  const double before = evaluate(model, data, 64).loss;
-  const auto history = fit(model, data, data, cfg, {});
-  EXPECT_LT(evaluate(model, data, 64).loss, 0.3 * before);
-  EXPECT_TRUE(model->weight("conv2d_Conv2D1/kernel").is_cuda());
-  EXPECT_GT(history.back().val_accuracy, 0.9);
+  for (const bool graphs : {false, true}) {
+    SCOPED_TRACE(graphs ? "CUDA graph steps" : "eager steps");
+    torch::manual_seed(2);
+    Model model(mnist_node_spec());
+    model->eval();
+    model->to(cuda);
+    to_channels_last(model);
+    {
+      // No autograd graph may outlive this check: one made on the default
+      // stream would make a CUDA graph capture fail (GraphedStep's contract).
+      torch::NoGradGuard no_grad;
+      const at::Tensor cuda_logits = model->forward(data.images.to(cuda)).cpu();
+      model->to(c10::kCPU);
+      const at::Tensor cpu_logits = model->forward(data.images);
+      model->to(cuda);
+      EXPECT_TRUE(cuda_logits.allclose(cpu_logits, 1e-3, 1e-3))
+          << "max difference " << (cuda_logits - cpu_logits).abs().max().item<float>();
+    }
+    TrainConfig cfg;
+    cfg.device = cuda;
+    cfg.epochs = 15;
+    cfg.batch_size = 32;
+    cfg.cuda_graphs = graphs;
+    const double before = evaluate(model, data, 64).loss;
+    const auto history = fit(model, data, data, cfg, {});
+    const double after = evaluate(model, data, 64).loss;
+    EXPECT_LT(after, 0.3 * before) << "loss before " << before;
+    EXPECT_TRUE(model->weight("conv2d_Conv2D1/kernel").is_cuda());
+    EXPECT_GT(history.back().val_accuracy, 0.9);
+  }
 }
 
 TEST(TrainTest, Bf16AutocastTrainsWithFloat32MasterWeights) {

@@ -24,6 +24,9 @@ struct TrainConfig {
   Precision precision = Precision::kFloat32;  ///< compute; weights stay fp32
   /// Calls on_batch every this many batches (and after the last one).
   int64_t progress_every = 20;
+  /// On CUDA, replay full-size batches' steps as a CUDA graph when this
+  /// build supports it (GraphedStep::available()).
+  bool cuda_graphs = true;
 };
 
 /// Running figures inside an epoch (means over the batches done so far).

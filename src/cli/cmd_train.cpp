@@ -145,6 +145,7 @@ ordered_json to_json(const TrainOptions& o) {
           {"test_limit", o.test_limit},
           {"model_save_path", o.model_save_path},
           {"gpu", o.gpu},
+          {"cuda_graphs", o.cuda_graphs},
           {"data_dir", o.data_dir},
           {"model_load_path", o.model_load_path},
           {"checkpoint_dir", o.checkpoint_dir},
@@ -181,6 +182,9 @@ CLI::App* add_train_options(CLI::App& app, TrainOptions& o) {
                  "Folder to write model.json, weights.bin and history.json to "
                  "(created if missing; default: don't save)");
   app.add_flag("--gpu", o.gpu, "Train on CUDA (needs a CUDA-enabled libtorch)");
+  app.add_flag("!--no-cuda-graphs", o.cuda_graphs,
+               "With --gpu: launch every training step's kernels one by one instead "
+               "of replaying them as one captured CUDA graph");
   app.add_option("--data-dir", o.data_dir,
                  "Folder with the four MNIST IDX files, raw or .gz (default: "
                  "$MNIST_DATA_DIR, else data/mnist in the source tree)");
@@ -275,6 +279,13 @@ int run_train(const TrainOptions& o, const GlobalOptions& global, const std::str
   cfg.batch_size = o.batch_size;
   cfg.device = device;
   cfg.precision = resolve_precision(o.precision, device);
+  cfg.cuda_graphs = o.cuda_graphs;
+  if (device.is_cuda()) {
+    spdlog::info("training step: {}", !o.cuda_graphs ? "eager (--no-cuda-graphs)"
+                                      : GraphedStep::available()
+                                          ? "CUDA graph"
+                                          : "eager (this build has no CUDA graph support)");
+  }
   settings["precision"] = precision_name(cfg.precision);
   ProgressPrinter printer(stderr, !global.quiet && ProgressPrinter::is_terminal(stderr));
   StopOnSignal stop_on_signal;

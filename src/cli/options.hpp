@@ -27,6 +27,7 @@ struct TrainOptions {
   int64_t test_limit = 0;        ///< 0: all records
   std::string model_save_path;   ///< empty: don't save (as mnist-node)
   bool gpu = false;
+  bool cuda_graphs = true;       ///< --no-cuda-graphs: eager steps on CUDA
   std::string data_dir;          ///< empty: default_data_dir()
   std::string model_load_path;   ///< start from this saved model (any supported)
   std::string checkpoint_dir;    ///< write a checkpoint after every epoch here
