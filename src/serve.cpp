@@ -1,5 +1,6 @@
 // The serve allow-list: URL paths -> files, request-path checks (traversal,
-// encodings, symlinks out of their folder), content types, the MNIST sample.
+// encodings, symlinks out of their folder), content types, the bounds on a
+// request head, the MNIST sample.
 #include "mnist/serve.hpp"
 
 #include <algorithm>
@@ -106,6 +107,9 @@ std::optional<std::string> percent_decode(const std::string& text) {
   std::string out;
   out.reserve(text.size());
   for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\0') {
+      return std::nullopt;  // a raw NUL would cut the path short in C APIs
+    }
     if (text[i] != '%') {
       out.push_back(text[i]);
       continue;
@@ -191,6 +195,34 @@ std::optional<ServedFile> resolve_request_path(const std::string& target,
     return std::nullopt;
   }
   return it->second;
+}
+
+int request_refusal(const RequestHead& head) {
+  if (head.header_count > kMaxRequestHeaders) {
+    return 431;
+  }
+  const bool bodiless =
+      head.method == "GET" || head.method == "HEAD" || head.method == "OPTIONS";
+  if (!head.transfer_encodings.empty()) {
+    return head.content_lengths.empty() && !bodiless ? 0 : 400;
+  }
+  if (head.content_lengths.empty()) {
+    return 0;
+  }
+  const std::string& first = head.content_lengths.front();
+  const bool decimal =
+      !first.empty() && first.size() <= 19 &&
+      std::all_of(first.begin(), first.end(), [](char c) { return c >= '0' && c <= '9'; });
+  const bool agree = std::all_of(head.content_lengths.begin(), head.content_lengths.end(),
+                                 [&](const std::string& v) { return v == first; });
+  if (!decimal || !agree) {
+    return 400;
+  }
+  const unsigned long long length = std::stoull(first);
+  if (bodiless) {
+    return length == 0 ? 0 : 400;
+  }
+  return length > kMaxRequestBodyBytes ? 413 : 0;
 }
 
 MnistSample load_sample(const std::string& data_dir, int64_t count) {

@@ -177,6 +177,8 @@ TEST(ServeTest, PercentDecode) {
   EXPECT_EQ(percent_decode("/a%20b%2Fc").value(), "/a b/c");
   EXPECT_EQ(percent_decode("a+b").value(), "a+b");
   EXPECT_FALSE(percent_decode("%").has_value());
+  // A raw NUL too (fuzz_serve_path: corpus/serve_path/raw-nul).
+  EXPECT_FALSE(percent_decode(std::string("/mo\x12\0ls/model.json", 18)).has_value());
   EXPECT_FALSE(percent_decode("%4").has_value());
   EXPECT_FALSE(percent_decode("%g0").has_value());
   EXPECT_FALSE(percent_decode("a%00b").has_value());
@@ -193,6 +195,53 @@ TEST(ServeTest, SampleIsTheFirstTestRecords) {
   EXPECT_EQ(s.images[5 * 784 + 7], 12);  // (record + pixel) % 256
   EXPECT_EQ(load_sample(tmp.path().string(), 500).labels.size(), 30U);
   EXPECT_THROW(load_sample(tmp.file("nowhere"), 10), DataError);
+}
+
+RequestHead head(const std::string& method, std::vector<std::string> lengths = {},
+                 std::vector<std::string> encodings = {}, size_t headers = 3) {
+  return RequestHead{method, headers, std::move(lengths), std::move(encodings)};
+}
+
+TEST(ServeTest, PlainRequestsGoOn) {
+  EXPECT_EQ(request_refusal(head("GET")), 0);
+  EXPECT_EQ(request_refusal(head("HEAD")), 0);
+  EXPECT_EQ(request_refusal(head("OPTIONS")), 0);
+  EXPECT_EQ(request_refusal(head("GET", {"0"})), 0);
+  EXPECT_EQ(request_refusal(head("GET", {}, {}, kMaxRequestHeaders)), 0);
+  // Bodies that fit go on (to a 405).
+  EXPECT_EQ(request_refusal(head("POST", {"4096"})), 0);
+  EXPECT_EQ(request_refusal(head("POST", {"7", "7"})), 0);
+  EXPECT_EQ(request_refusal(head("POST", {}, {"chunked"})), 0);
+}
+
+TEST(ServeTest, TooManyHeadersAre431) {
+  EXPECT_EQ(request_refusal(head("GET", {}, {}, kMaxRequestHeaders + 1)), 431);
+  EXPECT_EQ(request_refusal(head("GET", {}, {}, 100000)), 431);
+}
+
+TEST(ServeTest, BodiesOnGetHeadOptionsAre400) {
+  for (const char* method : {"GET", "HEAD", "OPTIONS"}) {
+    EXPECT_EQ(request_refusal(head(method, {"1"})), 400) << method;
+    EXPECT_EQ(request_refusal(head(method, {"1000000000"})), 400) << method;
+    EXPECT_EQ(request_refusal(head(method, {}, {"chunked"})), 400) << method;
+    EXPECT_EQ(request_refusal(head(method, {}, {"identity"})), 400) << method;
+  }
+}
+
+TEST(ServeTest, BadContentLengthsAre400) {
+  for (const char* bad : {"", "-1", "+5", "abc", "5 ", " 5", "0x10", "1e3",
+                          "100000000000000000000", "18446744073709551616"}) {
+    EXPECT_EQ(request_refusal(head("POST", {bad})), 400) << "'" << bad << "'";
+    EXPECT_EQ(request_refusal(head("GET", {bad})), 400) << "'" << bad << "'";
+  }
+  EXPECT_EQ(request_refusal(head("POST", {"1", "5000000"})), 400);  // differ
+  EXPECT_EQ(request_refusal(head("POST", {"5"}, {"chunked"})), 400);  // smuggling
+}
+
+TEST(ServeTest, BodiesOverTheBoundAre413) {
+  EXPECT_EQ(request_refusal(head("POST", {"4097"})), 413);
+  EXPECT_EQ(request_refusal(head("PUT", {"1000000000000000000"})), 413);
+  EXPECT_EQ(request_refusal(head("POST", {"9999999999999999999"})), 413);
 }
 
 }  // namespace

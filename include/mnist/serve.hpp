@@ -3,6 +3,7 @@
 // the page shows. No HTTP here (the CLI owns the server); nothing prints.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -21,7 +22,7 @@ std::string default_web_dir();
 std::string content_type_for(const std::string& path);
 
 /// Decodes %XX escapes (not '+', which is literal in a path). Returns
-/// nullopt for a malformed escape or an encoded NUL.
+/// nullopt for a malformed escape or a NUL, encoded or raw.
 std::optional<std::string> percent_decode(const std::string& text);
 
 /// A relative path with only plain segments: not empty, no leading '/', no
@@ -64,6 +65,29 @@ void add_model_files(ServeTable& table, const std::string& model_dir);
 /// a regular file, or whose real path (symlinks resolved) leaves its root.
 std::optional<ServedFile> resolve_request_path(const std::string& target,
                                                const ServeTable& table);
+
+/// Bounds on one request, which the CLI's HTTP server enforces: the request
+/// line and headers together, their count, and a body (the page sends none).
+inline constexpr size_t kMaxRequestHeadBytes = 32 * 1024;
+inline constexpr size_t kMaxRequestHeaders = 100;
+inline constexpr size_t kMaxRequestBodyBytes = 4096;
+
+/// What request_refusal looks at: a parsed request head, no HTTP types.
+struct RequestHead {
+  std::string method;
+  size_t header_count = 0;                      ///< the client's header fields
+  std::vector<std::string> content_lengths;     ///< every Content-Length value
+  std::vector<std::string> transfer_encodings;  ///< every Transfer-Encoding value
+};
+
+/// 0 when `head` may go on to routing, else the 4xx status to refuse it with
+/// (before any body is read; the connection is then closed):
+/// 431 for more than kMaxRequestHeaders headers; 400 for a Content-Length
+/// that is not a plain decimal number, several that differ, or one beside a
+/// Transfer-Encoding, and for any body on GET, HEAD or OPTIONS (a
+/// Transfer-Encoding or a Content-Length other than 0); 413 for a
+/// Content-Length over kMaxRequestBodyBytes.
+int request_refusal(const RequestHead& head);
 
 /// The first `count` MNIST test images and labels, as the page fetches them.
 struct MnistSample {
