@@ -1,14 +1,20 @@
 // Checkpoint folders: TF.js model files plus raw optimizer/generator/order
-// tensors and a state.json written last; folders are renamed into place.
+// tensors and a state.json written last; folders are renamed into place, and
+// renamed to a hidden name before they are deleted, so that a kill at any
+// moment leaves every ckpt-* folder whole.
 #include "mnist/checkpoint.hpp"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <ftw.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -29,6 +35,12 @@ namespace {
 
 constexpr const char* kStateFile = "state.json";
 constexpr const char* kPrefix = "ckpt-";
+// Hidden folders, named <prefix>ckpt-EEEEEE-BBBBBBB-<pid>: one being written,
+// and one being deleted (an old or replaced checkpoint). Neither is ever
+// taken for a checkpoint; leftovers of a killed process are removed by the
+// next save.
+constexpr const char* kWritingPrefix = ".tmp-";
+constexpr const char* kDeletingPrefix = ".old-";
 
 std::string raw_bytes(const at::Tensor& t) {
   const at::Tensor c = t.detach().cpu().contiguous();
@@ -67,7 +79,67 @@ std::string folder_name(int64_t epoch, int64_t batch) {
   return name;
 }
 
+std::string hidden_name(const char* prefix, const std::string& name) {
+  return prefix + name + "-" + std::to_string(::getpid());
+}
+
+/// Makes a rename in `dir` durable.
+void sync_dir(const fs::path& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+/// Deletes the folder `dir`/`name` so that a kill at any moment leaves it
+/// whole or gone from view: it is renamed to a hidden name first.
+void discard(const fs::path& dir, const std::string& name) {
+  const fs::path hidden = dir / hidden_name(kDeletingPrefix, name);
+  remove_tree(hidden.string());
+  if (::rename((dir / name).c_str(), hidden.c_str()) == 0) {
+    sync_dir(dir);
+    remove_tree(hidden.string());
+  }
+}
+
+/// Whether the hidden entry `name`, which ends in `separator`<pid>, was left
+/// by a process that is gone (killed while writing or deleting), or by an
+/// earlier process that had this one's id: nothing is using it any more.
+bool abandoned(const std::string& name, char separator) {
+  const size_t sep = name.rfind(separator);
+  if (sep == std::string::npos || sep + 1 == name.size() ||
+      name.find_first_not_of("0123456789", sep + 1) != std::string::npos ||
+      name.size() - sep - 1 > 9) {
+    return false;
+  }
+  const auto pid = static_cast<pid_t>(std::stol(name.substr(sep + 1)));
+  return pid == ::getpid() || (::kill(pid, 0) != 0 && errno == ESRCH);
+}
+
+/// Removes the hidden folders that killed processes left in `dir` (and the
+/// empty probe files of ensure_writable_dir).
+void remove_leftovers(const fs::path& dir) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    for (const char* prefix : {kWritingPrefix, kDeletingPrefix}) {
+      if (name.rfind(std::string(prefix) + kPrefix, 0) == 0 && abandoned(name, '-')) {
+        names.push_back(name);
+      }
+    }
+    if (name.rfind(".mnist-train-probe.", 0) == 0 && abandoned(name, '.')) {
+      names.push_back(name);
+    }
+  }
+  for (const std::string& name : names) {
+    remove_tree((dir / name).string());
+  }
+}
+
 /// Complete checkpoint folders in `dir`, oldest first (names sort by position).
+/// Hidden folders (being written or deleted, or left so by a kill) never count.
 std::vector<std::string> complete_checkpoints(const std::string& dir) {
   std::vector<std::string> names;
   std::error_code ec;
@@ -129,9 +201,10 @@ std::string save_checkpoint(const std::string& dir,
                             const ordered_json& settings,
                             const c10::Device& device) {
   ensure_writable_dir(dir);
-  const fs::path final_path = fs::path(dir) / folder_name(state.epoch, state.batch);
-  const fs::path tmp = fs::path(dir) / (".tmp-" + folder_name(state.epoch, state.batch) + "-" +
-                                        std::to_string(::getpid()));
+  remove_leftovers(dir);
+  const std::string name = folder_name(state.epoch, state.batch);
+  const fs::path final_path = fs::path(dir) / name;
+  const fs::path tmp = fs::path(dir) / hidden_name(kWritingPrefix, name);
   remove_tree(tmp.string());
   save_tfjs(model, tmp.string());
 
@@ -164,16 +237,34 @@ std::string save_checkpoint(const std::string& dir,
   doc["settings"] = settings;
   write_file_atomic((tmp / kStateFile).string(), doc.dump(2) + "\n");  // last: marks it complete
 
-  remove_tree(final_path.string());  // a stale copy of the same position
-  if (::rename(tmp.c_str(), final_path.c_str()) != 0) {
+  bool swapped = false;
+  std::error_code ec;
+  if (fs::exists(final_path, ec)) {
+    // A stale copy of the same position (an earlier run's): swap the new
+    // folder in atomically where the file system can (the hidden temporary
+    // name then holds the stale copy); otherwise move the old one out of the
+    // way first.
+#ifdef RENAME_EXCHANGE
+    swapped = ::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, final_path.c_str(),
+                          RENAME_EXCHANGE) == 0;
+#endif
+    if (swapped) {
+      sync_dir(dir);
+      remove_tree(tmp.string());
+    } else {
+      discard(dir, name);
+    }
+  }
+  if (!swapped && ::rename(tmp.c_str(), final_path.c_str()) != 0) {
     const int err = errno;
     remove_tree(tmp.string());
     throw IoError(final_path.string() + ": cannot move the checkpoint into place (" +
                   std::strerror(err) + ")");
   }
+  sync_dir(dir);
   const std::vector<std::string> all = complete_checkpoints(dir);
   for (size_t i = 0; i + 2 < all.size(); ++i) {  // keep the newest two
-    remove_tree((fs::path(dir) / all[i]).string());
+    discard(dir, all[i]);
   }
   return final_path.string();
 }

@@ -4,6 +4,7 @@
 #include "mnist/tfjs_io.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -69,6 +70,14 @@ void write_all(int fd, const char* data, size_t size, const std::string& path) {
   }
 }
 
+void sync_dir(const fs::path& dir) {
+  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd >= 0) {
+    ::fsync(dir_fd);
+    ::close(dir_fd);
+  }
+}
+
 void write_atomic(const std::string& path, const char* data, size_t size) {
   const fs::path target(path);
   const fs::path dir = target.has_parent_path() ? target.parent_path() : ".";
@@ -100,12 +109,7 @@ void write_atomic(const std::string& path, const char* data, size_t size) {
     ::unlink(tmp.c_str());
     io_fail(path, "cannot replace with the new file", err);
   }
-  // Make the rename itself durable.
-  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd >= 0) {
-    ::fsync(dir_fd);
-    ::close(dir_fd);
-  }
+  sync_dir(dir);  // make the rename itself durable
 }
 
 }  // namespace
@@ -695,10 +699,108 @@ void write_file_atomic(const std::string& path, const std::vector<char>& bytes) 
   write_atomic(path, bytes.data(), bytes.size());
 }
 
+namespace {
+
+// While a model replaces another, its weights are also written under the name
+// weights.new-<pid>-<n>.bin, which only a model.json of the new model names.
+constexpr const char* kStagedPrefix = "weights.new-";
+constexpr const char* kStagedSuffix = ".bin";
+
+/// The process id in `digits` is this process's or no running process's.
+bool owner_gone(const std::string& digits) {
+  if (digits.empty() || digits.size() > 9 ||
+      digits.find_first_not_of("0123456789") != std::string::npos) {
+    return false;
+  }
+  const auto pid = static_cast<pid_t>(std::stol(digits));
+  return pid == ::getpid() || (::kill(pid, 0) != 0 && errno == ESRCH);
+}
+
+/// Removes from `dir` what killed saves left behind and nothing names: staged
+/// weights (weights.new-<pid>-<n>.bin) and hidden temporary files
+/// (.<file>.tmp.<pid>, .mnist-train-probe.<pid>) of processes that are gone.
+/// Call only while model.json names weights.bin.
+void remove_save_leftovers(const fs::path& dir) {
+  std::vector<fs::path> stale;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    std::string pid;
+    if (name.rfind(kStagedPrefix, 0) == 0 && name.size() > std::strlen(kStagedPrefix) + 4 &&
+        name.compare(name.size() - 4, 4, kStagedSuffix) == 0) {
+      const std::string middle = name.substr(std::strlen(kStagedPrefix));
+      pid = middle.substr(0, middle.find('-'));
+    } else if (name.rfind(".mnist-train-probe.", 0) == 0) {
+      pid = name.substr(std::strlen(".mnist-train-probe."));
+    } else if (name.size() > 1 && name[0] == '.' && name.find(".tmp.") != std::string::npos) {
+      pid = name.substr(name.rfind(".tmp.") + 5);
+    } else {
+      continue;
+    }
+    std::error_code type_ec;
+    if (owner_gone(pid) && fs::is_regular_file(fs::symlink_status(it->path(), type_ec))) {
+      stale.push_back(it->path());
+    }
+  }
+  for (const fs::path& file : stale) {
+    ::unlink(file.c_str());
+  }
+}
+
+/// Replaces `to` with the file `from` (atomically: a hard link under a
+/// temporary name renamed over `to`), or, where hard links are not
+/// available, with `bytes` written again.
+void replace_with(const fs::path& from, const fs::path& to, const std::vector<char>& bytes) {
+  const fs::path dir = to.parent_path();
+  const fs::path tmp = dir / ("." + to.filename().string() + ".tmp." + std::to_string(::getpid()));
+  ::unlink(tmp.c_str());
+  if (::link(from.c_str(), tmp.c_str()) != 0) {
+    write_atomic(to.string(), bytes.data(), bytes.size());
+    return;
+  }
+  if (::rename(tmp.c_str(), to.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    io_fail(to.string(), "cannot replace with the new file", err);
+  }
+  sync_dir(dir);
+}
+
+}  // namespace
+
 void save_tfjs(const Model& model, const std::string& dir) {
   ensure_writable_dir(dir);
-  write_file_atomic((fs::path(dir) / kWeightsFile).string(), weights_bin(model));
-  write_file_atomic((fs::path(dir) / kModelJsonFile).string(), model_json(model).dump());
+  const fs::path folder(dir);
+  const std::vector<char> weights = weights_bin(model);
+  const ordered_json doc = model_json(model);
+  std::error_code ec;
+  if (!fs::exists(folder / kModelJsonFile, ec)) {
+    // No model here yet: until model.json is in place there is none.
+    write_file_atomic((folder / kWeightsFile).string(), weights);
+    write_file_atomic((folder / kModelJsonFile).string(), doc.dump());
+    remove_save_leftovers(folder);
+    return;
+  }
+  // Replacing a model: model.json and weights.bin are two files, and renaming
+  // one then the other would leave, after a kill between the two, a model.json
+  // with the other model's weights. So the new weights first go under a fresh
+  // name that only the new model.json names; once that model.json is in
+  // place, weights.bin is replaced and model.json rewritten to name it. Each
+  // step is an atomic rename: a kill at any moment leaves the old model or
+  // the new one (possibly still naming the staged file), plus files that
+  // nothing names, removed by the next save.
+  std::string staged;
+  for (int n = 0; staged.empty() || fs::exists(folder / staged, ec); ++n) {
+    staged = kStagedPrefix + std::to_string(::getpid()) + "-" + std::to_string(n) + kStagedSuffix;
+  }
+  write_file_atomic((folder / staged).string(), weights);
+  ordered_json staged_doc = doc;
+  staged_doc["weightsManifest"][0]["paths"] = ordered_json::array({staged});
+  write_file_atomic((folder / kModelJsonFile).string(), staged_doc.dump());
+  replace_with(folder / staged, folder / kWeightsFile, weights);
+  write_file_atomic((folder / kModelJsonFile).string(), doc.dump());
+  ::unlink((folder / staged).c_str());
+  remove_save_leftovers(folder);
 }
 
 }  // namespace mnist

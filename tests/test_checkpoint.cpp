@@ -4,14 +4,18 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
+#include <string>
+#include <vector>
 
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
 #include <torch/utils.h>
 
 #include "mnist/error.hpp"
+#include "mnist/tfjs_io.hpp"
 #include "test_util.hpp"
 
 namespace mnist {
@@ -78,6 +82,121 @@ TEST(CheckpointTest, KeepsTheNewestTwoAndIgnoresIncompleteFolders) {
   EXPECT_EQ(std::filesystem::path(latest_checkpoint(dir.path().string())).filename(),
             "ckpt-000003-0000000");
   EXPECT_EQ(latest_checkpoint(dir.file("nothing-here")), "");
+}
+
+// A kill can land while a checkpoint is written, while an old one is pruned or
+// while a stale same-named one is replaced. The folders that are then half
+// written or half deleted carry hidden names (.tmp-ckpt-...-<pid>,
+// .old-ckpt-...-<pid>): never taken for checkpoints, and removed by the next
+// save once their process is gone. A ckpt-* folder is always whole.
+TEST(CheckpointTest, KilledWritesAndDeletionsLeaveOnlyHiddenFoldersThatTheNextSaveRemoves) {
+  test::TempDir dir;
+  namespace fs = std::filesystem;
+  Model model(mnist_node_spec());
+  RmsProp optimizer(model->parameters(), RmsPropOptions{});
+  TrainState state;
+  state.epoch = 2;
+  save_checkpoint(dir.path().string(), model, optimizer, state, {}, c10::Device(c10::kCPU));
+
+  // What a process killed mid-way leaves (pid 999999999 is above any pid_max):
+  // a half-deleted old checkpoint that still holds its state.json, and a
+  // half-written one. Also a folder of a live process (pid 1), left alone.
+  const fs::path dead_old = dir.path() / ".old-ckpt-000001-0000000-999999999";
+  const fs::path dead_tmp = dir.path() / ".tmp-ckpt-000009-0000000-999999999";
+  const fs::path live_tmp = dir.path() / ".tmp-ckpt-000009-0000000-1";
+  for (const fs::path& p : {dead_old, dead_tmp, live_tmp}) {
+    fs::create_directories(p);
+    test::write_bytes((p / "state.json").string(), {'{', '}'});
+  }
+  test::write_bytes(dir.file(".mnist-train-probe.999999999"), {});
+  EXPECT_EQ(fs::path(latest_checkpoint(dir.path().string())).filename(), "ckpt-000002-0000000");
+
+  state.epoch = 3;
+  save_checkpoint(dir.path().string(), model, optimizer, state, {}, c10::Device(c10::kCPU));
+  EXPECT_FALSE(fs::exists(dead_old));
+  EXPECT_FALSE(fs::exists(dead_tmp));
+  EXPECT_FALSE(fs::exists(dir.file(".mnist-train-probe.999999999")));
+  EXPECT_TRUE(fs::exists(live_tmp));
+  fs::remove(live_tmp / "state.json");
+  fs::remove(live_tmp);
+
+  // Pruning (epoch 2 goes) and replacing a stale checkpoint of the same
+  // position (epoch 3 again, from another run) leave nothing else behind.
+  state.epoch = 4;
+  save_checkpoint(dir.path().string(), model, optimizer, state, {}, c10::Device(c10::kCPU));
+  state.epoch = 3;
+  state.loss_sum = 42.5;
+  const std::string replaced =
+      save_checkpoint(dir.path().string(), model, optimizer, state, {}, c10::Device(c10::kCPU));
+  EXPECT_EQ(load_checkpoint(replaced).state.loss_sum, 42.5);
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir.path())) {
+    names.push_back(e.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"ckpt-000003-0000000", "ckpt-000004-0000000"}));
+  for (const std::string& name : names) {
+    EXPECT_TRUE(fs::exists(dir.path() / name / "state.json")) << name;
+    EXPECT_TRUE(fs::exists(dir.path() / name / "weights.bin")) << name;
+  }
+}
+
+// save_tfjs (here beside the checkpoints that use it): replacing a model of
+// one architecture with another. A kill between its steps leaves model.json
+// naming staged weights (weights.new-<pid>-<n>.bin) or staged weights that
+// nothing names; such a folder loads, and the next save puts back the usual
+// model.json + weights.bin and removes what killed saves left.
+TEST(SaveTfjsReplaceTest, AFolderLeftByAKilledSaveLoadsAndTheNextSaveCleansItUp) {
+  test::TempDir dir;
+  namespace fs = std::filesystem;
+  const std::string folder = dir.path().string();
+  ModelSpec spec;
+  Layer flatten;
+  flatten.kind = LayerKind::kFlatten;
+  flatten.name = "flatten_Flatten1";
+  Layer dense;
+  dense.kind = LayerKind::kDense;
+  dense.name = "dense_Dense1";
+  dense.units = 10;
+  dense.activation = Activation::kSoftmax;
+  spec.layers = {flatten, dense};
+  Model small(spec);
+  Model big(mnist_node_spec());
+  save_tfjs(big, folder);
+
+  // A save of `small` killed after its model.json went in (pid 999999999
+  // is above any pid_max), and temporary files of killed saves.
+  const std::vector<char> bytes = weights_bin(small);
+  test::write_bytes(dir.file("weights.new-999999999-0.bin"),
+                    std::vector<uint8_t>(bytes.begin(), bytes.end()));
+  nlohmann::ordered_json doc = model_json(small);
+  doc["weightsManifest"][0]["paths"] = {"weights.new-999999999-0.bin"};
+  write_file_atomic(dir.file("model.json"), doc.dump());
+  test::write_bytes(dir.file("weights.new-999999999-1.bin"), {1, 2, 3, 4});
+  test::write_bytes(dir.file(".weights.bin.tmp.999999999"), {1, 2, 3, 4});
+  test::write_bytes(dir.file(".model.json.tmp.999999999"), {'{'});
+  test::write_bytes(dir.file("notes.txt"), {'h', 'i'});
+  const Model left = load_tfjs(folder);
+  EXPECT_EQ(left->weight("dense_Dense1/kernel").numel(), 7840);
+
+  save_tfjs(big, folder);
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir.path())) {
+    names.push_back(e.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"model.json", "notes.txt", "weights.bin"}));
+  EXPECT_EQ(read_json_file(dir.file("model.json"))["weightsManifest"][0]["paths"],
+            nlohmann::ordered_json::array({"weights.bin"}));
+  const Model back = load_tfjs(folder);
+  for (const auto& [name, tensor] : big->tfjs_weights()) {
+    EXPECT_TRUE(back->weight(name).equal(tensor)) << name;
+  }
+
+  // And back to the small model over the big one.
+  save_tfjs(small, folder);
+  EXPECT_EQ(load_tfjs(folder)->weight("dense_Dense1/kernel").numel(), 7840);
+  EXPECT_EQ(fs::file_size(dir.file("weights.bin")), bytes.size());
 }
 
 TEST(CheckpointTest, StopThenContinueEqualsAnUninterruptedRun) {

@@ -65,7 +65,13 @@ void ensure_writable_dir(const std::string& dir);
 void write_file_atomic(const std::string& path, const std::string& bytes);
 void write_file_atomic(const std::string& path, const std::vector<char>& bytes);
 
-/// Saves DIR/weights.bin then DIR/model.json (each atomically).
+/// Saves DIR/model.json and DIR/weights.bin so that a kill at any moment
+/// leaves DIR holding the old model or the new one, never a mix: a new
+/// folder gets weights.bin then model.json; a model being replaced first gets
+/// its new weights under weights.new-<pid>-<n>.bin, named by the new
+/// model.json, before weights.bin is replaced and model.json names it again.
+/// A finished save leaves model.json + weights.bin; files that killed saves
+/// left and nothing names are removed.
 void save_tfjs(const Model& model, const std::string& dir);
 
 }  // namespace mnist
