@@ -185,17 +185,23 @@ void GraphedStep::operator()(const at::Tensor& batch_indices) {
       s.step(s.indices);
     } else {
       auto graph = std::make_unique<at::cuda::CUDAGraph>();
-      graph->capture_begin();
       try {
-        s.step(s.indices);
-      } catch (...) {
+        graph->capture_begin();
         try {
-          graph->capture_end();
-        } catch (...) {  // NOLINT(bugprone-empty-catch): the first error is the one to report
+          s.step(s.indices);
+        } catch (...) {
+          try {
+            graph->capture_end();
+          } catch (...) {  // NOLINT(bugprone-empty-catch): the first error is the one to report
+          }
+          throw;
         }
-        throw;
+        graph->capture_end();
+      } catch (const c10::Error& e) {
+        throw DeviceError(std::string("capturing the training step as a CUDA graph failed (") +
+                          e.what_without_backtrace() +
+                          "); train without CUDA graphs (mnist-train --no-cuda-graphs)");
       }
-      graph->capture_end();
       s.graph = std::move(graph);
       captured = true;
     }
