@@ -24,7 +24,9 @@ packages=(libtorch-dev libopenblas0-pthread libcli11-dev nlohmann-json3-dev
           cmake g++ make)
 # The serve tests: a real browser (driven by playwright-core) and ab.
 if [ "$with_tests" -eq 1 ]; then
-  packages+=(chromium apache2-utils curl)
+  # clang + compiler-rt (libFuzzer, ASan/UBSan runtimes) and llvm-14's
+  # llvm-symbolizer for the hardening builds (scripts/sanitize.sh, fuzz.sh).
+  packages+=(chromium apache2-utils wrk curl clang libclang-rt-14-dev llvm-14)
 fi
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)

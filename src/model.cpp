@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 
@@ -210,8 +211,17 @@ ModelImpl::ModelImpl(ModelSpec spec) : spec_(std::move(spec)) {
   std::vector<int64_t> shape = {28, 28, 1};  // NHWC without batch
   kernels_.resize(spec_.layers.size());
   biases_.resize(spec_.layers.size());
+  std::set<std::string> names;
   for (size_t i = 0; i < spec_.layers.size(); ++i) {
     Layer& l = spec_.layers[i];
+    // Weights are found by layer name ("<layer>/kernel"), and libtorch
+    // refuses empty or dotted parameter names.
+    if (l.name.empty() || l.name.find('.') != std::string::npos) {
+      bad_layer(l, "a layer name must be non-empty and without '.' (found \"" + l.name + "\")");
+    }
+    if (!names.insert(l.name).second) {
+      bad_layer(l, "two layers have this name (layer names must be unique)");
+    }
     l.input_shape = shape;
     const bool image = shape.size() == 3;
     switch (l.kind) {

@@ -193,5 +193,23 @@ TEST(ModelTest, RefusesShapesThatDoNotWorkOut) {
   EXPECT_THROW(Model m(too_small), FormatError);
 }
 
+// Found by fuzz_model (tests/fuzz/corpus/model/dup-layer-name): libtorch's
+// register_parameter threw c10::Error for these, which the CLI reported as
+// an internal error instead of a format error naming the layer.
+TEST(ModelTest, RefusesDuplicateEmptyOrDottedLayerNames) {
+  const auto conv_named = [](const std::string& name) {
+    Layer c = layer(LayerKind::kConv2D, name.c_str());
+    c.units = 2;
+    c.kernel = {3, 3};
+    return c;
+  };
+  for (const auto& names : std::vector<std::vector<std::string>>{
+           {"c1", "c1"}, {"", "c2"}, {"a.b", "c2"}}) {
+    ModelSpec spec;
+    spec.layers = {conv_named(names[0]), conv_named(names[1])};
+    EXPECT_THROW(Model m(spec), FormatError) << names[0] << ", " << names[1];
+  }
+}
+
 }  // namespace
 }  // namespace mnist
