@@ -27,6 +27,7 @@ TEST(CliTest, DefaultsMatchMnistNode) {
   EXPECT_DOUBLE_EQ(o.train.validation_split, 0.15);
   EXPECT_TRUE(o.train.model_save_path.empty());
   EXPECT_FALSE(o.train.gpu);
+  EXPECT_TRUE(o.train.cuda_graphs);
   EXPECT_FALSE(o.train.seed.has_value());
   EXPECT_EQ(o.global.log_level, "info");
 }
@@ -50,6 +51,7 @@ TEST(CliTest, AllTrainingFlags) {
   EXPECT_EQ(o.train.train_limit, 100);
   EXPECT_EQ(o.train.test_limit, 50);
   EXPECT_TRUE(o.train.gpu);
+  EXPECT_FALSE(parse({"--gpu", "--no-cuda-graphs"}).train.cuda_graphs);
   EXPECT_EQ(o.train.data_dir, "/d");
   EXPECT_TRUE(o.global.quiet);
   EXPECT_EQ(parse({"--precision", "bf16"}).train.precision, "bf16");

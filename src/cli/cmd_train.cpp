@@ -182,9 +182,10 @@ CLI::App* add_train_options(CLI::App& app, TrainOptions& o) {
                  "Folder to write model.json, weights.bin and history.json to "
                  "(created if missing; default: don't save)");
   app.add_flag("--gpu", o.gpu, "Train on CUDA (needs a CUDA-enabled libtorch)");
-  app.add_flag("!--no-cuda-graphs", o.cuda_graphs,
-               "With --gpu: launch every training step's kernels one by one instead "
-               "of replaying them as one captured CUDA graph");
+  app.add_flag_callback(
+      "--no-cuda-graphs", [&o] { o.cuda_graphs = false; },
+      "With --gpu: launch every training step's kernels one by one instead of replaying "
+      "them as one captured CUDA graph");
   app.add_option("--data-dir", o.data_dir,
                  "Folder with the four MNIST IDX files, raw or .gz (default: "
                  "$MNIST_DATA_DIR, else data/mnist in the source tree)");
