@@ -7,7 +7,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -83,15 +82,6 @@ std::string hidden_name(const char* prefix, const std::string& name) {
   return prefix + name + "-" + std::to_string(::getpid());
 }
 
-/// Makes a rename in `dir` durable.
-void sync_dir(const fs::path& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
-}
-
 /// Deletes the folder `dir`/`name` so that a kill at any moment leaves it
 /// whole or gone from view: it is renamed to a hidden name first.
 void discard(const fs::path& dir, const std::string& name) {
@@ -108,13 +98,7 @@ void discard(const fs::path& dir, const std::string& name) {
 /// earlier process that had this one's id: nothing is using it any more.
 bool abandoned(const std::string& name, char separator) {
   const size_t sep = name.rfind(separator);
-  if (sep == std::string::npos || sep + 1 == name.size() ||
-      name.find_first_not_of("0123456789", sep + 1) != std::string::npos ||
-      name.size() - sep - 1 > 9) {
-    return false;
-  }
-  const auto pid = static_cast<pid_t>(std::stol(name.substr(sep + 1)));
-  return pid == ::getpid() || (::kill(pid, 0) != 0 && errno == ESRCH);
+  return sep != std::string::npos && process_gone(name.substr(sep + 1));
 }
 
 /// Removes the hidden folders that killed processes left in `dir` (and the

@@ -27,6 +27,23 @@ using nlohmann::ordered_json;
 
 namespace mnist {
 
+void sync_dir(const std::string& dir) {
+  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd >= 0) {
+    ::fsync(dir_fd);
+    ::close(dir_fd);
+  }
+}
+
+bool process_gone(const std::string& pid_text) {
+  if (pid_text.empty() || pid_text.size() > 9 ||
+      pid_text.find_first_not_of("0123456789") != std::string::npos) {
+    return false;
+  }
+  const auto pid = static_cast<pid_t>(std::stol(pid_text));
+  return pid == ::getpid() || (::kill(pid, 0) != 0 && errno == ESRCH);
+}
+
 namespace {
 
 /// The axis order that turns a libtorch parameter into TF.js layout: conv
@@ -67,14 +84,6 @@ void write_all(int fd, const char* data, size_t size, const std::string& path) {
     }
     data += n;
     size -= static_cast<size_t>(n);
-  }
-}
-
-void sync_dir(const fs::path& dir) {
-  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd >= 0) {
-    ::fsync(dir_fd);
-    ::close(dir_fd);
   }
 }
 
@@ -706,16 +715,6 @@ namespace {
 constexpr const char* kStagedPrefix = "weights.new-";
 constexpr const char* kStagedSuffix = ".bin";
 
-/// The process id in `digits` is this process's or no running process's.
-bool owner_gone(const std::string& digits) {
-  if (digits.empty() || digits.size() > 9 ||
-      digits.find_first_not_of("0123456789") != std::string::npos) {
-    return false;
-  }
-  const auto pid = static_cast<pid_t>(std::stol(digits));
-  return pid == ::getpid() || (::kill(pid, 0) != 0 && errno == ESRCH);
-}
-
 /// Removes from `dir` what killed saves left behind and nothing names: staged
 /// weights (weights.new-<pid>-<n>.bin) and hidden temporary files
 /// (.<file>.tmp.<pid>, .mnist-train-probe.<pid>) of processes that are gone.
@@ -738,7 +737,7 @@ void remove_save_leftovers(const fs::path& dir) {
       continue;
     }
     std::error_code type_ec;
-    if (owner_gone(pid) && fs::is_regular_file(fs::symlink_status(it->path(), type_ec))) {
+    if (process_gone(pid) && fs::is_regular_file(fs::symlink_status(it->path(), type_ec))) {
       stale.push_back(it->path());
     }
   }

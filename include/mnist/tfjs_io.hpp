@@ -62,6 +62,14 @@ void ensure_writable_dir(const std::string& dir);
 /// Writes `bytes` to `path` through a temporary file in the same folder that
 /// is flushed to disk and then renamed over `path`: readers see the old file
 /// or the complete new one, never a torn one. Throws IoError.
+/// fsyncs the folder `dir`, making a rename inside it durable.
+void sync_dir(const std::string& dir);
+
+/// Whether the decimal process id `pid_text` is this process's or no running
+/// process's: a file or folder tagged with it (by a save or a checkpoint
+/// killed half-way) is no longer in use.
+bool process_gone(const std::string& pid_text);
+
 void write_file_atomic(const std::string& path, const std::string& bytes);
 void write_file_atomic(const std::string& path, const std::vector<char>& bytes);
 
