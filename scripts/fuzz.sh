@@ -33,7 +33,9 @@ fi
 # inputs that throw, its fake stacks pile up and their collection stalled a
 # harness for 20 s (a false "timeout" finding).
 export ASAN_OPTIONS=${FUZZ_ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1:strict_string_checks=1:check_initialization_order=1}
-export OMP_NUM_THREADS=1 MNIST_FUZZ_TMP=${MNIST_FUZZ_TMP:-/dev/shm}
+# The harnesses write each input to a file under $TMPDIR: keep that in memory.
+[ -w /dev/shm ] && export TMPDIR=${TMPDIR:-/dev/shm}
+export OMP_NUM_THREADS=1
 status=0
 for h in "${harnesses[@]}"; do
   bin=$build_dir/tests/fuzz/fuzz_$h seeds=$root/tests/fuzz/corpus/$h

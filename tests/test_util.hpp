@@ -64,13 +64,24 @@ inline std::vector<uint8_t> idx_bytes(uint32_t magic,
   return out;
 }
 
-inline void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
-  std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(bytes.data()),
-            static_cast<std::streamsize>(bytes.size()));
+/// One TempDir for the whole process, removed when it exits normally (the
+/// fuzz harnesses' scratch space; $TMPDIR picks where, e.g. /dev/shm).
+inline const TempDir& process_temp_dir() {
+  static const TempDir dir;
+  return dir;
+}
+
+inline void write_bytes(const std::string& path, const void* data, size_t size) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(static_cast<const char*>(data), static_cast<std::streamsize>(size));
+  out.close();
   if (!out) {
     throw std::runtime_error("cannot write " + path);
   }
+}
+
+inline void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
+  write_bytes(path, bytes.data(), bytes.size());
 }
 
 inline void write_gzip(const std::string& path, const std::vector<uint8_t>& bytes) {

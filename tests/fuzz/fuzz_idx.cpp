@@ -7,13 +7,13 @@
 
 #include <ATen/ATen.h>
 
-#include "fuzz_util.hpp"
+#include "test_util.hpp"
 #include "mnist/error.hpp"
 #include "mnist/idx.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const std::string path = mnist::fuzz::scratch_dir() + "/input.idx";
-  mnist::fuzz::write_bytes(path, data, size);
+  static const std::string path = mnist::test::process_temp_dir().path().string() + "/input.idx";
+  mnist::test::write_bytes(path, data, size);
   try {
     const at::Tensor images = mnist::read_idx_images(path);
     if (images.dim() != 4 || images.size(1) != 1 || images.size(2) != mnist::kImageSide ||

@@ -15,7 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "fuzz_util.hpp"
+#include "test_util.hpp"
 #include "mnist/error.hpp"
 #include "mnist/serve.hpp"
 #include "mnist/tfjs_io.hpp"
@@ -49,7 +49,7 @@ std::vector<std::string> manifest_paths(std::string_view json_text) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const std::string dir = mnist::fuzz::scratch_dir() + "/model";
+  static const std::string dir = mnist::test::process_temp_dir().path().string() + "/model";
   static const bool made = [] { return mkdir(dir.c_str(), 0700) == 0 || errno == EEXIST; }();
   if (!made) {
     __builtin_trap();
@@ -65,7 +65,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     start = end + kSeparator.size();
   }
   const auto write = [](const std::string& path, std::string_view bytes) {
-    mnist::fuzz::write_bytes(path, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+    mnist::test::write_bytes(path, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
   };
   write(dir + "/model.json", parts[0]);
   const std::vector<std::string> paths = manifest_paths(parts[0]);

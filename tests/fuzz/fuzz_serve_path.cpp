@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <string>
 
-#include "fuzz_util.hpp"
+#include "test_util.hpp"
 #include "mnist/serve.hpp"
 
 namespace {
@@ -21,14 +21,14 @@ struct Site {
 const Site& site() {
   static const Site s = [] {
     Site out;
-    out.root = mnist::fuzz::scratch_dir() + "/site";
-    const std::string outside = mnist::fuzz::scratch_dir() + "/secret.txt";
+    out.root = mnist::test::process_temp_dir().path().string() + "/site";
+    const std::string outside = mnist::test::process_temp_dir().path().string() + "/secret.txt";
     mkdir(out.root.c_str(), 0700);
     mkdir((out.root + "/models").c_str(), 0700);
     const uint8_t text[] = {'o', 'k'};
-    mnist::fuzz::write_bytes(out.root + "/index.html", text, sizeof text);
-    mnist::fuzz::write_bytes(out.root + "/models/model.json", text, sizeof text);
-    mnist::fuzz::write_bytes(outside, text, sizeof text);
+    mnist::test::write_bytes(out.root + "/index.html", text, sizeof text);
+    mnist::test::write_bytes(out.root + "/models/model.json", text, sizeof text);
+    mnist::test::write_bytes(outside, text, sizeof text);
     symlink(outside.c_str(), (out.root + "/models/weights.bin").c_str());
     mnist::add_served_file(out.table, "/", out.root, "index.html");
     mnist::add_served_file(out.table, "/index.html", out.root, "index.html");
