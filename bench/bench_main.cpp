@@ -3,7 +3,8 @@
 // Driven by bench/run_bench.sh, which alternates it with the PyTorch
 // reference (bench/torch_reference.py) and prints the comparison table.
 //   mnist_bench train  [--precision fp32|bf16] [--steps N] [--warmup N] [--threads T]
-//   mnist_bench eval   [--precision fp32|bf16] [--threads T]
+//                      [--no-winograd]
+//   mnist_bench eval   [--precision fp32|bf16] [--threads T] [--no-winograd]
 //   mnist_bench matmul [--threads T]
 #include <dlfcn.h>
 #include <sys/resource.h>
@@ -25,6 +26,7 @@
 #include "mnist/evaluate.hpp"
 #include "mnist/model.hpp"
 #include "mnist/train.hpp"
+#include "mnist/winograd.hpp"
 
 namespace {
 
@@ -85,6 +87,9 @@ int main(int argc, char** argv) {
   out["mode"] = mode;
   out["precision"] = mnist::precision_name(precision);
   out["threads"] = threads;
+  const bool winograd = std::find(a.begin(), a.end(), "--no-winograd") == a.end();
+  mnist::set_winograd_enabled(winograd);
+  out["winograd"] = winograd && mnist::winograd_available();
   torch::manual_seed(1);
 
   if (mode == "matmul") {
@@ -170,7 +175,7 @@ int main(int argc, char** argv) {
     }
   } else {
     std::fprintf(stderr, "usage: mnist_bench train|eval|matmul [--precision fp32|bf16] "
-                         "[--steps N] [--warmup N] [--threads T]\n");
+                         "[--steps N] [--warmup N] [--threads T] [--no-winograd]\n");
     return 2;
   }
   out["peak_rss_mib"] = peak_rss_mib();

@@ -41,11 +41,14 @@ run matmul "${ours[@]}" matmul --threads "$threads"
 for r in $(seq 1 "$repeats"); do
   echo "==> round $r of $repeats" >&2
   run ours-fp32 "${ours[@]}" train --precision fp32 --steps "$steps" --threads "$threads"
+  run ours-fp32-direct "${ours[@]}" train --precision fp32 --steps "$steps" --threads "$threads" \
+    --no-winograd
   run ref-nchw "${ref[@]}" --bench-steps "$steps"
   run ours-bf16 "${ours[@]}" train --precision bf16 --steps "$steps" --threads "$threads"
   run ref-tuned "${tuned[@]}" "${ref[@]}" --bench-steps "$steps" --channels-last
 done
 run eval-ours-fp32 "${ours[@]}" eval --precision fp32 --threads "$threads"
+run eval-ours-fp32-direct "${ours[@]}" eval --precision fp32 --threads "$threads" --no-winograd
 run eval-ours-bf16 "${ours[@]}" eval --precision bf16 --threads "$threads"
 run eval-ref-nchw "${ref[@]}" --bench-steps 1 --eval
 run eval-ref-tuned "${tuned[@]}" "${ref[@]}" --bench-steps 1 --eval --channels-last
@@ -62,12 +65,15 @@ flop_per_image = 61.5e6  # one training step of this model, per image (mission.m
 base = statistics.median(r["images_per_second"] for r in rows["ref-nchw"])
 print(f"\nmnist-train vs PyTorch-Python, batch 128, {threads} threads, real MNIST; "
       f"medians of {len(rows['ours-fp32'])} alternated samples (min-max), each the median of its steps")
-print(f"float32 2048x2048 matrix product on this machine: {peak:.0f} GFLOP/s\n")
+print(f"float32 2048x2048 matrix product on this machine: {peak:.0f} GFLOP/s")
+print("GFLOP/s counts a direct convolution's work (61.5 MFLOP per image); Winograd does less\n")
 print(f"| {'training step':<34} | {'images/s':>18} | {'s/epoch':>7} | {'vs ref NCHW':>11} | {'GFLOP/s (% of fp32 mm)':>22} | {'start-up to 1st batch':>21} | {'peak RSS':>9} |")
 print(f"|{'-'*36}|{'-'*20}|{'-'*9}|{'-'*13}|{'-'*24}|{'-'*23}|{'-'*11}|")
-names = {"ours-fp32": "mnist-train fp32 (channels-last)", "ours-bf16": "mnist-train bf16 autocast",
+names = {"ours-fp32": "mnist-train fp32 (Winograd convs)",
+         "ours-fp32-direct": "mnist-train fp32 --no-winograd",
+         "ours-bf16": "mnist-train bf16 autocast",
          "ref-nchw": "PyTorch-Python fp32 NCHW (default)", "ref-tuned": "PyTorch-Python fp32 CL + tuning"}
-for key in ["ours-fp32", "ours-bf16", "ref-nchw", "ref-tuned"]:
+for key in ["ours-fp32", "ours-fp32-direct", "ours-bf16", "ref-nchw", "ref-tuned"]:
     ips = [r["images_per_second"] for r in rows[key]]
     med = statistics.median(ips)
     gf = med * flop_per_image / 1e9
@@ -77,7 +83,9 @@ for key in ["ours-fp32", "ours-bf16", "ref-nchw", "ref-tuned"]:
           f"{med / base:>10.2f}x | {gf:>8.0f} ({100 * gf / peak:>3.0f}%)         | {start:>19.2f} s | {rss:>5.0f} MiB |")
 print(f"\n| {'evaluation (forward only, batch 256)':<40} | {'images/s':>9} |")
 print(f"|{'-'*42}|{'-'*11}|")
-for key, name in [("eval-ours-fp32", "mnist-train fp32"), ("eval-ours-bf16", "mnist-train bf16"),
+for key, name in [("eval-ours-fp32", "mnist-train fp32 (Winograd convs)"),
+                  ("eval-ours-fp32-direct", "mnist-train fp32 --no-winograd"),
+                  ("eval-ours-bf16", "mnist-train bf16"),
                   ("eval-ref-nchw", "PyTorch-Python fp32 NCHW"), ("eval-ref-tuned", "PyTorch-Python fp32 CL + tuning")]:
     print(f"| {name:<40} | {rows[key][0]['eval_images_per_second']:>9.0f} |")
 PY

@@ -19,7 +19,9 @@ esac
 say() { echo "==> $*" >&2; }
 
 # --- 1. Debian packages -------------------------------------------------------
-packages=(libtorch-dev libopenblas0-pthread libcli11-dev nlohmann-json3-dev
+# libdnnl-dev: the headers of oneDNN, which libtorch already uses, for the
+# Winograd convolutions (src/winograd.cpp).
+packages=(libtorch-dev libopenblas0-pthread libdnnl-dev libcli11-dev nlohmann-json3-dev
           libspdlog-dev libgtest-dev zlib1g-dev libstb-dev libcpp-httplib-dev pkg-config
           cmake g++ make)
 # The serve tests: a real browser (driven by playwright-core) and ab.

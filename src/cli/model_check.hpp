@@ -10,6 +10,7 @@
 #include "mnist/error.hpp"
 #include "mnist/idx.hpp"
 #include "mnist/model.hpp"
+#include "mnist/winograd.hpp"
 
 namespace mnist::cli {
 
@@ -43,6 +44,28 @@ inline void add_precision_option(CLI::App& app, std::string& precision) {
                  "state and saved files stay float32)")
       ->capture_default_str()
       ->check(CLI::IsMember({"fp32", "bf16"}));
+}
+
+/// Adds --no-winograd to a command.
+inline void add_winograd_flag(CLI::App& app, bool& winograd) {
+  app.add_flag_callback(
+      "--no-winograd", [&winograd] { winograd = false; },
+      "On the CPU in fp32: compute every convolution with libtorch's direct kernels instead "
+      "of oneDNN's Winograd ones (slower; results differ only in float32 rounding)");
+}
+
+/// Applies --no-winograd and says, on the CPU, which convolutions run.
+inline void apply_winograd_flag(bool winograd, const c10::Device& device, Precision precision) {
+  set_winograd_enabled(winograd);
+  if (!device.is_cpu()) {
+    return;
+  }
+  const char* how = !winograd                           ? "direct (--no-winograd)"
+                    : precision != Precision::kFloat32 ? "direct (bf16)"
+                    : winograd_available()
+                        ? "Winograd (oneDNN) where the layer allows, else direct"
+                        : "direct (this build or CPU has no oneDNN Winograd kernels)";
+  spdlog::info("convolutions: {}", how);
 }
 
 }  // namespace mnist::cli
