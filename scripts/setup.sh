@@ -20,7 +20,7 @@ say() { echo "==> $*" >&2; }
 
 # --- 1. Debian packages -------------------------------------------------------
 # libdnnl-dev: the headers of oneDNN, which libtorch already uses, for the
-# Winograd convolutions (src/winograd.cpp).
+# convolutions it calls directly (src/onednn_conv.cpp).
 packages=(libtorch-dev libopenblas0-pthread libdnnl-dev libcli11-dev nlohmann-json3-dev
           libspdlog-dev libgtest-dev zlib1g-dev libstb-dev libcpp-httplib-dev pkg-config
           cmake g++ make)

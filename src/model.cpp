@@ -13,7 +13,7 @@
 #include <torch/utils.h>
 
 #include "mnist/error.hpp"
-#include "mnist/winograd.hpp"
+#include "mnist/onednn_conv.hpp"
 
 namespace mnist {
 
@@ -304,9 +304,9 @@ at::Tensor ModelImpl::apply(const Layer& l, size_t i, at::Tensor x, bool final_s
       const AxisPlan h = plan_axis(x.size(2), l.kernel[0], l.strides[0], l.same_padding);
       const AxisPlan w = plan_axis(x.size(3), l.kernel[1], l.strides[1], l.same_padding);
       const ConvPadding pad{h.pad_before, h.pad_after, w.pad_before, w.pad_after};
-      if (l.strides[0] == 1 && l.strides[1] == 1 && winograd_supports(x, kernels_[i], pad)) {
+      if (l.strides[0] == 1 && l.strides[1] == 1 && onednn_conv_supports(x, kernels_[i], pad)) {
         const bool relu = act == Activation::kRelu;
-        x = winograd_conv2d(x, kernels_[i], biases_[i], pad, relu);
+        x = onednn_conv2d(x, kernels_[i], biases_[i], pad, relu);
         return relu ? x : activate(x, act);
       }
       x = at::conv2d(pad_hw(x, h, w, 0.0), kernels_[i], biases_[i],

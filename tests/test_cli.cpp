@@ -28,7 +28,7 @@ TEST(CliTest, DefaultsMatchMnistNode) {
   EXPECT_TRUE(o.train.model_save_path.empty());
   EXPECT_FALSE(o.train.gpu);
   EXPECT_TRUE(o.train.cuda_graphs);
-  EXPECT_TRUE(o.train.winograd);
+  EXPECT_TRUE(o.train.onednn_conv);
   EXPECT_FALSE(o.train.seed.has_value());
   EXPECT_EQ(o.global.log_level, "info");
 }
@@ -53,9 +53,9 @@ TEST(CliTest, AllTrainingFlags) {
   EXPECT_EQ(o.train.test_limit, 50);
   EXPECT_TRUE(o.train.gpu);
   EXPECT_FALSE(parse({"--gpu", "--no-cuda-graphs"}).train.cuda_graphs);
-  EXPECT_FALSE(parse({"--no-winograd"}).train.winograd);
-  EXPECT_FALSE(parse({"evaluate", "--model", "/m", "--no-winograd"}).evaluate.winograd);
-  EXPECT_TRUE(parse({"evaluate", "--model", "/m"}).evaluate.winograd);
+  EXPECT_FALSE(parse({"--libtorch-conv"}).train.onednn_conv);
+  EXPECT_FALSE(parse({"evaluate", "--model", "/m", "--libtorch-conv"}).evaluate.onednn_conv);
+  EXPECT_TRUE(parse({"evaluate", "--model", "/m"}).evaluate.onednn_conv);
   EXPECT_EQ(o.train.data_dir, "/d");
   EXPECT_TRUE(o.global.quiet);
   EXPECT_EQ(parse({"--precision", "bf16"}).train.precision, "bf16");

@@ -37,7 +37,7 @@ CLI::App* add_evaluate_command(CLI::App& app, EvaluateOptions& o) {
   cmd->add_flag("--json", o.json, "Print one JSON object instead of text");
   cmd->add_flag("--gpu", o.gpu, "Evaluate on CUDA");
   add_precision_option(*cmd, o.precision);
-  add_winograd_flag(*cmd, o.winograd);
+  add_conv_flag(*cmd, o.onednn_conv);
   return cmd;
 }
 
@@ -50,7 +50,7 @@ int run_evaluate(const EvaluateOptions& o) {
   const Dataset test = load_pair(data_dir, kTestImagesFile, kTestLabelsFile, o.test_limit);
   model->to(device);
   const Precision precision = resolve_precision(o.precision, device);
-  apply_winograd_flag(o.winograd, device, precision);
+  apply_conv_flag(o.onednn_conv, device, precision);
   const EvalResult r = evaluate(model, test, kEvalBatch, precision);
   const at::Tensor per_class = per_class_accuracy(r.confusion);
 

@@ -146,7 +146,7 @@ ordered_json to_json(const TrainOptions& o) {
           {"model_save_path", o.model_save_path},
           {"gpu", o.gpu},
           {"cuda_graphs", o.cuda_graphs},
-          {"winograd", o.winograd},
+          {"onednn_conv", o.onednn_conv},
           {"data_dir", o.data_dir},
           {"model_load_path", o.model_load_path},
           {"checkpoint_dir", o.checkpoint_dir},
@@ -197,7 +197,7 @@ CLI::App* add_train_options(CLI::App& app, TrainOptions& o) {
                  "Write a checkpoint (model, optimizer, position, random state) "
                  "here after every epoch and on Ctrl-C");
   add_precision_option(app, o.precision);
-  add_winograd_flag(app, o.winograd);
+  add_conv_flag(app, o.onednn_conv);
   app.add_flag("--resume", o.resume,
                "Continue from the newest checkpoint in --checkpoint-dir (same "
                "flags as the interrupted run)");
@@ -283,7 +283,7 @@ int run_train(const TrainOptions& o, const GlobalOptions& global, const std::str
   cfg.device = device;
   cfg.precision = resolve_precision(o.precision, device);
   cfg.cuda_graphs = o.cuda_graphs;
-  apply_winograd_flag(o.winograd, device, cfg.precision);
+  apply_conv_flag(o.onednn_conv, device, cfg.precision);
   if (device.is_cuda()) {
     spdlog::info("training step: {}", !o.cuda_graphs ? "eager (--no-cuda-graphs)"
                                       : GraphedStep::available()

@@ -10,7 +10,7 @@
 #include "mnist/error.hpp"
 #include "mnist/idx.hpp"
 #include "mnist/model.hpp"
-#include "mnist/winograd.hpp"
+#include "mnist/onednn_conv.hpp"
 
 namespace mnist::cli {
 
@@ -46,25 +46,28 @@ inline void add_precision_option(CLI::App& app, std::string& precision) {
       ->check(CLI::IsMember({"fp32", "bf16"}));
 }
 
-/// Adds --no-winograd to a command.
-inline void add_winograd_flag(CLI::App& app, bool& winograd) {
+/// Adds --libtorch-conv to a command.
+inline void add_conv_flag(CLI::App& app, bool& onednn_conv) {
   app.add_flag_callback(
-      "--no-winograd", [&winograd] { winograd = false; },
-      "On the CPU in fp32: compute every convolution with libtorch's direct kernels instead "
-      "of oneDNN's Winograd ones (slower; results differ only in float32 rounding)");
+      "--libtorch-conv", [&onednn_conv] { onednn_conv = false; },
+      "On the CPU: run every convolution through libtorch instead of calling oneDNN directly "
+      "(Winograd kernels in fp32; float32 weight gradients and fused ReLU in bf16). Slower; "
+      "results differ only in rounding");
 }
 
-/// Applies --no-winograd and says, on the CPU, which convolutions run.
-inline void apply_winograd_flag(bool winograd, const c10::Device& device, Precision precision) {
-  set_winograd_enabled(winograd);
+/// Applies --libtorch-conv and says, on the CPU, which convolutions run.
+inline void apply_conv_flag(bool onednn_conv, const c10::Device& device, Precision precision) {
+  set_onednn_conv_enabled(onednn_conv);
   if (!device.is_cpu()) {
     return;
   }
-  const char* how = !winograd                           ? "direct (--no-winograd)"
-                    : precision != Precision::kFloat32 ? "direct (bf16)"
-                    : winograd_available()
-                        ? "Winograd (oneDNN) where the layer allows, else direct"
-                        : "direct (this build or CPU has no oneDNN Winograd kernels)";
+  const char* how =
+      !onednn_conv            ? "libtorch's (--libtorch-conv)"
+      : !winograd_available() ? "libtorch's (this build or CPU lacks oneDNN's kernels)"
+      : precision == Precision::kFloat32
+          ? "oneDNN Winograd where the layer allows (3x3, stride 1, channels a multiple of 16), "
+            "else libtorch's"
+          : "oneDNN bf16 with float32 weight gradients (3x3, stride 1), else libtorch's";
   spdlog::info("convolutions: {}", how);
 }
 

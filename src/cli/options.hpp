@@ -28,7 +28,7 @@ struct TrainOptions {
   std::string model_save_path;   ///< empty: don't save (as mnist-node)
   bool gpu = false;
   bool cuda_graphs = true;       ///< --no-cuda-graphs: eager steps on CUDA
-  bool winograd = true;          ///< --no-winograd: libtorch's direct convolutions only
+  bool onednn_conv = true;       ///< --libtorch-conv: libtorch's own convolutions only
   std::string data_dir;          ///< empty: default_data_dir()
   std::string model_load_path;   ///< start from this saved model (any supported)
   std::string checkpoint_dir;    ///< write a checkpoint after every epoch here
@@ -44,7 +44,7 @@ struct EvaluateOptions {
   bool json = false;        ///< one JSON object on stdout
   bool gpu = false;
   std::string precision = "fp32";
-  bool winograd = true;  ///< --no-winograd
+  bool onednn_conv = true;  ///< --libtorch-conv
 };
 
 /// `mnist-train predict`: classes and probabilities for images.

@@ -1,0 +1,236 @@
+// Convolutions through oneDNN: the same values and gradients as libtorch's
+// convolution (Winograd in float32, bf16 kernels under autocast), taken
+// only where they apply, and a model that computes the same with and
+// without them.
+#include "mnist/onednn_conv.hpp"
+
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+#include <ATen/autocast_mode.h>
+#include <torch/autograd.h>
+#include <torch/utils.h>
+#include <torch/version.h>
+
+#include "mnist/device.hpp"
+#include "mnist/error.hpp"
+#include "mnist/model.hpp"
+#include "mnist/train.hpp"
+
+namespace mnist {
+namespace {
+
+/// Largest difference relative to the reference's largest magnitude.
+double rel_diff(const at::Tensor& got, const at::Tensor& want) {
+  return (got - want).abs().max().item<double>() / want.abs().max().item<double>();
+}
+
+/// Restores the process-wide switch at the end of a test.
+class ConvSwitch {
+ public:
+  explicit ConvSwitch(bool on) : was_(onednn_conv_enabled()) { set_onednn_conv_enabled(on); }
+  ~ConvSwitch() { set_onednn_conv_enabled(was_); }
+  ConvSwitch(const ConvSwitch&) = delete;
+  ConvSwitch& operator=(const ConvSwitch&) = delete;
+
+ private:
+  bool was_;
+};
+
+struct Case {
+  int64_t batch, in, out, size;
+  ConvPadding pad;
+  bool relu;
+  bool bias;
+};
+
+class WinogradCaseTest : public ::testing::TestWithParam<Case> {};
+
+TEST_P(WinogradCaseTest, MatchesLibtorchForwardAndBackward) {
+  if (!winograd_available()) {
+    GTEST_SKIP() << "this build or CPU has no oneDNN Winograd kernels";
+  }
+  const Case c = GetParam();
+  const ConvSwitch on(true);
+  torch::manual_seed(7);
+  const auto cl = at::MemoryFormat::ChannelsLast;
+  const at::Tensor x0 = at::randn({c.batch, c.in, c.size, c.size}).contiguous(cl);
+  const at::Tensor k0 = (at::randn({c.out, c.in, 3, 3}) * 0.1).contiguous(cl);
+  const at::Tensor b0 = c.bias ? at::randn({c.out}) : at::Tensor();
+  ASSERT_TRUE(onednn_conv_supports(x0, k0, c.pad));
+
+  const auto leaf = [](const at::Tensor& t) {
+    return t.defined() ? t.detach().clone().requires_grad_(true) : at::Tensor();
+  };
+  const at::Tensor x1 = leaf(x0), k1 = leaf(k0), b1 = leaf(b0);
+  const at::Tensor x2 = leaf(x0), k2 = leaf(k0), b2 = leaf(b0);
+  const at::Tensor ours = onednn_conv2d(x1, k1, b1, c.pad, c.relu);
+  at::Tensor ref = at::conv2d(
+      at::constant_pad_nd(x2, {c.pad.left, c.pad.right, c.pad.top, c.pad.bottom}), k2, b2);
+  if (c.relu) {
+    ref = at::relu(ref);
+  }
+  ASSERT_EQ(ours.sizes(), ref.sizes());
+  EXPECT_TRUE(ours.is_contiguous(cl));
+  EXPECT_LT(rel_diff(ours, ref), 1e-5);
+
+  const at::Tensor upstream = at::randn(ref.sizes());
+  (ours * upstream).sum().backward();
+  (ref * upstream).sum().backward();
+  EXPECT_LT(rel_diff(x1.grad(), x2.grad()), 1e-5);
+  EXPECT_LT(rel_diff(k1.grad(), k2.grad()), 1e-5);
+  EXPECT_EQ(k1.grad().strides(), k1.strides());
+  if (c.bias) {
+    EXPECT_LT(rel_diff(b1.grad(), b2.grad()), 1e-5);
+  }
+
+  // Without gradients (evaluation): the inference kernels, same values.
+  const torch::NoGradGuard no_grad;
+  EXPECT_LT(rel_diff(onednn_conv2d(x0, k0, b0, c.pad, c.relu), ref.detach()), 1e-5);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes,
+    WinogradCaseTest,
+    ::testing::Values(Case{6, 32, 64, 12, {}, true, true},            // mnist-node's conv 3
+                      Case{5, 64, 64, 10, {}, true, true},            // conv 4, odd batch
+                      Case{3, 32, 32, 26, {}, false, true},           // conv 2, no ReLU
+                      Case{4, 16, 32, 9, {1, 1, 1, 1}, true, false})); // "same", no bias
+
+TEST(WinogradTest, InputGradientOnlyWhenAsked) {
+  if (!winograd_available()) {
+    GTEST_SKIP() << "this build or CPU has no oneDNN Winograd kernels";
+  }
+  const ConvSwitch on(true);
+  const at::Tensor x = at::randn({2, 16, 8, 8});  // NCHW input: reordered, no gradient
+  const at::Tensor k = at::randn({16, 16, 3, 3}).requires_grad_(true);
+  const at::Tensor b = at::zeros({16}).requires_grad_(true);
+  onednn_conv2d(x, k, b, ConvPadding{}, true).sum().backward();
+  EXPECT_TRUE(k.grad().defined());
+  EXPECT_TRUE(b.grad().defined());
+  EXPECT_FALSE(x.grad().defined());
+}
+
+TEST(WinogradTest, NotTakenWhereItDoesNotApply) {
+  const ConvSwitch on(true);
+  const ConvPadding valid;
+  const at::Tensor x = at::randn({2, 32, 12, 12});
+  const at::Tensor k = at::randn({32, 32, 3, 3});
+  EXPECT_FALSE(onednn_conv_supports(at::randn({2, 1, 28, 28}), at::randn({32, 1, 3, 3}), valid))
+      << "one input channel (mnist-node's first layer)";
+  EXPECT_FALSE(onednn_conv_supports(x, at::randn({32, 32, 5, 5}), valid)) << "5x5 kernel";
+  EXPECT_FALSE(onednn_conv_supports(x, k, ConvPadding{0, 1, 0, 1}))
+      << "uneven padding (oneDNN 2.6 gets the input gradient wrong)";
+  EXPECT_FALSE(onednn_conv_supports(x.to(at::kDouble), k.to(at::kDouble), valid)) << "float64";
+  EXPECT_FALSE(onednn_conv_supports(at::randn({2, 24, 12, 12}), at::randn({32, 24, 3, 3}), valid))
+      << "24 channels";
+  {
+    const ConvSwitch off(false);
+    EXPECT_FALSE(onednn_conv_supports(x, k, valid)) << "switched off";
+  }
+  EXPECT_EQ(onednn_conv_supports(x, k, valid), winograd_available());
+  if (!winograd_available()) {
+    EXPECT_THROW(onednn_conv2d(x, k, at::Tensor(), valid, true), ConfigError);
+  }
+}
+
+/// Under bf16 autocast: bf16 results and input gradients close to
+/// libtorch's autocast convolution, float32 kernel and bias gradients, and
+/// ReLU's gradient zero exactly where the output is.
+TEST(OnednnBf16Test, MatchesLibtorchAutocast) {
+  if (!winograd_available() || !cpu_has_bf16()) {
+    GTEST_SKIP() << "this build or CPU has no oneDNN bf16 kernels";
+  }
+  const ConvSwitch on(true);
+  torch::manual_seed(5);
+  const auto cl = at::MemoryFormat::ChannelsLast;
+  for (const int64_t in : {1, 32}) {  // the first layer too: any channel count
+    const at::Tensor x0 = at::randn({4, in, 12, 12}).contiguous(cl);
+    const at::Tensor k0 = (at::randn({64, in, 3, 3}) * 0.2).contiguous(cl);
+    const at::Tensor b0 = at::randn({64});
+    const at::Tensor upstream = at::randn({4, 64, 10, 10});
+    const auto leaf = [](const at::Tensor& t) { return t.detach().clone().requires_grad_(true); };
+    // Without ReLU, gradients compare directly (bf16 rounding may flip
+    // ReLU's mask where the output is near zero).
+    const at::Tensor x1 = leaf(x0), k1 = leaf(k0), b1 = leaf(b0);
+    const at::Tensor x2 = leaf(x0), k2 = leaf(k0), b2 = leaf(b0);
+    at::Tensor ours, ref, ours_relu;
+    {
+      const AutocastGuard bf16(Precision::kBFloat16, c10::Device(c10::kCPU));
+      ASSERT_TRUE(onednn_conv_supports(x1, k1, ConvPadding{}));
+      ours = onednn_conv2d(x1, k1, b1, ConvPadding{}, false);
+      ref = at::conv2d(x2, k2, b2);
+      ours_relu = onednn_conv2d(x0, k0, b0, ConvPadding{}, true);
+    }
+    EXPECT_EQ(ours.scalar_type(), at::kBFloat16);
+    ASSERT_EQ(ours.sizes(), ref.sizes());
+    EXPECT_LT(rel_diff(ours.to(at::kFloat), ref.to(at::kFloat)), 2e-2) << in << " channels";
+    EXPECT_TRUE(ours_relu.equal(at::relu(ours.detach()))) << in << " channels";
+    (ours.to(at::kFloat) * upstream).sum().backward();
+    (ref.to(at::kFloat) * upstream).sum().backward();
+    EXPECT_EQ(k1.grad().scalar_type(), at::kFloat);
+    EXPECT_EQ(b1.grad().scalar_type(), at::kFloat);
+    EXPECT_LT(rel_diff(x1.grad(), x2.grad()), 2e-2) << in << " channels";
+    EXPECT_LT(rel_diff(k1.grad(), k2.grad()), 2e-2) << in << " channels";
+    EXPECT_LT(rel_diff(b1.grad(), b2.grad()), 2e-2) << in << " channels";
+
+    // With ReLU: the input gradient is the one of the masked upstream.
+    const at::Tensor x3 = leaf(x0), x4 = leaf(x0);
+    at::Tensor relu_out, plain_out;
+    {
+      const AutocastGuard bf16(Precision::kBFloat16, c10::Device(c10::kCPU));
+      relu_out = onednn_conv2d(x3, k0, b0, ConvPadding{}, true);
+      plain_out = onednn_conv2d(x4, k0, b0, ConvPadding{}, false);
+    }
+    (relu_out.to(at::kFloat) * upstream).sum().backward();
+    (plain_out.to(at::kFloat) * (upstream * plain_out.detach().gt(0))).sum().backward();
+    EXPECT_LT(rel_diff(x3.grad(), x4.grad()), 1e-2) << in << " channels";
+  }
+}
+
+/// The mnist-node model computes the same logits and gradients whichever
+/// calls its convolutions make, in float32 and (more loosely) in bf16.
+TEST(OnednnConvTest, ModelSameWithAndWithout) {
+  if (!winograd_available()) {
+    GTEST_SKIP() << "this build or CPU has no oneDNN kernels";
+  }
+  torch::manual_seed(11);
+  Model model(mnist_node_spec());
+  to_channels_last(model);
+  model->eval();  // no dropout: both passes see the same network
+  const at::Tensor images = at::rand({8, 1, 28, 28});
+  const auto run = [&](bool onednn, Precision precision) {
+    const ConvSwitch sw(onednn);
+    for (auto& p : model->parameters()) {
+      p.mutable_grad().reset();
+    }
+    at::Tensor logits;
+    {
+      const AutocastGuard autocast(precision, c10::Device(c10::kCPU));
+      logits = model->forward(images).to(at::kFloat);
+    }
+    logits.logsumexp(1).sum().backward();
+    std::vector<at::Tensor> out{logits.detach()};
+    for (const auto& p : model->parameters()) {
+      out.push_back(p.grad().clone());
+    }
+    return out;
+  };
+  std::vector<Precision> precisions{Precision::kFloat32};
+  if (cpu_has_bf16()) {
+    precisions.push_back(Precision::kBFloat16);
+  }
+  for (const Precision precision : precisions) {
+    const double tol = precision == Precision::kFloat32 ? 1e-4 : 5e-2;
+    const auto with = run(true, precision);
+    const auto without = run(false, precision);
+    ASSERT_EQ(with.size(), without.size());
+    for (size_t i = 0; i < with.size(); ++i) {
+      EXPECT_LT(rel_diff(with[i], without[i]), tol)
+          << precision_name(precision) << ", tensor " << i;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace mnist
