@@ -86,9 +86,13 @@ Kind kind_for(const at::Tensor& input, const at::Tensor& kernel) {
   return Kind::kNone;
 }
 
-/// A convolution's shape: N, C, H, W, O, padding (t, b, l, r), relu, bias,
-/// training, kind.
-using Key = std::array<int64_t, 13>;
+/// A convolution's shape and options, indexed by KeyField.
+enum KeyField {
+  kBatch, kChannels, kHeight, kWidth, kOutChannels,
+  kPadTop, kPadBottom, kPadLeft, kPadRight,
+  kRelu, kBias, kTraining, kKind, kKeyFields
+};
+using Key = std::array<int64_t, kKeyFields>;
 
 /// oneDNN's primitives for one shape: forward, and for training the two
 /// backward passes (data and weights).
@@ -114,11 +118,12 @@ Key make_key(at::IntArrayRef in, int64_t out_channels, const ConvPadding& pad, b
 std::shared_ptr<Plan> build_plan(const Key& key) {
   using dt = memory::data_type;
   using tag = memory::format_tag;
-  const int64_t n = key[0], c = key[1], h = key[2], w = key[3], o = key[4];
-  const int64_t oh = h + key[5] + key[6] - 2;
-  const int64_t ow = w + key[7] + key[8] - 2;
-  const bool relu = key[9] != 0, bias = key[10] != 0, training = key[11] != 0;
-  const bool winograd = static_cast<Kind>(key[12]) == Kind::kWinograd;
+  const int64_t n = key[kBatch], c = key[kChannels], h = key[kHeight], w = key[kWidth];
+  const int64_t o = key[kOutChannels];
+  const int64_t oh = h + key[kPadTop] + key[kPadBottom] - 2;
+  const int64_t ow = w + key[kPadLeft] + key[kPadRight] - 2;
+  const bool relu = key[kRelu] != 0, bias = key[kBias] != 0, training = key[kTraining] != 0;
+  const bool winograd = static_cast<Kind>(key[kKind]) == Kind::kWinograd;
   if (oh < 1 || ow < 1) {
     return nullptr;
   }
@@ -132,7 +137,8 @@ std::shared_ptr<Plan> build_plan(const Key& key) {
   const memory::desc dst({n, o, oh, ow}, act, act_tag);
   // Gradients of the float32 master weights stay float32.
   const memory::desc diff_wei({o, c, 3, 3}, dt::f32, tag::any);
-  const Dims strides{1, 1}, pad_l{key[5], key[7]}, pad_r{key[6], key[8]};
+  const Dims strides{1, 1};
+  const Dims pad_l{key[kPadTop], key[kPadLeft]}, pad_r{key[kPadBottom], key[kPadRight]};
   const auto alg =
       winograd ? dnnl::algorithm::convolution_winograd : dnnl::algorithm::convolution_direct;
   dnnl::primitive_attr attr;
@@ -187,6 +193,14 @@ std::shared_ptr<Plan> plan_for(const Key& key) {
   const auto found = plans.find(key);
   if (found != plans.end()) {
     return found->second;
+  }
+  // A run sees a handful of shapes (batch size, the last smaller batch,
+  // evaluation batches); a long-lived caller with many more starts over
+  // rather than keep every kernel (plans in use stay alive through their
+  // shared_ptr).
+  constexpr size_t kMaxPlans = 64;
+  if (plans.size() >= kMaxPlans) {
+    plans.clear();
   }
   return plans[key] = build_plan(key);
 }
@@ -292,8 +306,8 @@ class OnednnConvFunction : public torch::autograd::Function<OnednnConvFunction> 
                             const Key& key) {
     const std::shared_ptr<Plan> plan = plan_for(key);
     Saved saved;
-    at::Tensor out = run_forward(*plan, input, kernel, bias, key[10] != 0, &saved);
-    const bool relu = key[9] != 0;
+    at::Tensor out = run_forward(*plan, input, kernel, bias, key[kBias] != 0, &saved);
+    const bool relu = key[kRelu] != 0;
     // The output as oneDNN wrote it: `out` itself where the layouts agree
     // (save_for_backward then also catches in-place changes to it).
     ctx->save_for_backward({kernel, relu ? saved.output : at::Tensor()});
@@ -332,7 +346,8 @@ class OnednnConvFunction : public torch::autograd::Function<OnednnConvFunction> 
       const at::Tensor k = in_layout(kernel, dpd.weights_desc());
       const at::Tensor dy_d = converted(y, dy, dpd.diff_dst_desc());
       at::Tensor dx;
-      grad_input = out_tensor(dpd.diff_src_desc(), {key[0], key[1], key[2], key[3]}, &dx);
+      grad_input = out_tensor(dpd.diff_src_desc(),
+                              {key[kBatch], key[kChannels], key[kHeight], key[kWidth]}, &dx);
       plan->bwd_data.execute(cpu_stream(), {{DNNL_ARG_DIFF_DST, mem(dpd.diff_dst_desc(), dy_d)},
                                             {DNNL_ARG_WEIGHTS, mem(dpd.weights_desc(), k)},
                                             {DNNL_ARG_DIFF_SRC, mem(dpd.diff_src_desc(), dx)}});
@@ -346,8 +361,8 @@ class OnednnConvFunction : public torch::autograd::Function<OnednnConvFunction> 
           {DNNL_ARG_SRC, mem(wpd.src_desc(), x)},
           {DNNL_ARG_DIFF_DST, mem(wpd.diff_dst_desc(), dy_w)},
           {DNNL_ARG_DIFF_WEIGHTS, mem(wpd.diff_weights_desc(), dk)}};
-      if (key[10] != 0) {
-        grad_bias = at::empty({key[4]}, at::TensorOptions(at::kFloat));
+      if (key[kBias] != 0) {
+        grad_bias = at::empty({key[kOutChannels]}, at::TensorOptions(at::kFloat));
         args.emplace(DNNL_ARG_DIFF_BIAS, mem(wpd.diff_bias_desc(), grad_bias));
       }
       plan->bwd_weights.execute(cpu_stream(), args);
@@ -381,16 +396,17 @@ bool winograd_available() {
 
 namespace {
 
-/// The key of this call, with kind kNone where it does not apply.
+/// The key of this call; all zeros (kind kNone) where it does not apply.
 Key key_for(const at::Tensor& input, const at::Tensor& kernel, const at::Tensor& bias,
             const ConvPadding& pad, bool relu) {
-  Kind kind = onednn_conv_enabled() ? kind_for(input, kernel) : Kind::kNone;
+  const Kind kind = onednn_conv_enabled() ? kind_for(input, kernel) : Kind::kNone;
   // oneDNN 2.6's Winograd backward-data pass gives wrong input gradients
-  // with uneven padding (tests/test_onednn_conv.cpp). A 3x3 stride-1 "same"
-  // convolution pads evenly, so this costs nothing here.
-  if (kind == Kind::kWinograd &&
-      (pad.top != pad.bottom || pad.left != pad.right || !winograd_available())) {
-    kind = Kind::kNone;
+  // with uneven padding (tests/test_onednn_conv.cpp); uneven padding is
+  // left to libtorch for both kinds. A 3x3 stride-1 "same" convolution pads
+  // evenly, so this costs nothing here.
+  if (kind == Kind::kNone || pad.top != pad.bottom || pad.left != pad.right ||
+      (kind == Kind::kWinograd && !winograd_available())) {
+    return Key{};
   }
   return make_key(input.sizes(), kernel.size(0), pad, relu, bias.defined(),
                   training_call(input, kernel, bias), kind);
@@ -398,9 +414,11 @@ Key key_for(const at::Tensor& input, const at::Tensor& kernel, const at::Tensor&
 
 }  // namespace
 
-bool onednn_conv_supports(const at::Tensor& input, const at::Tensor& kernel, const ConvPadding& pad) {
+bool onednn_conv_supports(const at::Tensor& input,
+                          const at::Tensor& kernel,
+                          const ConvPadding& pad) {
   const Key key = key_for(input, kernel, at::Tensor(), pad, true);
-  return static_cast<Kind>(key[12]) != Kind::kNone && plan_for(key) != nullptr;
+  return static_cast<Kind>(key[kKind]) != Kind::kNone && plan_for(key) != nullptr;
 }
 
 at::Tensor onednn_conv2d(const at::Tensor& input,
@@ -410,17 +428,17 @@ at::Tensor onednn_conv2d(const at::Tensor& input,
                            bool relu) {
   const Key key = key_for(input, kernel, bias, pad, relu);
   const std::shared_ptr<Plan> plan =
-      static_cast<Kind>(key[12]) == Kind::kNone ? nullptr : plan_for(key);
+      static_cast<Kind>(key[kKind]) == Kind::kNone ? nullptr : plan_for(key);
   if (plan == nullptr) {
     throw ConfigError("onednn_conv2d: unsupported convolution");
   }
-  if (key[11] != 0) {
+  if (key[kTraining] != 0) {
     // Function::apply takes defined tensors only: an empty one stands for
-    // "no bias" (key[10] says which).
+    // "no bias" (key[kBias] says which).
     return OnednnConvFunction::apply(input, kernel, bias.defined() ? bias : at::empty({0}), key);
   }
   const at::NoGradGuard no_grad;
-  return run_forward(*plan, input, kernel, bias, key[10] != 0, nullptr);
+  return run_forward(*plan, input, kernel, bias, key[kBias] != 0, nullptr);
 }
 
 #else  // no oneDNN headers at build time: libtorch's convolutions only

@@ -122,6 +122,8 @@ TEST(WinogradTest, NotTakenWhereItDoesNotApply) {
   EXPECT_FALSE(onednn_conv_supports(x, k, ConvPadding{0, 1, 0, 1}))
       << "uneven padding (oneDNN 2.6 gets the input gradient wrong)";
   EXPECT_FALSE(onednn_conv_supports(x.to(at::kDouble), k.to(at::kDouble), valid)) << "float64";
+  EXPECT_FALSE(onednn_conv_supports(at::randn({2, 32}), k, valid)) << "not an image batch";
+  EXPECT_FALSE(onednn_conv_supports(x, at::randn({32, 32, 3}), valid)) << "not a 2-D kernel";
   EXPECT_FALSE(onednn_conv_supports(at::randn({2, 24, 12, 12}), at::randn({32, 24, 3, 3}), valid))
       << "24 channels";
   {
@@ -158,6 +160,7 @@ TEST(OnednnBf16Test, MatchesLibtorchAutocast) {
     {
       const AutocastGuard bf16(Precision::kBFloat16, c10::Device(c10::kCPU));
       ASSERT_TRUE(onednn_conv_supports(x1, k1, ConvPadding{}));
+      EXPECT_FALSE(onednn_conv_supports(x1, k1, ConvPadding{0, 1, 0, 1})) << "uneven padding";
       ours = onednn_conv2d(x1, k1, b1, ConvPadding{}, false);
       ref = at::conv2d(x2, k2, b2);
       ours_relu = onednn_conv2d(x0, k0, b0, ConvPadding{}, true);
