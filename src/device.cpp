@@ -96,6 +96,20 @@ bool cpu_has_bf16() {
 #define MNIST_AUTOCAST_BY_DEVICE_TYPE 1
 #endif
 
+std::optional<c10::ScalarType> cpu_autocast_type() {
+#ifdef MNIST_AUTOCAST_BY_DEVICE_TYPE
+  if (!at::autocast::is_autocast_enabled(c10::DeviceType::CPU)) {
+    return std::nullopt;
+  }
+  return at::autocast::get_autocast_dtype(c10::DeviceType::CPU);
+#else
+  if (!at::autocast::is_cpu_enabled()) {
+    return std::nullopt;
+  }
+  return at::autocast::get_autocast_cpu_dtype();
+#endif
+}
+
 AutocastGuard::AutocastGuard(Precision precision, const c10::Device& device)
     : active_(precision == Precision::kBFloat16), type_(device.type()) {
   if (!active_) {

@@ -5,17 +5,19 @@
 // and write channels-last tensors as they are.
 #include "mnist/onednn_conv.hpp"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <unordered_map>
+#include <vector>
 
 #include <ATen/ATen.h>
-#include <ATen/autocast_mode.h>
 #include <torch/autograd.h>
-#include <torch/version.h>
 
+#include "mnist/device.hpp"
 #include "mnist/error.hpp"
 
 #ifdef MNIST_WITH_ONEDNN
@@ -57,16 +59,6 @@ enum class Kind : int64_t {
   kDirectBf16,  ///< bf16 autocast: direct bf16 kernels, float32 weights in, gradients out
 };
 
-// libtorch 2.4 replaced the per-device autocast functions by ones that
-// take the device type.
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-bool autocast_cpu_on() { return at::autocast::is_autocast_enabled(at::kCPU); }
-bool autocast_bf16() { return at::autocast::get_autocast_dtype(at::kCPU) == at::kBFloat16; }
-#else
-bool autocast_cpu_on() { return at::autocast::is_cpu_enabled(); }
-bool autocast_bf16() { return at::autocast::get_autocast_cpu_dtype() == at::kBFloat16; }
-#endif
-
 /// The checks that need no oneDNN: dtype, device, shapes, autocast.
 Kind kind_for(const at::Tensor& input, const at::Tensor& kernel) {
   if (!input.defined() || !kernel.defined() || !input.device().is_cpu() ||
@@ -74,14 +66,13 @@ Kind kind_for(const at::Tensor& input, const at::Tensor& kernel) {
       kernel.size(1) != input.size(1) || kernel.size(2) != 3 || kernel.size(3) != 3) {
     return Kind::kNone;
   }
-  const bool autocast = autocast_cpu_on();
-  if (!autocast && input.scalar_type() == at::kFloat && input.size(1) % 16 == 0 &&
-      kernel.size(0) % 16 == 0) {
-    return Kind::kWinograd;
+  if (const auto autocast = cpu_autocast_type()) {
+    // Autocast to another type than bf16 (not ours) keeps libtorch's kernels.
+    const bool bf16_in = input.scalar_type() == at::kFloat || input.scalar_type() == at::kBFloat16;
+    return *autocast == at::kBFloat16 && bf16_in ? Kind::kDirectBf16 : Kind::kNone;
   }
-  if (autocast && autocast_bf16() &&
-      (input.scalar_type() == at::kFloat || input.scalar_type() == at::kBFloat16)) {
-    return Kind::kDirectBf16;
+  if (input.scalar_type() == at::kFloat && input.size(1) % 16 == 0 && kernel.size(0) % 16 == 0) {
+    return Kind::kWinograd;
   }
   return Kind::kNone;
 }

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <ATen/core/Tensor.h>
@@ -45,6 +46,10 @@ const char* precision_name(Precision precision);
 /// Whether this CPU has bfloat16 instructions (AVX512_BF16 or AMX-BF16),
 /// without which bf16 is slower than float32 here.
 bool cpu_has_bf16();
+
+/// The type this thread autocasts to on the CPU (bf16 while a CPU
+/// AutocastGuard lives), or nothing when CPU autocast is off.
+std::optional<c10::ScalarType> cpu_autocast_type();
 
 /// Turns autocast to bfloat16 on for `device` while it lives (nothing for
 /// kFloat32) and clears autocast's cache of cast weights when it ends, so
