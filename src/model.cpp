@@ -304,10 +304,12 @@ at::Tensor ModelImpl::apply(const Layer& l, size_t i, at::Tensor x, bool final_s
       const AxisPlan h = plan_axis(x.size(2), l.kernel[0], l.strides[0], l.same_padding);
       const AxisPlan w = plan_axis(x.size(3), l.kernel[1], l.strides[1], l.same_padding);
       const ConvPadding pad{h.pad_before, h.pad_after, w.pad_before, w.pad_after};
-      if (l.strides[0] == 1 && l.strides[1] == 1 && onednn_conv_supports(x, kernels_[i], pad)) {
-        const bool relu = act == Activation::kRelu;
-        x = onednn_conv2d(x, kernels_[i], biases_[i], pad, relu);
-        return relu ? x : activate(x, act);
+      const bool relu = act == Activation::kRelu;
+      if (l.strides[0] == 1 && l.strides[1] == 1) {
+        const at::Tensor out = try_onednn_conv2d(x, kernels_[i], biases_[i], pad, relu);
+        if (out.defined()) {
+          return relu ? out : activate(out, act);
+        }
       }
       x = at::conv2d(pad_hw(x, h, w, 0.0), kernels_[i], biases_[i],
                      {l.strides[0], l.strides[1]});

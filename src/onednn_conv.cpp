@@ -412,16 +412,16 @@ bool onednn_conv_supports(const at::Tensor& input,
   return static_cast<Kind>(key[kKind]) != Kind::kNone && plan_for(key) != nullptr;
 }
 
-at::Tensor onednn_conv2d(const at::Tensor& input,
-                           const at::Tensor& kernel,
-                           const at::Tensor& bias,
-                           const ConvPadding& pad,
-                           bool relu) {
+at::Tensor try_onednn_conv2d(const at::Tensor& input,
+                             const at::Tensor& kernel,
+                             const at::Tensor& bias,
+                             const ConvPadding& pad,
+                             bool relu) {
   const Key key = key_for(input, kernel, bias, pad, relu);
   const std::shared_ptr<Plan> plan =
       static_cast<Kind>(key[kKind]) == Kind::kNone ? nullptr : plan_for(key);
   if (plan == nullptr) {
-    throw ConfigError("onednn_conv2d: unsupported convolution");
+    return at::Tensor();
   }
   if (key[kTraining] != 0) {
     // Function::apply takes defined tensors only: an empty one stands for
@@ -432,6 +432,18 @@ at::Tensor onednn_conv2d(const at::Tensor& input,
   return run_forward(*plan, input, kernel, bias, key[kBias] != 0, nullptr);
 }
 
+at::Tensor onednn_conv2d(const at::Tensor& input,
+                         const at::Tensor& kernel,
+                         const at::Tensor& bias,
+                         const ConvPadding& pad,
+                         bool relu) {
+  at::Tensor out = try_onednn_conv2d(input, kernel, bias, pad, relu);
+  if (!out.defined()) {
+    throw ConfigError("onednn_conv2d: unsupported convolution");
+  }
+  return out;
+}
+
 #else  // no oneDNN headers at build time: libtorch's convolutions only
 
 bool winograd_available() { return false; }
@@ -440,11 +452,19 @@ bool onednn_conv_supports(const at::Tensor&, const at::Tensor&, const ConvPaddin
   return false;
 }
 
+at::Tensor try_onednn_conv2d(const at::Tensor&,
+                             const at::Tensor&,
+                             const at::Tensor&,
+                             const ConvPadding&,
+                             bool) {
+  return at::Tensor();
+}
+
 at::Tensor onednn_conv2d(const at::Tensor&,
-                           const at::Tensor&,
-                           const at::Tensor&,
-                           const ConvPadding&,
-                           bool) {
+                         const at::Tensor&,
+                         const at::Tensor&,
+                         const ConvPadding&,
+                         bool) {
   throw ConfigError("this build calls no oneDNN convolutions (its headers were not found)");
 }
 

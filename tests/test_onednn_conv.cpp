@@ -130,7 +130,12 @@ TEST(WinogradTest, NotTakenWhereItDoesNotApply) {
     const ConvSwitch off(false);
     EXPECT_FALSE(onednn_conv_supports(x, k, valid)) << "switched off";
   }
+  EXPECT_FALSE(try_onednn_conv2d(at::randn({2, 1, 28, 28}), at::randn({32, 1, 3, 3}),
+                                 at::Tensor(), valid, true)
+                   .defined())
+      << "refused: libtorch's convolution runs instead";
   EXPECT_EQ(onednn_conv_supports(x, k, valid), winograd_available());
+  EXPECT_EQ(try_onednn_conv2d(x, k, at::Tensor(), valid, true).defined(), winograd_available());
   if (!winograd_available()) {
     EXPECT_THROW(onednn_conv2d(x, k, at::Tensor(), valid, true), ConfigError);
   }

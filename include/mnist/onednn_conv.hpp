@@ -58,4 +58,13 @@ at::Tensor onednn_conv2d(const at::Tensor& input,
                          const ConvPadding& pad,
                          bool relu);
 
+/// onednn_conv2d() where onednn_conv_supports() would accept the call, else
+/// an undefined tensor (the caller then runs libtorch's convolution): one
+/// shape lookup per call, for the forward pass.
+at::Tensor try_onednn_conv2d(const at::Tensor& input,
+                             const at::Tensor& kernel,
+                             const at::Tensor& bias,
+                             const ConvPadding& pad,
+                             bool relu);
+
 }  // namespace mnist
