@@ -66,11 +66,13 @@ peak = rows["matmul"][0]["gflops"]
 flop_per_image = 61.5e6  # one training step of this model, per image (mission.md)
 base = statistics.median(r["images_per_second"] for r in rows["ref-nchw"])
 print(f"\nmnist-train vs PyTorch-Python, batch 128, {threads} threads, real MNIST; "
-      f"medians of {len(rows['ours-fp32'])} alternated samples (min-max), each the median of its steps")
+      f"medians of {len(rows['ours-fp32'])} alternated samples (min-max)")
+print("images/s and s/epoch: from each sample's mean step (slow steps count, as in an epoch); "
+      "median/mean step: the medians over samples of each sample's median and mean step")
 print(f"float32 2048x2048 matrix product on this machine: {peak:.0f} GFLOP/s")
 print("GFLOP/s counts a direct convolution's work (61.5 MFLOP per image); Winograd does less\n")
-print(f"| {'training step':<34} | {'images/s':>18} | {'s/epoch':>7} | {'vs ref NCHW':>11} | {'GFLOP/s (% of fp32 mm)':>22} | {'start-up to 1st batch':>21} | {'peak RSS':>9} |")
-print(f"|{'-'*36}|{'-'*20}|{'-'*9}|{'-'*13}|{'-'*24}|{'-'*23}|{'-'*11}|")
+print(f"| {'training step':<34} | {'images/s':>18} | {'s/epoch':>7} | {'vs ref NCHW':>11} | {'median/mean step':>16} | {'GFLOP/s (% of fp32 mm)':>22} | {'start-up to 1st batch':>21} | {'peak RSS':>9} |")
+print(f"|{'-'*36}|{'-'*20}|{'-'*9}|{'-'*13}|{'-'*18}|{'-'*24}|{'-'*23}|{'-'*11}|")
 names = {"ours-fp32": "mnist-train fp32 (Winograd convs)",
          "ours-fp32-direct": "mnist-train fp32 --libtorch-conv",
          "ours-bf16": "mnist-train bf16 autocast",
@@ -83,8 +85,11 @@ for key in ["ours-fp32", "ours-fp32-direct", "ours-bf16", "ours-bf16-libtorch", 
     gf = med * flop_per_image / 1e9
     start = statistics.median(r["startup_to_first_batch_s"] for r in rows[key])
     rss = max(r["peak_rss_mib"] for r in rows[key])
+    med_step = statistics.median(r["median_step_ms"] for r in rows[key])
+    mean_step = statistics.median(r["ms_per_step"] for r in rows[key])
+    steps_ms = f"{med_step:.1f}/{mean_step:.1f} ms"
     print(f"| {names[key]:<34} | {med:>7.0f} ({min(ips):.0f}-{max(ips):.0f}) | {51000 / med:>7.1f} | "
-          f"{med / base:>10.2f}x | {gf:>8.0f} ({100 * gf / peak:>3.0f}%)         | {start:>19.2f} s | {rss:>5.0f} MiB |")
+          f"{med / base:>10.2f}x | {steps_ms:>16} | {gf:>8.0f} ({100 * gf / peak:>3.0f}%)         | {start:>19.2f} s | {rss:>5.0f} MiB |")
 print(f"\n| {'evaluation (forward only, batch 256)':<40} | {'images/s':>9} |")
 print(f"|{'-'*42}|{'-'*11}|")
 for key, name in [("eval-ours-fp32", "mnist-train fp32 (Winograd convs)"),
