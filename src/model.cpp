@@ -318,6 +318,12 @@ at::Tensor ModelImpl::apply(const Layer& l, size_t i, at::Tensor x, bool final_s
     case LayerKind::kMaxPooling2D: {
       const AxisPlan h = plan_axis(x.size(2), l.kernel[0], l.strides[0], l.same_padding);
       const AxisPlan w = plan_axis(x.size(3), l.kernel[1], l.strides[1], l.same_padding);
+      const at::Tensor out =
+          try_onednn_max_pool2d(x, {l.kernel[0], l.kernel[1]}, {l.strides[0], l.strides[1]},
+                                {h.pad_before, h.pad_after, w.pad_before, w.pad_after});
+      if (out.defined()) {
+        return out;
+      }
       return at::max_pool2d(pad_hw(x, h, w, -std::numeric_limits<double>::infinity()),
                             {l.kernel[0], l.kernel[1]}, {l.strides[0], l.strides[1]});
     }

@@ -1,8 +1,11 @@
 // Convolutions through oneDNN: the same values and gradients as libtorch's
 // convolution (Winograd in float32, bf16 kernels under autocast), taken
-// only where they apply, and a model that computes the same with and
-// without them.
+// only where they apply; max pooling through oneDNN, exactly libtorch's;
+// and a model that computes the same with and without them.
 #include "mnist/onednn_conv.hpp"
+
+#include <limits>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -194,6 +197,102 @@ TEST(OnednnBf16Test, MatchesLibtorchAutocast) {
     (plain_out.to(at::kFloat) * (upstream * plain_out.detach().gt(0))).sum().backward();
     EXPECT_LT(rel_diff(x3.grad(), x4.grad()), 1e-2) << in << " channels";
   }
+}
+
+struct PoolCase {
+  std::vector<int64_t> shape;  // N, C, H, W
+  std::vector<int64_t> kernel, strides;
+  ConvPadding pad;
+};
+
+/// libtorch's max pooling over an input padded with -infinity.
+at::Tensor libtorch_max_pool(const at::Tensor& x, const PoolCase& c) {
+  const at::Tensor padded =
+      at::constant_pad_nd(x, {c.pad.left, c.pad.right, c.pad.top, c.pad.bottom},
+                          -std::numeric_limits<double>::infinity());
+  return at::max_pool2d(padded, c.kernel, c.strides);
+}
+
+/// Max is exact: the same values, and the same cell of each window gets the
+/// gradient (the first largest, as libtorch picks it), also where windows
+/// tie (ReLU's zeros) or overlap, with uneven padding, and in bf16; only
+/// sums over overlapping windows round differently.
+TEST(OnednnMaxPoolTest, SameAsLibtorchExactly) {
+  if (!onednn_built()) {
+    GTEST_SKIP() << "this build calls no oneDNN kernels itself";
+  }
+  const std::vector<PoolCase> cases{
+      {{4, 32, 24, 24}, {2, 2}, {2, 2}, {}},          // mnist-node's first pooling
+      {{3, 16, 7, 7}, {2, 2}, {2, 2}, {}},            // odd size: the last row is dropped
+      {{2, 8, 8, 8}, {3, 3}, {2, 2}, {0, 1, 0, 1}},   // TF "same": uneven padding
+      {{2, 4, 6, 5}, {2, 2}, {1, 1}, {}},             // overlapping windows
+      {{2, 3, 9, 9}, {3, 2}, {3, 2}, {1, 1, 0, 1}},   // unequal kernel and strides
+  };
+  for (const at::ScalarType type : {at::kFloat, at::kBFloat16}) {
+    for (const bool relu : {false, true}) {
+      for (const PoolCase& c : cases) {
+        torch::manual_seed(5);
+        at::Tensor x = at::randn(c.shape);
+        if (relu) {
+          x = x.relu();  // about half the cells 0: many tied windows
+        }
+        x = x.to(type).contiguous(at::MemoryFormat::ChannelsLast);
+        const at::Tensor x1 = x.clone().requires_grad_(true);
+        const at::Tensor x2 = x.clone().requires_grad_(true);
+        const at::Tensor got = try_onednn_max_pool2d(x1, c.kernel, c.strides, c.pad);
+        ASSERT_TRUE(got.defined()) << c.shape << " " << type;
+        const at::Tensor want = libtorch_max_pool(x2, c);
+        ASSERT_EQ(got.sizes(), want.sizes());
+        EXPECT_EQ(got.scalar_type(), type);
+        EXPECT_TRUE(got.is_contiguous(at::MemoryFormat::ChannelsLast));
+        EXPECT_TRUE(got.equal(want)) << c.shape << " " << type;
+        const at::Tensor upstream = at::randn(want.sizes()).to(type);
+        got.backward(upstream);
+        want.backward(upstream);
+        const bool overlap = c.kernel[0] > c.strides[0] || c.kernel[1] > c.strides[1];
+        if (!overlap) {
+          EXPECT_TRUE(x1.grad().equal(x2.grad())) << c.shape << " " << type << " relu " << relu;
+        } else {
+          // A cell that wins several windows sums their gradients, in
+          // another order than libtorch: the same cells, rounding apart.
+          EXPECT_TRUE((x1.grad() != 0).equal(x2.grad() != 0)) << c.shape << " " << type;
+          EXPECT_LT(rel_diff(x1.grad().to(at::kFloat), x2.grad().to(at::kFloat)),
+                    type == at::kFloat ? 1e-6 : 1e-2)
+              << c.shape << " " << type;
+        }
+      }
+    }
+  }
+}
+
+TEST(OnednnMaxPoolTest, ForwardOnlyAndAnyLayout) {
+  if (!onednn_built()) {
+    GTEST_SKIP() << "this build calls no oneDNN kernels itself";
+  }
+  const PoolCase c{{3, 16, 10, 10}, {2, 2}, {2, 2}, {}};
+  const at::Tensor x = at::randn(c.shape);  // NCHW
+  {
+    const at::NoGradGuard no_grad;
+    const at::Tensor got = try_onednn_max_pool2d(x, c.kernel, c.strides, c.pad);
+    ASSERT_TRUE(got.defined());
+    EXPECT_TRUE(got.equal(libtorch_max_pool(x, c)));
+  }
+  // An input that needs no gradient gets no autograd node.
+  const at::Tensor got = try_onednn_max_pool2d(x, c.kernel, c.strides, c.pad);
+  ASSERT_TRUE(got.defined());
+  EXPECT_FALSE(got.requires_grad());
+}
+
+TEST(OnednnMaxPoolTest, NotTakenWhereItDoesNotApply) {
+  const std::vector<int64_t> k{2, 2};
+  const at::Tensor x = at::randn({2, 4, 6, 6});
+  EXPECT_FALSE(try_onednn_max_pool2d(x.to(at::kDouble), k, k, {}).defined());
+  EXPECT_FALSE(try_onednn_max_pool2d(x[0], k, k, {}).defined());  // 3-D
+  EXPECT_FALSE(try_onednn_max_pool2d(x, k, k, {2, 0, 0, 0}).defined());  // padding >= window
+  EXPECT_FALSE(try_onednn_max_pool2d(x, k, {0, 2}, {}).defined());
+  EXPECT_FALSE(try_onednn_max_pool2d(at::randn({2, 4, 1, 6}), k, k, {}).defined());  // too small
+  const ConvSwitch off(false);
+  EXPECT_FALSE(try_onednn_max_pool2d(x, k, k, {}).defined());
 }
 
 /// The mnist-node model computes the same logits and gradients whichever

@@ -50,9 +50,9 @@ inline void add_precision_option(CLI::App& app, std::string& precision) {
 inline void add_conv_flag(CLI::App& app, bool& onednn_conv) {
   app.add_flag_callback(
       "--libtorch-conv", [&onednn_conv] { onednn_conv = false; },
-      "On the CPU: run every convolution through libtorch instead of calling oneDNN directly "
-      "(Winograd kernels in fp32; float32 weight gradients and fused ReLU in bf16). Slower; "
-      "results differ only in rounding");
+      "On the CPU: run every convolution and max pooling through libtorch instead of calling "
+      "oneDNN directly (Winograd kernels in fp32; float32 weight gradients and fused ReLU in "
+      "bf16; oneDNN's pooling). Slower; results differ only in rounding");
 }
 
 /// Applies --libtorch-conv and says, on the CPU, which convolutions run.
@@ -68,7 +68,8 @@ inline void apply_conv_flag(bool onednn_conv, const c10::Device& device, Precisi
           ? "oneDNN Winograd where the layer allows (3x3, stride 1, channels a multiple of 16), "
             "else libtorch's"
           : "oneDNN bf16 with float32 weight gradients (3x3, stride 1), else libtorch's";
-  spdlog::info("convolutions: {}", how);
+  spdlog::info("convolutions: {}; max pooling: {}", how,
+               onednn_conv && onednn_built() ? "oneDNN's" : "libtorch's");
 }
 
 }  // namespace mnist::cli
