@@ -298,8 +298,8 @@ class OnednnConvFunction : public torch::autograd::Function<OnednnConvFunction> 
                             const at::Tensor& input,
                             const at::Tensor& kernel,
                             const at::Tensor& bias,
-                            const Key& key) {
-    const std::shared_ptr<Plan> plan = plan_for(key);
+                            const Key& key,
+                            const std::shared_ptr<Plan>& plan) {
     Saved saved;
     at::Tensor out = run_forward(*plan, input, kernel, bias, key[kBias] != 0, &saved);
     const bool relu = key[kRelu] != 0;
@@ -365,7 +365,7 @@ class OnednnConvFunction : public torch::autograd::Function<OnednnConvFunction> 
       reorder(wpd.diff_weights_desc(), dk.data_ptr(), desc_of(grad_kernel),
               grad_kernel.data_ptr());
     }
-    return {grad_input, grad_kernel, grad_bias, at::Tensor()};
+    return {grad_input, grad_kernel, grad_bias, at::Tensor(), at::Tensor()};
   }
 };
 
@@ -432,7 +432,8 @@ at::Tensor try_onednn_conv2d(const at::Tensor& input,
   if (key[kTraining] != 0) {
     // Function::apply takes defined tensors only: an empty one stands for
     // "no bias" (key[kBias] says which).
-    return OnednnConvFunction::apply(input, kernel, bias.defined() ? bias : at::empty({0}), key);
+    return OnednnConvFunction::apply(input, kernel, bias.defined() ? bias : at::empty({0}), key,
+                                     plan);
   }
   const at::NoGradGuard no_grad;
   return run_forward(*plan, input, kernel, bias, key[kBias] != 0, nullptr);
@@ -454,7 +455,7 @@ namespace {
 
 /// A max pooling's shape and options, indexed by PoolField.
 enum PoolField {
-  kPoolBf16, kPoolBatch, kPoolChannels, kPoolHeight, kPoolWidth,
+  kPoolType, kPoolBatch, kPoolChannels, kPoolHeight, kPoolWidth,
   kPoolKernelH, kPoolKernelW, kPoolStrideH, kPoolStrideW,
   kPoolPadTop, kPoolPadBottom, kPoolPadLeft, kPoolPadRight, kPoolTraining, kPoolFields
 };
@@ -467,8 +468,6 @@ struct PoolPlan {
   dnnl::pooling_forward::primitive_desc fwd_pd;
   dnnl::pooling_forward fwd;
   dnnl::pooling_backward bwd;
-  memory::desc src;
-  memory::desc dst;
 };
 
 std::shared_ptr<PoolPlan> build_pool_plan(const PoolKey& key) {
@@ -481,15 +480,14 @@ std::shared_ptr<PoolPlan> build_pool_plan(const PoolKey& key) {
   const Dims strides{key[kPoolStrideH], key[kPoolStrideW]};
   const Dims pad_l{key[kPoolPadTop], key[kPoolPadLeft]};
   const Dims pad_r{key[kPoolPadBottom], key[kPoolPadRight]};
-  const auto type = key[kPoolBf16] != 0 ? memory::data_type::bf16 : memory::data_type::f32;
+  const memory::data_type type = dnnl_type(static_cast<at::ScalarType>(key[kPoolType]));
   const auto nhwc = memory::format_tag::nhwc;
+  const memory::desc src({key[kPoolBatch], key[kPoolChannels], key[kPoolHeight], key[kPoolWidth]},
+                         type, nhwc);
+  const memory::desc dst({key[kPoolBatch], key[kPoolChannels], (h - kernel[0]) / strides[0] + 1,
+                          (w - kernel[1]) / strides[1] + 1},
+                         type, nhwc);
   auto plan = std::make_shared<PoolPlan>();
-  plan->src = memory::desc({key[kPoolBatch], key[kPoolChannels], key[kPoolHeight],
-                            key[kPoolWidth]},
-                           type, nhwc);
-  plan->dst = memory::desc({key[kPoolBatch], key[kPoolChannels], (h - kernel[0]) / strides[0] + 1,
-                            (w - kernel[1]) / strides[1] + 1},
-                           type, nhwc);
   const bool training = key[kPoolTraining] != 0;
   try {
     // Padded cells never win (as if they held -infinity), as in TF's "same".
@@ -497,12 +495,12 @@ std::shared_ptr<PoolPlan> build_pool_plan(const PoolKey& key) {
     plan->fwd_pd = dnnl::pooling_forward::primitive_desc(
         dnnl::pooling_forward::desc(training ? dnnl::prop_kind::forward_training
                                              : dnnl::prop_kind::forward_inference,
-                                    alg, plan->src, plan->dst, strides, kernel, pad_l, pad_r),
+                                    alg, src, dst, strides, kernel, pad_l, pad_r),
         cpu_engine());
     plan->fwd = dnnl::pooling_forward(plan->fwd_pd);
     if (training) {
       plan->bwd = dnnl::pooling_backward(dnnl::pooling_backward::primitive_desc(
-          dnnl::pooling_backward::desc(alg, plan->src, plan->dst, strides, kernel, pad_l, pad_r),
+          dnnl::pooling_backward::desc(alg, src, dst, strides, kernel, pad_l, pad_r),
           cpu_engine(), plan->fwd_pd));
     }
   } catch (const dnnl::error&) {
@@ -519,11 +517,13 @@ std::shared_ptr<PoolPlan> pool_plan_for(const PoolKey& key) {
 at::Tensor run_pool_forward(const PoolPlan& plan, const at::Tensor& input,
                             at::Tensor* workspace) {
   const at::Tensor x = input.contiguous(at::MemoryFormat::ChannelsLast);
-  const memory::dims dims = plan.dst.dims();
+  const memory::desc& src = plan.fwd_pd.src_desc();
+  const memory::desc& dst = plan.fwd_pd.dst_desc();
+  const memory::dims dims = dst.dims();
   at::Tensor out = at::empty(at::IntArrayRef(dims), x.options().memory_format(
                                                         at::MemoryFormat::ChannelsLast));
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, mem(plan.src, x)},
-                                       {DNNL_ARG_DST, mem(plan.dst, out)}};
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, mem(src, x)},
+                                       {DNNL_ARG_DST, mem(dst, out)}};
   if (workspace != nullptr) {
     *workspace = buffer_for(plan.fwd_pd.workspace_desc());
     args.emplace(DNNL_ARG_WORKSPACE, mem(plan.fwd_pd.workspace_desc(), *workspace));
@@ -535,9 +535,9 @@ at::Tensor run_pool_forward(const PoolPlan& plan, const at::Tensor& input,
 class OnednnMaxPoolFunction : public torch::autograd::Function<OnednnMaxPoolFunction> {
  public:
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& input,
-                            const PoolKey& key) {
+                            const PoolKey& key, const std::shared_ptr<PoolPlan>& plan) {
     at::Tensor workspace;
-    at::Tensor out = run_pool_forward(*pool_plan_for(key), input, &workspace);
+    at::Tensor out = run_pool_forward(*plan, input, &workspace);
     ctx->saved_data["workspace"] = workspace;
     ctx->saved_data["key"] = std::vector<int64_t>(key.begin(), key.end());
     return out;
@@ -550,16 +550,18 @@ class OnednnMaxPoolFunction : public torch::autograd::Function<OnednnMaxPoolFunc
     std::copy(key_values.begin(), key_values.end(), key.begin());
     const std::shared_ptr<PoolPlan> plan = pool_plan_for(key);
     const at::Tensor workspace = ctx->saved_data["workspace"].toTensor();
-    const at::ScalarType type = key[kPoolBf16] != 0 ? at::kBFloat16 : at::kFloat;
+    const memory::desc& src = plan->fwd_pd.src_desc();
+    const memory::desc& dst = plan->fwd_pd.dst_desc();
+    const at::ScalarType type = torch_type(src);
     const at::Tensor dy = grads[0].to(type).contiguous(at::MemoryFormat::ChannelsLast);
-    const memory::dims dims = plan->src.dims();
+    const memory::dims dims = src.dims();
     at::Tensor dx = at::empty(at::IntArrayRef(dims), dy.options().memory_format(
                                                          at::MemoryFormat::ChannelsLast));
     plan->bwd.execute(cpu_stream(),
-                      {{DNNL_ARG_DIFF_DST, mem(plan->dst, dy)},
-                       {DNNL_ARG_DIFF_SRC, mem(plan->src, dx)},
+                      {{DNNL_ARG_DIFF_DST, mem(dst, dy)},
+                       {DNNL_ARG_DIFF_SRC, mem(src, dx)},
                        {DNNL_ARG_WORKSPACE, mem(plan->fwd_pd.workspace_desc(), workspace)}});
-    return {dx, at::Tensor()};
+    return {dx, at::Tensor(), at::Tensor()};
   }
 };
 
@@ -579,7 +581,7 @@ at::Tensor try_onednn_max_pool2d(const at::Tensor& input,
     return at::Tensor();
   }
   const bool training = at::GradMode::is_enabled() && input.requires_grad();
-  const PoolKey key{type == at::kBFloat16 ? 1 : 0, input.size(0), input.size(1), input.size(2),
+  const PoolKey key{static_cast<int64_t>(type), input.size(0), input.size(1), input.size(2),
                     input.size(3), kernel[0], kernel[1], strides[0], strides[1],
                     pad.top, pad.bottom, pad.left, pad.right, training ? 1 : 0};
   const std::shared_ptr<PoolPlan> plan = pool_plan_for(key);
@@ -587,7 +589,7 @@ at::Tensor try_onednn_max_pool2d(const at::Tensor& input,
     return at::Tensor();
   }
   if (training) {
-    return OnednnMaxPoolFunction::apply(input, key);
+    return OnednnMaxPoolFunction::apply(input, key, plan);
   }
   const at::NoGradGuard no_grad;
   return run_pool_forward(*plan, input, nullptr);

@@ -55,7 +55,8 @@ inline void add_conv_flag(CLI::App& app, bool& onednn_conv) {
       "bf16; oneDNN's pooling). Slower; results differ only in rounding");
 }
 
-/// Applies --libtorch-conv and says, on the CPU, which convolutions run.
+/// Applies --libtorch-conv and says, on the CPU, which convolutions and
+/// pooling run.
 inline void apply_conv_flag(bool onednn_conv, const c10::Device& device, Precision precision) {
   set_onednn_conv_enabled(onednn_conv);
   if (!device.is_cpu()) {

@@ -28,7 +28,7 @@ struct TrainOptions {
   std::string model_save_path;   ///< empty: don't save (as mnist-node)
   bool gpu = false;
   bool cuda_graphs = true;       ///< --no-cuda-graphs: eager steps on CUDA
-  bool onednn_conv = true;       ///< --libtorch-conv: libtorch's own convolutions only
+  bool onednn_conv = true;       ///< --libtorch-conv: libtorch's own convolutions and pooling only
   std::string data_dir;          ///< empty: default_data_dir()
   std::string model_load_path;   ///< start from this saved model (any supported)
   std::string checkpoint_dir;    ///< write a checkpoint after every epoch here
