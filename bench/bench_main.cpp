@@ -3,8 +3,8 @@
 // Driven by bench/run_bench.sh, which alternates it with the PyTorch
 // reference (bench/torch_reference.py) and prints the comparison table.
 //   mnist_bench train  [--precision fp32|bf16] [--steps N] [--warmup N] [--threads T]
-//                      [--libtorch-conv]
-//   mnist_bench eval   [--precision fp32|bf16] [--threads T] [--libtorch-conv]
+//                      [--no-onednn]
+//   mnist_bench eval   [--precision fp32|bf16] [--threads T] [--no-onednn]
 //   mnist_bench matmul [--threads T]
 #include <dlfcn.h>
 #include <sys/resource.h>
@@ -26,7 +26,7 @@
 #include "mnist/evaluate.hpp"
 #include "mnist/model.hpp"
 #include "mnist/train.hpp"
-#include "mnist/onednn_conv.hpp"
+#include "mnist/onednn.hpp"
 
 namespace {
 
@@ -87,9 +87,10 @@ int main(int argc, char** argv) {
   out["mode"] = mode;
   out["precision"] = mnist::precision_name(precision);
   out["threads"] = threads;
-  const bool onednn_conv = std::find(a.begin(), a.end(), "--libtorch-conv") == a.end();
-  mnist::set_onednn_conv_enabled(onednn_conv);
-  out["onednn_conv"] = onednn_conv && mnist::winograd_available();
+  const bool onednn = std::find(a.begin(), a.end(), "--no-onednn") == a.end() &&
+                      std::find(a.begin(), a.end(), "--libtorch-conv") == a.end();
+  mnist::set_onednn_enabled(onednn);
+  out["onednn_conv"] = onednn && mnist::winograd_available();
   torch::manual_seed(1);
 
   if (mode == "matmul") {
@@ -182,7 +183,7 @@ int main(int argc, char** argv) {
     }
   } else {
     std::fprintf(stderr, "usage: mnist_bench train|eval|matmul [--precision fp32|bf16] "
-                         "[--steps N] [--warmup N] [--threads T] [--libtorch-conv]\n");
+                         "[--steps N] [--warmup N] [--threads T] [--no-onednn]\n");
     return 2;
   }
   out["peak_rss_mib"] = peak_rss_mib();

@@ -42,15 +42,15 @@ for r in $(seq 1 "$repeats"); do
   echo "==> round $r of $repeats" >&2
   run ours-fp32 "${ours[@]}" train --precision fp32 --steps "$steps" --threads "$threads"
   run ours-fp32-direct "${ours[@]}" train --precision fp32 --steps "$steps" --threads "$threads" \
-    --libtorch-conv
+    --no-onednn
   run ref-nchw "${ref[@]}" --bench-steps "$steps"
   run ours-bf16 "${ours[@]}" train --precision bf16 --steps "$steps" --threads "$threads"
   run ours-bf16-libtorch "${ours[@]}" train --precision bf16 --steps "$steps" --threads "$threads" \
-    --libtorch-conv
+    --no-onednn
   run ref-tuned "${tuned[@]}" "${ref[@]}" --bench-steps "$steps" --channels-last
 done
 run eval-ours-fp32 "${ours[@]}" eval --precision fp32 --threads "$threads"
-run eval-ours-fp32-direct "${ours[@]}" eval --precision fp32 --threads "$threads" --libtorch-conv
+run eval-ours-fp32-direct "${ours[@]}" eval --precision fp32 --threads "$threads" --no-onednn
 run eval-ours-bf16 "${ours[@]}" eval --precision bf16 --threads "$threads"
 run eval-ref-nchw "${ref[@]}" --bench-steps 1 --eval
 run eval-ref-tuned "${tuned[@]}" "${ref[@]}" --bench-steps 1 --eval --channels-last
@@ -74,9 +74,9 @@ print("GFLOP/s counts a direct convolution's work (61.5 MFLOP per image); Winogr
 print(f"| {'training step':<34} | {'images/s':>18} | {'s/epoch':>7} | {'vs ref NCHW':>11} | {'median/mean step':>16} | {'GFLOP/s (% of fp32 mm)':>22} | {'start-up to 1st batch':>21} | {'peak RSS':>9} |")
 print(f"|{'-'*36}|{'-'*20}|{'-'*9}|{'-'*13}|{'-'*18}|{'-'*24}|{'-'*23}|{'-'*11}|")
 names = {"ours-fp32": "mnist-train fp32 (Winograd convs)",
-         "ours-fp32-direct": "mnist-train fp32 --libtorch-conv",
+         "ours-fp32-direct": "mnist-train fp32 --no-onednn",
          "ours-bf16": "mnist-train bf16 autocast",
-         "ours-bf16-libtorch": "mnist-train bf16 --libtorch-conv",
+         "ours-bf16-libtorch": "mnist-train bf16 --no-onednn",
          "ref-nchw": "PyTorch-Python fp32 NCHW (default)", "ref-tuned": "PyTorch-Python fp32 CL + tuning"}
 for key in ["ours-fp32", "ours-fp32-direct", "ours-bf16", "ours-bf16-libtorch", "ref-nchw",
             "ref-tuned"]:
@@ -93,7 +93,7 @@ for key in ["ours-fp32", "ours-fp32-direct", "ours-bf16", "ours-bf16-libtorch", 
 print(f"\n| {'evaluation (forward only, batch 256)':<40} | {'images/s':>9} |")
 print(f"|{'-'*42}|{'-'*11}|")
 for key, name in [("eval-ours-fp32", "mnist-train fp32 (Winograd convs)"),
-                  ("eval-ours-fp32-direct", "mnist-train fp32 --libtorch-conv"),
+                  ("eval-ours-fp32-direct", "mnist-train fp32 --no-onednn"),
                   ("eval-ours-bf16", "mnist-train bf16"),
                   ("eval-ref-nchw", "PyTorch-Python fp32 NCHW"), ("eval-ref-tuned", "PyTorch-Python fp32 CL + tuning")]:
     print(f"| {name:<40} | {rows[key][0]['eval_images_per_second']:>9.0f} |")

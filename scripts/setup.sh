@@ -2,7 +2,8 @@
 # Installs what is missing (Debian 12 packages), fetches and verifies MNIST,
 # and builds mnist-train in Release. Safe to run again: it skips what is done.
 # Usage: scripts/setup.sh [--tests]   (--tests also installs the Node test deps,
-#                                      chromium and ab for the serve tests)
+#                                      chromium, ab, clang and clang-format for the
+#                                      tests, and builds the test programs too)
 # Environment: BUILD_DIR (default: build), CMAKE_ARGS (extra cmake flags).
 set -euo pipefail
 
@@ -28,7 +29,8 @@ packages=(libtorch-dev libopenblas0-pthread libdnnl-dev libcli11-dev nlohmann-js
 if [ "$with_tests" -eq 1 ]; then
   # clang + compiler-rt (libFuzzer, ASan/UBSan runtimes) and llvm-14's
   # llvm-symbolizer for the hardening builds (scripts/sanitize.sh, fuzz.sh).
-  packages+=(chromium apache2-utils wrk curl clang libclang-rt-14-dev llvm-14)
+  packages+=(chromium apache2-utils wrk curl clang libclang-rt-14-dev llvm-14 clang-format-14
+             dpkg-dev file)
 fi
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
@@ -73,7 +75,11 @@ if [ "$with_tests" -eq 1 ]; then
 fi
 
 # --- 4. Build -----------------------------------------------------------------
-say "building in $build_dir (Release)"
+# Training needs only the mnist-train target (a few minutes less than the test
+# suite's binaries); --tests builds everything.
+targets=(--target mnist-train)
+[ "$with_tests" -eq 1 ] && targets=()
+say "building ${targets[*]:-everything} in $build_dir (Release)"
 # shellcheck disable=SC2086
 cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release ${CMAKE_ARGS:-} >/dev/null
-cmake --build "$build_dir" -j "$(nproc)"
+cmake --build "$build_dir" -j "$(nproc)" "${targets[@]}"

@@ -6,7 +6,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -23,6 +22,8 @@
 #include <torch/utils.h>
 
 #include "mnist/error.hpp"
+#include "mnist/fs_util.hpp"
+#include "mnist/history.hpp"
 #include "mnist/tfjs_io.hpp"
 
 namespace fs = std::filesystem;
@@ -62,15 +63,6 @@ at::Tensor read_raw(const fs::path& file, at::ScalarType dtype, std::vector<int6
   return t;
 }
 
-/// Removes a folder tree (not std::filesystem::remove_all: PyTorch's pip
-/// libtorch.so exports a broken copy of it).
-void remove_tree(const std::string& path) {
-  nftw(
-      path.c_str(),
-      [](const char* p, const struct stat*, int, struct FTW*) { return std::remove(p); },
-      /*nopenfd=*/16, FTW_DEPTH | FTW_PHYS);
-}
-
 std::string folder_name(int64_t epoch, int64_t batch) {
   char name[64];
   std::snprintf(name, sizeof(name), "%s%06lld-%07lld", kPrefix, static_cast<long long>(epoch),
@@ -93,33 +85,17 @@ void discard(const fs::path& dir, const std::string& name) {
   }
 }
 
-/// Whether the hidden entry `name`, which ends in `separator`<pid>, was left
-/// by a process that is gone (killed while writing or deleting), or by an
-/// earlier process that had this one's id: nothing is using it any more.
-bool abandoned(const std::string& name, char separator) {
-  const size_t sep = name.rfind(separator);
-  return sep != std::string::npos && process_gone(name.substr(sep + 1));
-}
-
-/// Removes the hidden folders that killed processes left in `dir` (and the
-/// empty probe files of ensure_writable_dir).
-void remove_leftovers(const fs::path& dir) {
-  std::vector<std::string> names;
-  std::error_code ec;
-  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    const std::string name = it->path().filename().string();
-    for (const char* prefix : {kWritingPrefix, kDeletingPrefix}) {
-      if (name.rfind(std::string(prefix) + kPrefix, 0) == 0 && abandoned(name, '-')) {
-        names.push_back(name);
-      }
-    }
-    if (name.rfind(".mnist-train-probe.", 0) == 0 && abandoned(name, '.')) {
-      names.push_back(name);
+/// The writer's pid in a hidden checkpoint folder's name
+/// (<prefix>ckpt-EEEEEE-BBBBBBB-<pid>), or what fs_util tags its temporary
+/// names with (the writable-folder probe), or "".
+std::string leftover_pid(const std::string& name) {
+  for (const char* prefix : {kWritingPrefix, kDeletingPrefix}) {
+    if (name.rfind(std::string(prefix) + kPrefix, 0) == 0) {
+      const size_t sep = name.rfind('-');
+      return name.substr(sep + 1);
     }
   }
-  for (const std::string& name : names) {
-    remove_tree((dir / name).string());
-  }
+  return temporary_name_pid(name);
 }
 
 /// Complete checkpoint folders in `dir`, oldest first (names sort by position).
@@ -138,45 +114,7 @@ std::vector<std::string> complete_checkpoints(const std::string& dir) {
   return names;
 }
 
-double number_or_nan(const ordered_json& v) {
-  return v.is_number() ? v.get<double>() : std::numeric_limits<double>::quiet_NaN();
-}
-
 }  // namespace
-
-ordered_json history_json(const std::vector<EpochStats>& history) {
-  ordered_json out = ordered_json::array();
-  for (const EpochStats& s : history) {
-    out.push_back({{"epoch", s.epoch},
-                   {"loss", s.loss},
-                   {"acc", s.accuracy},
-                   {"val_loss", s.val_loss},
-                   {"val_acc", s.val_accuracy},
-                   {"seconds", s.seconds},
-                   {"train_seconds", s.train_seconds},
-                   {"batches", s.batches},
-                   {"images_per_second", s.images_per_second}});
-  }
-  return out;
-}
-
-std::vector<EpochStats> history_from_json(const ordered_json& history) {
-  std::vector<EpochStats> out;
-  for (const auto& e : history) {
-    EpochStats s;
-    s.epoch = e.value("epoch", int64_t{0});
-    s.loss = number_or_nan(e["loss"]);
-    s.accuracy = number_or_nan(e["acc"]);
-    s.val_loss = number_or_nan(e["val_loss"]);
-    s.val_accuracy = number_or_nan(e["val_acc"]);
-    s.seconds = number_or_nan(e["seconds"]);
-    s.train_seconds = number_or_nan(e["train_seconds"]);
-    s.batches = e.value("batches", int64_t{0});
-    s.images_per_second = number_or_nan(e["images_per_second"]);
-    out.push_back(s);
-  }
-  return out;
-}
 
 std::string save_checkpoint(const std::string& dir,
                             const Model& model,
@@ -184,8 +122,8 @@ std::string save_checkpoint(const std::string& dir,
                             const TrainState& state,
                             const ordered_json& settings,
                             const c10::Device& device) {
-  ensure_writable_dir(dir);
-  remove_leftovers(dir);
+  ensure_writable_dir(dir, "checkpoint folder");
+  remove_abandoned(dir, leftover_pid);
   const std::string name = folder_name(state.epoch, state.batch);
   const fs::path final_path = fs::path(dir) / name;
   const fs::path tmp = fs::path(dir) / hidden_name(kWritingPrefix, name);
@@ -217,7 +155,7 @@ std::string save_checkpoint(const std::string& dir,
     doc["rng_cuda_size"] = cuda.numel();
   }
   doc["rng_cpu_size"] = at::globalContext().defaultGenerator(c10::kCPU).get_state().numel();
-  doc["history"] = history_json(state.history);
+  doc["history"] = epochs_to_json(state.history);
   doc["settings"] = settings;
   write_file_atomic((tmp / kStateFile).string(), doc.dump(2) + "\n");  // last: marks it complete
 
@@ -288,7 +226,7 @@ Checkpoint load_checkpoint(const std::string& path) {
   if (doc.contains("order_size")) {
     c.state.order = read_raw(dir / "order.bin", at::kLong, {doc["order_size"].get<int64_t>()});
   }
-  c.state.history = history_from_json(doc.value("history", ordered_json::array()));
+  c.state.history = epochs_from_json(doc.value("history", ordered_json::array()));
   c.settings = doc.value("settings", ordered_json::object());
   c.cpu_rng = read_raw(dir / "rng_cpu.bin", at::kByte, {doc.value("rng_cpu_size", int64_t{0})});
   if (doc.contains("rng_cuda_size")) {

@@ -64,7 +64,7 @@ Dataset load_pair(const std::string& dir,
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
     throw DataError(dir + ": data folder not found (expected the four MNIST "
-                    "IDX files there); " + kFetchHint);
+                    "IDX files there); " + kFetchHint, Remedy::kDataFolder);
   }
   const std::string images_path = idx_path(dir, images_file);
   const std::string labels_path = idx_path(dir, labels_file);
@@ -75,7 +75,7 @@ Dataset load_pair(const std::string& dir,
                     images_path + " holds " +
                     std::to_string(data.images.size(0)) +
                     " images (expected as many labels as images); " +
-                    kFetchHint);
+                    kFetchHint, Remedy::kDataFolder);
   }
   return first(data, limit);
 }

@@ -20,30 +20,30 @@
 
 #include "mnist/error.hpp"
 
-#ifdef MNIST_WITH_CUDA_GRAPHS
-#include <ATen/cuda/CUDAGraph.h>
-#include <c10/cuda/CUDAFunctions.h>
-#include <c10/cuda/CUDAGuard.h>
-#include <c10/cuda/CUDAStream.h>
-#endif
-
 namespace mnist {
+
+std::optional<std::string> cuda_unavailable_reason() {
+  if (!at::hasCUDA()) {
+    return std::string(
+               "this build's libtorch has no CUDA support (Debian's libtorch is CPU-only); "
+               "rebuild against a CUDA-enabled libtorch, ") +
+           kCudaReadmeHint;
+  }
+  if (!torch::cuda::is_available()) {
+    return std::string(
+               "libtorch has CUDA support but no CUDA GPU is visible (check nvidia-smi, the "
+               "driver and CUDA_VISIBLE_DEVICES); ") +
+           kCudaReadmeHint;
+  }
+  return std::nullopt;
+}
 
 c10::Device select_device(bool gpu) {
   if (!gpu) {
     return c10::Device(c10::kCPU);
   }
-  if (!at::hasCUDA()) {
-    throw DeviceError(
-        std::string("--gpu: this build's libtorch has no CUDA support "
-                    "(Debian's libtorch is CPU-only); rebuild against a "
-                    "CUDA-enabled libtorch, ") + kCudaReadmeHint);
-  }
-  if (!torch::cuda::is_available()) {
-    throw DeviceError(
-        std::string("--gpu: libtorch has CUDA support but no CUDA GPU is "
-                    "visible (check nvidia-smi, the driver and "
-                    "CUDA_VISIBLE_DEVICES); ") + kCudaReadmeHint);
+  if (const auto reason = cuda_unavailable_reason()) {
+    throw DeviceError("CUDA: " + *reason);
   }
   at::globalContext().setBenchmarkCuDNN(true);
   return c10::Device(c10::kCUDA, 0);
@@ -79,15 +79,29 @@ const char* precision_name(Precision precision) {
 }
 
 bool cpu_has_bf16() {
-  std::ifstream cpuinfo("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(cpuinfo, line)) {
-    if (line.rfind("flags", 0) == 0) {
-      return line.find(" avx512_bf16") != std::string::npos ||
-             line.find(" amx_bf16") != std::string::npos;
+  static const bool has = [] {
+    bool flags = false;
+    std::ifstream cpuinfo("/proc/cpuinfo");
+    std::string line;
+    while (std::getline(cpuinfo, line)) {
+      if (line.rfind("flags", 0) == 0) {
+        flags = line.find(" avx512_bf16") != std::string::npos ||
+                line.find(" amx_bf16") != std::string::npos;
+        break;
+      }
     }
-  }
-  return false;
+    // The oneDNN that libtorch loads may be held below the CPU's ISA
+    // (ONEDNN_MAX_CPU_ISA=AVX2, as when emulating an AVX2 machine): then its
+    // bf16 kernels are absent too. oneDNN's ISA values carry bit 0x80 from
+    // avx512_core_bf16 up (dnnl_types.h).
+    using EffectiveIsa = int (*)();
+    if (auto* isa = reinterpret_cast<EffectiveIsa>(
+            dlsym(RTLD_DEFAULT, "dnnl_get_effective_cpu_isa"))) {
+      flags = flags && (isa() & 0x80) != 0;
+    }
+    return flags;
+  }();
+  return has;
 }
 
 // libtorch 2.4 replaced the per-device autocast functions by ones that take
@@ -153,96 +167,5 @@ AutocastGuard::~AutocastGuard() {
 #endif
   at::autocast::clear_cache();
 }
-
-#ifdef MNIST_WITH_CUDA_GRAPHS
-
-struct GraphedStep::Impl {
-  Step step;
-  at::Tensor indices;  // the captured step reads its batch through this
-  int warmup_left = 0;
-  std::optional<c10::cuda::CUDAStream> side;
-  std::unique_ptr<at::cuda::CUDAGraph> graph;
-};
-
-bool GraphedStep::available() { return true; }
-
-GraphedStep::GraphedStep(Step step, int64_t batch_size, const c10::Device& device, int warmup) {
-  if (!device.is_cuda()) {
-    throw DeviceError("CUDA graphs need a CUDA device");
-  }
-  const c10::cuda::CUDAGuard on_device(device);
-  impl_ = std::make_unique<Impl>();
-  impl_->step = std::move(step);
-  impl_->indices = at::zeros({batch_size}, at::TensorOptions(device).dtype(at::kLong));
-  impl_->warmup_left = std::max(warmup, 1);
-  impl_->side = c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device.index());
-}
-
-GraphedStep::~GraphedStep() = default;
-
-void GraphedStep::operator()(const at::Tensor& batch_indices) {
-  Impl& s = *impl_;
-  s.indices.copy_(batch_indices);
-  if (s.graph) {
-    s.graph->replay();  // on the current stream, after the copy above
-    return;
-  }
-  // Warm-up and capture run on a side stream (a capture cannot use the
-  // default stream); full synchronisation around them keeps the ordering
-  // simple, and happens only warmup + 1 times.
-  c10::cuda::device_synchronize();
-  bool captured = false;
-  {
-    const c10::cuda::CUDAStreamGuard on_side(*s.side);
-    if (s.warmup_left > 0) {
-      --s.warmup_left;
-      s.step(s.indices);
-    } else {
-      auto graph = std::make_unique<at::cuda::CUDAGraph>();
-      try {
-        graph->capture_begin();
-        try {
-          s.step(s.indices);
-        } catch (...) {
-          try {
-            graph->capture_end();
-          } catch (...) {  // NOLINT(bugprone-empty-catch): the first error is the one to report
-          }
-          throw;
-        }
-        graph->capture_end();
-      } catch (const c10::Error& e) {
-        throw DeviceError(std::string("capturing the training step as a CUDA graph failed (") +
-                          e.what_without_backtrace() +
-                          "); train without CUDA graphs (mnist-train --no-cuda-graphs)");
-      }
-      s.graph = std::move(graph);
-      captured = true;
-    }
-  }
-  c10::cuda::device_synchronize();
-  if (captured) {
-    s.graph->replay();  // the capture only recorded this batch's step
-  }
-}
-
-#else  // no CUDA graphs in this build
-
-struct GraphedStep::Impl {};
-
-bool GraphedStep::available() { return false; }
-
-GraphedStep::GraphedStep(Step /*step*/, int64_t /*batch_size*/, const c10::Device& /*device*/,
-                         int /*warmup*/) {
-  throw DeviceError(
-      std::string("this build has no CUDA graph support (it needs a CUDA libtorch and the "
-                  "CUDA toolkit's headers at build time); ") + kCudaReadmeHint);
-}
-
-GraphedStep::~GraphedStep() = default;
-
-void GraphedStep::operator()(const at::Tensor& /*batch_indices*/) {}
-
-#endif
 
 }  // namespace mnist

@@ -15,16 +15,14 @@
 
 namespace mnist {
 
-const char* const kFetchHint =
-    "run scripts/download_mnist.sh to fetch verified MNIST files (or point "
-    "--data-dir / MNIST_DATA_DIR at a folder holding them)";
+const char* const kFetchHint = "run scripts/download_mnist.sh to fetch verified MNIST files";
 
 namespace {
 
 constexpr size_t kChunk = size_t{1} << 20;
 
 [[noreturn]] void fail(const std::string& path, const std::string& what) {
-  throw DataError(path + ": " + what + "; " + kFetchHint);
+  throw DataError(path + ": " + what + "; " + kFetchHint, Remedy::kDataFolder);
 }
 
 /// Owns a zlib file handle.

@@ -47,8 +47,8 @@ at::Tensor mnist_style(const at::Tensor& ink, const std::string& origin) {
   const at::Tensor rows = mask.any(1).nonzero();
   const at::Tensor cols = mask.any(0).nonzero();
   if (rows.numel() == 0) {
-    throw DataError(origin + ": no digit found (the image is all background); if it shows "
-                    "dark ink on a light background, add --invert");
+    throw DataError(origin + ": no digit found (the image is all background)",
+                    Remedy::kInvertImage);
   }
   const int64_t top = rows.min().item<int64_t>();
   const int64_t bottom = rows.max().item<int64_t>() + 1;

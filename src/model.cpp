@@ -13,7 +13,7 @@
 #include <torch/utils.h>
 
 #include "mnist/error.hpp"
-#include "mnist/onednn_conv.hpp"
+#include "mnist/onednn.hpp"
 
 namespace mnist {
 
@@ -472,6 +472,15 @@ std::string summary_text(const Model& model) {
       << "Non-trainable params: 0\n"
       << std::string(kLine, '_') << "\n";
   return out.str();
+}
+
+void to_channels_last(Model& model) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : model->parameters()) {
+    if (p.dim() == 4) {
+      p.set_data(at::empty_like(p, at::MemoryFormat::ChannelsLast).copy_(p));
+    }
+  }
 }
 
 at::Tensor predict_proba(Model& model, at::Tensor images, int64_t batch_size) {

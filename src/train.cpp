@@ -10,6 +10,7 @@
 #include <torch/autograd.h>
 #include <torch/utils.h>
 
+#include "mnist/cuda_graph.hpp"
 #include "mnist/error.hpp"
 #include "mnist/evaluate.hpp"
 
@@ -23,18 +24,7 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-constexpr int64_t kValidationBatch = 256;
-
 }  // namespace
-
-void to_channels_last(Model& model) {
-  torch::NoGradGuard no_grad;
-  for (auto& p : model->parameters()) {
-    if (p.dim() == 4) {
-      p.set_data(at::empty_like(p, at::MemoryFormat::ChannelsLast).copy_(p));
-    }
-  }
-}
 
 TrainOutcome train(Model& model,
                    RmsProp& optimizer,
@@ -129,7 +119,7 @@ TrainOutcome train(Model& model,
     stats.train_seconds = seconds_since(start);
     stats.images_per_second =
         static_cast<double>(n - state.batch * cfg.batch_size) / stats.train_seconds;
-    const EvalResult v = evaluate(model, val, kValidationBatch, cfg.precision);
+    const EvalResult v = evaluate(model, val, kEvalBatchSize, cfg.precision);
     stats.val_loss = v.loss;
     stats.val_accuracy = v.accuracy;
     stats.seconds = seconds_since(start);

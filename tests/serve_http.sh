@@ -84,6 +84,14 @@ check "history.json -> symlink out of DIR" "404" "$(get /models/history.json | c
 check "model.json beside it" "200" "$(get /models/model.json | cut -d' ' -f1)"
 mv "$work/h.link" "$work/models/history.json"
 check "symlink swapped in while serving" "404" "$(get /models/history.json | cut -d' ' -f1)"
+echo "--- a manifest naming ./weights.bin (TF.js's browser saver), as loading reads it"
+mkdir -p "$work/dotslash"
+sed 's|"paths":\["weights.bin"\]|"paths":["./weights.bin"]|' "$model/model.json" > "$work/dotslash/model.json"
+cp "$model/weights.bin" "$work/dotslash/"
+check "manifest rewritten" "1" "$(grep -c '"./weights.bin"' "$work/dotslash/model.json")"
+start dotslash --model "$work/dotslash"
+check "/models/weights.bin" "200 application/octet-stream 2379688" "$(get /models/weights.bin)"
+check "evaluates" "0" "$("$bin" evaluate --model "$work/dotslash" --test-limit 50 >/dev/null 2>&1; echo $?)"
 url=$base
 check "absolute-form target" "404" "$(curl -s -o /dev/null -w '%{http_code}' --request-target "http://127.0.0.1/etc/passwd" "$url")"
 

@@ -15,6 +15,7 @@
 #include <torch/utils.h>
 
 #include "mnist/error.hpp"
+#include "mnist/fs_util.hpp"
 #include "mnist/tfjs_io.hpp"
 #include "test_util.hpp"
 

@@ -28,7 +28,7 @@ TEST(CliTest, DefaultsMatchMnistNode) {
   EXPECT_TRUE(o.train.model_save_path.empty());
   EXPECT_FALSE(o.train.gpu);
   EXPECT_TRUE(o.train.cuda_graphs);
-  EXPECT_TRUE(o.train.onednn_conv);
+  EXPECT_TRUE(o.train.onednn);
   EXPECT_FALSE(o.train.seed.has_value());
   EXPECT_EQ(o.global.log_level, "info");
 }
@@ -53,9 +53,11 @@ TEST(CliTest, AllTrainingFlags) {
   EXPECT_EQ(o.train.test_limit, 50);
   EXPECT_TRUE(o.train.gpu);
   EXPECT_FALSE(parse({"--gpu", "--no-cuda-graphs"}).train.cuda_graphs);
-  EXPECT_FALSE(parse({"--libtorch-conv"}).train.onednn_conv);
-  EXPECT_FALSE(parse({"evaluate", "--model", "/m", "--libtorch-conv"}).evaluate.onednn_conv);
-  EXPECT_TRUE(parse({"evaluate", "--model", "/m"}).evaluate.onednn_conv);
+  EXPECT_FALSE(parse({"--no-onednn"}).train.onednn);
+  EXPECT_FALSE(parse({"--libtorch-conv"}).train.onednn) << "the former name still works";
+  EXPECT_FALSE(parse({"evaluate", "--model", "/m", "--no-onednn"}).evaluate.onednn);
+  EXPECT_FALSE(parse({"evaluate", "--model", "/m", "--libtorch-conv"}).evaluate.onednn);
+  EXPECT_TRUE(parse({"evaluate", "--model", "/m"}).evaluate.onednn);
   EXPECT_EQ(o.train.data_dir, "/d");
   EXPECT_TRUE(o.global.quiet);
   EXPECT_EQ(parse({"--precision", "bf16"}).train.precision, "bf16");
@@ -87,12 +89,39 @@ TEST(CliTest, RefusesBadValues) {
   EXPECT_THROW(parse({"--precision", "fp16"}), CLI::ParseError);
 }
 
-TEST(CliTest, ValidateRefusesSplitOfOne) {
-  TrainOptions o;
-  o.validation_split = 1.0;
-  EXPECT_THROW(validate(o), ConfigError);
-  o.validation_split = 0.15;
-  EXPECT_NO_THROW(validate(o));
+TEST(CliTest, ValidateChecksFlagsTogether) {
+  EXPECT_NO_THROW(validate(parse({}).train));
+  EXPECT_NO_THROW(validate(parse({"--checkpoint-dir", "/c", "--resume"}).train));
+  EXPECT_THROW(validate(parse({"--resume"}).train), ConfigError);
+  EXPECT_THROW(validate(parse({"--checkpoint-dir", "/c", "--resume", "--model-load-path", "/m"})
+                            .train),
+               ConfigError);
+}
+
+/// The resume hint is built from the parsed options: every flag that
+/// differs from its default, once, in its main spelling, quoted for a shell,
+/// and never --model-load-path (which --resume refuses).
+TEST(CliTest, ResumeCommandFromTheParsedOptions) {
+  EXPECT_EQ(resume_command("mnist-train", parse({"--checkpoint-dir", "/tmp/ck"}).train),
+            "mnist-train --checkpoint-dir /tmp/ck --resume");
+  const TrainOptions o =
+      parse({"--epochs", "3", "--batch_size", "64", "--seed", "5", "--validation-split", "0.2",
+             "--model_save_path", "/tmp/my model", "--libtorch-conv", "--checkpoint-dir", "/ck",
+             "--model-load-path", "/m", "--precision", "bf16", "--resume"})
+          .train;
+  const std::string cmd = resume_command("./build/mnist-train", o);
+  EXPECT_EQ(cmd,
+            "./build/mnist-train --epochs 3 --batch-size 64 --validation-split 0.2 --seed 5 "
+            "--model-save-path '/tmp/my model' --no-onednn --precision bf16 --checkpoint-dir /ck "
+            "--resume");
+  // The command it prints parses back to the same run.
+  const TrainOptions again =
+      parse({"--epochs", "3", "--batch-size", "64", "--validation-split", "0.2", "--seed", "5",
+             "--model-save-path", "/tmp/my model", "--no-onednn", "--precision", "bf16",
+             "--checkpoint-dir", "/ck", "--resume"})
+          .train;
+  EXPECT_EQ(resume_command("./build/mnist-train", again), cmd);
+  EXPECT_NO_THROW(validate(again));
 }
 
 TEST(CliTest, RunMapsErrorsToExitCodes) {

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "mnist/error.hpp"
+#include "mnist/fs_util.hpp"
 #include "test_util.hpp"
 
 namespace mnist {
@@ -120,6 +121,39 @@ TEST(ServeTest, ManifestNamesOnlyPlainRelativePaths) {
   for (const char* p : {"", "/etc/passwd", "../x", "a/../b", "a//b", "./a", "a\\b", "a/"}) {
     EXPECT_FALSE(is_plain_relative_path(p)) << p;
   }
+}
+
+/// TF.js's browser saver names "./NAME.weights.bin": the same rule as
+/// loading serves it under its plain name, where the page's loader asks.
+TEST(ServeTest, DotSlashManifestPathsAreServedUnderTheirPlainNames) {
+  TempDir tmp;
+  const std::string models = tmp.file("models");
+  std::filesystem::create_directories(models);
+  const std::string json = R"({"modelTopology":{},"weightsManifest":[)"
+                           R"({"paths":["./my.weights.bin","./a/../../x.bin"],"weights":[]}]})";
+  test::write_bytes(models + "/model.json", std::vector<uint8_t>(json.begin(), json.end()));
+  test::write_bytes(models + "/my.weights.bin", {1, 2});
+  ServeTable table;
+  add_model_files(table, models);
+  ASSERT_TRUE(resolve_request_path("/models/my.weights.bin", table).has_value());
+  EXPECT_EQ(resolve_request_path("/models/my.weights.bin", table)->path, models + "/my.weights.bin");
+  EXPECT_EQ(table.size(), 3U) << "model.json, history.json, my.weights.bin: not the escape";
+}
+
+/// serve reads model.json with the same bounds as loading: one nested too
+/// deeply lists no weights (and the page says the model does not load).
+TEST(ServeTest, ModelJsonIsReadWithTheLoadersBounds) {
+  TempDir tmp;
+  const std::string models = tmp.file("models");
+  std::filesystem::create_directories(models);
+  const std::string json = R"({"weightsManifest":[{"paths":["w.bin"],"x":)" +
+                           std::string(100, '[') + std::string(100, ']') + "}]}";
+  test::write_bytes(models + "/model.json", std::vector<uint8_t>(json.begin(), json.end()));
+  test::write_bytes(models + "/w.bin", {1});
+  ServeTable table;
+  add_model_files(table, models);
+  EXPECT_EQ(table.count("/models/w.bin"), 0U);
+  EXPECT_EQ(table.count("/models/model.json"), 1U);
 }
 
 TEST(ServeTest, SymlinkOutOfItsFolderIs404) {

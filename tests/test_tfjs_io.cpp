@@ -14,6 +14,7 @@
 #include <torch/utils.h>
 
 #include "mnist/error.hpp"
+#include "mnist/fs_util.hpp"
 #include "mnist/train.hpp"
 #include "test_util.hpp"
 
@@ -114,29 +115,6 @@ TEST(TfjsIoTest, ModelJsonIsOneLine) {
   save_tfjs(model, dir.path().string());
   const std::vector<char> text = read_all(dir.file("model.json"));
   EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 0);
-}
-
-TEST(TfjsIoTest, AtomicWriteReplacesWholeFile) {
-  test::TempDir dir;
-  write_file_atomic(dir.file("a.txt"), std::string("old content that is long"));
-  write_file_atomic(dir.file("a.txt"), std::string("new"));
-  const std::vector<char> text = read_all(dir.file("a.txt"));
-  EXPECT_EQ(std::string(text.begin(), text.end()), "new");
-}
-
-TEST(TfjsIoTest, UnusableSaveDirIsAnIoError) {
-  test::TempDir dir;
-  test::write_bytes(dir.file("plainfile"), {1, 2, 3});
-  try {
-    ensure_writable_dir(dir.file("plainfile/model"));
-    FAIL() << "expected IoError";
-  } catch (const IoError& e) {
-    EXPECT_NE(std::string(e.what()).find("plainfile/model: cannot create the model folder"),
-              std::string::npos)
-        << e.what();
-  }
-  EXPECT_THROW(ensure_writable_dir(dir.file("plainfile")), IoError);
-  EXPECT_THROW(ensure_writable_dir("/proc/mnist-train-model"), IoError);
 }
 
 // ---- Loading ---------------------------------------------------------------
@@ -344,6 +322,41 @@ TEST(TfjsLoadTest, NonFiniteWeightsAreRefused) {
   EXPECT_NE(load_error(dir.path().string())
                 .find("weight \"conv2d_Conv2D1/bias\": holds NaN or infinite values"),
             std::string::npos);
+}
+
+/// One rule for manifest paths, shared with serve: "./" prefixes (TF.js's
+/// browser saver) are normalised; anything that could leave the folder is
+/// refused with the reason.
+TEST(TfjsLoadTest, WeightPathRule) {
+  EXPECT_EQ(check_weight_path("weights.bin").path, "weights.bin");
+  EXPECT_EQ(check_weight_path("./weights.bin").path, "weights.bin");
+  EXPECT_EQ(check_weight_path("./shards/group1-shard1of2.bin").path, "shards/group1-shard1of2.bin");
+  EXPECT_EQ(check_weight_path("/etc/passwd").problem, "is absolute");
+  EXPECT_EQ(check_weight_path("../weights.bin").problem, "leaves the model folder");
+  EXPECT_EQ(check_weight_path("./../weights.bin").problem, "leaves the model folder");
+  EXPECT_EQ(check_weight_path("a/../../b").problem, "leaves the model folder");
+  EXPECT_EQ(check_weight_path("a//b").problem, "has an empty segment");
+  EXPECT_EQ(check_weight_path("").problem, "is empty");
+  EXPECT_EQ(check_weight_path("./").problem, "names no file");
+  EXPECT_FALSE(check_weight_path("a/./b").problem.empty());
+  EXPECT_FALSE(check_weight_path("a\\b").problem.empty());
+  EXPECT_FALSE(check_weight_path(std::string("a\nb")).problem.empty());
+  for (const char* refused : {"/etc/passwd", "../w.bin", "a//b", "", "a/./b"}) {
+    EXPECT_TRUE(check_weight_path(refused).path.empty()) << refused;
+  }
+}
+
+/// A model whose manifest names "./weights.bin", as model.save('downloads://')
+/// writes it, loads, and equals the model saved with "weights.bin".
+TEST(TfjsLoadTest, DotSlashWeightPathsLoad) {
+  test::TempDir dir;
+  Model saved = saved_model(dir.path().string());
+  ordered_json doc = read_json(dir.file("model.json"));
+  doc["weightsManifest"][0]["paths"] = {"./weights.bin"};
+  write_text(dir.file("model.json"), doc.dump());
+  Model loaded = load_tfjs(dir.path().string());
+  EXPECT_TRUE(loaded->weight("dense_Dense1/kernel").equal(saved->weight("dense_Dense1/kernel")));
+  EXPECT_EQ(manifest_weight_files(dir.path().string()), std::vector<std::string>{"weights.bin"});
 }
 
 }  // namespace

@@ -123,7 +123,7 @@ TEST(TrainTest, ChannelsLastKeepsTheFunctionAndTheLayout) {
   const at::Tensor before = model->forward(x);
   to_channels_last(model);
   EXPECT_TRUE(model->weight("conv2d_Conv2D1/kernel").is_contiguous(at::MemoryFormat::ChannelsLast));
-  // The 1-input-channel kernel really has NHWC strides (perf-notes trap 4).
+  // The 1-input-channel kernel really has NHWC strides (docs/performance.md, trap 4).
   EXPECT_EQ(model->weight("conv2d_Conv2D1/kernel").stride(1), 1);
   EXPECT_TRUE(model->forward(x).allclose(before, 1e-5, 1e-6));
 }

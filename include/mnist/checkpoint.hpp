@@ -1,6 +1,7 @@
 // Training checkpoints: the model (TF.js format), the optimizer state, the
-// training position and history, and the random generators, written
-// atomically so that training can resume exactly where it stopped.
+// training position and history, and the random generators, in a folder that
+// appears whole or not at all, so that training can resume exactly where it
+// stopped (docs/design.md, "Saving without torn files").
 #pragma once
 
 #include <string>
@@ -13,11 +14,6 @@
 #include "mnist/train.hpp"
 
 namespace mnist {
-
-/// history.json / state.json form of per-epoch figures (keys as TF.js's
-/// History: loss, acc, val_loss, val_acc; plus timing).
-nlohmann::ordered_json history_json(const std::vector<EpochStats>& history);
-std::vector<EpochStats> history_from_json(const nlohmann::ordered_json& history);
 
 /// A checkpoint read back from disk.
 struct Checkpoint {

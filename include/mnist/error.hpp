@@ -7,10 +7,27 @@
 
 namespace mnist {
 
+/// What the user can change to get past an error. The core names no CLI
+/// flag: it says what is wrong, and the CLI words the remedy as its own
+/// flag (src/cli/app.cpp).
+enum class Remedy {
+  kNone,
+  kDataFolder,    ///< fetch MNIST, or use another data folder
+  kInvertImage,   ///< the image shows dark ink on a light background
+  kNoCudaGraphs,  ///< train without CUDA graphs
+  kSaveModelFirst,  ///< a folder to serve holds no saved model yet
+  kAnyPort,       ///< listen on another (any free) port
+};
+
 /// Base of every error the core library throws on purpose.
 class Error : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit Error(const std::string& what, Remedy remedy = Remedy::kNone)
+      : std::runtime_error(what), remedy_(remedy) {}
+  Remedy remedy() const { return remedy_; }
+
+ private:
+  Remedy remedy_;
 };
 
 /// Bad or missing input data (IDX files).

@@ -18,7 +18,7 @@ at::Tensor read_gray_image(const std::string& path, bool dark_ink);
 /// MNIST-style [1,1,28,28] float32 in [0,1] from a [H,W] ink image: crops
 /// to the ink, scales the longer side to 20 pixels (aspect kept), and
 /// places it so that its centre of mass is at the centre. Throws DataError
-/// (mentioning --invert) when the image holds no ink.
+/// with Remedy::kInvertImage when the image holds no ink.
 at::Tensor mnist_style(const at::Tensor& ink, const std::string& origin);
 
 /// read_gray_image + mnist_style.

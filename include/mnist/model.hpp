@@ -57,7 +57,7 @@ const char* class_name(LayerKind kind);
 /// TF.js's name of an activation ("relu", "softmax", ...).
 const char* activation_name(Activation activation);
 
-/// The mnist-node "enhanced" convnet of mission.md: conv 32, conv 32,
+/// The mnist-node "enhanced" convnet (docs/design.md): conv 32, conv 32,
 /// maxpool, conv 64, conv 64, maxpool, flatten, dropout 0.25, dense 512
 /// relu, dropout 0.5, dense 10 softmax (594,922 parameters).
 ModelSpec mnist_node_spec();
@@ -122,6 +122,12 @@ std::string summary_text(const Model& model);
 /// Glorot-normal truncated at 2 std, in place (TF.js's VarianceScaling with
 /// scale 1, mode fan_avg, distribution normal).
 void glorot_normal_truncated_(at::Tensor weight, int64_t fan_in, int64_t fan_out);
+
+/// Copies every 4-D parameter into channels-last strides (including a
+/// 1-input-channel kernel, which .contiguous(ChannelsLast) would leave as it
+/// is: docs/performance.md, trap 4). oneDNN then keeps the whole net in NHWC,
+/// its fast layout on the CPU.
+void to_channels_last(Model& model);
 
 /// Probabilities [N,10] for [N,1,28,28] images, computed in batches with
 /// dropout off and no gradients. Returns on the images' device.

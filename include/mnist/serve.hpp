@@ -1,40 +1,42 @@
-// What `mnist-train serve` may send: an explicit allow-list of URL paths
-// mapped to files, request-path checks, content types, and the MNIST sample
-// the page shows. No HTTP here (the CLI owns the server); nothing prints.
+// `mnist-train serve` as a library: an HTTP server (cpp-httplib, hardened:
+// bounded requests, threads on demand, refusal rules) that sends the demo
+// page, a saved model and a small MNIST test sample, and nothing else. What
+// may be sent is an explicit allow-list of URL paths mapped to files. It
+// never prints: requests and warnings reach the caller through callbacks.
+// Sources in src/serve/: http (the hardened transport), request_rules,
+// routes (the allow-list), server (the routes served over HTTP).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "mnist/error.hpp"
+
 namespace mnist {
 
+// ---- The allow-list (src/serve/routes.cpp) ---------------------------------
+
 /// The folder holding the page (index.html, app.js, style.css and
-/// node_modules/ with TF.js): $MNIST_WEB_DIR if set, else web/ in the source
-/// tree this binary was built from.
+/// node_modules/ with TF.js): $MNIST_WEB_DIR if set; else, for an installed
+/// binary, share/mnist-train/web beside its bin/ folder; else web/ in the
+/// source tree this binary was built from.
 std::string default_web_dir();
 
 /// "text/html; charset=utf-8" for .html, "application/json" for .json,
 /// "application/octet-stream" for .bin and anything unknown, ...
 std::string content_type_for(const std::string& path);
 
-/// Decodes %XX escapes (not '+', which is literal in a path). Returns
-/// nullopt for a malformed escape or a NUL, encoded or raw.
-std::optional<std::string> percent_decode(const std::string& text);
-
-/// A relative path with only plain segments: not empty, no leading '/', no
-/// empty, "." or ".." segment, no backslash, no control characters. What a
-/// weights manifest may name.
-bool is_plain_relative_path(const std::string& path);
-
 /// One allowed file: where it lives and the folder it must stay inside once
 /// symlinks are resolved.
 struct ServedFile {
-  std::string path;          ///< the file on disk
-  std::string root;          ///< the file's real path must be inside root
+  std::string path;  ///< the file on disk
+  std::string root;  ///< the file's real path must be inside root
   std::string content_type;
 };
 
@@ -52,10 +54,11 @@ void add_served_file(ServeTable& table,
 void add_web_files(ServeTable& table, const std::string& web_dir);
 
 /// The model folder under "/models/": model.json, history.json and each
-/// weight file model.json's weightsManifest names, when that name is a plain
-/// relative path (others are left out, so they are 404s). A missing or
-/// unreadable model.json adds only model.json and history.json: the page
-/// then reports why it cannot load the model.
+/// weight file model.json's weightsManifest names, as tfjs_io's
+/// check_weight_path normalises it ("./weights.bin" is served as
+/// "/models/weights.bin"); paths it refuses are left out (404s). A missing,
+/// oversized or malformed model.json adds only model.json and history.json:
+/// the page then reports why it cannot load the model.
 void add_model_files(ServeTable& table, const std::string& model_dir);
 
 /// Maps a request target (the raw, still percent-encoded path; a query
@@ -66,8 +69,24 @@ void add_model_files(ServeTable& table, const std::string& model_dir);
 std::optional<ServedFile> resolve_request_path(const std::string& target,
                                                const ServeTable& table);
 
-/// Bounds on one request, which the CLI's HTTP server enforces: the request
-/// line and headers together, their count, and a body (the page sends none).
+/// The first `count` MNIST test images and labels, as the page fetches them.
+struct MnistSample {
+  std::vector<uint8_t> images;  ///< [N,28,28] uint8, row-major (N*784 bytes)
+  std::vector<uint8_t> labels;  ///< [N] uint8 in 0..9
+};
+
+/// Reads t10k-images/labels (raw or .gz) from `data_dir`; fewer than
+/// `count` records if the files hold fewer. Throws DataError.
+MnistSample load_sample(const std::string& data_dir, int64_t count);
+
+// ---- Request rules (src/serve/request_rules.cpp) ---------------------------
+
+/// Decodes %XX escapes (not '+', which is literal in a path). Returns
+/// nullopt for a malformed escape or a NUL, encoded or raw.
+std::optional<std::string> percent_decode(const std::string& text);
+
+/// Bounds on one request, which the server enforces: the request line and
+/// headers together, their count, and a body (the page sends none).
 inline constexpr size_t kMaxRequestHeadBytes = 32 * 1024;
 inline constexpr size_t kMaxRequestHeaders = 100;
 inline constexpr size_t kMaxRequestBodyBytes = 4096;
@@ -89,14 +108,68 @@ struct RequestHead {
 /// Content-Length over kMaxRequestBodyBytes.
 int request_refusal(const RequestHead& head);
 
-/// The first `count` MNIST test images and labels, as the page fetches them.
-struct MnistSample {
-  std::vector<uint8_t> images;  ///< [N,28,28] uint8, row-major (N*784 bytes)
-  std::vector<uint8_t> labels;  ///< [N] uint8 in 0..9
+// ---- The server (src/serve/server.cpp, src/serve/http.cpp) -----------------
+
+struct ServeConfig {
+  std::string model_dir;           ///< folder with model.json (and its weights)
+  std::string host = "127.0.0.1";  ///< loopback unless asked otherwise
+  int port = 8080;                 ///< 0: any free port (bind() says which)
+  std::string cors_origin;         ///< empty: no CORS headers
+  int64_t sample = 200;            ///< MNIST test images served to the page
+  std::string data_dir;            ///< for the sample; empty: default_data_dir()
+  std::string web_dir;             ///< empty: default_web_dir()
 };
 
-/// Reads t10k-images/labels (raw or .gz) from `data_dir`; fewer than
-/// `count` records if the files hold fewer. Throws DataError.
-MnistSample load_sample(const std::string& data_dir, int64_t count);
+/// One answered request, for a log.
+struct ServedRequest {
+  std::string method;
+  std::string target;
+  int status = 0;
+  size_t body_bytes = 0;  ///< bytes of a body held in memory (streamed files: 0)
+};
+
+struct ServeCallbacks {
+  /// After every answered request (from the connection's thread).
+  std::function<void(const ServedRequest&)> on_request;
+  /// Something the page will miss (a listed file that does not exist, no
+  /// test sample), or trouble the server works around (no thread left).
+  std::function<void(const std::string& message, Remedy remedy)> on_warning;
+};
+
+/// The server. Routes: GET and HEAD of every allow-listed file (small files
+/// whole, large ones streamed from disk; Range ignored), "/sample/images.bin"
+/// and "/sample/labels.bin" (the test sample), OPTIONS (CORS preflight when
+/// cors_origin is set), 405 for other methods, 404 for everything else.
+/// Every response carries no-cache, nosniff and Accept-Ranges: none. Each
+/// request is bounded (kMaxRequest*; 10 s to arrive, 5 s of silence) and
+/// refused with a 4xx as request_refusal says; threads start on demand (8
+/// to 1024) and idle ones retire.
+class Server {
+ public:
+  /// Resolves the folders, builds the allow-list (a warning for each listed
+  /// file that is missing) and loads the test sample (a warning if it
+  /// cannot). Throws IoError if the server's own resources cannot be made.
+  Server(const ServeConfig& config, ServeCallbacks callbacks);
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+  ~Server();
+
+  /// The configuration with web_dir and data_dir resolved.
+  const ServeConfig& config() const;
+  /// Test images in the sample (0 when none could be read).
+  size_t sample_size() const;
+
+  /// Binds to config().host and port; returns the port (the one chosen for
+  /// port 0). Throws IoError when it cannot listen there.
+  int bind();
+  /// Serves until stop(). Throws IoError if the server fails.
+  void listen();
+  /// Makes listen() return, from any thread, and wakes every connection.
+  void stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace mnist

@@ -91,9 +91,4 @@ TrainOutcome train(Model& model,
                    TrainState& state,
                    const TrainCallbacks& callbacks);
 
-/// Copies every 4-D parameter into channels-last strides (including a
-/// 1-input-channel kernel, which .contiguous(ChannelsLast) would leave as it
-/// is: perf-notes trap 4). oneDNN then keeps the whole net in NHWC.
-void to_channels_last(Model& model);
-
 }  // namespace mnist

@@ -7,6 +7,7 @@
 
 #include <c10/util/Exception.h>
 
+#include "cli/shared.hpp"
 #include "mnist/error.hpp"
 #include "mnist/tfjs_io.hpp"
 
@@ -31,6 +32,11 @@ int fail(ExitCode code, const std::string& message) {
   return static_cast<int>(code);
 }
 
+/// A core error, with its remedy worded as this CLI's flag.
+int fail(ExitCode code, const Error& e) {
+  return fail(code, e.what() + remedy_hint(e.remedy()));
+}
+
 /// c10::Error's what() carries a C++ backtrace; keep its first line only.
 std::string first_line(const std::string& text) {
   return text.substr(0, text.find('\n'));
@@ -44,6 +50,7 @@ std::unique_ptr<CLI::App> build_app(Options& options) {
       "or CUDA) and saves it as a TF.js Layers model (model.json + "
       "weights.bin) that tf.loadLayersModel() loads.",
       "mnist-train");
+  app->formatter(std::make_shared<HelpFormatter>());  // before the subcommands inherit it
   app->set_version_flag("--version", generated_by());
   app->footer(
       "Exit codes: 0 ok, 1 internal error, 2 usage, 3 bad data, 4 I/O, 5 "
@@ -79,7 +86,7 @@ int run(int argc, const char* const* argv) {
   try {
     setup_logging(options.global);
     if (app->get_subcommand("serve")->parsed()) {
-      return run_serve(options.serve, options.global);
+      return run_serve(options.serve);
     }
     if (app->got_subcommand("evaluate")) {
       return run_evaluate(options.evaluate);
@@ -91,21 +98,17 @@ int run(int argc, const char* const* argv) {
       return run_summary(options.summary);
     }
     validate(options.train);
-    std::string argv_text;
-    for (int i = 0; i < argc; ++i) {
-      argv_text += (i == 0 ? "" : " ") + std::string(argv[i]);
-    }
-    return run_train(options.train, options.global, argv_text);
+    return run_train(options.train, options.global, argc > 0 ? argv[0] : "mnist-train");
   } catch (const ConfigError& e) {
-    return fail(ExitCode::kUsage, e.what());
+    return fail(ExitCode::kUsage, e);
   } catch (const DataError& e) {
-    return fail(ExitCode::kData, e.what());
+    return fail(ExitCode::kData, e);
   } catch (const FormatError& e) {
-    return fail(ExitCode::kData, e.what());
+    return fail(ExitCode::kData, e);
   } catch (const IoError& e) {
-    return fail(ExitCode::kIo, e.what());
+    return fail(ExitCode::kIo, e);
   } catch (const DeviceError& e) {
-    return fail(ExitCode::kDevice, e.what());
+    return fail(ExitCode::kDevice, e);
   } catch (const c10::Error& e) {
     return fail(ExitCode::kInternal,
                 "libtorch: " + first_line(e.what_without_backtrace()));

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include <CLI/CLI.hpp>
 
@@ -29,10 +30,10 @@ std::unique_ptr<CLI::App> build_app(Options& options);
 int run(int argc, const char* const* argv);
 
 /// `mnist-train [train]`: options -> TrainConfig; train, evaluate, save.
-/// `argv_text` is the command line, repeated in the hint to resume.
+/// `program` is how the binary was invoked (argv[0]), for the resume hint.
 CLI::App* add_train_options(CLI::App& app, TrainOptions& options);
 int run_train(const TrainOptions& options, const GlobalOptions& global,
-              const std::string& argv_text);
+              const std::string& program);
 
 /// `mnist-train evaluate --model DIR`.
 CLI::App* add_evaluate_command(CLI::App& app, EvaluateOptions& options);
@@ -46,9 +47,9 @@ int run_predict(const PredictOptions& options);
 CLI::App* add_summary_command(CLI::App& app, SummaryOptions& options);
 int run_summary(const SummaryOptions& options);
 
-/// `mnist-train serve`: the page in web/, the model and an MNIST sample over
-/// HTTP until Ctrl-C.
+/// `mnist-train serve`: the page, the model and an MNIST sample over HTTP
+/// until Ctrl-C.
 CLI::App* add_serve_command(CLI::App& app, ServeOptions& options);
-int run_serve(const ServeOptions& options, const GlobalOptions& global);
+int run_serve(const ServeOptions& options);
 
 }  // namespace mnist::cli

@@ -9,7 +9,7 @@
 #include <ATen/ATen.h>
 
 #include "cli/app.hpp"
-#include "cli/model_check.hpp"
+#include "cli/shared.hpp"
 #include "mnist/data.hpp"
 #include "mnist/device.hpp"
 #include "mnist/evaluate.hpp"
@@ -17,12 +17,6 @@
 #include "mnist/tfjs_io.hpp"
 
 namespace mnist::cli {
-
-namespace {
-
-constexpr int64_t kEvalBatch = 256;
-
-}  // namespace
 
 CLI::App* add_evaluate_command(CLI::App& app, EvaluateOptions& o) {
   CLI::App* cmd = app.add_subcommand(
@@ -37,12 +31,12 @@ CLI::App* add_evaluate_command(CLI::App& app, EvaluateOptions& o) {
   cmd->add_flag("--json", o.json, "Print one JSON object instead of text");
   cmd->add_flag("--gpu", o.gpu, "Evaluate on CUDA");
   add_precision_option(*cmd, o.precision);
-  add_conv_flag(*cmd, o.onednn_conv);
+  add_onednn_flag(*cmd, o.onednn);
   return cmd;
 }
 
 int run_evaluate(const EvaluateOptions& o) {
-  const c10::Device device = select_device(o.gpu);
+  const c10::Device device = device_for_flag(o.gpu);
   configure_cpu_threads(0);
   Model model = load_tfjs(o.model);
   require_classifier(model, o.model);
@@ -50,8 +44,8 @@ int run_evaluate(const EvaluateOptions& o) {
   const Dataset test = load_pair(data_dir, kTestImagesFile, kTestLabelsFile, o.test_limit);
   model->to(device);
   const Precision precision = resolve_precision(o.precision, device);
-  apply_conv_flag(o.onednn_conv, device, precision);
-  const EvalResult r = evaluate(model, test, kEvalBatch, precision);
+  apply_onednn_flag(o.onednn, device, precision);
+  const EvalResult r = evaluate(model, test, kEvalBatchSize, precision);
   const at::Tensor per_class = per_class_accuracy(r.confusion);
 
   if (o.json) {
@@ -72,9 +66,8 @@ int run_evaluate(const EvaluateOptions& o) {
     std::printf("%s\n", doc.dump().c_str());
     return 0;
   }
-  std::string out = fmt::format("Evaluation result:\n  Loss = {:.3f}; Accuracy = {:.3f}\n",
-                                r.loss, r.accuracy);
-  out += "\nPer-class accuracy (test images):\n";
+  print_evaluation(r);
+  std::string out = "\nPer-class accuracy (test images):\n";
   for (int64_t c = 0; c < kNumClasses; ++c) {
     out += fmt::format("  {}: {:.4f} ({} images)\n", c, per_class[c].item<double>(),
                        r.confusion[c].sum().item<int64_t>());

@@ -10,7 +10,8 @@
 #include <ATen/ATen.h>
 
 #include "cli/app.hpp"
-#include "cli/model_check.hpp"
+#include "cli/shared.hpp"
+#include "mnist/evaluate.hpp"
 #include "mnist/device.hpp"
 #include "mnist/image.hpp"
 #include "mnist/idx.hpp"
@@ -62,7 +63,7 @@ int run_predict(const PredictOptions& o) {
     }
     return at::cat(parts);
   }();
-  const at::Tensor probs = predict_proba(model, batch, /*batch_size=*/256).contiguous();
+  const at::Tensor probs = predict_proba(model, batch, kEvalBatchSize).contiguous();
 
   nlohmann::ordered_json doc = nlohmann::ordered_json::array();
   std::string text;

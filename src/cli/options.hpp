@@ -28,7 +28,7 @@ struct TrainOptions {
   std::string model_save_path;   ///< empty: don't save (as mnist-node)
   bool gpu = false;
   bool cuda_graphs = true;       ///< --no-cuda-graphs: eager steps on CUDA
-  bool onednn_conv = true;       ///< --libtorch-conv: libtorch's own convolutions and pooling only
+  bool onednn = true;            ///< --no-onednn: libtorch's own convolutions and pooling only
   std::string data_dir;          ///< empty: default_data_dir()
   std::string model_load_path;   ///< start from this saved model (any supported)
   std::string checkpoint_dir;    ///< write a checkpoint after every epoch here
@@ -44,7 +44,7 @@ struct EvaluateOptions {
   bool json = false;        ///< one JSON object on stdout
   bool gpu = false;
   std::string precision = "fp32";
-  bool onednn_conv = true;  ///< --libtorch-conv
+  bool onednn = true;       ///< --no-onednn
 };
 
 /// `mnist-train predict`: classes and probabilities for images.
@@ -73,9 +73,26 @@ struct ServeOptions {
   std::string web_dir;             ///< empty: default_web_dir()
 };
 
-/// Checks that involve several fields or need more than a range; throws
-/// ConfigError.
+/// The checks that involve several fields (each field's own range is
+/// checked where the flag is declared); throws ConfigError.
 void validate(const TrainOptions& options);
+
+/// The command that continues an interrupted run: `program` and the flags
+/// of `options` that differ from their defaults, each once, with
+/// --checkpoint-dir and --resume (values quoted for a POSIX shell where
+/// needed).
+std::string resume_command(const std::string& program, const TrainOptions& options);
+
+/// A random seed for a run without --seed (53 bits: exact in JSON).
+uint64_t random_seed();
+
+/// Throws ConfigError unless the settings a checkpoint was made with
+/// (`saved`, to_json's form) agree with this run's (`now`) on what a resumed
+/// run must keep: batch size, validation split, train limit and seed (a run
+/// without --seed takes the checkpoint's). `path` names the checkpoint.
+void check_resumable(const nlohmann::ordered_json& saved,
+                     const nlohmann::ordered_json& now,
+                     const std::string& path);
 
 nlohmann::ordered_json to_json(const TrainOptions& options);
 nlohmann::ordered_json to_json(const ServeOptions& options);

@@ -17,14 +17,13 @@
 
 #include "test_util.hpp"
 #include "mnist/error.hpp"
-#include "mnist/serve.hpp"
 #include "mnist/tfjs_io.hpp"
 
 namespace {
 
 constexpr std::string_view kSeparator = "\n#~mnist-fuzz-file~#\n";
 
-/// The plain relative paths model.json's manifest names, in order.
+/// The weight files model.json's manifest names, as the loader reads them, in order.
 std::vector<std::string> manifest_paths(std::string_view json_text) {
   std::vector<std::string> paths;
   const auto doc = nlohmann::json::parse(json_text, nullptr, /*allow_exceptions=*/false);
@@ -37,9 +36,14 @@ std::vector<std::string> manifest_paths(std::string_view json_text) {
       continue;
     }
     for (const auto& p : group["paths"]) {
-      if (p.is_string() && mnist::is_plain_relative_path(p.get<std::string>()) &&
-          p.get<std::string>().find('/') == std::string::npos && paths.size() < 16) {
-        paths.push_back(p.get<std::string>());
+      if (!p.is_string()) {
+        continue;
+      }
+      // The loader's own rule ("./" dropped), in the folder itself only.
+      const mnist::WeightPath checked = mnist::check_weight_path(p.get<std::string>());
+      if (checked.problem.empty() && checked.path.find('/') == std::string::npos &&
+          paths.size() < 16) {
+        paths.push_back(checked.path);
       }
     }
   }

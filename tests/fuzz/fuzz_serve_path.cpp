@@ -9,6 +9,7 @@
 #include <string>
 
 #include "test_util.hpp"
+#include "mnist/fs_util.hpp"
 #include "mnist/serve.hpp"
 
 namespace {

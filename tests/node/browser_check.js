@@ -166,6 +166,26 @@ async function main() {
       check(failures, shown && /could not be loaded/.test(text) && /404/.test(text),
             `missing model reported on the page: ${JSON.stringify(text.split('\n')[1] || s2.error)}`);
     }
+    // The same model with its manifest naming "./weights.bin", as TF.js's
+    // browser saver (model.save('downloads://...')) writes it: it loads.
+    const dotDir = fs.mkdtempSync(path.join(require('os').tmpdir(), 'mnist-dotslash-'));
+    try {
+      const doc = JSON.parse(fs.readFileSync(path.join(o.model, 'model.json'), 'utf8'));
+      doc.weightsManifest.forEach((g) => { g.paths = g.paths.map((p) => `./${p}`); });
+      fs.writeFileSync(path.join(dotDir, 'model.json'), JSON.stringify(doc));
+      for (const g of doc.weightsManifest) {
+        for (const p of g.paths) fs.copyFileSync(path.join(o.model, p), path.join(dotDir, p));
+      }
+      const dotUrl = await startServer(o.server, dotDir);
+      const p3 = await browser.newPage();
+      await p3.goto(dotUrl);
+      const s3 = await pageState(p3);
+      const same = s3.preds && expected.every((p, i) => s3.preds[i] === p);
+      check(failures, s3.error === null && same,
+            `"./weights.bin" manifest loads, same predictions (error: ${s3.error})`);
+    } finally {
+      fs.rmSync(dotDir, {recursive: true, force: true});
+    }
     if (failures.length) console.log(logs.join('\n'));
   } finally {
     await browser.close();

@@ -1,6 +1,7 @@
-// CPU convolutions through oneDNN, called directly rather than through
-// libtorch's at::conv2d, which always asks oneDNN for direct float32 or
-// autocast-cast bf16 kernels:
+// CPU convolutions and max pooling through oneDNN, called directly rather
+// than through libtorch's at::conv2d, which always asks oneDNN for direct
+// float32 or autocast-cast bf16 kernels (sources in src/onednn/; when each
+// path is taken: docs/design.md, "The CPU path"):
 // - float32: oneDNN's Winograd F(4x4, 3x3) kernels, about half the time of
 //   the direct ones on this model's 32- and 64-channel 3x3 layers, forward
 //   and backward;
@@ -11,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include <ATen/core/Tensor.h>
 #include <c10/util/ArrayRef.h>
@@ -30,15 +32,19 @@ struct ConvPadding {
 /// Debian's libdnnl-dev).
 bool onednn_built();
 
+/// The instruction set oneDNN dispatches its kernels for on this machine
+/// (dnnl_get_effective_cpu_isa: the CPU's, or less under
+/// ONEDNN_MAX_CPU_ISA), e.g. "avx2" or "avx512_core_amx".
+std::string onednn_cpu_isa();
+
 /// Whether this build calls oneDNN itself and this CPU has its float32
 /// Winograd kernels (AVX-512).
 bool winograd_available();
 
 /// Turns these convolutions and max pooling on or off for the whole process
-/// (on by default; `--libtorch-conv`). Off, every convolution and pooling
-/// is libtorch's.
-void set_onednn_conv_enabled(bool on);
-bool onednn_conv_enabled();
+/// (on by default). Off, every convolution and pooling is libtorch's.
+void set_onednn_enabled(bool on);
+bool onednn_enabled();
 
 /// Whether onednn_conv2d() takes this convolution: enabled; a CPU input
 /// [N,C,H,W] and float32 kernel [O,C,3,3] (any memory format), stride 1;

@@ -1,16 +1,16 @@
-// Convolutions through oneDNN (see onednn_conv.hpp). Tensors stay
-// libtorch's: each Winograd call reorders the input into the blocked layout
-// its kernels read (nChw16c) and the result back to channels-last, which
-// costs a few percent of the convolution it replaces; the bf16 kernels read
-// and write channels-last tensors as they are.
-#include "mnist/onednn_conv.hpp"
+// Convolutions through oneDNN (see onednn.hpp): a custom autograd function
+// over oneDNN's forward and two backward primitives, with ReLU fused. Tensors
+// stay libtorch's: each Winograd call reorders the input into the blocked
+// layout its kernels read (nChw16c) and the result back to channels-last,
+// which costs a few percent of the convolution it replaces; the bf16 kernels
+// read and write channels-last tensors as they are.
+#include "mnist/onednn.hpp"
+
+#ifdef MNIST_WITH_ONEDNN
 
 #include <algorithm>
 #include <array>
-#include <atomic>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <unordered_map>
 #include <vector>
 
@@ -19,38 +19,13 @@
 
 #include "mnist/device.hpp"
 #include "mnist/error.hpp"
-
-#ifdef MNIST_WITH_ONEDNN
-#include <oneapi/dnnl/dnnl.hpp>
-#endif
+#include "onednn/common.hpp"
 
 namespace mnist {
 
 namespace {
 
-std::atomic<bool> g_enabled{true};
-
-}  // namespace
-
-void set_onednn_conv_enabled(bool on) { g_enabled = on; }
-bool onednn_conv_enabled() { return g_enabled; }
-
-#ifdef MNIST_WITH_ONEDNN
-
-namespace {
-
-using dnnl::memory;
-using Dims = memory::dims;
-
-const dnnl::engine& cpu_engine() {
-  static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
-}
-
-dnnl::stream& cpu_stream() {
-  thread_local dnnl::stream stream(cpu_engine());
-  return stream;
-}
+using namespace onednn;  // NOLINT(google-build-using-namespace): this module's own helpers
 
 /// Which oneDNN kernels a convolution gets.
 enum class Kind : int64_t {
@@ -176,92 +151,7 @@ std::shared_ptr<Plan> build_plan(const Key& key) {
   return plan;
 }
 
-/// The plan for `key`, built by `build` once (null where unsupported); one
-/// cache per kind of plan.
-template <typename PlanT, typename KeyT>
-std::shared_ptr<PlanT> cached_plan(const KeyT& key, std::shared_ptr<PlanT> (*build)(const KeyT&)) {
-  static std::mutex mutex;
-  static std::map<KeyT, std::shared_ptr<PlanT>> plans;
-  const std::lock_guard<std::mutex> lock(mutex);
-  const auto found = plans.find(key);
-  if (found != plans.end()) {
-    return found->second;
-  }
-  // A run sees a handful of shapes (batch size, the last smaller batch,
-  // evaluation batches); a long-lived caller with many more starts over
-  // rather than keep every kernel (plans in use stay alive through their
-  // shared_ptr).
-  constexpr size_t kMaxPlans = 64;
-  if (plans.size() >= kMaxPlans) {
-    plans.clear();
-  }
-  return plans[key] = build(key);
-}
-
 std::shared_ptr<Plan> plan_for(const Key& key) { return cached_plan(key, &build_plan); }
-
-memory::data_type dnnl_type(at::ScalarType t) {
-  return t == at::kBFloat16 ? memory::data_type::bf16 : memory::data_type::f32;
-}
-
-at::ScalarType torch_type(const memory::desc& d) {
-  return d.data_type() == memory::data_type::bf16 ? at::kBFloat16 : at::kFloat;
-}
-
-/// A tensor's layout as oneDNN describes it (its sizes and strides).
-memory::desc desc_of(const at::Tensor& t) {
-  return memory::desc(Dims(t.sizes().begin(), t.sizes().end()), dnnl_type(t.scalar_type()),
-                      Dims(t.strides().begin(), t.strides().end()));
-}
-
-void reorder(const memory::desc& from, const void* from_data, const memory::desc& to,
-             void* to_data) {
-  const memory src(from, cpu_engine(), const_cast<void*>(from_data));
-  const memory dst(to, cpu_engine(), to_data);
-  dnnl::reorder(src, dst).execute(cpu_stream(), const_cast<memory&>(src),
-                                  const_cast<memory&>(dst));
-}
-
-/// Memory for a oneDNN layout that no libtorch tensor describes.
-at::Tensor buffer_for(const memory::desc& d) {
-  return at::empty({static_cast<int64_t>(d.get_size())}, at::TensorOptions(at::kByte));
-}
-
-/// `data`, in layout `have`, in layout `want`: itself, or a reordered copy.
-at::Tensor converted(const memory::desc& have, const at::Tensor& data, const memory::desc& want) {
-  if (have == want) {
-    return data;
-  }
-  at::Tensor out = buffer_for(want);
-  reorder(have, data.data_ptr(), want, out.data_ptr());
-  return out;
-}
-
-/// `t`'s data in layout `want` (type conversions included): `t` itself if
-/// it already has it, else a reordered copy.
-at::Tensor in_layout(const at::Tensor& t, const memory::desc& want) {
-  return converted(desc_of(t), t, want);
-}
-
-/// A channels-last tensor of `sizes` that a primitive writes in `layout`:
-/// the primitive writes it directly where the layouts agree, else into
-/// `*staging`, which to_tensor() then reorders into it.
-at::Tensor out_tensor(const memory::desc& layout, at::IntArrayRef sizes, at::Tensor* staging) {
-  at::Tensor out = at::empty(
-      sizes, at::TensorOptions(torch_type(layout)).memory_format(at::MemoryFormat::ChannelsLast));
-  *staging = desc_of(out) == layout ? out : buffer_for(layout);
-  return out;
-}
-
-void to_tensor(const memory::desc& layout, const at::Tensor& staging, at::Tensor& out) {
-  if (!staging.is_same(out)) {
-    reorder(layout, staging.data_ptr(), desc_of(out), out.data_ptr());
-  }
-}
-
-memory mem(const memory::desc& d, const at::Tensor& t) {
-  return memory(d, cpu_engine(), t.data_ptr());
-}
 
 /// Forward pass. With `saved`, also keeps what the backward passes read:
 /// the input, and the output in oneDNN's layout (for ReLU's gradient).
@@ -377,8 +267,6 @@ bool training_call(const at::Tensor& input, const at::Tensor& kernel, const at::
 
 }  // namespace
 
-bool onednn_built() { return true; }
-
 bool winograd_available() {
   static const bool available = [] {
     try {
@@ -396,9 +284,9 @@ namespace {
 /// The key of this call; all zeros (kind kNone) where it does not apply.
 Key key_for(const at::Tensor& input, const at::Tensor& kernel, const at::Tensor& bias,
             const ConvPadding& pad, bool relu) {
-  const Kind kind = onednn_conv_enabled() ? kind_for(input, kernel) : Kind::kNone;
+  const Kind kind = onednn_enabled() ? kind_for(input, kernel) : Kind::kNone;
   // oneDNN 2.6's Winograd backward-data pass gives wrong input gradients
-  // with uneven padding (tests/test_onednn_conv.cpp); uneven padding is
+  // with uneven padding (tests/test_onednn.cpp); uneven padding is
   // left to libtorch for both kinds. A 3x3 stride-1 "same" convolution pads
   // evenly, so this costs nothing here.
   if (kind == Kind::kNone || pad.top != pad.bottom || pad.left != pad.right ||
@@ -451,183 +339,6 @@ at::Tensor onednn_conv2d(const at::Tensor& input,
   return out;
 }
 
-namespace {
-
-/// A max pooling's shape and options, indexed by PoolField.
-enum PoolField {
-  kPoolType, kPoolBatch, kPoolChannels, kPoolHeight, kPoolWidth,
-  kPoolKernelH, kPoolKernelW, kPoolStrideH, kPoolStrideW,
-  kPoolPadTop, kPoolPadBottom, kPoolPadLeft, kPoolPadRight, kPoolTraining, kPoolFields
-};
-using PoolKey = std::array<int64_t, kPoolFields>;
-
-/// oneDNN's max pooling for one shape, on channels-last tensors; for
-/// training, the forward pass also writes a workspace (which cell of each
-/// window won) that the backward pass reads.
-struct PoolPlan {
-  dnnl::pooling_forward::primitive_desc fwd_pd;
-  dnnl::pooling_forward fwd;
-  dnnl::pooling_backward bwd;
-};
-
-std::shared_ptr<PoolPlan> build_pool_plan(const PoolKey& key) {
-  const int64_t h = key[kPoolHeight] + key[kPoolPadTop] + key[kPoolPadBottom];
-  const int64_t w = key[kPoolWidth] + key[kPoolPadLeft] + key[kPoolPadRight];
-  if (h < key[kPoolKernelH] || w < key[kPoolKernelW]) {
-    return nullptr;
-  }
-  const Dims kernel{key[kPoolKernelH], key[kPoolKernelW]};
-  const Dims strides{key[kPoolStrideH], key[kPoolStrideW]};
-  const Dims pad_l{key[kPoolPadTop], key[kPoolPadLeft]};
-  const Dims pad_r{key[kPoolPadBottom], key[kPoolPadRight]};
-  const memory::data_type type = dnnl_type(static_cast<at::ScalarType>(key[kPoolType]));
-  const auto nhwc = memory::format_tag::nhwc;
-  const memory::desc src({key[kPoolBatch], key[kPoolChannels], key[kPoolHeight], key[kPoolWidth]},
-                         type, nhwc);
-  const memory::desc dst({key[kPoolBatch], key[kPoolChannels], (h - kernel[0]) / strides[0] + 1,
-                          (w - kernel[1]) / strides[1] + 1},
-                         type, nhwc);
-  auto plan = std::make_shared<PoolPlan>();
-  const bool training = key[kPoolTraining] != 0;
-  try {
-    // Padded cells never win (as if they held -infinity), as in TF's "same".
-    const auto alg = dnnl::algorithm::pooling_max;
-    plan->fwd_pd = dnnl::pooling_forward::primitive_desc(
-        dnnl::pooling_forward::desc(training ? dnnl::prop_kind::forward_training
-                                             : dnnl::prop_kind::forward_inference,
-                                    alg, src, dst, strides, kernel, pad_l, pad_r),
-        cpu_engine());
-    plan->fwd = dnnl::pooling_forward(plan->fwd_pd);
-    if (training) {
-      plan->bwd = dnnl::pooling_backward(dnnl::pooling_backward::primitive_desc(
-          dnnl::pooling_backward::desc(alg, src, dst, strides, kernel, pad_l, pad_r),
-          cpu_engine(), plan->fwd_pd));
-    }
-  } catch (const dnnl::error&) {
-    return nullptr;
-  }
-  return plan;
-}
-
-std::shared_ptr<PoolPlan> pool_plan_for(const PoolKey& key) {
-  return cached_plan(key, &build_pool_plan);
-}
-
-/// Runs the forward pass; with `workspace`, allocates and fills it.
-at::Tensor run_pool_forward(const PoolPlan& plan, const at::Tensor& input,
-                            at::Tensor* workspace) {
-  const at::Tensor x = input.contiguous(at::MemoryFormat::ChannelsLast);
-  const memory::desc& src = plan.fwd_pd.src_desc();
-  const memory::desc& dst = plan.fwd_pd.dst_desc();
-  const memory::dims dims = dst.dims();
-  at::Tensor out = at::empty(at::IntArrayRef(dims), x.options().memory_format(
-                                                        at::MemoryFormat::ChannelsLast));
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, mem(src, x)},
-                                       {DNNL_ARG_DST, mem(dst, out)}};
-  if (workspace != nullptr) {
-    *workspace = buffer_for(plan.fwd_pd.workspace_desc());
-    args.emplace(DNNL_ARG_WORKSPACE, mem(plan.fwd_pd.workspace_desc(), *workspace));
-  }
-  plan.fwd.execute(cpu_stream(), args);
-  return out;
-}
-
-class OnednnMaxPoolFunction : public torch::autograd::Function<OnednnMaxPoolFunction> {
- public:
-  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& input,
-                            const PoolKey& key, const std::shared_ptr<PoolPlan>& plan) {
-    at::Tensor workspace;
-    at::Tensor out = run_pool_forward(*plan, input, &workspace);
-    ctx->saved_data["workspace"] = workspace;
-    ctx->saved_data["key"] = std::vector<int64_t>(key.begin(), key.end());
-    return out;
-  }
-
-  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
-                                                 torch::autograd::variable_list grads) {
-    const std::vector<int64_t> key_values = ctx->saved_data["key"].toIntVector();
-    PoolKey key{};
-    std::copy(key_values.begin(), key_values.end(), key.begin());
-    const std::shared_ptr<PoolPlan> plan = pool_plan_for(key);
-    const at::Tensor workspace = ctx->saved_data["workspace"].toTensor();
-    const memory::desc& src = plan->fwd_pd.src_desc();
-    const memory::desc& dst = plan->fwd_pd.dst_desc();
-    const at::ScalarType type = torch_type(src);
-    const at::Tensor dy = grads[0].to(type).contiguous(at::MemoryFormat::ChannelsLast);
-    const memory::dims dims = src.dims();
-    at::Tensor dx = at::empty(at::IntArrayRef(dims), dy.options().memory_format(
-                                                         at::MemoryFormat::ChannelsLast));
-    plan->bwd.execute(cpu_stream(),
-                      {{DNNL_ARG_DIFF_DST, mem(dst, dy)},
-                       {DNNL_ARG_DIFF_SRC, mem(src, dx)},
-                       {DNNL_ARG_WORKSPACE, mem(plan->fwd_pd.workspace_desc(), workspace)}});
-    return {dx, at::Tensor(), at::Tensor()};
-  }
-};
-
-}  // namespace
-
-at::Tensor try_onednn_max_pool2d(const at::Tensor& input,
-                                 at::IntArrayRef kernel,
-                                 at::IntArrayRef strides,
-                                 const ConvPadding& pad) {
-  const at::ScalarType type = input.defined() ? input.scalar_type() : at::kFloat;
-  if (!onednn_conv_enabled() || !input.defined() || !input.device().is_cpu() ||
-      input.dim() != 4 || (type != at::kFloat && type != at::kBFloat16) || kernel.size() != 2 ||
-      strides.size() != 2 || kernel[0] < 1 || kernel[1] < 1 || strides[0] < 1 ||
-      strides[1] < 1 || pad.top < 0 || pad.bottom < 0 || pad.left < 0 || pad.right < 0 ||
-      pad.top >= kernel[0] || pad.bottom >= kernel[0] || pad.left >= kernel[1] ||
-      pad.right >= kernel[1]) {
-    return at::Tensor();
-  }
-  const bool training = at::GradMode::is_enabled() && input.requires_grad();
-  const PoolKey key{static_cast<int64_t>(type), input.size(0), input.size(1), input.size(2),
-                    input.size(3), kernel[0], kernel[1], strides[0], strides[1],
-                    pad.top, pad.bottom, pad.left, pad.right, training ? 1 : 0};
-  const std::shared_ptr<PoolPlan> plan = pool_plan_for(key);
-  if (plan == nullptr) {
-    return at::Tensor();
-  }
-  if (training) {
-    return OnednnMaxPoolFunction::apply(input, key, plan);
-  }
-  const at::NoGradGuard no_grad;
-  return run_pool_forward(*plan, input, nullptr);
-}
-
-#else  // no oneDNN headers at build time: libtorch's convolutions only
-
-bool onednn_built() { return false; }
-
-bool winograd_available() { return false; }
-
-bool onednn_conv_supports(const at::Tensor&, const at::Tensor&, const ConvPadding&) {
-  return false;
-}
-
-at::Tensor try_onednn_conv2d(const at::Tensor&,
-                             const at::Tensor&,
-                             const at::Tensor&,
-                             const ConvPadding&,
-                             bool) {
-  return at::Tensor();
-}
-
-at::Tensor onednn_conv2d(const at::Tensor&,
-                         const at::Tensor&,
-                         const at::Tensor&,
-                         const ConvPadding&,
-                         bool) {
-  throw ConfigError("this build calls no oneDNN convolutions (its headers were not found)");
-}
-
-at::Tensor try_onednn_max_pool2d(const at::Tensor&,
-                                 at::IntArrayRef,
-                                 at::IntArrayRef,
-                                 const ConvPadding&) {
-  return at::Tensor();
-}
-
-#endif
-
 }  // namespace mnist
+
+#endif  // MNIST_WITH_ONEDNN

@@ -1,0 +1,148 @@
+// Flags, checks and output that several commands share (shared.hpp).
+#include "cli/shared.hpp"
+
+#include <cstdio>
+
+#include <spdlog/spdlog.h>
+
+#include "mnist/fs_util.hpp"
+#include "mnist/idx.hpp"
+#include "mnist/onednn.hpp"
+
+namespace mnist::cli {
+
+std::string remedy_hint(Remedy remedy) {
+  switch (remedy) {
+    case Remedy::kNone:
+      return "";
+    case Remedy::kDataFolder:
+      return " (or point --data-dir / MNIST_DATA_DIR at a folder holding them)";
+    case Remedy::kInvertImage:
+      return "; if it shows dark ink on a light background, add --invert";
+    case Remedy::kNoCudaGraphs:
+      return "; train without CUDA graphs (mnist-train --no-cuda-graphs)";
+    case Remedy::kSaveModelFirst:
+      return " (train with --model-save-path first)";
+    case Remedy::kAnyPort:
+      return "; try --port 0 for any free port";
+  }
+  return "";
+}
+
+c10::Device device_for_flag(bool gpu) {
+  if (gpu) {
+    if (const auto reason = cuda_unavailable_reason()) {
+      throw DeviceError("--gpu: " + *reason);
+    }
+  }
+  return select_device(gpu);
+}
+
+void check_writable_dir(const std::string& dir, const std::string& what, const char* flag) {
+  if (const auto problem = writable_dir_problem(dir, what)) {
+    throw IoError(*problem + "; choose another " + flag);
+  }
+}
+
+CLI::Validator at_least(long long min) {
+  return CLI::Validator(
+      [min](std::string& text) -> std::string {
+        try {
+          size_t used = 0;
+          const long long value = std::stoll(text, &used);
+          if (used == text.size() && value >= min) {
+            return {};
+          }
+        } catch (const std::exception&) {
+        }
+        return "must be an integer of at least " + std::to_string(min) + ", got '" + text + "'";
+      },
+      ">=" + std::to_string(min));
+}
+
+CLI::Validator fraction_below_one() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        try {
+          size_t used = 0;
+          const double value = std::stod(text, &used);
+          if (used == text.size() && value >= 0.0 && value < 1.0) {
+            return {};
+          }
+        } catch (const std::exception&) {
+        }
+        return "must be a number with 0 <= split < 1 (e.g. 0.15), got '" + text + "'";
+      },
+      "0<=x<1");
+}
+
+void require_classifier(const Model& model, const std::string& origin) {
+  const auto& out = model->spec().layers.back().output_shape;
+  if (out.size() != 1 || out[0] != kNumClasses || !model->ends_in_softmax()) {
+    throw ConfigError(origin + ": the model must end in a 10-unit softmax to classify MNIST "
+                      "digits");
+  }
+}
+
+void add_precision_option(CLI::App& app, std::string& precision) {
+  app.add_option("--precision", precision,
+                 "Compute precision: fp32, or bf16 (bfloat16 autocast; weights, optimizer "
+                 "state and saved files stay float32)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"fp32", "bf16"}));
+}
+
+Precision resolve_precision(const std::string& name, const c10::Device& device) {
+  if (name != "bf16") {
+    return Precision::kFloat32;
+  }
+  if (device.is_cpu() && !cpu_has_bf16()) {
+    spdlog::warn("--precision bf16: this CPU has no bfloat16 instructions (AVX512_BF16 or "
+                 "AMX); training in fp32 instead");
+    return Precision::kFloat32;
+  }
+  return Precision::kBFloat16;
+}
+
+void add_onednn_flag(CLI::App& app, bool& onednn) {
+  // --libtorch-conv: the flag's name before it also covered pooling, kept so
+  // that existing commands still work; HelpFormatter leaves it out of --help.
+  app.add_flag_callback(
+      std::string("--no-onednn,") + kFormerOnednnFlag, [&onednn] { onednn = false; },
+      "On the CPU: run every convolution and max pooling through libtorch instead of calling "
+      "oneDNN directly (Winograd kernels in fp32; float32 weight gradients and fused ReLU in "
+      "bf16; oneDNN's pooling). Slower; results differ only in rounding");
+}
+
+std::string HelpFormatter::make_option_name(const CLI::Option* opt, bool is_positional) const {
+  std::string names = CLI::Formatter::make_option_name(opt, is_positional);
+  const std::string former = std::string(",") + kFormerOnednnFlag;
+  if (const size_t at = names.find(former); at != std::string::npos) {
+    names.erase(at, former.size());
+  }
+  return names;
+}
+
+void apply_onednn_flag(bool onednn, const c10::Device& device, Precision precision) {
+  set_onednn_enabled(onednn);
+  if (!device.is_cpu()) {
+    return;
+  }
+  const char* how =
+      !onednn                 ? "libtorch's (--no-onednn)"
+      : !winograd_available() ? "libtorch's (this build or CPU lacks oneDNN's kernels)"
+      : precision == Precision::kFloat32
+          ? "oneDNN Winograd where the layer allows (3x3, stride 1, channels a multiple of 16), "
+            "else libtorch's"
+          : "oneDNN bf16 with float32 weight gradients (3x3, stride 1), else libtorch's";
+  spdlog::info("convolutions: {}; max pooling: {}", how,
+               onednn && onednn_built() ? "oneDNN's" : "libtorch's");
+}
+
+void print_evaluation(const EvalResult& result) {
+  std::printf("Evaluation result:\n  Loss = %.3f; Accuracy = %.3f\n", result.loss,
+              result.accuracy);
+  std::fflush(stdout);
+}
+
+}  // namespace mnist::cli

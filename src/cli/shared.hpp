@@ -1,0 +1,69 @@
+// What several commands share: flags that more than one command takes, the
+// wording of the core's remedies as this CLI's flags, the device and save
+// folder checks that name the flag which gave the value, and the
+// Evaluation lines.
+#pragma once
+
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <c10/core/Device.h>
+
+#include "mnist/device.hpp"
+#include "mnist/error.hpp"
+#include "mnist/evaluate.hpp"
+#include "mnist/model.hpp"
+
+namespace mnist::cli {
+
+/// How this CLI words a core Remedy: text to append to the error, naming
+/// the flag to use ("" for kNone).
+std::string remedy_hint(Remedy remedy);
+
+/// select_device(gpu), but a CUDA that cannot be used is reported as
+/// "--gpu: <why>" (DeviceError).
+c10::Device device_for_flag(bool gpu);
+
+/// ensure_writable_dir(dir, what), its IoError ending in "; choose another
+/// FLAG".
+void check_writable_dir(const std::string& dir, const std::string& what, const char* flag);
+
+/// An integer flag's lower bound, with a plain message ("must be an integer
+/// of at least 1, got '0'") instead of CLI11's range text.
+CLI::Validator at_least(long long min);
+
+/// A number with 0 <= x < 1 (the validation split).
+CLI::Validator fraction_below_one();
+
+/// Throws ConfigError unless `model` outputs 10 class probabilities.
+void require_classifier(const Model& model, const std::string& origin);
+
+/// --precision: "fp32" or "bf16" (CLI11 refuses others).
+void add_precision_option(CLI::App& app, std::string& precision);
+
+/// The --precision value as run: bf16 on a CPU without bf16 instructions
+/// would be far slower than fp32, so it warns and uses fp32.
+Precision resolve_precision(const std::string& name, const c10::Device& device);
+
+/// --no-onednn's former name, still accepted, not shown by --help.
+constexpr const char* kFormerOnednnFlag = "--libtorch-conv";
+
+/// --no-onednn (and kFormerOnednnFlag): sets `onednn` to false.
+void add_onednn_flag(CLI::App& app, bool& onednn);
+
+/// CLI11's help layout, leaving out option names kept only so that old
+/// commands still work (kFormerOnednnFlag).
+class HelpFormatter : public CLI::Formatter {
+ public:
+  std::string make_option_name(const CLI::Option* opt, bool is_positional) const override;
+};
+
+/// Applies --no-onednn and says, on the CPU, which convolutions and pooling
+/// run.
+void apply_onednn_flag(bool onednn, const c10::Device& device, Precision precision);
+
+/// "Evaluation result:\n  Loss = 0.020; Accuracy = 0.995\n", as mnist-node
+/// prints it, on stdout (flushed).
+void print_evaluation(const EvalResult& result);
+
+}  // namespace mnist::cli

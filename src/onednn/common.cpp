@@ -1,0 +1,156 @@
+// oneDNN's engine, stream and tensor/descriptor conversions (common.hpp), the
+// process-wide switch, and what a build without oneDNN's headers does.
+#include "mnist/onednn.hpp"
+
+#include <atomic>
+
+#include "mnist/error.hpp"
+
+#ifdef MNIST_WITH_ONEDNN
+#include "onednn/common.hpp"
+#endif
+
+namespace mnist {
+
+namespace {
+
+std::atomic<bool> g_enabled{true};
+
+}  // namespace
+
+void set_onednn_enabled(bool on) { g_enabled = on; }
+bool onednn_enabled() { return g_enabled; }
+
+#ifdef MNIST_WITH_ONEDNN
+
+namespace onednn {
+
+const dnnl::engine& cpu_engine() {
+  static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+dnnl::stream& cpu_stream() {
+  thread_local dnnl::stream stream(cpu_engine());
+  return stream;
+}
+
+memory::data_type dnnl_type(at::ScalarType t) {
+  return t == at::kBFloat16 ? memory::data_type::bf16 : memory::data_type::f32;
+}
+
+at::ScalarType torch_type(const memory::desc& d) {
+  return d.data_type() == memory::data_type::bf16 ? at::kBFloat16 : at::kFloat;
+}
+
+/// A tensor's layout as oneDNN describes it (its sizes and strides).
+memory::desc desc_of(const at::Tensor& t) {
+  return memory::desc(Dims(t.sizes().begin(), t.sizes().end()), dnnl_type(t.scalar_type()),
+                      Dims(t.strides().begin(), t.strides().end()));
+}
+
+void reorder(const memory::desc& from, const void* from_data, const memory::desc& to,
+             void* to_data) {
+  const memory src(from, cpu_engine(), const_cast<void*>(from_data));
+  const memory dst(to, cpu_engine(), to_data);
+  dnnl::reorder(src, dst).execute(cpu_stream(), const_cast<memory&>(src),
+                                  const_cast<memory&>(dst));
+}
+
+/// Memory for a oneDNN layout that no libtorch tensor describes.
+at::Tensor buffer_for(const memory::desc& d) {
+  return at::empty({static_cast<int64_t>(d.get_size())}, at::TensorOptions(at::kByte));
+}
+
+/// `data`, in layout `have`, in layout `want`: itself, or a reordered copy.
+at::Tensor converted(const memory::desc& have, const at::Tensor& data, const memory::desc& want) {
+  if (have == want) {
+    return data;
+  }
+  at::Tensor out = buffer_for(want);
+  reorder(have, data.data_ptr(), want, out.data_ptr());
+  return out;
+}
+
+/// `t`'s data in layout `want` (type conversions included): `t` itself if
+/// it already has it, else a reordered copy.
+at::Tensor in_layout(const at::Tensor& t, const memory::desc& want) {
+  return converted(desc_of(t), t, want);
+}
+
+/// A channels-last tensor of `sizes` that a primitive writes in `layout`:
+/// the primitive writes it directly where the layouts agree, else into
+/// `*staging`, which to_tensor() then reorders into it.
+at::Tensor out_tensor(const memory::desc& layout, at::IntArrayRef sizes, at::Tensor* staging) {
+  at::Tensor out = at::empty(
+      sizes, at::TensorOptions(torch_type(layout)).memory_format(at::MemoryFormat::ChannelsLast));
+  *staging = desc_of(out) == layout ? out : buffer_for(layout);
+  return out;
+}
+
+void to_tensor(const memory::desc& layout, const at::Tensor& staging, at::Tensor& out) {
+  if (!staging.is_same(out)) {
+    reorder(layout, staging.data_ptr(), desc_of(out), out.data_ptr());
+  }
+}
+
+memory mem(const memory::desc& d, const at::Tensor& t) {
+  return memory(d, cpu_engine(), t.data_ptr());
+}
+
+}  // namespace onednn
+
+bool onednn_built() { return true; }
+
+std::string onednn_cpu_isa() {
+  switch (dnnl::get_effective_cpu_isa()) {
+    case dnnl::cpu_isa::sse41: return "sse41";
+    case dnnl::cpu_isa::avx: return "avx";
+    case dnnl::cpu_isa::avx2: return "avx2";
+    case dnnl::cpu_isa::avx2_vnni: return "avx2_vnni";
+    case dnnl::cpu_isa::avx512_core: return "avx512_core";
+    case dnnl::cpu_isa::avx512_core_vnni: return "avx512_core_vnni";
+    case dnnl::cpu_isa::avx512_core_bf16: return "avx512_core_bf16";
+    case dnnl::cpu_isa::avx512_core_amx: return "avx512_core_amx";
+    default: return "other";
+  }
+}
+
+#else  // no oneDNN headers at build time: libtorch's kernels only
+
+bool onednn_built() { return false; }
+
+std::string onednn_cpu_isa() { return "none (built without oneDNN's headers)"; }
+
+bool winograd_available() { return false; }
+
+bool onednn_conv_supports(const at::Tensor&, const at::Tensor&, const ConvPadding&) {
+  return false;
+}
+
+at::Tensor try_onednn_conv2d(const at::Tensor&,
+                             const at::Tensor&,
+                             const at::Tensor&,
+                             const ConvPadding&,
+                             bool) {
+  return at::Tensor();
+}
+
+at::Tensor onednn_conv2d(const at::Tensor&,
+                         const at::Tensor&,
+                         const at::Tensor&,
+                         const ConvPadding&,
+                         bool) {
+  throw ConfigError("this build calls no oneDNN convolutions (its headers were not found)");
+}
+
+at::Tensor try_onednn_max_pool2d(const at::Tensor&,
+                                 at::IntArrayRef,
+                                 at::IntArrayRef,
+                                 const ConvPadding&) {
+  return at::Tensor();
+}
+
+#endif
+
+}  // namespace mnist

@@ -1,0 +1,441 @@
+// TF.js Layers format, reading: topology -> ModelSpec (every field checked,
+// errors naming the file, the layer and the field), the weights manifest and
+// its weight files -> the Model's tensors (through layout.hpp).
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <utility>
+
+#include <ATen/ATen.h>
+
+#include "mnist/error.hpp"
+#include "mnist/fs_util.hpp"
+#include "mnist/tfjs_io.hpp"
+#include "tfjs_io/layout.hpp"
+
+namespace fs = std::filesystem;
+using nlohmann::ordered_json;
+
+namespace mnist {
+
+namespace {
+
+/// Error context: the file and, once known, the layer or weight entry.
+struct Where {
+  std::string file;
+  std::string entry;
+  [[noreturn]] void fail(const std::string& what) const {
+    throw FormatError(file + (entry.empty() ? "" : ": " + entry) + ": " + what);
+  }
+};
+
+const ordered_json* find(const ordered_json& object, const char* key) {
+  if (!object.is_object()) {
+    return nullptr;
+  }
+  const auto it = object.find(key);
+  return it == object.end() || it->is_null() ? nullptr : &*it;
+}
+
+int64_t get_int(const ordered_json& c, const char* key, const Where& w, int64_t fallback = -1) {
+  const ordered_json* v = find(c, key);
+  if (v == nullptr) {
+    if (fallback >= 0) {
+      return fallback;
+    }
+    w.fail(std::string("missing field \"") + key + "\"");
+  }
+  if (!v->is_number_integer() || v->get<int64_t>() < 0 || v->get<int64_t>() > (int64_t{1} << 31)) {
+    w.fail(std::string("field \"") + key + "\" must be a non-negative integer, found " + v->dump());
+  }
+  return v->get<int64_t>();
+}
+
+/// An int or a pair of ints ("kernel_size": 3 or [3,3]).
+std::array<int64_t, 2> get_pair(const ordered_json& c, const char* key, const Where& w,
+                                std::array<int64_t, 2> fallback) {
+  const ordered_json* v = find(c, key);
+  if (v == nullptr) {
+    if (fallback[0] > 0) {
+      return fallback;
+    }
+    w.fail(std::string("missing field \"") + key + "\"");
+  }
+  auto positive = [&](const ordered_json& x) {
+    if (!x.is_number_integer() || x.get<int64_t>() < 1 || x.get<int64_t>() > 4096) {
+      w.fail(std::string("field \"") + key + "\" must hold positive integers, found " + v->dump());
+    }
+    return x.get<int64_t>();
+  };
+  if (v->is_array() && v->size() == 2) {
+    return {positive((*v)[0]), positive((*v)[1])};
+  }
+  if (v->is_number_integer()) {
+    const int64_t n = positive(*v);
+    return {n, n};
+  }
+  w.fail(std::string("field \"") + key + "\" must be an integer or a pair, found " + v->dump());
+}
+
+bool same_padding(const ordered_json& c, const Where& w) {
+  const ordered_json* v = find(c, "padding");
+  if (v == nullptr || *v == "valid") {
+    return false;
+  }
+  if (*v == "same") {
+    return true;
+  }
+  w.fail("field \"padding\" is " + v->dump() + " (supported: \"valid\", \"same\")");
+}
+
+void require_channels_last(const ordered_json& c, const Where& w) {
+  const ordered_json* v = find(c, "data_format");
+  if (v != nullptr && *v != "channels_last") {
+    w.fail("field \"data_format\" is " + v->dump() + " (only \"channels_last\" is supported)");
+  }
+}
+
+Activation get_activation(const ordered_json& c, const Where& w) {
+  const ordered_json* v = find(c, "activation");
+  if (v == nullptr) {
+    return Activation::kLinear;
+  }
+  for (Activation a : {Activation::kLinear, Activation::kRelu, Activation::kSoftmax,
+                       Activation::kSigmoid, Activation::kTanh}) {
+    if (*v == activation_name(a)) {
+      return a;
+    }
+  }
+  w.fail("field \"activation\" is " + v->dump() +
+         " (supported: linear, relu, softmax, sigmoid, tanh)");
+}
+
+void check_input_shape(const ordered_json& c, const Where& w) {
+  if (const ordered_json* v = find(c, "batch_input_shape")) {
+    if (*v != ordered_json::array({nullptr, 28, 28, 1})) {
+      w.fail("field \"batch_input_shape\" is " + v->dump() + " (expected [null,28,28,1])");
+    }
+  }
+  if (const ordered_json* v = find(c, "input_shape")) {
+    if (*v != ordered_json::array({28, 28, 1})) {
+      w.fail("field \"input_shape\" is " + v->dump() + " (expected [28,28,1])");
+    }
+  }
+}
+
+Layer parse_layer(const ordered_json& entry, size_t index, const std::string& file) {
+  Where w{file, "layer " + std::to_string(index)};
+  if (!entry.is_object() || find(entry, "class_name") == nullptr || !entry["class_name"].is_string()) {
+    w.fail("expected an object with \"class_name\" and \"config\"");
+  }
+  const std::string cls = entry["class_name"].get<std::string>();
+  const ordered_json* cp = find(entry, "config");
+  if (cp == nullptr || !cp->is_object()) {
+    w.fail("class " + cls + ": missing \"config\" object");
+  }
+  const ordered_json& c = *cp;
+  Layer l;
+  if (const ordered_json* name = find(c, "name"); name != nullptr && name->is_string()) {
+    l.name = name->get<std::string>();
+  } else {
+    w.fail("class " + cls + ": missing field \"name\"");
+  }
+  if (l.name.empty() || l.name.find_first_of("/.") != std::string::npos) {
+    w.fail("layer name \"" + l.name + "\" is empty or holds '/' or '.'");
+  }
+  w.entry = "layer " + std::to_string(index) + " '" + l.name + "' (" + cls + ")";
+  check_input_shape(c, w);
+  l.config = c;  // kept as read (key order too), for saving again
+  if (cls == "Conv2D") {
+    l.kind = LayerKind::kConv2D;
+    require_channels_last(c, w);
+    l.units = get_int(c, "filters", w);
+    l.kernel = get_pair(c, "kernel_size", w, {0, 0});
+    l.strides = get_pair(c, "strides", w, {1, 1});
+    if (get_pair(c, "dilation_rate", w, {1, 1}) != std::array<int64_t, 2>{1, 1}) {
+      w.fail("field \"dilation_rate\" must be 1 (dilated convolutions are not supported)");
+    }
+    l.same_padding = same_padding(c, w);
+    l.activation = get_activation(c, w);
+    l.use_bias = find(c, "use_bias") == nullptr || c["use_bias"].get<bool>();
+  } else if (cls == "MaxPooling2D" || cls == "AveragePooling2D") {
+    l.kind = cls == "MaxPooling2D" ? LayerKind::kMaxPooling2D : LayerKind::kAveragePooling2D;
+    require_channels_last(c, w);
+    l.kernel = get_pair(c, "pool_size", w, {2, 2});
+    l.strides = get_pair(c, "strides", w, l.kernel);
+    l.same_padding = same_padding(c, w);
+  } else if (cls == "Flatten") {
+    l.kind = LayerKind::kFlatten;
+    require_channels_last(c, w);
+  } else if (cls == "Dropout") {
+    l.kind = LayerKind::kDropout;
+    const ordered_json* rate = find(c, "rate");
+    if (rate == nullptr || !rate->is_number()) {
+      w.fail("field \"rate\" must be a number");
+    }
+    l.rate = rate->get<double>();
+    if (find(c, "noise_shape") != nullptr) {
+      w.fail("field \"noise_shape\" is not supported");
+    }
+  } else if (cls == "Dense") {
+    l.kind = LayerKind::kDense;
+    l.units = get_int(c, "units", w);
+    l.activation = get_activation(c, w);
+    l.use_bias = find(c, "use_bias") == nullptr || c["use_bias"].get<bool>();
+  } else if (cls == "Activation") {
+    l.kind = LayerKind::kActivation;
+    l.activation = get_activation(c, w);
+  } else {
+    w.fail("layer class " + cls + " is not supported (supported: Conv2D, MaxPooling2D, "
+           "AveragePooling2D, Flatten, Dropout, Dense, Activation)");
+  }
+  return l;
+}
+
+/// The bytes of one weight group: its files, concatenated in order.
+std::vector<char> read_group(const fs::path& dir, const ordered_json& paths, uint64_t expected,
+                             const Where& w) {
+  if (!paths.is_array() || paths.empty()) {
+    w.fail("\"paths\" must be a non-empty array of file names");
+  }
+  std::vector<std::pair<fs::path, uint64_t>> files;
+  uint64_t total = 0;
+  for (const auto& p : paths) {
+    if (!p.is_string()) {
+      w.fail("\"paths\" holds a non-string entry " + p.dump());
+    }
+    const WeightPath rel = check_weight_path(p.get<std::string>());
+    if (!rel.problem.empty()) {
+      w.fail("weight path " + p.dump() + " " + rel.problem);
+    }
+    const fs::path file = dir / rel.path;
+    std::error_code ec;
+    const uint64_t size = fs::file_size(file, ec);
+    if (ec) {
+      throw IoError(file.string() + ": cannot read the weight file named in the manifest (" +
+                    ec.message() + ")");
+    }
+    files.emplace_back(file, size);
+    total += size;
+  }
+  if (total != expected) {
+    w.fail("the weight files hold " + std::to_string(total) + " bytes, but the manifest's "
+           "weights need " + std::to_string(expected) + " bytes");
+  }
+  std::vector<char> bytes(total);
+  size_t offset = 0;
+  for (const auto& [file, size] : files) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in.read(bytes.data() + offset, static_cast<std::streamsize>(size))) {
+      throw IoError(file.string() + ": cannot read " + std::to_string(size) + " bytes");
+    }
+    offset += size;
+  }
+  return bytes;
+}
+}  // namespace
+
+WeightPath check_weight_path(const std::string& manifest_path) {
+  std::string path = manifest_path;
+  while (path.rfind("./", 0) == 0) {
+    path.erase(0, 2);
+  }
+  if (is_plain_relative_path(path)) {
+    return {path, ""};
+  }
+  std::string problem = "is not a plain relative path inside the model folder";
+  if (manifest_path.empty()) {
+    problem = "is empty";
+  } else if (path.empty()) {
+    problem = "names no file";
+  } else if (path.front() == '/') {
+    problem = "is absolute";
+  } else if (("/" + path + "/").find("/../") != std::string::npos) {
+    problem = "leaves the model folder";
+  } else if (("/" + path + "/").find("//") != std::string::npos) {
+    problem = "has an empty segment";
+  } else if (("/" + path + "/").find("/./") != std::string::npos) {
+    problem = "has a \".\" segment after its start";
+  } else {
+    problem = "holds a backslash or a control character";
+  }
+  return {"", problem};
+}
+
+ModelSpec parse_topology(const ordered_json& topology, const std::string& origin) {
+  Where w{origin, "modelTopology"};
+  const ordered_json* top = &topology;
+  if (const ordered_json* inner = find(topology, "model_config")) {
+    top = inner;  // the Keras converter's wrapping
+  }
+  const ordered_json* cls = find(*top, "class_name");
+  if (cls == nullptr || !cls->is_string()) {
+    w.fail("missing \"class_name\"");
+  }
+  if (*cls != "Sequential") {
+    w.fail("class " + cls->dump() + " is not supported (only Sequential models load; a "
+           "functional Model is not supported)");
+  }
+  const ordered_json* config = find(*top, "config");
+  const ordered_json* layers = config != nullptr && config->is_array() ? config : nullptr;
+  ModelSpec spec;
+  if (layers == nullptr && config != nullptr) {
+    layers = find(*config, "layers");
+    if (const ordered_json* name = find(*config, "name"); name != nullptr && name->is_string()) {
+      spec.name = name->get<std::string>();
+    }
+  }
+  if (layers == nullptr || !layers->is_array()) {
+    w.fail("missing the \"layers\" array");
+  }
+  for (size_t i = 0; i < layers->size(); ++i) {
+    const ordered_json& entry = (*layers)[i];
+    if (find(entry, "class_name") != nullptr && entry["class_name"] == "InputLayer") {
+      if (const ordered_json* c = find(entry, "config")) {
+        check_input_shape(*c, Where{origin, "layer " + std::to_string(i) + " (InputLayer)"});
+      }
+      continue;
+    }
+    spec.layers.push_back(parse_layer(entry, i, origin));
+  }
+  return spec;
+}
+
+Model load_tfjs(const std::string& path) {
+  fs::path json_path(path);
+  std::error_code ec;
+  if (fs::is_directory(json_path, ec)) {
+    json_path /= kModelJsonFile;
+  }
+  const std::string file = json_path.string();
+  if (!fs::exists(json_path, ec)) {
+    throw IoError(file + ": cannot open the model (No such file or directory); expected a "
+                  "folder holding model.json and its weight files");
+  }
+  const ordered_json doc = read_json_file(file);
+  Where w{file, ""};
+  if (!doc.is_object()) {
+    w.fail("expected a JSON object with modelTopology and weightsManifest");
+  }
+  if (const ordered_json* format = find(doc, "format"); format != nullptr && *format != "layers-model") {
+    w.fail("format is " + format->dump() + " (expected \"layers-model\"; a graph model is "
+           "loaded with tf.loadGraphModel, not by mnist-train)");
+  }
+  const ordered_json* topology = find(doc, "modelTopology");
+  const ordered_json* manifest = find(doc, "weightsManifest");
+  if (topology == nullptr || manifest == nullptr || !manifest->is_array()) {
+    w.fail("missing \"modelTopology\" or \"weightsManifest\"");
+  }
+  Model model(parse_topology(*topology, file));
+
+  std::map<std::string, at::Tensor> targets;
+  for (const auto& [name, tensor] : model->tfjs_weights()) {
+    targets.emplace(name, tensor);
+  }
+  std::map<std::string, bool> loaded;
+  for (size_t g = 0; g < manifest->size(); ++g) {
+    const ordered_json& group = (*manifest)[g];
+    Where gw{file, "weightsManifest[" + std::to_string(g) + "]"};
+    const ordered_json* specs = find(group, "weights");
+    const ordered_json* paths = find(group, "paths");
+    if (specs == nullptr || !specs->is_array() || paths == nullptr) {
+      gw.fail("expected \"paths\" and \"weights\"");
+    }
+    // First pass: names, dtypes, shapes and the bytes they need.
+    struct Entry {
+      std::string name;
+      std::vector<int64_t> shape;
+      uint64_t offset;
+    };
+    std::vector<Entry> entries;
+    uint64_t needed = 0;
+    for (const auto& spec : *specs) {
+      Where ew{file, "weight " + (find(spec, "name") ? spec["name"].dump() : std::string("?"))};
+      if (!spec.is_object() || find(spec, "name") == nullptr || !spec["name"].is_string()) {
+        ew.fail("expected an object with \"name\", \"shape\" and \"dtype\"");
+      }
+      const std::string name = spec["name"].get<std::string>();
+      const ordered_json* dtype = find(spec, "dtype");
+      if (dtype == nullptr || *dtype != "float32") {
+        ew.fail("dtype " + (dtype ? dtype->dump() : std::string("missing")) +
+                " is not supported (only float32)");
+      }
+      if (find(spec, "quantization") != nullptr) {
+        ew.fail("quantized weights are not supported");
+      }
+      const ordered_json* shape = find(spec, "shape");
+      if (shape == nullptr || !shape->is_array()) {
+        ew.fail("missing \"shape\"");
+      }
+      std::vector<int64_t> dims;
+      uint64_t count = 1;
+      for (const auto& d : *shape) {
+        if (!d.is_number_integer() || d.get<int64_t>() < 0 || d.get<int64_t>() > (int64_t{1} << 31)) {
+          ew.fail("bad shape " + shape->dump());
+        }
+        dims.push_back(d.get<int64_t>());
+        count *= static_cast<uint64_t>(dims.back());
+        if (count > (uint64_t{1} << 31)) {
+          ew.fail("shape " + shape->dump() + " is too large");
+        }
+      }
+      entries.push_back({name, dims, needed});
+      needed += count * sizeof(float);
+    }
+    const std::vector<char> bytes = read_group(json_path.parent_path(), *paths, needed, gw);
+    for (const Entry& e : entries) {
+      Where ew{file, "weight \"" + e.name + "\""};
+      const auto it = targets.find(e.name);
+      if (it == targets.end()) {
+        ew.fail("the model has no such weight (names are \"<layer name>/kernel\" and "
+                "\"<layer name>/bias\")");
+      }
+      if (loaded[e.name]) {
+        ew.fail("appears twice in the manifest");
+      }
+      at::Tensor& target = it->second;
+      const std::vector<int64_t> expected = tfjs::tfjs_view(target).sizes().vec();
+      if (e.shape != expected) {
+        ew.fail("shape " + ordered_json(e.shape).dump() + " does not match the layer's " +
+                ordered_json(expected).dump());
+      }
+      if (!tfjs::copy_tfjs_weight(bytes.data() + e.offset, target)) {
+        ew.fail("holds NaN or infinite values");
+      }
+      loaded[e.name] = true;
+    }
+  }
+  for (const auto& [name, tensor] : targets) {
+    if (!loaded[name]) {
+      w.fail("weight \"" + name + "\" of the model is missing from the manifest");
+    }
+  }
+  return model;
+}
+
+std::vector<std::string> manifest_weight_files(const std::string& model_dir) {
+  const ordered_json doc = read_json_file((fs::path(model_dir) / kModelJsonFile).string());
+  std::vector<std::string> files;
+  const ordered_json* manifest = find(doc, "weightsManifest");
+  if (manifest == nullptr || !manifest->is_array()) {
+    return files;
+  }
+  for (const auto& group : *manifest) {
+    const ordered_json* paths = find(group, "paths");
+    if (paths == nullptr || !paths->is_array()) {
+      continue;
+    }
+    for (const auto& p : *paths) {
+      if (p.is_string()) {
+        const WeightPath checked = check_weight_path(p.get<std::string>());
+        if (checked.problem.empty()) {
+          files.push_back(checked.path);
+        }
+      }
+    }
+  }
+  return files;
+}
+
+}  // namespace mnist

@@ -1,0 +1,201 @@
+// TF.js Layers format, writing: the topology key for key as TF.js 4.22 writes
+// it, the weights manifest, weights.bin (through layout.hpp), and the
+// crash-safe protocol that replaces a saved model (docs/design.md).
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+
+#include <ATen/ATen.h>
+
+#include "mnist/fs_util.hpp"
+#include "mnist/tfjs_io.hpp"
+#include "tfjs_io/layout.hpp"
+
+#ifndef MNIST_VERSION
+#define MNIST_VERSION "0.0.0"
+#endif
+
+namespace fs = std::filesystem;
+using nlohmann::ordered_json;
+
+namespace mnist {
+
+namespace {
+
+ordered_json variance_scaling() {
+  return {{"class_name", "VarianceScaling"},
+          {"config", {{"scale", 1}, {"mode", "fan_avg"}, {"distribution", "normal"}, {"seed", nullptr}}}};
+}
+
+ordered_json zeros() { return {{"class_name", "Zeros"}, {"config", ordered_json::object()}}; }
+
+std::string padding_name(const Layer& l) { return l.same_padding ? "same" : "valid"; }
+
+/// A layer's config with TF.js 4.22's keys in TF.js's order.
+ordered_json generated_config(const Layer& l) {
+  ordered_json c;
+  switch (l.kind) {
+    case LayerKind::kConv2D:
+      c["filters"] = l.units;
+      c["kernel_initializer"] = variance_scaling();
+      c["kernel_regularizer"] = nullptr;
+      c["kernel_constraint"] = nullptr;
+      c["kernel_size"] = {l.kernel[0], l.kernel[1]};
+      c["strides"] = {l.strides[0], l.strides[1]};
+      c["padding"] = padding_name(l);
+      c["data_format"] = "channels_last";
+      c["dilation_rate"] = {1, 1};
+      c["activation"] = activation_name(l.activation);
+      c["use_bias"] = l.use_bias;
+      c["bias_initializer"] = zeros();
+      c["bias_regularizer"] = nullptr;
+      c["activity_regularizer"] = nullptr;
+      c["bias_constraint"] = nullptr;
+      break;
+    case LayerKind::kMaxPooling2D:
+    case LayerKind::kAveragePooling2D:
+      c["pool_size"] = {l.kernel[0], l.kernel[1]};
+      c["padding"] = padding_name(l);
+      c["strides"] = {l.strides[0], l.strides[1]};
+      c["data_format"] = "channels_last";
+      break;
+    case LayerKind::kFlatten:
+      break;
+    case LayerKind::kDropout:
+      c["rate"] = l.rate;
+      c["noise_shape"] = nullptr;
+      c["seed"] = nullptr;
+      break;
+    case LayerKind::kDense:
+      c["units"] = l.units;
+      c["activation"] = activation_name(l.activation);
+      c["use_bias"] = l.use_bias;
+      c["kernel_initializer"] = variance_scaling();
+      c["bias_initializer"] = zeros();
+      c["kernel_regularizer"] = nullptr;
+      c["bias_regularizer"] = nullptr;
+      c["activity_regularizer"] = nullptr;
+      c["kernel_constraint"] = nullptr;
+      c["bias_constraint"] = nullptr;
+      break;
+    case LayerKind::kActivation:
+      c["activation"] = activation_name(l.activation);
+      break;
+  }
+  c["name"] = l.name;
+  c["trainable"] = true;
+  return c;
+}
+
+// While a model replaces another, its weights are also written under the name
+// weights.new-<pid>-<n>.bin, which only a model.json of the new model names.
+constexpr const char* kStagedPrefix = "weights.new-";
+constexpr const char* kStagedSuffix = ".bin";
+
+/// The writer's pid in a staged weights name, or "".
+std::string staged_pid(const std::string& name) {
+  const size_t prefix = std::strlen(kStagedPrefix);
+  if (name.rfind(kStagedPrefix, 0) != 0 || name.size() <= prefix + 4 ||
+      name.compare(name.size() - 4, 4, kStagedSuffix) != 0) {
+    return "";
+  }
+  const std::string middle = name.substr(prefix);
+  return middle.substr(0, middle.find('-'));
+}
+
+/// Removes from `dir` what killed saves left behind and nothing names: staged
+/// weights and temporary files of processes that are gone. Call only while
+/// model.json names weights.bin.
+void remove_save_leftovers(const std::string& dir) {
+  remove_abandoned(dir, [](const std::string& name) {
+    const std::string pid = staged_pid(name);
+    return pid.empty() ? temporary_name_pid(name) : pid;
+  });
+}
+
+}  // namespace
+
+std::string generated_by() { return std::string("mnist-train v") + MNIST_VERSION; }
+
+ordered_json model_topology(const ModelSpec& spec) {
+  ordered_json layers = ordered_json::array();
+  for (size_t i = 0; i < spec.layers.size(); ++i) {
+    const Layer& l = spec.layers[i];
+    ordered_json config = l.config.is_object() ? l.config : generated_config(l);
+    if (i == 0 && !config.contains("batch_input_shape") && !config.contains("input_shape")) {
+      config["batch_input_shape"] = {nullptr, 28, 28, 1};
+      config["dtype"] = "float32";
+    }
+    layers.push_back({{"class_name", class_name(l.kind)}, {"config", config}});
+  }
+  ordered_json topology;
+  topology["class_name"] = "Sequential";
+  topology["config"] = {{"name", spec.name}, {"layers", layers}};
+  topology["keras_version"] = "tfjs-layers 4.22.0";
+  topology["backend"] = "tensor_flow.js";
+  return topology;
+}
+
+ordered_json model_json(const Model& model) {
+  ordered_json weights = ordered_json::array();
+  for (const auto& [name, tensor] : model->tfjs_weights()) {
+    ordered_json spec;
+    spec["name"] = name;
+    spec["shape"] = tfjs::tfjs_view(tensor).sizes().vec();
+    spec["dtype"] = "float32";
+    weights.push_back(spec);
+  }
+  ordered_json doc;
+  doc["modelTopology"] = model_topology(model->spec());
+  doc["weightsManifest"] = ordered_json::array({{{"paths", {kWeightsFile}}, {"weights", weights}}});
+  doc["format"] = "layers-model";
+  doc["generatedBy"] = generated_by();
+  doc["convertedBy"] = nullptr;
+  return doc;
+}
+
+std::vector<char> weights_bin(const Model& model) {
+  std::vector<char> bytes;
+  for (const auto& named : model->tfjs_weights()) {
+    tfjs::append_tfjs_weight(bytes, named.second);
+  }
+  return bytes;
+}
+
+void save_tfjs(const Model& model, const std::string& dir) {
+  ensure_writable_dir(dir, "model folder");
+  const fs::path folder(dir);
+  const std::vector<char> weights = weights_bin(model);
+  const ordered_json doc = model_json(model);
+  std::error_code ec;
+  if (!fs::exists(folder / kModelJsonFile, ec)) {
+    // No model here yet: until model.json is in place there is none.
+    write_file_atomic((folder / kWeightsFile).string(), weights);
+    write_file_atomic((folder / kModelJsonFile).string(), doc.dump());
+    remove_save_leftovers(dir);
+    return;
+  }
+  // Replacing a model: model.json and weights.bin are two files, and renaming
+  // one then the other would leave, after a kill between the two, a model.json
+  // with the other model's weights. So the new weights first go under a fresh
+  // name that only the new model.json names; once that model.json is in
+  // place, weights.bin is replaced and model.json rewritten to name it. Each
+  // step is an atomic rename: a kill at any moment leaves the old model or
+  // the new one (possibly still naming the staged file), plus files that
+  // nothing names, removed by the next save.
+  std::string staged;
+  for (int n = 0; staged.empty() || fs::exists(folder / staged, ec); ++n) {
+    staged = kStagedPrefix + std::to_string(::getpid()) + "-" + std::to_string(n) + kStagedSuffix;
+  }
+  write_file_atomic((folder / staged).string(), weights);
+  ordered_json staged_doc = doc;
+  staged_doc["weightsManifest"][0]["paths"] = ordered_json::array({staged});
+  write_file_atomic((folder / kModelJsonFile).string(), staged_doc.dump());
+  replace_with_link((folder / staged).string(), (folder / kWeightsFile).string(), weights);
+  write_file_atomic((folder / kModelJsonFile).string(), doc.dump());
+  ::unlink((folder / staged).c_str());
+  remove_save_leftovers(dir);
+}
+
+}  // namespace mnist

@@ -1,0 +1,145 @@
+// File safety: atomic replacement, the writable-folder probe and its
+// messages, the sweep of what killed writers left (and only that), bounded
+// JSON, and plain relative paths.
+#include "mnist/fs_util.hpp"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "mnist/error.hpp"
+#include "test_util.hpp"
+
+namespace fs = std::filesystem;
+
+namespace mnist {
+namespace {
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+/// A pid that no process has (the highest possible, unused here).
+std::string dead_pid() {
+  for (int pid = 4194303; pid > 1000; --pid) {
+    if (process_gone(std::to_string(pid)) && pid != ::getpid()) {
+      return std::to_string(pid);
+    }
+  }
+  return "";
+}
+
+TEST(FsUtilTest, AtomicWriteReplacesWholeFile) {
+  test::TempDir dir;
+  write_file_atomic(dir.file("a.txt"), std::string("old content that is long"));
+  write_file_atomic(dir.file("a.txt"), std::string("new"));
+  EXPECT_EQ(read_text(dir.file("a.txt")), "new");
+  int entries = 0;
+  for (const auto& e : fs::directory_iterator(dir.path())) {
+    (void)e;
+    ++entries;
+  }
+  EXPECT_EQ(entries, 1) << "no temporary file left";
+  EXPECT_THROW(write_file_atomic(dir.file("missing/a.txt"), std::string("x")), IoError);
+}
+
+TEST(FsUtilTest, ReplaceWithLinkSharesTheNewFile) {
+  test::TempDir dir;
+  const std::vector<char> bytes{'n', 'e', 'w'};
+  write_file_atomic(dir.file("staged.bin"), bytes);
+  write_file_atomic(dir.file("weights.bin"), std::string("old"));
+  replace_with_link(dir.file("staged.bin"), dir.file("weights.bin"), bytes);
+  EXPECT_EQ(read_text(dir.file("weights.bin")), "new");
+  EXPECT_EQ(read_text(dir.file("staged.bin")), "new");
+}
+
+TEST(FsUtilTest, UnusableSaveDirIsAnIoError) {
+  test::TempDir dir;
+  test::write_bytes(dir.file("plainfile"), {1, 2, 3});
+  try {
+    ensure_writable_dir(dir.file("plainfile/model"), "model folder");
+    FAIL() << "expected IoError";
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find("plainfile/model: cannot create the model folder"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(ensure_writable_dir(dir.file("plainfile"), "model folder"), IoError);
+  EXPECT_THROW(ensure_writable_dir("/proc/mnist-train-model", "model folder"), IoError);
+}
+
+TEST(FsUtilTest, ProblemsNameThePathAndTheFolderUseNeverAFlag) {
+  test::TempDir dir;
+  test::write_bytes(dir.file("plainfile"), {1});
+  const auto on_file = writable_dir_problem(dir.file("plainfile"), "checkpoint folder");
+  ASSERT_TRUE(on_file.has_value());
+  EXPECT_EQ(on_file->rfind(dir.file("plainfile") + ": ", 0), 0U) << *on_file;
+  const auto problem = writable_dir_problem("/proc/x/y", "checkpoint folder");
+  ASSERT_TRUE(problem.has_value());
+  EXPECT_EQ(problem->rfind("/proc/x/y: cannot create the checkpoint folder (", 0), 0U) << *problem;
+  EXPECT_EQ(problem->find("--"), std::string::npos) << *problem;
+  EXPECT_FALSE(writable_dir_problem(dir.file("new/nested"), "model folder").has_value());
+  EXPECT_TRUE(fs::is_directory(dir.file("new/nested")));
+}
+
+TEST(FsUtilTest, SweepRemovesOnlyWhatGoneProcessesLeft) {
+  const std::string gone = dead_pid();
+  ASSERT_FALSE(gone.empty());
+  const std::string me = std::to_string(::getppid());  // alive: the test runner's parent
+  test::TempDir dir;
+  for (const std::string& name :
+       {".weights.bin.tmp." + gone, ".mnist-train-probe." + gone, ".model.json.tmp." + me,
+        std::string("weights.bin"), std::string(".notes.tmp.x")}) {
+    test::write_bytes(dir.file(name), {1});
+  }
+  fs::create_directories(dir.file(".old-folder.tmp." + gone + "/inner"));
+  fs::create_symlink(dir.file("weights.bin"), dir.file(".link.tmp." + gone));
+  remove_abandoned(dir.path().string(), temporary_name_pid);
+  EXPECT_FALSE(fs::exists(dir.file(".weights.bin.tmp." + gone)));
+  EXPECT_FALSE(fs::exists(dir.file(".mnist-train-probe." + gone)));
+  EXPECT_FALSE(fs::exists(dir.file(".old-folder.tmp." + gone)));
+  EXPECT_TRUE(fs::exists(dir.file(".model.json.tmp." + me))) << "its writer is alive";
+  EXPECT_TRUE(fs::exists(dir.file("weights.bin")));
+  EXPECT_TRUE(fs::exists(dir.file(".notes.tmp.x"))) << "not a process id";
+  EXPECT_TRUE(fs::is_symlink(dir.file(".link.tmp." + gone))) << "symlinks are never followed";
+  EXPECT_EQ(temporary_name_pid(".a.tmp.123"), "123");
+  EXPECT_EQ(temporary_name_pid(".mnist-train-probe.77"), "77");
+  EXPECT_EQ(temporary_name_pid("a.tmp.123"), "");
+  EXPECT_FALSE(process_gone("12a"));
+  EXPECT_FALSE(process_gone(""));
+  EXPECT_TRUE(process_gone(std::to_string(::getpid())));
+}
+
+TEST(FsUtilTest, JsonIsBoundedBeforeParsing) {
+  test::TempDir dir;
+  std::ofstream(dir.file("deep.json")) << std::string(100, '[') << std::string(100, ']');
+  try {
+    read_json_file(dir.file("deep.json"));
+    FAIL() << "expected FormatError";
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("nested deeper than 64 levels"), std::string::npos);
+  }
+  std::ofstream(dir.file("ok.json")) << R"({"a": "[[[[", "b": [1, 2]})";
+  EXPECT_EQ(read_json_file(dir.file("ok.json"))["b"][1], 2);
+  std::ofstream(dir.file("bad.json")) << "{";
+  EXPECT_THROW(read_json_file(dir.file("bad.json")), FormatError);
+  EXPECT_THROW(read_json_file(dir.file("missing.json")), IoError);
+}
+
+TEST(FsUtilTest, PlainRelativePaths) {
+  EXPECT_TRUE(is_plain_relative_path("weights.bin"));
+  EXPECT_TRUE(is_plain_relative_path("shards/group1-shard1of2.bin"));
+  for (const char* p : {"", "/etc/passwd", "../x", "a/../b", "a//b", "./a", "a\\b", "a/", "."}) {
+    EXPECT_FALSE(is_plain_relative_path(p)) << p;
+  }
+  EXPECT_FALSE(is_plain_relative_path(std::string("a\x01" "b")));
+}
+
+}  // namespace
+}  // namespace mnist
