@@ -18,15 +18,15 @@
 #include <vector>
 
 #include <ATen/ATen.h>
-#include <nlohmann/json.hpp>
 #include <torch/utils.h>
+#include <nlohmann/json.hpp>
 
 #include "mnist/data.hpp"
 #include "mnist/device.hpp"
 #include "mnist/evaluate.hpp"
 #include "mnist/model.hpp"
-#include "mnist/train.hpp"
 #include "mnist/onednn.hpp"
+#include "mnist/train.hpp"
 
 namespace {
 
@@ -63,7 +63,9 @@ int64_t arg(const std::vector<std::string>& a, const std::string& name, int64_t 
   return fallback;
 }
 
-std::string text_arg(const std::vector<std::string>& a, const std::string& name, const char* fallback) {
+std::string text_arg(const std::vector<std::string>& a,
+                     const std::string& name,
+                     const char* fallback) {
   for (size_t i = 0; i + 1 < a.size(); ++i) {
     if (a[i] == name) {
       return a[i + 1];
@@ -169,9 +171,9 @@ int main(int argc, char** argv) {
       out["startup_to_first_batch_s"] = first_batch_at;
     } else {
       const mnist::Dataset test = data.test;
-      mnist::evaluate(model, mnist::Dataset{test.images.narrow(0, 0, 1024),
-                                            test.labels.narrow(0, 0, 1024)},
-                      256, precision);  // warm-up
+      mnist::evaluate(
+          model, mnist::Dataset{test.images.narrow(0, 0, 1024), test.labels.narrow(0, 0, 1024)},
+          256, precision);  // warm-up
       std::vector<double> rates;
       for (int i = 0; i < 3; ++i) {
         const auto t0 = Clock::now();
@@ -182,8 +184,9 @@ int main(int argc, char** argv) {
       out["eval_images_per_second"] = median(rates);
     }
   } else {
-    std::fprintf(stderr, "usage: mnist_bench train|eval|matmul [--precision fp32|bf16] "
-                         "[--steps N] [--warmup N] [--threads T] [--no-onednn]\n");
+    std::fprintf(stderr,
+                 "usage: mnist_bench train|eval|matmul [--precision fp32|bf16] "
+                 "[--steps N] [--warmup N] [--threads T] [--no-onednn]\n");
     return 2;
   }
   out["peak_rss_mib"] = peak_rss_mib();

@@ -167,8 +167,8 @@ std::string save_checkpoint(const std::string& dir,
     // name then holds the stale copy); otherwise move the old one out of the
     // way first.
 #ifdef RENAME_EXCHANGE
-    swapped = ::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, final_path.c_str(),
-                          RENAME_EXCHANGE) == 0;
+    swapped =
+        ::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, final_path.c_str(), RENAME_EXCHANGE) == 0;
 #endif
     if (swapped) {
       sync_dir(dir);

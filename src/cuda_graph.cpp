@@ -96,11 +96,14 @@ struct GraphedStep::Impl {};
 
 bool GraphedStep::available() { return false; }
 
-GraphedStep::GraphedStep(Step /*step*/, int64_t /*batch_size*/, const c10::Device& /*device*/,
+GraphedStep::GraphedStep(Step /*step*/,
+                         int64_t /*batch_size*/,
+                         const c10::Device& /*device*/,
                          int /*warmup*/) {
   throw DeviceError(
       std::string("this build has no CUDA graph support (it needs a CUDA libtorch and the "
-                  "CUDA toolkit's headers at build time); ") + kCudaReadmeHint);
+                  "CUDA toolkit's headers at build time); ") +
+      kCudaReadmeHint);
 }
 
 GraphedStep::~GraphedStep() = default;

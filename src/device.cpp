@@ -61,8 +61,8 @@ int configure_cpu_threads(int threads) {
     threads = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
   }
   using SetThreads = void (*)(int);
-  if (auto* set_openblas = reinterpret_cast<SetThreads>(
-          dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
+  if (auto* set_openblas =
+          reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
     set_openblas(1);
   }
   at::set_num_threads(threads);
@@ -95,8 +95,8 @@ bool cpu_has_bf16() {
     // bf16 kernels are absent too. oneDNN's ISA values carry bit 0x80 from
     // avx512_core_bf16 up (dnnl_types.h).
     using EffectiveIsa = int (*)();
-    if (auto* isa = reinterpret_cast<EffectiveIsa>(
-            dlsym(RTLD_DEFAULT, "dnnl_get_effective_cpu_isa"))) {
+    if (auto* isa =
+            reinterpret_cast<EffectiveIsa>(dlsym(RTLD_DEFAULT, "dnnl_get_effective_cpu_isa"))) {
       flags = flags && (isa() & 0x80) != 0;
     }
     return flags;

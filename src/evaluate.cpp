@@ -36,7 +36,8 @@ EvalResult evaluate(Model& model, const Dataset& data, int64_t batch_size, Preci
       logits = model->forward(x);
     }
     logits = logits.to(at::kFloat);
-    loss_sum += at::cross_entropy_loss(logits, y, /*weight=*/{}, at::Reduction::Sum).to(at::kDouble);
+    loss_sum +=
+        at::cross_entropy_loss(logits, y, /*weight=*/{}, at::Reduction::Sum).to(at::kDouble);
     pairs += at::bincount(y * kNumClasses + logits.argmax(1), /*weights=*/{},
                           /*minlength=*/kNumClasses * kNumClasses);
   }

@@ -102,7 +102,8 @@ void write_file_atomic(const std::string& path, const std::vector<char>& bytes) 
   write_atomic(path, bytes.data(), bytes.size());
 }
 
-void replace_with_link(const std::string& from, const std::string& to,
+void replace_with_link(const std::string& from,
+                       const std::string& to,
                        const std::vector<char>& bytes) {
   const fs::path target(to);
   const fs::path tmp = temporary_for(target);
@@ -242,12 +243,11 @@ bool is_plain_relative_path(const std::string& path) {
   while (true) {
     const size_t slash = path.find('/', start);
     const std::string segment = path.substr(start, slash - start);
-    const bool plain =
-        !segment.empty() && segment != "." && segment != ".." &&
-        std::none_of(segment.begin(), segment.end(), [](char c) {
-          const auto u = static_cast<unsigned char>(c);
-          return c == '\\' || u < 0x20 || u == 0x7f;
-        });
+    const bool plain = !segment.empty() && segment != "." && segment != ".." &&
+                       std::none_of(segment.begin(), segment.end(), [](char c) {
+                         const auto u = static_cast<unsigned char>(c);
+                         return c == '\\' || u < 0x20 || u == 0x7f;
+                       });
     if (!plain) {
       return false;
     }

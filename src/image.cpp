@@ -33,7 +33,8 @@ at::Tensor read_gray_image(const std::string& path, bool dark_ink) {
     throw DataError(path + ": cannot read the image (" + stbi_failure_reason() +
                     "); expected a PNG or PGM file");
   }
-  const at::Tensor raw = at::from_blob(pixels.get(), {height, width, 2}, at::kByte).to(at::kFloat) / 255.0;
+  const at::Tensor raw =
+      at::from_blob(pixels.get(), {height, width, 2}, at::kByte).to(at::kFloat) / 255.0;
   const at::Tensor luminance = raw.select(2, 0);
   const at::Tensor alpha = raw.select(2, 1);
   // Composite over the background: white for dark ink, black for bright ink.

@@ -265,8 +265,8 @@ ModelImpl::ModelImpl(ModelSpec spec) : spec_(std::move(spec)) {
       }
       case LayerKind::kDense: {
         if (image) {
-          bad_layer(l, "needs a flat input (add a Flatten layer before it), got " +
-                           shape_text(shape));
+          bad_layer(l,
+                    "needs a flat input (add a Flatten layer before it), got " + shape_text(shape));
         }
         if (l.units < 1) {
           bad_layer(l, "units must be at least 1");
@@ -296,9 +296,9 @@ ModelImpl::ModelImpl(ModelSpec spec) : spec_(std::move(spec)) {
 }
 
 at::Tensor ModelImpl::apply(const Layer& l, size_t i, at::Tensor x, bool final_softmax) {
-  const Activation act =
-      (!final_softmax && softmax_at_end_ && i + 1 == spec_.layers.size()) ? Activation::kLinear
-                                                                           : l.activation;
+  const Activation act = (!final_softmax && softmax_at_end_ && i + 1 == spec_.layers.size())
+                             ? Activation::kLinear
+                             : l.activation;
   switch (l.kind) {
     case LayerKind::kConv2D: {
       const AxisPlan h = plan_axis(x.size(2), l.kernel[0], l.strides[0], l.same_padding);
@@ -311,8 +311,7 @@ at::Tensor ModelImpl::apply(const Layer& l, size_t i, at::Tensor x, bool final_s
           return relu ? out : activate(out, act);
         }
       }
-      x = at::conv2d(pad_hw(x, h, w, 0.0), kernels_[i], biases_[i],
-                     {l.strides[0], l.strides[1]});
+      x = at::conv2d(pad_hw(x, h, w, 0.0), kernels_[i], biases_[i], {l.strides[0], l.strides[1]});
       return activate(x, act);
     }
     case LayerKind::kMaxPooling2D: {
@@ -337,8 +336,7 @@ at::Tensor ModelImpl::apply(const Layer& l, size_t i, at::Tensor x, bool final_s
       }
       // TF averages over the window's cells inside the image only.
       const at::Tensor ones = at::ones({1, 1, x.size(2), x.size(3)}, x.options());
-      const at::Tensor share = at::avg_pool2d(pad_hw(ones, h, w, 0.0),
-                                              {l.kernel[0], l.kernel[1]},
+      const at::Tensor share = at::avg_pool2d(pad_hw(ones, h, w, 0.0), {l.kernel[0], l.kernel[1]},
                                               {l.strides[0], l.strides[1]});
       return sum / share;
     }
@@ -459,10 +457,10 @@ std::string summary_text(const Model& model) {
         params += tensor.numel();
       }
     }
-    out << format_row({l.name + " (" + class_name(l.kind) + ")",
-                       "[" + shape_text(l.input_shape) + "]", shape_text(l.output_shape),
-                       std::to_string(params)},
-                      positions)
+    out << format_row(
+               {l.name + " (" + class_name(l.kind) + ")", "[" + shape_text(l.input_shape) + "]",
+                shape_text(l.output_shape), std::to_string(params)},
+               positions)
         << "\n"
         << std::string(kLine, i + 1 == layers.size() ? '=' : '_') << "\n";
   }

@@ -40,8 +40,9 @@ TrainOutcome train(Model& model,
     throw ConfigError("no training images left after the validation split");
   }
   if (!model->ends_in_softmax()) {
-    throw ConfigError("the model's last layer must apply softmax to train it with "
-                      "categorical cross-entropy");
+    throw ConfigError(
+        "the model's last layer must apply softmax to train it with "
+        "categorical cross-entropy");
   }
   const c10::Device device = cfg.device;
   const at::Tensor images = train.images.to(device);
@@ -95,8 +96,7 @@ TrainOutcome train(Model& model,
       }
       if (callbacks.on_batch && ((b + 1) % cfg.progress_every == 0 || b + 1 == batches)) {
         const double seen = static_cast<double>(first + len);
-        callbacks.on_batch({state.epoch, cfg.epochs, b + 1, batches,
-                            loss_sum.item<double>() / seen,
+        callbacks.on_batch({state.epoch, cfg.epochs, b + 1, batches, loss_sum.item<double>() / seen,
                             static_cast<double>(correct.item<int64_t>()) / seen,
                             seconds_since(start)});
       }

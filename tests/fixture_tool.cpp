@@ -15,14 +15,14 @@
 #include <stb_image_write.h>
 
 #include <cstdio>
-#include <stdexcept>
 #include <fstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include <ATen/ATen.h>
-#include <nlohmann/json.hpp>
 #include <torch/utils.h>
+#include <nlohmann/json.hpp>
 
 #include "mnist/data.hpp"
 #include "mnist/model.hpp"
@@ -32,8 +32,8 @@
 namespace {
 
 mnist::Dataset test_images(int64_t n) {
-  return mnist::load_pair(mnist::default_data_dir(), mnist::kTestImagesFile,
-                          mnist::kTestLabelsFile, n);
+  return mnist::load_pair(mnist::default_data_dir(), mnist::kTestImagesFile, mnist::kTestLabelsFile,
+                          n);
 }
 
 void write_probs(const at::Tensor& probs, const std::string& path) {
@@ -149,8 +149,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "mnist_fixture: %s\n", e.what());
     return 1;
   }
-  std::fprintf(stderr,
-               "usage: mnist_fixture export OUTDIR N SEED | check MODEL PROBS N | probs MODEL N OUT | "
-               "preds MODEL N OUT | png OUT INDEX\n");
+  std::fprintf(
+      stderr,
+      "usage: mnist_fixture export OUTDIR N SEED | check MODEL PROBS N | probs MODEL N OUT | "
+      "preds MODEL N OUT | png OUT INDEX\n");
   return 2;
 }

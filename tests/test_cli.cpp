@@ -42,9 +42,9 @@ TEST(CliTest, KebabAndJsSpellings) {
 }
 
 TEST(CliTest, AllTrainingFlags) {
-  const Options o = parse({"--epochs", "3", "--validation-split", "0", "--seed", "9",
-                           "--threads", "1", "--train-limit", "100", "--test-limit", "50",
-                           "--gpu", "--data-dir", "/d", "--quiet"});
+  const Options o =
+      parse({"--epochs", "3", "--validation-split", "0", "--seed", "9", "--threads", "1",
+             "--train-limit", "100", "--test-limit", "50", "--gpu", "--data-dir", "/d", "--quiet"});
   EXPECT_EQ(o.train.epochs, 3);
   EXPECT_DOUBLE_EQ(o.train.validation_split, 0.0);
   EXPECT_EQ(o.train.seed.value(), 9U);
@@ -93,9 +93,9 @@ TEST(CliTest, ValidateChecksFlagsTogether) {
   EXPECT_NO_THROW(validate(parse({}).train));
   EXPECT_NO_THROW(validate(parse({"--checkpoint-dir", "/c", "--resume"}).train));
   EXPECT_THROW(validate(parse({"--resume"}).train), ConfigError);
-  EXPECT_THROW(validate(parse({"--checkpoint-dir", "/c", "--resume", "--model-load-path", "/m"})
-                            .train),
-               ConfigError);
+  EXPECT_THROW(
+      validate(parse({"--checkpoint-dir", "/c", "--resume", "--model-load-path", "/m"}).train),
+      ConfigError);
 }
 
 /// The resume hint is built from the parsed options: every flag that
@@ -150,8 +150,7 @@ TEST(CliTest, ServeSubcommand) {
   EXPECT_THROW(parse({"serve", "--model", "/nonexistent"}), CLI::ValidationError);
   EXPECT_THROW(parse({"serve", "--model", MNIST_TEST_DATA_DIR, "--port", "-1"}),
                CLI::ValidationError);
-  EXPECT_THROW(parse({"serve", "--model", MNIST_TEST_DATA_DIR, "--epochs", "1"}),
-               CLI::ParseError);
+  EXPECT_THROW(parse({"serve", "--model", MNIST_TEST_DATA_DIR, "--epochs", "1"}), CLI::ParseError);
 }
 
 TEST(CliTest, NoSubcommandStillTrains) {

@@ -60,8 +60,7 @@ TEST(GraphedStepTest, CapturedBackwardAndUpdateMatchEagerSteps) {
   }
   torch::cuda::synchronize();
   EXPECT_EQ(seen_graph.item<int64_t>(), seen_eager.item<int64_t>());
-  EXPECT_TRUE(w_graph.detach().allclose(w_eager.detach(), 1e-5, 1e-6))
-      << w_graph << w_eager;
+  EXPECT_TRUE(w_graph.detach().allclose(w_eager.detach(), 1e-5, 1e-6)) << w_graph << w_eager;
   EXPECT_LT((w_graph.detach().cpu() - at::tensor({1.0F, -2.0F, 0.5F})).abs().max().item<float>(),
             0.2F);
 }

@@ -138,7 +138,9 @@ TEST(FsUtilTest, PlainRelativePaths) {
   for (const char* p : {"", "/etc/passwd", "../x", "a/../b", "a//b", "./a", "a\\b", "a/", "."}) {
     EXPECT_FALSE(is_plain_relative_path(p)) << p;
   }
-  EXPECT_FALSE(is_plain_relative_path(std::string("a\x01" "b")));
+  EXPECT_FALSE(
+      is_plain_relative_path(std::string("a\x01"
+                                         "b")));
 }
 
 }  // namespace

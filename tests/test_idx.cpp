@@ -40,7 +40,7 @@ TEST(IdxTest, ReadsRawImages) {
   EXPECT_EQ(images.scalar_type(), at::kFloat);
   const at::Tensor flat = images.flatten();
   EXPECT_FLOAT_EQ(flat[0].item<float>(), 0.0F);
-  EXPECT_FLOAT_EQ(flat[255].item<float>(), 1.0F);  // pixel 255 -> 1
+  EXPECT_FLOAT_EQ(flat[255].item<float>(), 1.0F);                       // pixel 255 -> 1
   EXPECT_FLOAT_EQ(flat[784 + 51].item<float>(), (835 % 256) / 255.0F);  // record 1
 }
 
@@ -72,7 +72,8 @@ TEST(IdxTest, RejectsBadMagicAndNamesTheSwap) {
   TempDir dir;
   write_idx(dir.file("train-images-idx3-ubyte"), 2049, {2}, {1, 2});
   const std::string msg = error_of(dir.file("train-images-idx3-ubyte"), 2051);
-  EXPECT_NE(msg.find("train-images-idx3-ubyte: bad magic 2049 (expected 2051"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("train-images-idx3-ubyte: bad magic 2049 (expected 2051"), std::string::npos)
+      << msg;
   EXPECT_NE(msg.find("labels file"), std::string::npos) << msg;
   EXPECT_NE(msg.find("scripts/download_mnist.sh"), std::string::npos) << msg;
 }
@@ -118,7 +119,8 @@ TEST(IdxTest, RejectsExtraDataAsCountMismatch) {
   TempDir dir;
   write_idx(dir.file("lab"), 2049, {3}, {1, 2, 3, 4});
   const std::string msg = error_of(dir.file("lab"), 2049);
-  EXPECT_NE(msg.find("record count mismatch: the header promises 3 records"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("record count mismatch: the header promises 3 records"), std::string::npos)
+      << msg;
 }
 
 TEST(IdxTest, RejectsHugeClaimedCountWithoutAllocatingIt) {

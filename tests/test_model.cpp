@@ -9,8 +9,8 @@
 
 #include <ATen/ATen.h>
 
-#include "mnist/error.hpp"
 #include <torch/utils.h>
+#include "mnist/error.hpp"
 
 namespace mnist {
 namespace {
@@ -203,8 +203,8 @@ TEST(ModelTest, RefusesDuplicateEmptyOrDottedLayerNames) {
     c.kernel = {3, 3};
     return c;
   };
-  for (const auto& names : std::vector<std::vector<std::string>>{
-           {"c1", "c1"}, {"", "c2"}, {"a.b", "c2"}}) {
+  for (const auto& names :
+       std::vector<std::vector<std::string>>{{"c1", "c1"}, {"", "c2"}, {"a.b", "c2"}}) {
     ModelSpec spec;
     spec.layers = {conv_named(names[0]), conv_named(names[1])};
     EXPECT_THROW(Model m(spec), FormatError) << names[0] << ", " << names[1];

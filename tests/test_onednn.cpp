@@ -96,9 +96,9 @@ TEST_P(WinogradCaseTest, MatchesLibtorchForwardAndBackward) {
 INSTANTIATE_TEST_SUITE_P(
     Shapes,
     WinogradCaseTest,
-    ::testing::Values(Case{6, 32, 64, 12, {}, true, true},            // mnist-node's conv 3
-                      Case{5, 64, 64, 10, {}, true, true},            // conv 4, odd batch
-                      Case{3, 32, 32, 26, {}, false, true},           // conv 2, no ReLU
+    ::testing::Values(Case{6, 32, 64, 12, {}, true, true},             // mnist-node's conv 3
+                      Case{5, 64, 64, 10, {}, true, true},             // conv 4, odd batch
+                      Case{3, 32, 32, 26, {}, false, true},            // conv 2, no ReLU
                       Case{4, 16, 32, 9, {1, 1, 1, 1}, true, false}),  // "same", no bias
     [](const ::testing::TestParamInfo<Case>& info) {
       const Case& c = info.param;
@@ -140,8 +140,8 @@ TEST(WinogradTest, NotTakenWhereItDoesNotApply) {
     const ConvSwitch off(false);
     EXPECT_FALSE(onednn_conv_supports(x, k, valid)) << "switched off";
   }
-  EXPECT_FALSE(try_onednn_conv2d(at::randn({2, 1, 28, 28}), at::randn({32, 1, 3, 3}),
-                                 at::Tensor(), valid, true)
+  EXPECT_FALSE(try_onednn_conv2d(at::randn({2, 1, 28, 28}), at::randn({32, 1, 3, 3}), at::Tensor(),
+                                 valid, true)
                    .defined())
       << "refused: libtorch's convolution runs instead";
   EXPECT_EQ(onednn_conv_supports(x, k, valid), winograd_available());
@@ -229,11 +229,11 @@ TEST(OnednnMaxPoolTest, SameAsLibtorchExactly) {
     GTEST_SKIP() << "this build calls no oneDNN kernels itself";
   }
   const std::vector<PoolCase> cases{
-      {{4, 32, 24, 24}, {2, 2}, {2, 2}, {}},          // mnist-node's first pooling
-      {{3, 16, 7, 7}, {2, 2}, {2, 2}, {}},            // odd size: the last row is dropped
-      {{2, 8, 8, 8}, {3, 3}, {2, 2}, {0, 1, 0, 1}},   // TF "same": uneven padding
-      {{2, 4, 6, 5}, {2, 2}, {1, 1}, {}},             // overlapping windows
-      {{2, 3, 9, 9}, {3, 2}, {3, 2}, {1, 1, 0, 1}},   // unequal kernel and strides
+      {{4, 32, 24, 24}, {2, 2}, {2, 2}, {}},         // mnist-node's first pooling
+      {{3, 16, 7, 7}, {2, 2}, {2, 2}, {}},           // odd size: the last row is dropped
+      {{2, 8, 8, 8}, {3, 3}, {2, 2}, {0, 1, 0, 1}},  // TF "same": uneven padding
+      {{2, 4, 6, 5}, {2, 2}, {1, 1}, {}},            // overlapping windows
+      {{2, 3, 9, 9}, {3, 2}, {3, 2}, {1, 1, 0, 1}},  // unequal kernel and strides
   };
   for (const at::ScalarType type : {at::kFloat, at::kBFloat16}) {
     for (const bool relu : {false, true}) {
@@ -300,7 +300,7 @@ TEST(OnednnMaxPoolTest, NotTakenWhereItDoesNotApply) {
   const std::vector<int64_t> k{2, 2};
   const at::Tensor x = at::randn({2, 4, 6, 6});
   EXPECT_FALSE(try_onednn_max_pool2d(x.to(at::kDouble), k, k, {}).defined());
-  EXPECT_FALSE(try_onednn_max_pool2d(x[0], k, k, {}).defined());  // 3-D
+  EXPECT_FALSE(try_onednn_max_pool2d(x[0], k, k, {}).defined());         // 3-D
   EXPECT_FALSE(try_onednn_max_pool2d(x, k, k, {2, 0, 0, 0}).defined());  // padding >= window
   EXPECT_FALSE(try_onednn_max_pool2d(x, k, {0, 2}, {}).defined());
   EXPECT_FALSE(try_onednn_max_pool2d(at::randn({2, 4, 1, 6}), k, k, {}).defined());  // too small

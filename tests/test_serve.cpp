@@ -38,8 +38,8 @@ struct Site {
     test::write_bytes(models + "/history.json", bytes("{}"));
     test::write_bytes(tmp.file("escape.bin"), bytes("x"));
     test::write_bytes(outside, bytes("secret"));
-    for (const char* f : {"index.html", "app.js", "style.css",
-                          "node_modules/@tensorflow/tfjs/dist/tf.min.js"}) {
+    for (const char* f :
+         {"index.html", "app.js", "style.css", "node_modules/@tensorflow/tfjs/dist/tf.min.js"}) {
       test::write_bytes(web + "/" + f, bytes("x"));
     }
     add_web_files(table, web);
@@ -92,21 +92,21 @@ TEST(ServeTest, TraversalIs404) {
   Site s;
   for (const char* t :
        {"/../secret.txt", "/models/../secret.txt", "/models/../../etc/passwd",
-        "/models/%2e%2e/secret.txt", "/models/%2E%2E/%2e%2e/etc/passwd",
-        "/models/..%2fsecret.txt", "/models/..%2Fsecret.txt", "/%2e%2e%2fsecret.txt",
-        "/models/..\\secret.txt", "/models/..%5csecret.txt", "/models/./model.json",
-        "/models//model.json", "/models/../escape.bin", "/escape.bin",
-        "/models/%252e%252e/secret.txt", "/models/model.json%00.html",
-        "/models/model.json%", "/models/model.json%zz"}) {
+        "/models/%2e%2e/secret.txt", "/models/%2E%2E/%2e%2e/etc/passwd", "/models/..%2fsecret.txt",
+        "/models/..%2Fsecret.txt", "/%2e%2e%2fsecret.txt", "/models/..\\secret.txt",
+        "/models/..%5csecret.txt", "/models/./model.json", "/models//model.json",
+        "/models/../escape.bin", "/escape.bin", "/models/%252e%252e/secret.txt",
+        "/models/model.json%00.html", "/models/model.json%", "/models/model.json%zz"}) {
     EXPECT_EQ(s.resolved(t), "404") << t;
   }
 }
 
 TEST(ServeTest, AbsolutePathsAre404) {
   Site s;
-  for (const std::string& t : std::vector<std::string>{s.outside, "//etc/passwd", "/etc/passwd", "%2fetc%2fpasswd",
-                              "http://127.0.0.1/models/model.json",
-                              "/models/%2fetc%2fpasswd", "/models//etc/passwd"}) {
+  for (const std::string& t :
+       std::vector<std::string>{s.outside, "//etc/passwd", "/etc/passwd", "%2fetc%2fpasswd",
+                                "http://127.0.0.1/models/model.json", "/models/%2fetc%2fpasswd",
+                                "/models//etc/passwd"}) {
     EXPECT_EQ(s.resolved(t), "404") << t;
   }
 }
@@ -136,7 +136,8 @@ TEST(ServeTest, DotSlashManifestPathsAreServedUnderTheirPlainNames) {
   ServeTable table;
   add_model_files(table, models);
   ASSERT_TRUE(resolve_request_path("/models/my.weights.bin", table).has_value());
-  EXPECT_EQ(resolve_request_path("/models/my.weights.bin", table)->path, models + "/my.weights.bin");
+  EXPECT_EQ(resolve_request_path("/models/my.weights.bin", table)->path,
+            models + "/my.weights.bin");
   EXPECT_EQ(table.size(), 3U) << "model.json, history.json, my.weights.bin: not the escape";
 }
 
@@ -220,8 +221,8 @@ TEST(ServeTest, PercentDecode) {
 
 TEST(ServeTest, SampleIsTheFirstTestRecords) {
   TempDir tmp;
-  test::write_tiny_mnist(tmp.path().string(), "t10k-images-idx3-ubyte",
-                         "t10k-labels-idx1-ubyte", 30);
+  test::write_tiny_mnist(tmp.path().string(), "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte",
+                         30);
   const MnistSample s = load_sample(tmp.path().string(), 20);
   ASSERT_EQ(s.images.size(), 20U * 784);
   ASSERT_EQ(s.labels.size(), 20U);
@@ -231,8 +232,10 @@ TEST(ServeTest, SampleIsTheFirstTestRecords) {
   EXPECT_THROW(load_sample(tmp.file("nowhere"), 10), DataError);
 }
 
-RequestHead head(const std::string& method, std::vector<std::string> lengths = {},
-                 std::vector<std::string> encodings = {}, size_t headers = 3) {
+RequestHead head(const std::string& method,
+                 std::vector<std::string> lengths = {},
+                 std::vector<std::string> encodings = {},
+                 size_t headers = 3) {
   return RequestHead{method, headers, std::move(lengths), std::move(encodings)};
 }
 
@@ -263,12 +266,12 @@ TEST(ServeTest, BodiesOnGetHeadOptionsAre400) {
 }
 
 TEST(ServeTest, BadContentLengthsAre400) {
-  for (const char* bad : {"", "-1", "+5", "abc", "5 ", " 5", "0x10", "1e3",
-                          "100000000000000000000", "18446744073709551616"}) {
+  for (const char* bad : {"", "-1", "+5", "abc", "5 ", " 5", "0x10", "1e3", "100000000000000000000",
+                          "18446744073709551616"}) {
     EXPECT_EQ(request_refusal(head("POST", {bad})), 400) << "'" << bad << "'";
     EXPECT_EQ(request_refusal(head("GET", {bad})), 400) << "'" << bad << "'";
   }
-  EXPECT_EQ(request_refusal(head("POST", {"1", "5000000"})), 400);  // differ
+  EXPECT_EQ(request_refusal(head("POST", {"1", "5000000"})), 400);    // differ
   EXPECT_EQ(request_refusal(head("POST", {"5"}, {"chunked"})), 400);  // smuggling
 }
 

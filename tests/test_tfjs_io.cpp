@@ -5,10 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
-#include <functional>
-#include <limits>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <limits>
 
 #include <ATen/ATen.h>
 #include <torch/utils.h>
@@ -83,12 +83,14 @@ TEST(TfjsIoTest, WeightsBinLayoutIsTfjs) {
   // conv2d_Conv2D2/kernel at byte 1280, TF.js [kh,kw,in,out] = [3,3,32,32]:
   // element (kh=1, kw=2, in=5, out=7) is torch weight[7][5][1][2].
   const size_t conv2_index = ((1 * 3 + 2) * 32 + 5) * 32 + 7;
-  EXPECT_EQ(float_at(bytes, 1280, conv2_index), model->weight("conv2d_Conv2D2/kernel")[7][5][1][2].item<float>());
+  EXPECT_EQ(float_at(bytes, 1280, conv2_index),
+            model->weight("conv2d_Conv2D2/kernel")[7][5][1][2].item<float>());
   // conv2d_Conv2D4/bias at byte 259712.
   EXPECT_EQ(float_at(bytes, 259712, 63), model->weight("conv2d_Conv2D4/bias")[63].item<float>());
   // dense_Dense1/kernel at byte 259968, TF.js [in,out]: (in=300, out=17) is
   // torch weight[17][300].
-  EXPECT_EQ(float_at(bytes, 259968, 300 * 512 + 17), model->weight("dense_Dense1/kernel")[17][300].item<float>());
+  EXPECT_EQ(float_at(bytes, 259968, 300 * 512 + 17),
+            model->weight("dense_Dense1/kernel")[17][300].item<float>());
   // dense_Dense2/bias: the last 10 floats.
   EXPECT_EQ(float_at(bytes, 2379648, 9), model->weight("dense_Dense2/bias")[9].item<float>());
 }
@@ -183,9 +185,14 @@ TEST(TfjsLoadTest, AcceptsShardedWeightsAndSeveralGroups) {
     (i < 4 ? first : rest).push_back(all[i]);
     first_bytes += i < 4 ? n : 0;
   }
-  test::write_bytes(dir.file("g1-shard1of2.bin"), std::vector<uint8_t>(bytes.begin(), bytes.begin() + 1000));
-  test::write_bytes(dir.file("g1-shard2of2.bin"), std::vector<uint8_t>(bytes.begin() + 1000, bytes.begin() + static_cast<long>(first_bytes)));
-  test::write_bytes(dir.file("g2.bin"), std::vector<uint8_t>(bytes.begin() + static_cast<long>(first_bytes), bytes.end()));
+  test::write_bytes(dir.file("g1-shard1of2.bin"),
+                    std::vector<uint8_t>(bytes.begin(), bytes.begin() + 1000));
+  test::write_bytes(
+      dir.file("g1-shard2of2.bin"),
+      std::vector<uint8_t>(bytes.begin() + 1000, bytes.begin() + static_cast<long>(first_bytes)));
+  test::write_bytes(
+      dir.file("g2.bin"),
+      std::vector<uint8_t>(bytes.begin() + static_cast<long>(first_bytes), bytes.end()));
   doc["weightsManifest"] = ordered_json::array(
       {{{"paths", {"g1-shard1of2.bin", "g1-shard2of2.bin"}}, {"weights", first}},
        {{"paths", {"g2.bin"}}, {"weights", rest}}});
@@ -207,20 +214,25 @@ std::string error_after(const std::function<void(ordered_json&)>& edit) {
   return load_error(dir.path().string());
 }
 
-ordered_json& weight_spec(ordered_json& doc, size_t i) { return doc["weightsManifest"][0]["weights"][i]; }
+ordered_json& weight_spec(ordered_json& doc, size_t i) {
+  return doc["weightsManifest"][0]["weights"][i];
+}
 ordered_json& layer_config(ordered_json& doc, size_t i) {
   return doc["modelTopology"]["config"]["layers"][i]["config"];
 }
 
 TEST(TfjsLoadTest, BadManifestEntriesNameTheEntry) {
-  EXPECT_NE(error_after([](ordered_json& d) { weight_spec(d, 3)["name"] = "conv2d_Conv2D2/kernl"; })
-                .find("weight \"conv2d_Conv2D2/kernl\": the model has no such weight"),
+  EXPECT_NE(error_after([](ordered_json& d) {
+              weight_spec(d, 3)["name"] = "conv2d_Conv2D2/kernl";
+            }).find("weight \"conv2d_Conv2D2/kernl\": the model has no such weight"),
             std::string::npos);
-  EXPECT_NE(error_after([](ordered_json& d) { weight_spec(d, 0)["shape"] = {3, 3, 32, 1}; })
-                .find("shape [3,3,32,1] does not match the layer's [3,3,1,32]"),
+  EXPECT_NE(error_after([](ordered_json& d) {
+              weight_spec(d, 0)["shape"] = {3, 3, 32, 1};
+            }).find("shape [3,3,32,1] does not match the layer's [3,3,1,32]"),
             std::string::npos);
-  EXPECT_NE(error_after([](ordered_json& d) { weight_spec(d, 1)["dtype"] = "int32"; })
-                .find("dtype \"int32\" is not supported"),
+  EXPECT_NE(error_after([](ordered_json& d) {
+              weight_spec(d, 1)["dtype"] = "int32";
+            }).find("dtype \"int32\" is not supported"),
             std::string::npos);
   EXPECT_NE(error_after([](ordered_json& d) {
               d["weightsManifest"][0]["weights"].erase(11);
@@ -252,27 +264,36 @@ TEST(TfjsLoadTest, MissingWeightIsNamed) {
 }
 
 TEST(TfjsLoadTest, BadTopologiesNameTheLayerAndField) {
-  EXPECT_NE(error_after([](ordered_json& d) { layer_config(d, 0)["data_format"] = "channels_first"; })
-                .find("layer 0 'conv2d_Conv2D1' (Conv2D): field \"data_format\" is \"channels_first\""),
-            std::string::npos);
+  EXPECT_NE(
+      error_after([](ordered_json& d) {
+        layer_config(d, 0)["data_format"] = "channels_first";
+      }).find("layer 0 'conv2d_Conv2D1' (Conv2D): field \"data_format\" is \"channels_first\""),
+      std::string::npos);
   EXPECT_NE(error_after([](ordered_json& d) {
               d["modelTopology"]["config"]["layers"][7]["class_name"] = "BatchNormalization";
-            }).find("layer 7 'dropout_Dropout1' (BatchNormalization): layer class BatchNormalization is not supported"),
+            })
+                .find("layer 7 'dropout_Dropout1' (BatchNormalization): layer class "
+                      "BatchNormalization is not supported"),
             std::string::npos);
-  EXPECT_NE(error_after([](ordered_json& d) { d["modelTopology"]["class_name"] = "Model"; })
-                .find("only Sequential models load"),
+  EXPECT_NE(error_after([](ordered_json& d) {
+              d["modelTopology"]["class_name"] = "Model";
+            }).find("only Sequential models load"),
             std::string::npos);
-  EXPECT_NE(error_after([](ordered_json& d) { layer_config(d, 1)["dilation_rate"] = {2, 2}; })
-                .find("field \"dilation_rate\" must be 1"),
+  EXPECT_NE(error_after([](ordered_json& d) {
+              layer_config(d, 1)["dilation_rate"] = {2, 2};
+            }).find("field \"dilation_rate\" must be 1"),
             std::string::npos);
-  EXPECT_NE(error_after([](ordered_json& d) { layer_config(d, 0)["batch_input_shape"] = {nullptr, 32, 32, 3}; })
-                .find("field \"batch_input_shape\" is [null,32,32,3] (expected [null,28,28,1])"),
+  EXPECT_NE(error_after([](ordered_json& d) {
+              layer_config(d, 0)["batch_input_shape"] = {nullptr, 32, 32, 3};
+            }).find("field \"batch_input_shape\" is [null,32,32,3] (expected [null,28,28,1])"),
             std::string::npos);
-  EXPECT_NE(error_after([](ordered_json& d) { layer_config(d, 8)["activation"] = "gelu"; })
-                .find("field \"activation\" is \"gelu\""),
+  EXPECT_NE(error_after([](ordered_json& d) {
+              layer_config(d, 8)["activation"] = "gelu";
+            }).find("field \"activation\" is \"gelu\""),
             std::string::npos);
-  EXPECT_NE(error_after([](ordered_json& d) { d["format"] = "graph-model"; }).find("tf.loadGraphModel"),
-            std::string::npos);
+  EXPECT_NE(
+      error_after([](ordered_json& d) { d["format"] = "graph-model"; }).find("tf.loadGraphModel"),
+      std::string::npos);
 }
 
 TEST(TfjsLoadTest, BadFilesAreClearErrors) {
@@ -284,7 +305,8 @@ TEST(TfjsLoadTest, BadFilesAreClearErrors) {
   test::TempDir short_dir;
   saved_model(short_dir.path().string());
   std::vector<char> bytes = read_all(short_dir.file("weights.bin"));
-  test::write_bytes(short_dir.file("weights.bin"), std::vector<uint8_t>(bytes.begin(), bytes.begin() + 100));
+  test::write_bytes(short_dir.file("weights.bin"),
+                    std::vector<uint8_t>(bytes.begin(), bytes.begin() + 100));
   EXPECT_NE(load_error(short_dir.path().string()).find("the weight files hold 100 bytes"),
             std::string::npos);
 

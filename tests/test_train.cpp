@@ -14,8 +14,11 @@ namespace mnist {
 namespace {
 
 /// Trains from scratch with a fresh optimizer; returns the history.
-std::vector<EpochStats> fit(Model& model, const Dataset& train_set, const Dataset& val,
-                            const TrainConfig& cfg, const TrainCallbacks& cb = {}) {
+std::vector<EpochStats> fit(Model& model,
+                            const Dataset& train_set,
+                            const Dataset& val,
+                            const TrainConfig& cfg,
+                            const TrainCallbacks& cb = {}) {
   RmsProp optimizer(model->parameters(), RmsPropOptions{});
   TrainState state;
   EXPECT_EQ(train(model, optimizer, train_set, val, cfg, state, cb), TrainOutcome::kFinished);
@@ -111,8 +114,8 @@ TEST(TrainTest, SameSeedSameResultOnOneThread) {
 
 TEST(TrainTest, RefusesEmptyTrainingSet) {
   Model model(mnist_node_spec());
-  EXPECT_THROW(fit(model, Dataset{at::zeros({0, 1, 28, 28}), at::zeros({0}, at::kLong)},
-                     Dataset{}, TrainConfig{}, {}),
+  EXPECT_THROW(fit(model, Dataset{at::zeros({0, 1, 28, 28}), at::zeros({0}, at::kLong)}, Dataset{},
+                   TrainConfig{}, {}),
                ConfigError);
 }
 

@@ -86,9 +86,8 @@ inline void write_bytes(const std::string& path, const std::vector<uint8_t>& byt
 
 inline void write_gzip(const std::string& path, const std::vector<uint8_t>& bytes) {
   gzFile f = gzopen(path.c_str(), "wb");
-  if (f == nullptr ||
-      gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size())) !=
-          static_cast<int>(bytes.size())) {
+  if (f == nullptr || gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size())) !=
+                          static_cast<int>(bytes.size())) {
     throw std::runtime_error("cannot write " + path);
   }
   gzclose(f);

@@ -42,9 +42,7 @@ Dataset load_pair(const std::string& dir,
                   int64_t limit);
 
 /// Loads train and test sets from `dir` (see load_pair).
-MnistData load_mnist(const std::string& dir,
-                     int64_t train_limit,
-                     int64_t test_limit);
+MnistData load_mnist(const std::string& dir, int64_t train_limit, int64_t test_limit);
 
 /// Splits like TF.js's fit({validationSplit}): the first
 /// floor(N * (1 - fraction)) records train, the LAST ones validate (taken

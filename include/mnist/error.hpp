@@ -12,11 +12,11 @@ namespace mnist {
 /// flag (src/cli/app.cpp).
 enum class Remedy {
   kNone,
-  kDataFolder,    ///< fetch MNIST, or use another data folder
-  kInvertImage,   ///< the image shows dark ink on a light background
-  kNoCudaGraphs,  ///< train without CUDA graphs
+  kDataFolder,      ///< fetch MNIST, or use another data folder
+  kInvertImage,     ///< the image shows dark ink on a light background
+  kNoCudaGraphs,    ///< train without CUDA graphs
   kSaveModelFirst,  ///< a folder to serve holds no saved model yet
-  kAnyPort,       ///< listen on another (any free) port
+  kAnyPort,         ///< listen on another (any free) port
 };
 
 /// Base of every error the core library throws on purpose.
@@ -63,11 +63,11 @@ class ConfigError : public Error {
 /// Process exit codes, documented in README.md ("Exit codes").
 enum class ExitCode : int {
   kOk = 0,
-  kInternal = 1,  ///< an unexpected error (a bug: please report it)
-  kUsage = 2,     ///< bad command line or settings
-  kData = 3,      ///< missing or malformed MNIST data
-  kIo = 4,        ///< cannot read or write a file (e.g. the save path)
-  kDevice = 5,    ///< --gpu asked for but CUDA is not available
+  kInternal = 1,       ///< an unexpected error (a bug: please report it)
+  kUsage = 2,          ///< bad command line or settings
+  kData = 3,           ///< missing or malformed MNIST data
+  kIo = 4,             ///< cannot read or write a file (e.g. the save path)
+  kDevice = 5,         ///< --gpu asked for but CUDA is not available
   kInterrupted = 130,  ///< stopped by SIGINT/SIGTERM (128 + SIGINT, as shells say)
 };
 

@@ -31,7 +31,8 @@ void write_file_atomic(const std::string& path, const std::vector<char>& bytes);
 /// under a temporary name is renamed over `to`. Where the file system has no
 /// hard links, `to` is written again from `bytes` (write_file_atomic).
 /// Throws IoError.
-void replace_with_link(const std::string& from, const std::string& to,
+void replace_with_link(const std::string& from,
+                       const std::string& to,
                        const std::vector<char>& bytes);
 
 /// Removes a folder tree, or a file (not std::filesystem::remove_all:

@@ -27,8 +27,8 @@ struct RunRecord {
   nlohmann::ordered_json settings;  ///< the run's options, as the caller logs them
   std::string device;               ///< describe_device()
   std::vector<EpochStats> epochs;
-  EvalResult test;                  ///< the final evaluation on the test set
-  double total_seconds = 0.0;       ///< the whole job, start-up to saving
+  EvalResult test;             ///< the final evaluation on the test set
+  double total_seconds = 0.0;  ///< the whole job, start-up to saving
 };
 
 /// The history.json document: generatedBy, settings, device, epochs, test

@@ -20,8 +20,8 @@ extern const char* const kFetchHint;
 /// The raw content of one IDX file after its header was checked.
 struct IdxFile {
   uint32_t magic = 0;
-  std::vector<int64_t> dims;   ///< e.g. {N, 28, 28} or {N}
-  std::vector<uint8_t> data;   ///< product(dims) bytes
+  std::vector<int64_t> dims;  ///< e.g. {N, 28, 28} or {N}
+  std::vector<uint8_t> data;  ///< product(dims) bytes
 };
 
 /// Reads and checks an IDX file of unsigned bytes. Gzip files (the JS

@@ -9,9 +9,9 @@
 #include <utility>
 #include <vector>
 
-#include <nlohmann/json.hpp>
 #include <torch/nn/module.h>
 #include <torch/nn/pimpl.h>
+#include <nlohmann/json.hpp>
 
 namespace mnist {
 
@@ -30,9 +30,9 @@ enum class Activation { kLinear, kRelu, kSoftmax, kSigmoid, kTanh };
 /// One layer of a Sequential model, as TF.js describes it.
 struct Layer {
   LayerKind kind = LayerKind::kFlatten;
-  std::string name;  ///< TF.js layer name, e.g. "conv2d_Conv2D1"
-  int64_t units = 0;  ///< Conv2D filters or Dense units
-  std::array<int64_t, 2> kernel{1, 1};   ///< Conv2D kernel or pooling window
+  std::string name;                     ///< TF.js layer name, e.g. "conv2d_Conv2D1"
+  int64_t units = 0;                    ///< Conv2D filters or Dense units
+  std::array<int64_t, 2> kernel{1, 1};  ///< Conv2D kernel or pooling window
   std::array<int64_t, 2> strides{1, 1};
   bool same_padding = false;  ///< TF "same" padding, else "valid"
   Activation activation = Activation::kLinear;

@@ -54,7 +54,8 @@ bool onednn_enabled();
 /// - or bf16 CPU autocast on, a float32 or bf16 input, and oneDNN's bf16
 ///   kernels for the shape.
 /// The answer is cached per shape.
-bool onednn_conv_supports(const at::Tensor& input, const at::Tensor& kernel,
+bool onednn_conv_supports(const at::Tensor& input,
+                          const at::Tensor& kernel,
                           const ConvPadding& pad);
 
 /// relu(conv2d(input, kernel, bias)) when `relu`, else conv2d(...): what

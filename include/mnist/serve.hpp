@@ -66,8 +66,7 @@ void add_model_files(ServeTable& table, const std::string& model_dir);
 /// not absolute, is malformed, holds a "." or ".." segment, a backslash or
 /// an empty segment, is not in `table`, or names a file that is missing, not
 /// a regular file, or whose real path (symlinks resolved) leaves its root.
-std::optional<ServedFile> resolve_request_path(const std::string& target,
-                                               const ServeTable& table);
+std::optional<ServedFile> resolve_request_path(const std::string& target, const ServeTable& table);
 
 /// The first `count` MNIST test images and labels, as the page fetches them.
 struct MnistSample {

@@ -47,20 +47,20 @@ struct EpochStats {
   double accuracy = 0.0;
   double val_loss = 0.0;  ///< NaN when there is no validation set
   double val_accuracy = 0.0;
-  double seconds = 0.0;        ///< wall time of the epoch, validation included
-  double train_seconds = 0.0;  ///< wall time of the training steps alone
-  int64_t batches = 0;         ///< training steps in the epoch
+  double seconds = 0.0;            ///< wall time of the epoch, validation included
+  double train_seconds = 0.0;      ///< wall time of the training steps alone
+  int64_t batches = 0;             ///< training steps in the epoch
   double images_per_second = 0.0;  ///< training images / train_seconds
 };
 
 /// Where training stands: everything needed, with the model, the optimizer
 /// and libtorch's generator state, to continue exactly where it stopped.
 struct TrainState {
-  int64_t epoch = 1;    ///< the epoch in progress or next (1-based)
-  int64_t batch = 0;    ///< batches of `epoch` already done
-  at::Tensor order;     ///< [N] int64 shuffle of `epoch`; undefined at a boundary
-  double loss_sum = 0;  ///< sum of batch loss * batch size so far in `epoch`
-  int64_t correct = 0;  ///< correct predictions so far in `epoch`
+  int64_t epoch = 1;                ///< the epoch in progress or next (1-based)
+  int64_t batch = 0;                ///< batches of `epoch` already done
+  at::Tensor order;                 ///< [N] int64 shuffle of `epoch`; undefined at a boundary
+  double loss_sum = 0;              ///< sum of batch loss * batch size so far in `epoch`
+  int64_t correct = 0;              ///< correct predictions so far in `epoch`
   std::vector<EpochStats> history;  ///< finished epochs
 };
 

@@ -19,8 +19,7 @@ void setup_logging(const GlobalOptions& global) {
   spdlog::drop("mnist-train");  // run() may be called more than once (tests)
   auto logger = spdlog::stderr_color_mt("mnist-train");
   logger->set_pattern("%^[%l]%$ %v");
-  logger->set_level(global.quiet ? spdlog::level::err
-                                 : spdlog::level::from_str(global.log_level));
+  logger->set_level(global.quiet ? spdlog::level::err : spdlog::level::from_str(global.log_level));
   spdlog::set_default_logger(logger);
 }
 
@@ -33,14 +32,10 @@ int fail(ExitCode code, const std::string& message) {
 }
 
 /// A core error, with its remedy worded as this CLI's flag.
-int fail(ExitCode code, const Error& e) {
-  return fail(code, e.what() + remedy_hint(e.remedy()));
-}
+int fail(ExitCode code, const Error& e) { return fail(code, e.what() + remedy_hint(e.remedy())); }
 
 /// c10::Error's what() carries a C++ backtrace; keep its first line only.
-std::string first_line(const std::string& text) {
-  return text.substr(0, text.find('\n'));
-}
+std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
 
 }  // namespace
 
@@ -110,8 +105,7 @@ int run(int argc, const char* const* argv) {
   } catch (const DeviceError& e) {
     return fail(ExitCode::kDevice, e);
   } catch (const c10::Error& e) {
-    return fail(ExitCode::kInternal,
-                "libtorch: " + first_line(e.what_without_backtrace()));
+    return fail(ExitCode::kInternal, "libtorch: " + first_line(e.what_without_backtrace()));
   } catch (const std::exception& e) {
     return fail(ExitCode::kInternal, std::string("unexpected error: ") + e.what());
   }

@@ -32,8 +32,7 @@ int run(int argc, const char* const* argv);
 /// `mnist-train [train]`: options -> TrainConfig; train, evaluate, save.
 /// `program` is how the binary was invoked (argv[0]), for the resume hint.
 CLI::App* add_train_options(CLI::App& app, TrainOptions& options);
-int run_train(const TrainOptions& options, const GlobalOptions& global,
-              const std::string& program);
+int run_train(const TrainOptions& options, const GlobalOptions& global, const std::string& program);
 
 /// `mnist-train evaluate --model DIR`.
 CLI::App* add_evaluate_command(CLI::App& app, EvaluateOptions& options);

@@ -21,8 +21,7 @@ namespace mnist::cli {
 CLI::App* add_evaluate_command(CLI::App& app, EvaluateOptions& o) {
   CLI::App* cmd = app.add_subcommand(
       "evaluate", "Test loss, accuracy, per-class accuracy and confusion matrix of a saved model");
-  cmd->add_option("--model", o.model, "Folder holding model.json and its weight files")
-      ->required();
+  cmd->add_option("--model", o.model, "Folder holding model.json and its weight files")->required();
   cmd->add_option("--data-dir", o.data_dir,
                   "Folder with the MNIST IDX files (default: $MNIST_DATA_DIR, else data/mnist)");
   cmd->add_option("--test-limit", o.test_limit, "Use only the first N test records (0: all)")
@@ -54,13 +53,14 @@ int run_evaluate(const EvaluateOptions& o) {
     doc["count"] = r.count;
     doc["loss"] = r.loss;
     doc["accuracy"] = r.accuracy;
-    std::vector<double> acc(per_class.data_ptr<double>(), per_class.data_ptr<double>() + kNumClasses);
+    std::vector<double> acc(per_class.data_ptr<double>(),
+                            per_class.data_ptr<double>() + kNumClasses);
     doc["per_class_accuracy"] = acc;
     nlohmann::ordered_json rows = nlohmann::ordered_json::array();
     for (int64_t t = 0; t < kNumClasses; ++t) {
       const at::Tensor row = r.confusion[t].contiguous();
-      rows.push_back(std::vector<int64_t>(row.data_ptr<int64_t>(),
-                                          row.data_ptr<int64_t>() + kNumClasses));
+      rows.push_back(
+          std::vector<int64_t>(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + kNumClasses));
     }
     doc["confusion"] = rows;
     std::printf("%s\n", doc.dump().c_str());

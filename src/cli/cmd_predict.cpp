@@ -11,22 +11,23 @@
 
 #include "cli/app.hpp"
 #include "cli/shared.hpp"
-#include "mnist/evaluate.hpp"
 #include "mnist/device.hpp"
-#include "mnist/image.hpp"
+#include "mnist/evaluate.hpp"
 #include "mnist/idx.hpp"
+#include "mnist/image.hpp"
 #include "mnist/tfjs_io.hpp"
 
 namespace mnist::cli {
 
 CLI::App* add_predict_command(CLI::App& app, PredictOptions& o) {
-  CLI::App* cmd = app.add_subcommand(
-      "predict", "Classify digit images (PNG or PGM, any size: made grayscale, cropped, "
-                 "scaled and centred like MNIST) or a record of an IDX file");
-  cmd->add_option("--model", o.model, "Folder holding model.json and its weight files")
-      ->required();
-  cmd->add_option("images", o.images, "PNG or PGM files (light ink on a dark background, as "
-                                      "MNIST; see --invert)");
+  CLI::App* cmd =
+      app.add_subcommand("predict",
+                         "Classify digit images (PNG or PGM, any size: made grayscale, cropped, "
+                         "scaled and centred like MNIST) or a record of an IDX file");
+  cmd->add_option("--model", o.model, "Folder holding model.json and its weight files")->required();
+  cmd->add_option("images", o.images,
+                  "PNG or PGM files (light ink on a dark background, as "
+                  "MNIST; see --invert)");
   cmd->add_flag("--invert", o.invert, "The images show dark ink on a light background");
   cmd->add_option("--idx", o.idx, "An IDX images file (e.g. t10k-images-idx3-ubyte) ...");
   cmd->add_option("--index", o.index, "... and the record to classify (0-based)")
@@ -74,7 +75,8 @@ int run_predict(const PredictOptions& o) {
     for (int64_t c = 0; c < kNumClasses; ++c) {
       values[c] = p[c].item<double>();
     }
-    doc.push_back({{"input", inputs[i].first}, {"predicted", predicted}, {"probabilities", values}});
+    doc.push_back(
+        {{"input", inputs[i].first}, {"predicted", predicted}, {"probabilities", values}});
     text += fmt::format("{}: {} (probability {:.4f})\n ", inputs[i].first, predicted,
                         values[predicted]);
     for (int64_t c = 0; c < kNumClasses; ++c) {

@@ -13,17 +13,16 @@
 namespace mnist::cli {
 
 CLI::App* add_serve_command(CLI::App& app, ServeOptions& o) {
-  CLI::App* cmd = app.add_subcommand(
-      "serve",
-      "Serve the demo page, a saved model (DIR/model.json, its weight files, "
-      "history.json) and a sample of MNIST test images over HTTP; the page "
-      "loads the model with tf.loadLayersModel('models/model.json')");
+  CLI::App* cmd =
+      app.add_subcommand("serve",
+                         "Serve the demo page, a saved model (DIR/model.json, its weight files, "
+                         "history.json) and a sample of MNIST test images over HTTP; the page "
+                         "loads the model with tf.loadLayersModel('models/model.json')");
   cmd->add_option("--model", o.model_dir,
                   "Folder holding model.json (as written by --model-save-path)")
       ->required()
       ->check(CLI::ExistingDirectory);
-  cmd->add_option("--host", o.host,
-                  "Address to listen on (0.0.0.0 exposes it to your network)")
+  cmd->add_option("--host", o.host, "Address to listen on (0.0.0.0 exposes it to your network)")
       ->capture_default_str();
   cmd->add_option("--port", o.port, "TCP port (0: any free port; printed)")
       ->capture_default_str()
@@ -65,8 +64,7 @@ int run_serve(const ServeOptions& o) {
   settings["data_dir"] = server.config().data_dir;
   spdlog::debug("settings: {}", settings.dump());
   if (server.sample_size() > 0) {
-    spdlog::info("sample: {} test images from {}", server.sample_size(),
-                 server.config().data_dir);
+    spdlog::info("sample: {} test images from {}", server.sample_size(), server.config().data_dir);
   }
 
   const StopOnSignal stop_on_signal([&server](int signal) {
@@ -79,8 +77,8 @@ int run_serve(const ServeOptions& o) {
   if (shown.find(':') != std::string::npos) {
     shown = "[" + shown + "]";  // IPv6 literal
   }
-  std::printf("Serving the model in %s at http://%s:%d/ (Ctrl-C to stop)\n",
-              o.model_dir.c_str(), shown.c_str(), port);
+  std::printf("Serving the model in %s at http://%s:%d/ (Ctrl-C to stop)\n", o.model_dir.c_str(),
+              shown.c_str(), port);
   std::fflush(stdout);
   server.listen();
   spdlog::info("stopped");

@@ -7,10 +7,10 @@
 namespace mnist::cli {
 
 CLI::App* add_summary_command(CLI::App& app, SummaryOptions& o) {
-  CLI::App* cmd = app.add_subcommand("summary", "Print a saved model's summary table, as TF.js's "
-                                                "model.summary() does");
-  cmd->add_option("--model", o.model, "Folder holding model.json and its weight files")
-      ->required();
+  CLI::App* cmd = app.add_subcommand("summary",
+                                     "Print a saved model's summary table, as TF.js's "
+                                     "model.summary() does");
+  cmd->add_option("--model", o.model, "Folder holding model.json and its weight files")->required();
   return cmd;
 }
 

@@ -24,7 +24,9 @@ using nlohmann::ordered_json;
 namespace mnist::cli {
 
 CLI::App* add_train_options(CLI::App& app, TrainOptions& o) {
-  app.add_option("--epochs", o.epochs, "Training epochs")->capture_default_str()->check(at_least(1));
+  app.add_option("--epochs", o.epochs, "Training epochs")
+      ->capture_default_str()
+      ->check(at_least(1));
   app.add_option("--batch-size,--batch_size", o.batch_size, "Images per training step")
       ->capture_default_str()
       ->check(at_least(1));
@@ -90,9 +92,9 @@ int run_train(const TrainOptions& o, const GlobalOptions& global, const std::str
     }
     checkpoint = load_checkpoint(latest);
   }
-  Model model = checkpoint                      ? checkpoint->model
+  Model model = checkpoint                   ? checkpoint->model
                 : !o.model_load_path.empty() ? load_tfjs(o.model_load_path)
-                                              : Model(mnist_node_spec());
+                                             : Model(mnist_node_spec());
   const int threads = configure_cpu_threads(o.threads);
   tune_allocator();
 
@@ -145,8 +147,9 @@ int run_train(const TrainOptions& o, const GlobalOptions& global, const std::str
   cfg.cuda_graphs = o.cuda_graphs;
   apply_onednn_flag(o.onednn, device, cfg.precision);
   if (device.is_cuda()) {
-    spdlog::info("training step: {}", !o.cuda_graphs               ? "eager (--no-cuda-graphs)"
-                                      : GraphedStep::available() ? "CUDA graph"
+    spdlog::info("training step: {}", !o.cuda_graphs ? "eager (--no-cuda-graphs)"
+                                      : GraphedStep::available()
+                                          ? "CUDA graph"
                                           : "eager (this build has no CUDA graph support)");
   }
   settings["precision"] = precision_name(cfg.precision);
@@ -167,8 +170,9 @@ int run_train(const TrainOptions& o, const GlobalOptions& global, const std::str
       TrainOutcome::kStopped) {
     printer.finish_line();
     if (last_checkpoint.empty()) {
-      spdlog::warn("interrupted: nothing was saved (train with --checkpoint-dir DIR to be "
-                   "able to resume)");
+      spdlog::warn(
+          "interrupted: nothing was saved (train with --checkpoint-dir DIR to be "
+          "able to resume)");
     } else {
       spdlog::warn("interrupted: checkpoint written to {}; resume with: {}", last_checkpoint,
                    resume_command(program, o));

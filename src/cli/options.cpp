@@ -14,9 +14,9 @@ namespace {
 
 /// `text` as one word of a POSIX shell command.
 std::string shell_word(const std::string& text) {
-  const bool plain =
-      !text.empty() && text.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                                              "0123456789_-+=/.,:@%") == std::string::npos;
+  const bool plain = !text.empty() && text.find_first_not_of(
+                                          "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                          "0123456789_-+=/.,:@%") == std::string::npos;
   if (plain) {
     return text;
   }
@@ -81,9 +81,8 @@ nlohmann::ordered_json to_json(const TrainOptions& o) {
 }
 
 nlohmann::ordered_json to_json(const ServeOptions& o) {
-  return {{"model_dir", o.model_dir}, {"host", o.host},
-          {"port", o.port},           {"cors", o.cors_origin},
-          {"sample", o.sample},       {"data_dir", o.data_dir},
+  return {{"model_dir", o.model_dir}, {"host", o.host},     {"port", o.port},
+          {"cors", o.cors_origin},    {"sample", o.sample}, {"data_dir", o.data_dir},
           {"web_dir", o.web_dir}};
 }
 

@@ -27,24 +27,24 @@ struct TrainOptions {
   int64_t test_limit = 0;        ///< 0: all records
   std::string model_save_path;   ///< empty: don't save (as mnist-node)
   bool gpu = false;
-  bool cuda_graphs = true;       ///< --no-cuda-graphs: eager steps on CUDA
-  bool onednn = true;            ///< --no-onednn: libtorch's own convolutions and pooling only
-  std::string data_dir;          ///< empty: default_data_dir()
-  std::string model_load_path;   ///< start from this saved model (any supported)
-  std::string checkpoint_dir;    ///< write a checkpoint after every epoch here
-  bool resume = false;           ///< continue from the newest checkpoint
+  bool cuda_graphs = true;         ///< --no-cuda-graphs: eager steps on CUDA
+  bool onednn = true;              ///< --no-onednn: libtorch's own convolutions and pooling only
+  std::string data_dir;            ///< empty: default_data_dir()
+  std::string model_load_path;     ///< start from this saved model (any supported)
+  std::string checkpoint_dir;      ///< write a checkpoint after every epoch here
+  bool resume = false;             ///< continue from the newest checkpoint
   std::string precision = "fp32";  ///< fp32 | bf16 (compute; weights stay fp32)
 };
 
 /// `mnist-train evaluate`: test loss/accuracy of a saved model.
 struct EvaluateOptions {
-  std::string model;        ///< folder with model.json (or the file itself)
-  std::string data_dir;     ///< empty: default_data_dir()
-  int64_t test_limit = 0;   ///< 0: all records
-  bool json = false;        ///< one JSON object on stdout
+  std::string model;       ///< folder with model.json (or the file itself)
+  std::string data_dir;    ///< empty: default_data_dir()
+  int64_t test_limit = 0;  ///< 0: all records
+  bool json = false;       ///< one JSON object on stdout
   bool gpu = false;
   std::string precision = "fp32";
-  bool onednn = true;       ///< --no-onednn
+  bool onednn = true;  ///< --no-onednn
 };
 
 /// `mnist-train predict`: classes and probabilities for images.

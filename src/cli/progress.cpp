@@ -20,12 +20,9 @@ std::string clock_text(double seconds) {
 
 }  // namespace
 
-ProgressPrinter::ProgressPrinter(std::FILE* out, bool live)
-    : out_(out), live_(live) {}
+ProgressPrinter::ProgressPrinter(std::FILE* out, bool live) : out_(out), live_(live) {}
 
-bool ProgressPrinter::is_terminal(std::FILE* file) {
-  return ::isatty(::fileno(file)) == 1;
-}
+bool ProgressPrinter::is_terminal(std::FILE* file) { return ::isatty(::fileno(file)) == 1; }
 
 void ProgressPrinter::on_batch(const BatchProgress& p) {
   if (!live_) {
@@ -35,10 +32,10 @@ void ProgressPrinter::on_batch(const BatchProgress& p) {
   const double done = static_cast<double>(p.batch) / static_cast<double>(p.batches);
   const int filled = static_cast<int>(done * kWidth);
   const double eta = p.seconds / done - p.seconds;
-  const std::string line = fmt::format(
-      "\rEpoch {}/{} [{}{}] {}/{} ETA {} - loss: {:.4f} - acc: {:.4f}\033[K",
-      p.epoch, p.epochs, std::string(filled, '='), std::string(kWidth - filled, ' '),
-      p.batch, p.batches, clock_text(eta), p.loss, p.accuracy);
+  const std::string line =
+      fmt::format("\rEpoch {}/{} [{}{}] {}/{} ETA {} - loss: {:.4f} - acc: {:.4f}\033[K", p.epoch,
+                  p.epochs, std::string(filled, '='), std::string(kWidth - filled, ' '), p.batch,
+                  p.batches, clock_text(eta), p.loss, p.accuracy);
   std::fputs(line.c_str(), out_);
   std::fflush(out_);
 }
@@ -56,8 +53,8 @@ void ProgressPrinter::on_epoch(const EpochStats& s, int64_t epochs) {
       "Epoch {}/{} - {:.1f}s - {:.0f} img/s - {:.1f} ms/step - loss: {:.4f} - "
       "acc: {:.4f}",
       s.epoch, epochs, s.seconds, s.images_per_second,
-      1000.0 * s.train_seconds / static_cast<double>(std::max<int64_t>(1, s.batches)),
-      s.loss, s.accuracy);
+      1000.0 * s.train_seconds / static_cast<double>(std::max<int64_t>(1, s.batches)), s.loss,
+      s.accuracy);
   if (!std::isnan(s.val_loss)) {
     line += fmt::format(" - val_loss: {:.4f} - val_acc: {:.4f}", s.val_loss, s.val_accuracy);
   }

@@ -79,7 +79,8 @@ CLI::Validator fraction_below_one() {
 void require_classifier(const Model& model, const std::string& origin) {
   const auto& out = model->spec().layers.back().output_shape;
   if (out.size() != 1 || out[0] != kNumClasses || !model->ends_in_softmax()) {
-    throw ConfigError(origin + ": the model must end in a 10-unit softmax to classify MNIST "
+    throw ConfigError(origin +
+                      ": the model must end in a 10-unit softmax to classify MNIST "
                       "digits");
   }
 }
@@ -97,8 +98,9 @@ Precision resolve_precision(const std::string& name, const c10::Device& device) 
     return Precision::kFloat32;
   }
   if (device.is_cpu() && !cpu_has_bf16()) {
-    spdlog::warn("--precision bf16: this CPU has no bfloat16 instructions (AVX512_BF16 or "
-                 "AMX); training in fp32 instead");
+    spdlog::warn(
+        "--precision bf16: this CPU has no bfloat16 instructions (AVX512_BF16 or "
+        "AMX); training in fp32 instead");
     return Precision::kFloat32;
   }
   return Precision::kBFloat16;
@@ -140,8 +142,7 @@ void apply_onednn_flag(bool onednn, const c10::Device& device, Precision precisi
 }
 
 void print_evaluation(const EvalResult& result) {
-  std::printf("Evaluation result:\n  Loss = %.3f; Accuracy = %.3f\n", result.loss,
-              result.accuracy);
+  std::printf("Evaluation result:\n  Loss = %.3f; Accuracy = %.3f\n", result.loss, result.accuracy);
   std::fflush(stdout);
 }
 

@@ -6,8 +6,8 @@
 
 #include <string>
 
-#include <CLI/CLI.hpp>
 #include <c10/core/Device.h>
+#include <CLI/CLI.hpp>
 
 #include "mnist/device.hpp"
 #include "mnist/error.hpp"

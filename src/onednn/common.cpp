@@ -49,12 +49,13 @@ memory::desc desc_of(const at::Tensor& t) {
                       Dims(t.strides().begin(), t.strides().end()));
 }
 
-void reorder(const memory::desc& from, const void* from_data, const memory::desc& to,
+void reorder(const memory::desc& from,
+             const void* from_data,
+             const memory::desc& to,
              void* to_data) {
   const memory src(from, cpu_engine(), const_cast<void*>(from_data));
   const memory dst(to, cpu_engine(), to_data);
-  dnnl::reorder(src, dst).execute(cpu_stream(), const_cast<memory&>(src),
-                                  const_cast<memory&>(dst));
+  dnnl::reorder(src, dst).execute(cpu_stream(), const_cast<memory&>(src), const_cast<memory&>(dst));
 }
 
 /// Memory for a oneDNN layout that no libtorch tensor describes.
@@ -104,15 +105,24 @@ bool onednn_built() { return true; }
 
 std::string onednn_cpu_isa() {
   switch (dnnl::get_effective_cpu_isa()) {
-    case dnnl::cpu_isa::sse41: return "sse41";
-    case dnnl::cpu_isa::avx: return "avx";
-    case dnnl::cpu_isa::avx2: return "avx2";
-    case dnnl::cpu_isa::avx2_vnni: return "avx2_vnni";
-    case dnnl::cpu_isa::avx512_core: return "avx512_core";
-    case dnnl::cpu_isa::avx512_core_vnni: return "avx512_core_vnni";
-    case dnnl::cpu_isa::avx512_core_bf16: return "avx512_core_bf16";
-    case dnnl::cpu_isa::avx512_core_amx: return "avx512_core_amx";
-    default: return "other";
+    case dnnl::cpu_isa::sse41:
+      return "sse41";
+    case dnnl::cpu_isa::avx:
+      return "avx";
+    case dnnl::cpu_isa::avx2:
+      return "avx2";
+    case dnnl::cpu_isa::avx2_vnni:
+      return "avx2_vnni";
+    case dnnl::cpu_isa::avx512_core:
+      return "avx512_core";
+    case dnnl::cpu_isa::avx512_core_vnni:
+      return "avx512_core_vnni";
+    case dnnl::cpu_isa::avx512_core_bf16:
+      return "avx512_core_bf16";
+    case dnnl::cpu_isa::avx512_core_amx:
+      return "avx512_core_amx";
+    default:
+      return "other";
   }
 }
 
@@ -128,19 +138,13 @@ bool onednn_conv_supports(const at::Tensor&, const at::Tensor&, const ConvPaddin
   return false;
 }
 
-at::Tensor try_onednn_conv2d(const at::Tensor&,
-                             const at::Tensor&,
-                             const at::Tensor&,
-                             const ConvPadding&,
-                             bool) {
+at::Tensor try_onednn_conv2d(
+    const at::Tensor&, const at::Tensor&, const at::Tensor&, const ConvPadding&, bool) {
   return at::Tensor();
 }
 
-at::Tensor onednn_conv2d(const at::Tensor&,
-                         const at::Tensor&,
-                         const at::Tensor&,
-                         const ConvPadding&,
-                         bool) {
+at::Tensor onednn_conv2d(
+    const at::Tensor&, const at::Tensor&, const at::Tensor&, const ConvPadding&, bool) {
   throw ConfigError("this build calls no oneDNN convolutions (its headers were not found)");
 }
 

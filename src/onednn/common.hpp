@@ -28,7 +28,9 @@ at::ScalarType torch_type(const memory::desc& d);
 memory::desc desc_of(const at::Tensor& t);
 
 /// Copies (and converts) `from_data` in layout `from` into `to_data` in `to`.
-void reorder(const memory::desc& from, const void* from_data, const memory::desc& to,
+void reorder(const memory::desc& from,
+             const void* from_data,
+             const memory::desc& to,
              void* to_data);
 
 /// Memory for a oneDNN layout that no libtorch tensor describes.

@@ -54,9 +54,20 @@ Kind kind_for(const at::Tensor& input, const at::Tensor& kernel) {
 
 /// A convolution's shape and options, indexed by KeyField.
 enum KeyField {
-  kBatch, kChannels, kHeight, kWidth, kOutChannels,
-  kPadTop, kPadBottom, kPadLeft, kPadRight,
-  kRelu, kBias, kTraining, kKind, kKeyFields
+  kBatch,
+  kChannels,
+  kHeight,
+  kWidth,
+  kOutChannels,
+  kPadTop,
+  kPadBottom,
+  kPadLeft,
+  kPadRight,
+  kRelu,
+  kBias,
+  kTraining,
+  kKind,
+  kKeyFields
 };
 using Key = std::array<int64_t, kKeyFields>;
 
@@ -73,10 +84,26 @@ struct Plan {
   dnnl::eltwise_backward relu_bwd;
 };
 
-Key make_key(at::IntArrayRef in, int64_t out_channels, const ConvPadding& pad, bool relu,
-             bool bias, bool training, Kind kind) {
-  return {in[0], in[1], in[2], in[3], out_channels, pad.top, pad.bottom, pad.left, pad.right,
-          relu ? 1 : 0, bias ? 1 : 0, training ? 1 : 0, static_cast<int64_t>(kind)};
+Key make_key(at::IntArrayRef in,
+             int64_t out_channels,
+             const ConvPadding& pad,
+             bool relu,
+             bool bias,
+             bool training,
+             Kind kind) {
+  return {in[0],
+          in[1],
+          in[2],
+          in[3],
+          out_channels,
+          pad.top,
+          pad.bottom,
+          pad.left,
+          pad.right,
+          relu ? 1 : 0,
+          bias ? 1 : 0,
+          training ? 1 : 0,
+          static_cast<int64_t>(kind)};
 }
 
 /// Builds the primitives for `key`, or returns null where oneDNN has no
@@ -121,8 +148,8 @@ std::shared_ptr<Plan> build_plan(const Key& key) {
     // weights into.
     const auto prop = dnnl::prop_kind::forward_training;
     plan->fwd_pd = dnnl::convolution_forward::primitive_desc(
-        dnnl::convolution_forward::desc(prop, alg, src, wei, bia, dst, strides, pad_l, pad_r),
-        attr, cpu_engine());
+        dnnl::convolution_forward::desc(prop, alg, src, wei, bia, dst, strides, pad_l, pad_r), attr,
+        cpu_engine());
     plan->fwd = dnnl::convolution_forward(plan->fwd_pd);
     if (training) {
       plan->bwd_data_pd = dnnl::convolution_backward_data::primitive_desc(
@@ -138,8 +165,7 @@ std::shared_ptr<Plan> build_plan(const Key& key) {
         const memory::desc y = plan->fwd_pd.dst_desc();
         const auto relu_alg = dnnl::algorithm::eltwise_relu_use_dst_for_bwd;
         const dnnl::eltwise_forward::primitive_desc hint(
-            dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_training, relu_alg, y, 0.0F,
-                                        0.0F),
+            dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_training, relu_alg, y, 0.0F, 0.0F),
             cpu_engine());
         plan->relu_bwd = dnnl::eltwise_backward(dnnl::eltwise_backward::primitive_desc(
             dnnl::eltwise_backward::desc(relu_alg, y, y, 0.0F, 0.0F), cpu_engine(), hint));
@@ -159,8 +185,12 @@ struct Saved {
   at::Tensor input;
   at::Tensor output;
 };
-at::Tensor run_forward(const Plan& plan, const at::Tensor& input, const at::Tensor& kernel,
-                       const at::Tensor& bias, bool has_bias, Saved* saved) {
+at::Tensor run_forward(const Plan& plan,
+                       const at::Tensor& input,
+                       const at::Tensor& kernel,
+                       const at::Tensor& bias,
+                       bool has_bias,
+                       Saved* saved) {
   const auto& pd = plan.fwd_pd;
   const at::Tensor x = in_layout(input.contiguous(at::MemoryFormat::ChannelsLast), pd.src_desc());
   const at::Tensor k = in_layout(kernel, pd.weights_desc());
@@ -252,17 +282,15 @@ class OnednnConvFunction : public torch::autograd::Function<OnednnConvFunction> 
       }
       plan->bwd_weights.execute(cpu_stream(), args);
       grad_kernel = at::empty_like(kernel);
-      reorder(wpd.diff_weights_desc(), dk.data_ptr(), desc_of(grad_kernel),
-              grad_kernel.data_ptr());
+      reorder(wpd.diff_weights_desc(), dk.data_ptr(), desc_of(grad_kernel), grad_kernel.data_ptr());
     }
     return {grad_input, grad_kernel, grad_bias, at::Tensor(), at::Tensor()};
   }
 };
 
 bool training_call(const at::Tensor& input, const at::Tensor& kernel, const at::Tensor& bias) {
-  return at::GradMode::is_enabled() &&
-         (input.requires_grad() || kernel.requires_grad() ||
-          (bias.defined() && bias.requires_grad()));
+  return at::GradMode::is_enabled() && (input.requires_grad() || kernel.requires_grad() ||
+                                        (bias.defined() && bias.requires_grad()));
 }
 
 }  // namespace
@@ -282,8 +310,11 @@ bool winograd_available() {
 namespace {
 
 /// The key of this call; all zeros (kind kNone) where it does not apply.
-Key key_for(const at::Tensor& input, const at::Tensor& kernel, const at::Tensor& bias,
-            const ConvPadding& pad, bool relu) {
+Key key_for(const at::Tensor& input,
+            const at::Tensor& kernel,
+            const at::Tensor& bias,
+            const ConvPadding& pad,
+            bool relu) {
   const Kind kind = onednn_enabled() ? kind_for(input, kernel) : Kind::kNone;
   // oneDNN 2.6's Winograd backward-data pass gives wrong input gradients
   // with uneven padding (tests/test_onednn.cpp); uneven padding is

@@ -24,9 +24,21 @@ using namespace onednn;  // NOLINT(google-build-using-namespace): this module's 
 
 /// A max pooling's shape and options, indexed by PoolField.
 enum PoolField {
-  kPoolType, kPoolBatch, kPoolChannels, kPoolHeight, kPoolWidth,
-  kPoolKernelH, kPoolKernelW, kPoolStrideH, kPoolStrideW,
-  kPoolPadTop, kPoolPadBottom, kPoolPadLeft, kPoolPadRight, kPoolTraining, kPoolFields
+  kPoolType,
+  kPoolBatch,
+  kPoolChannels,
+  kPoolHeight,
+  kPoolWidth,
+  kPoolKernelH,
+  kPoolKernelW,
+  kPoolStrideH,
+  kPoolStrideW,
+  kPoolPadTop,
+  kPoolPadBottom,
+  kPoolPadLeft,
+  kPoolPadRight,
+  kPoolTraining,
+  kPoolFields
 };
 using PoolKey = std::array<int64_t, kPoolFields>;
 
@@ -62,15 +74,15 @@ std::shared_ptr<PoolPlan> build_pool_plan(const PoolKey& key) {
     // Padded cells never win (as if they held -infinity), as in TF's "same".
     const auto alg = dnnl::algorithm::pooling_max;
     plan->fwd_pd = dnnl::pooling_forward::primitive_desc(
-        dnnl::pooling_forward::desc(training ? dnnl::prop_kind::forward_training
-                                             : dnnl::prop_kind::forward_inference,
-                                    alg, src, dst, strides, kernel, pad_l, pad_r),
+        dnnl::pooling_forward::desc(
+            training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference, alg,
+            src, dst, strides, kernel, pad_l, pad_r),
         cpu_engine());
     plan->fwd = dnnl::pooling_forward(plan->fwd_pd);
     if (training) {
       plan->bwd = dnnl::pooling_backward(dnnl::pooling_backward::primitive_desc(
-          dnnl::pooling_backward::desc(alg, src, dst, strides, kernel, pad_l, pad_r),
-          cpu_engine(), plan->fwd_pd));
+          dnnl::pooling_backward::desc(alg, src, dst, strides, kernel, pad_l, pad_r), cpu_engine(),
+          plan->fwd_pd));
     }
   } catch (const dnnl::error&) {
     return nullptr;
@@ -83,16 +95,14 @@ std::shared_ptr<PoolPlan> pool_plan_for(const PoolKey& key) {
 }
 
 /// Runs the forward pass; with `workspace`, allocates and fills it.
-at::Tensor run_pool_forward(const PoolPlan& plan, const at::Tensor& input,
-                            at::Tensor* workspace) {
+at::Tensor run_pool_forward(const PoolPlan& plan, const at::Tensor& input, at::Tensor* workspace) {
   const at::Tensor x = input.contiguous(at::MemoryFormat::ChannelsLast);
   const memory::desc& src = plan.fwd_pd.src_desc();
   const memory::desc& dst = plan.fwd_pd.dst_desc();
   const memory::dims dims = dst.dims();
-  at::Tensor out = at::empty(at::IntArrayRef(dims), x.options().memory_format(
-                                                        at::MemoryFormat::ChannelsLast));
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, mem(src, x)},
-                                       {DNNL_ARG_DST, mem(dst, out)}};
+  at::Tensor out =
+      at::empty(at::IntArrayRef(dims), x.options().memory_format(at::MemoryFormat::ChannelsLast));
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, mem(src, x)}, {DNNL_ARG_DST, mem(dst, out)}};
   if (workspace != nullptr) {
     *workspace = buffer_for(plan.fwd_pd.workspace_desc());
     args.emplace(DNNL_ARG_WORKSPACE, mem(plan.fwd_pd.workspace_desc(), *workspace));
@@ -103,8 +113,10 @@ at::Tensor run_pool_forward(const PoolPlan& plan, const at::Tensor& input,
 
 class OnednnMaxPoolFunction : public torch::autograd::Function<OnednnMaxPoolFunction> {
  public:
-  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& input,
-                            const PoolKey& key, const std::shared_ptr<PoolPlan>& plan) {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx,
+                            const at::Tensor& input,
+                            const PoolKey& key,
+                            const std::shared_ptr<PoolPlan>& plan) {
     at::Tensor workspace;
     at::Tensor out = run_pool_forward(*plan, input, &workspace);
     ctx->saved_data["workspace"] = workspace;
@@ -124,8 +136,8 @@ class OnednnMaxPoolFunction : public torch::autograd::Function<OnednnMaxPoolFunc
     const at::ScalarType type = torch_type(src);
     const at::Tensor dy = grads[0].to(type).contiguous(at::MemoryFormat::ChannelsLast);
     const memory::dims dims = src.dims();
-    at::Tensor dx = at::empty(at::IntArrayRef(dims), dy.options().memory_format(
-                                                         at::MemoryFormat::ChannelsLast));
+    at::Tensor dx = at::empty(at::IntArrayRef(dims),
+                              dy.options().memory_format(at::MemoryFormat::ChannelsLast));
     plan->bwd.execute(cpu_stream(),
                       {{DNNL_ARG_DIFF_DST, mem(dst, dy)},
                        {DNNL_ARG_DIFF_SRC, mem(src, dx)},
@@ -141,18 +153,28 @@ at::Tensor try_onednn_max_pool2d(const at::Tensor& input,
                                  at::IntArrayRef strides,
                                  const ConvPadding& pad) {
   const at::ScalarType type = input.defined() ? input.scalar_type() : at::kFloat;
-  if (!onednn_enabled() || !input.defined() || !input.device().is_cpu() ||
-      input.dim() != 4 || (type != at::kFloat && type != at::kBFloat16) || kernel.size() != 2 ||
-      strides.size() != 2 || kernel[0] < 1 || kernel[1] < 1 || strides[0] < 1 ||
-      strides[1] < 1 || pad.top < 0 || pad.bottom < 0 || pad.left < 0 || pad.right < 0 ||
-      pad.top >= kernel[0] || pad.bottom >= kernel[0] || pad.left >= kernel[1] ||
-      pad.right >= kernel[1]) {
+  if (!onednn_enabled() || !input.defined() || !input.device().is_cpu() || input.dim() != 4 ||
+      (type != at::kFloat && type != at::kBFloat16) || kernel.size() != 2 || strides.size() != 2 ||
+      kernel[0] < 1 || kernel[1] < 1 || strides[0] < 1 || strides[1] < 1 || pad.top < 0 ||
+      pad.bottom < 0 || pad.left < 0 || pad.right < 0 || pad.top >= kernel[0] ||
+      pad.bottom >= kernel[0] || pad.left >= kernel[1] || pad.right >= kernel[1]) {
     return at::Tensor();
   }
   const bool training = at::GradMode::is_enabled() && input.requires_grad();
-  const PoolKey key{static_cast<int64_t>(type), input.size(0), input.size(1), input.size(2),
-                    input.size(3), kernel[0], kernel[1], strides[0], strides[1],
-                    pad.top, pad.bottom, pad.left, pad.right, training ? 1 : 0};
+  const PoolKey key{static_cast<int64_t>(type),
+                    input.size(0),
+                    input.size(1),
+                    input.size(2),
+                    input.size(3),
+                    kernel[0],
+                    kernel[1],
+                    strides[0],
+                    strides[1],
+                    pad.top,
+                    pad.bottom,
+                    pad.left,
+                    pad.right,
+                    training ? 1 : 0};
   const std::shared_ptr<PoolPlan> plan = pool_plan_for(key);
   if (plan == nullptr) {
     return at::Tensor();

@@ -57,7 +57,9 @@ constexpr auto kIdleThreadLife = std::chrono::seconds(3);
 /// and retired after `idle_life` without work, down to `min_threads`.
 class ElasticPool final : public httplib::TaskQueue {
  public:
-  ElasticPool(size_t min_threads, size_t max_threads, Clock::duration idle_life,
+  ElasticPool(size_t min_threads,
+              size_t max_threads,
+              Clock::duration idle_life,
               HardenedServer::Warn warn)
       : min_(min_threads), max_(max_threads), idle_life_(idle_life), warn_(std::move(warn)) {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -116,8 +118,8 @@ class ElasticPool final : public httplib::TaskQueue {
     std::unique_lock<std::mutex> lock(mutex_);
     for (;;) {
       ++idle_;
-      const bool woken = cond_.wait_for(
-          lock, idle_life_, [this] { return shutdown_ || !jobs_.empty(); });
+      const bool woken =
+          cond_.wait_for(lock, idle_life_, [this] { return shutdown_ || !jobs_.empty(); });
       --idle_;
       if (!jobs_.empty()) {
         {
@@ -270,9 +272,7 @@ class Connection final : public httplib::Stream {
   void refuse(int status) { refusal_ = status; }
   /// Closes the connection after this response.
   void close_after() { close_after_ = true; }
-  bool closing() const {
-    return trouble_ != Trouble::kNone || refusal_ != 0 || close_after_;
-  }
+  bool closing() const { return trouble_ != Trouble::kNone || refusal_ != 0 || close_after_; }
 
   /// When httplib gave up on a request line (too long, too slow) without
   /// answering: answers 414 or 408 itself.
@@ -281,11 +281,9 @@ class Connection final : public httplib::Stream {
         (trouble_ != Trouble::kTooLarge && trouble_ != Trouble::kTooSlow)) {
       return;
     }
-    const char* answer = trouble_ == Trouble::kTooLarge
-                             ? "HTTP/1.1 414 URI Too Long\r\n"
-                             : "HTTP/1.1 408 Request Timeout\r\n";
-    const std::string text = std::string(answer) +
-                             "Connection: close\r\nContent-Length: 0\r\n\r\n";
+    const char* answer = trouble_ == Trouble::kTooLarge ? "HTTP/1.1 414 URI Too Long\r\n"
+                                                        : "HTTP/1.1 408 Request Timeout\r\n";
+    const std::string text = std::string(answer) + "Connection: close\r\nContent-Length: 0\r\n\r\n";
     write_until_ = Clock::now() + kIoTimeout;
     [[maybe_unused]] const auto n = write(text.data(), text.size());
   }
@@ -313,8 +311,7 @@ class Connection final : public httplib::Stream {
   /// `until` or when the server stops.
   bool wait_for(short events, Clock::time_point until) const {
     for (;;) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          until - Clock::now());
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
       if (left.count() <= 0) {
         return false;
       }
@@ -369,16 +366,18 @@ thread_local Connection* t_connection = nullptr;
 
 const char* refusal_reason(int status) {
   switch (status) {
-    case 413: return "Payload Too Large";
-    case 431: return "Request Header Fields Too Large";
-    default: return "Bad Request";
+    case 413:
+      return "Payload Too Large";
+    case 431:
+      return "Request Header Fields Too Large";
+    default:
+      return "Bad Request";
   }
 }
 
 }  // namespace
 
-HardenedServer::HardenedServer(Warn warn)
-    : stop_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+HardenedServer::HardenedServer(Warn warn) : stop_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
   if (stop_fd_ < 0) {
     throw IoError(std::string("serve: cannot create an eventfd (") + std::strerror(errno) + ")");
   }
@@ -464,8 +463,7 @@ bool HardenedServer::process_and_close_socket(socket_t sock) {
   Connection connection(sock, stop_fd_);
   t_connection = &connection;
   bool ret = false;
-  for (size_t left = keep_alive_max_count_; left > 0 && svr_sock_ != INVALID_SOCKET;
-       --left) {
+  for (size_t left = keep_alive_max_count_; left > 0 && svr_sock_ != INVALID_SOCKET; --left) {
     if (!connection.next_request(std::chrono::seconds(keep_alive_timeout_sec_))) {
       break;
     }
@@ -486,7 +484,6 @@ bool HardenedServer::process_and_close_socket(socket_t sock) {
   close(sock);
   return ret;
 }
-
 
 void HardenedServer::on_request_head(httplib::Request& req) {
   // Ranges are ignored (the page needs none): httplib 0.11 builds a
@@ -510,6 +507,5 @@ void HardenedServer::on_request_head(httplib::Request& req) {
     t_connection->refuse(status);
   }
 }
-
 
 }  // namespace mnist::http

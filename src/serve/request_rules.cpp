@@ -47,8 +47,7 @@ int request_refusal(const RequestHead& head) {
   if (head.header_count > kMaxRequestHeaders) {
     return 431;
   }
-  const bool bodiless =
-      head.method == "GET" || head.method == "HEAD" || head.method == "OPTIONS";
+  const bool bodiless = head.method == "GET" || head.method == "HEAD" || head.method == "OPTIONS";
   if (!head.transfer_encodings.empty()) {
     return head.content_lengths.empty() && !bodiless ? 0 : 400;
   }

@@ -36,7 +36,6 @@ bool inside(const std::string& file, const std::string& root) {
   return !rel.empty() && *rel.begin() != ".." && rel.is_relative();
 }
 
-
 }  // namespace
 
 std::string default_web_dir() {
@@ -83,8 +82,7 @@ void add_served_file(ServeTable& table,
                      const std::string& url,
                      const std::string& root,
                      const std::string& relative) {
-  table[url] = ServedFile{(fs::path(root) / relative).string(), root,
-                          content_type_for(relative)};
+  table[url] = ServedFile{(fs::path(root) / relative).string(), root, content_type_for(relative)};
 }
 
 void add_web_files(ServeTable& table, const std::string& web_dir) {
@@ -112,8 +110,7 @@ void add_model_files(ServeTable& table, const std::string& model_dir) {
   }
 }
 
-std::optional<ServedFile> resolve_request_path(const std::string& target,
-                                               const ServeTable& table) {
+std::optional<ServedFile> resolve_request_path(const std::string& target, const ServeTable& table) {
   const std::string raw = target.substr(0, target.find_first_of("?#"));
   const auto path = percent_decode(raw);
   if (!path || path->empty() || path->front() != '/') {
@@ -130,12 +127,9 @@ std::optional<ServedFile> resolve_request_path(const std::string& target,
 }
 
 MnistSample load_sample(const std::string& data_dir, int64_t count) {
-  const IdxFile images =
-      read_idx(idx_path(data_dir, kTestImagesFile), kIdxImagesMagic);
-  const IdxFile labels =
-      read_idx(idx_path(data_dir, kTestLabelsFile), kIdxLabelsMagic);
-  const int64_t n = std::max<int64_t>(
-      0, std::min({count, images.dims.at(0), labels.dims.at(0)}));
+  const IdxFile images = read_idx(idx_path(data_dir, kTestImagesFile), kIdxImagesMagic);
+  const IdxFile labels = read_idx(idx_path(data_dir, kTestLabelsFile), kIdxLabelsMagic);
+  const int64_t n = std::max<int64_t>(0, std::min({count, images.dims.at(0), labels.dims.at(0)}));
   const auto pixels = static_cast<size_t>(n * kImageSide * kImageSide);
   MnistSample sample;
   sample.images.assign(images.data.begin(), images.data.begin() + pixels);

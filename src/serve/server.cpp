@@ -28,8 +28,7 @@ constexpr size_t kChunkBytes = 256 * 1024;
 /// Answers with the file at `path`: read whole when small (httplib may
 /// then compress it), else streamed from disk a chunk at a time, so that
 /// many concurrent downloads hold little memory. False if it cannot be read.
-bool serve_file(const std::string& path, const std::string& content_type,
-                httplib::Response& res) {
+bool serve_file(const std::string& path, const std::string& content_type, httplib::Response& res) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     return false;
@@ -200,7 +199,7 @@ size_t Server::sample_size() const { return impl_->sample_labels.size(); }
 
 int Server::bind() {
   const ServeConfig& c = impl_->config;
-  const int port = c.port == 0 ? impl_->http.bind_to_any_port(c.host)
+  const int port = c.port == 0                                ? impl_->http.bind_to_any_port(c.host)
                    : impl_->http.bind_to_port(c.host, c.port) ? c.port
                                                               : -1;
   if (port < 0) {
@@ -215,8 +214,8 @@ int Server::bind() {
 
 void Server::listen() {
   if (!impl_->http.listen_after_bind()) {
-    throw IoError("the HTTP server on " + impl_->config.host + ":" +
-                  std::to_string(impl_->port) + " stopped with an error");
+    throw IoError("the HTTP server on " + impl_->config.host + ":" + std::to_string(impl_->port) +
+                  " stopped with an error");
   }
 }
 

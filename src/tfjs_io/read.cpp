@@ -53,7 +53,9 @@ int64_t get_int(const ordered_json& c, const char* key, const Where& w, int64_t 
 }
 
 /// An int or a pair of ints ("kernel_size": 3 or [3,3]).
-std::array<int64_t, 2> get_pair(const ordered_json& c, const char* key, const Where& w,
+std::array<int64_t, 2> get_pair(const ordered_json& c,
+                                const char* key,
+                                const Where& w,
                                 std::array<int64_t, 2> fallback) {
   const ordered_json* v = find(c, key);
   if (v == nullptr) {
@@ -126,7 +128,8 @@ void check_input_shape(const ordered_json& c, const Where& w) {
 
 Layer parse_layer(const ordered_json& entry, size_t index, const std::string& file) {
   Where w{file, "layer " + std::to_string(index)};
-  if (!entry.is_object() || find(entry, "class_name") == nullptr || !entry["class_name"].is_string()) {
+  if (!entry.is_object() || find(entry, "class_name") == nullptr ||
+      !entry["class_name"].is_string()) {
     w.fail("expected an object with \"class_name\" and \"config\"");
   }
   const std::string cls = entry["class_name"].get<std::string>();
@@ -187,14 +190,17 @@ Layer parse_layer(const ordered_json& entry, size_t index, const std::string& fi
     l.kind = LayerKind::kActivation;
     l.activation = get_activation(c, w);
   } else {
-    w.fail("layer class " + cls + " is not supported (supported: Conv2D, MaxPooling2D, "
+    w.fail("layer class " + cls +
+           " is not supported (supported: Conv2D, MaxPooling2D, "
            "AveragePooling2D, Flatten, Dropout, Dense, Activation)");
   }
   return l;
 }
 
 /// The bytes of one weight group: its files, concatenated in order.
-std::vector<char> read_group(const fs::path& dir, const ordered_json& paths, uint64_t expected,
+std::vector<char> read_group(const fs::path& dir,
+                             const ordered_json& paths,
+                             uint64_t expected,
                              const Where& w) {
   if (!paths.is_array() || paths.empty()) {
     w.fail("\"paths\" must be a non-empty array of file names");
@@ -220,8 +226,10 @@ std::vector<char> read_group(const fs::path& dir, const ordered_json& paths, uin
     total += size;
   }
   if (total != expected) {
-    w.fail("the weight files hold " + std::to_string(total) + " bytes, but the manifest's "
-           "weights need " + std::to_string(expected) + " bytes");
+    w.fail("the weight files hold " + std::to_string(total) +
+           " bytes, but the manifest's "
+           "weights need " +
+           std::to_string(expected) + " bytes");
   }
   std::vector<char> bytes(total);
   size_t offset = 0;
@@ -274,7 +282,8 @@ ModelSpec parse_topology(const ordered_json& topology, const std::string& origin
     w.fail("missing \"class_name\"");
   }
   if (*cls != "Sequential") {
-    w.fail("class " + cls->dump() + " is not supported (only Sequential models load; a "
+    w.fail("class " + cls->dump() +
+           " is not supported (only Sequential models load; a "
            "functional Model is not supported)");
   }
   const ordered_json* config = find(*top, "config");
@@ -310,7 +319,8 @@ Model load_tfjs(const std::string& path) {
   }
   const std::string file = json_path.string();
   if (!fs::exists(json_path, ec)) {
-    throw IoError(file + ": cannot open the model (No such file or directory); expected a "
+    throw IoError(file +
+                  ": cannot open the model (No such file or directory); expected a "
                   "folder holding model.json and its weight files");
   }
   const ordered_json doc = read_json_file(file);
@@ -318,8 +328,10 @@ Model load_tfjs(const std::string& path) {
   if (!doc.is_object()) {
     w.fail("expected a JSON object with modelTopology and weightsManifest");
   }
-  if (const ordered_json* format = find(doc, "format"); format != nullptr && *format != "layers-model") {
-    w.fail("format is " + format->dump() + " (expected \"layers-model\"; a graph model is "
+  if (const ordered_json* format = find(doc, "format");
+      format != nullptr && *format != "layers-model") {
+    w.fail("format is " + format->dump() +
+           " (expected \"layers-model\"; a graph model is "
            "loaded with tf.loadGraphModel, not by mnist-train)");
   }
   const ordered_json* topology = find(doc, "modelTopology");
@@ -371,7 +383,8 @@ Model load_tfjs(const std::string& path) {
       std::vector<int64_t> dims;
       uint64_t count = 1;
       for (const auto& d : *shape) {
-        if (!d.is_number_integer() || d.get<int64_t>() < 0 || d.get<int64_t>() > (int64_t{1} << 31)) {
+        if (!d.is_number_integer() || d.get<int64_t>() < 0 ||
+            d.get<int64_t>() > (int64_t{1} << 31)) {
           ew.fail("bad shape " + shape->dump());
         }
         dims.push_back(d.get<int64_t>());
@@ -388,8 +401,9 @@ Model load_tfjs(const std::string& path) {
       Where ew{file, "weight \"" + e.name + "\""};
       const auto it = targets.find(e.name);
       if (it == targets.end()) {
-        ew.fail("the model has no such weight (names are \"<layer name>/kernel\" and "
-                "\"<layer name>/bias\")");
+        ew.fail(
+            "the model has no such weight (names are \"<layer name>/kernel\" and "
+            "\"<layer name>/bias\")");
       }
       if (loaded[e.name]) {
         ew.fail("appears twice in the manifest");

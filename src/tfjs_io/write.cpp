@@ -25,7 +25,8 @@ namespace {
 
 ordered_json variance_scaling() {
   return {{"class_name", "VarianceScaling"},
-          {"config", {{"scale", 1}, {"mode", "fan_avg"}, {"distribution", "normal"}, {"seed", nullptr}}}};
+          {"config",
+           {{"scale", 1}, {"mode", "fan_avg"}, {"distribution", "normal"}, {"seed", nullptr}}}};
 }
 
 ordered_json zeros() { return {{"class_name", "Zeros"}, {"config", ordered_json::object()}}; }

@@ -7,9 +7,9 @@
 
 #include <ATen/ATen.h>
 
-#include "test_util.hpp"
 #include "mnist/error.hpp"
 #include "mnist/idx.hpp"
+#include "test_util.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::string path = mnist::test::process_temp_dir().path().string() + "/input.idx";

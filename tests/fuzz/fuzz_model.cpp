@@ -15,9 +15,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "test_util.hpp"
 #include "mnist/error.hpp"
 #include "mnist/tfjs_io.hpp"
+#include "test_util.hpp"
 
 namespace {
 
@@ -27,8 +27,7 @@ constexpr std::string_view kSeparator = "\n#~mnist-fuzz-file~#\n";
 std::vector<std::string> manifest_paths(std::string_view json_text) {
   std::vector<std::string> paths;
   const auto doc = nlohmann::json::parse(json_text, nullptr, /*allow_exceptions=*/false);
-  if (!doc.is_object() || !doc.contains("weightsManifest") ||
-      !doc["weightsManifest"].is_array()) {
+  if (!doc.is_object() || !doc.contains("weightsManifest") || !doc["weightsManifest"].is_array()) {
     return paths;
   }
   for (const auto& group : doc["weightsManifest"]) {

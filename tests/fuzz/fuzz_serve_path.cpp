@@ -8,9 +8,9 @@
 #include <cstdint>
 #include <string>
 
-#include "test_util.hpp"
 #include "mnist/fs_util.hpp"
 #include "mnist/serve.hpp"
+#include "test_util.hpp"
 
 namespace {
 
