@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One command from a fresh Debian 12 machine to a full test run: the same
 # set-up as scripts/train.sh plus the test dependencies, then
+#   0. the C++ files' format (scripts/check_format.sh, clang-format 14);
 #   1. every test of the Release build (unit, end to end, real TF.js, browser);
 #   2. the unit and end-to-end tests again under ASan + UBSan (clang,
 #      build-asan/: scripts/sanitize.sh);
@@ -20,6 +21,8 @@ if [ $# -gt 0 ]; then
 fi
 failed=()
 step() { echo; echo "==> $1" >&2; }
+step "format (clang-format 14)"
+"$root/scripts/check_format.sh" || failed+=("format")
 step "tests (Release build)"
 ctest --output-on-failure -j "$(nproc)" || failed+=("tests")
 step "tests under ASan + UBSan"

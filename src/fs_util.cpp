@@ -17,7 +17,6 @@
 #include "mnist/error.hpp"
 
 namespace fs = std::filesystem;
-using nlohmann::ordered_json;
 
 namespace mnist {
 
@@ -190,7 +189,7 @@ void ensure_writable_dir(const std::string& dir, const std::string& what) {
   }
 }
 
-ordered_json read_json_file(const std::string& path) {
+nlohmann::ordered_json read_json_file(const std::string& path) {
   std::error_code ec;
   const uint64_t size = fs::file_size(path, ec);
   if (ec) {
@@ -229,7 +228,7 @@ ordered_json read_json_file(const std::string& path) {
     }
   }
   try {
-    return ordered_json::parse(text);
+    return nlohmann::ordered_json::parse(text);
   } catch (const nlohmann::json::exception& e) {
     throw FormatError(path + ": not valid JSON (" + e.what() + ")");
   }

@@ -13,6 +13,25 @@ namespace mnist {
 
 namespace {
 
+/// An EpochStats field and its key, in the order history.json lists them
+/// (TF.js's History names: loss, acc, val_loss, val_acc).
+struct Field {
+  const char* key;
+  double EpochStats::*real;    ///< a floating field, or null
+  int64_t EpochStats::*whole;  ///< else this integer one
+};
+constexpr Field kFields[] = {
+    {"epoch", nullptr, &EpochStats::epoch},
+    {"loss", &EpochStats::loss, nullptr},
+    {"acc", &EpochStats::accuracy, nullptr},
+    {"val_loss", &EpochStats::val_loss, nullptr},
+    {"val_acc", &EpochStats::val_accuracy, nullptr},
+    {"seconds", &EpochStats::seconds, nullptr},
+    {"train_seconds", &EpochStats::train_seconds, nullptr},
+    {"batches", nullptr, &EpochStats::batches},
+    {"images_per_second", &EpochStats::images_per_second, nullptr},
+};
+
 /// entry[key] as a number; NaN when it is missing or not a number.
 double number_or_nan(const ordered_json& entry, const char* key) {
   const auto it = entry.find(key);
@@ -25,15 +44,11 @@ double number_or_nan(const ordered_json& entry, const char* key) {
 ordered_json epochs_to_json(const std::vector<EpochStats>& epochs) {
   ordered_json out = ordered_json::array();
   for (const EpochStats& s : epochs) {
-    out.push_back({{"epoch", s.epoch},
-                   {"loss", s.loss},
-                   {"acc", s.accuracy},
-                   {"val_loss", s.val_loss},
-                   {"val_acc", s.val_accuracy},
-                   {"seconds", s.seconds},
-                   {"train_seconds", s.train_seconds},
-                   {"batches", s.batches},
-                   {"images_per_second", s.images_per_second}});
+    ordered_json entry = ordered_json::object();
+    for (const Field& f : kFields) {
+      entry[f.key] = f.real != nullptr ? ordered_json(s.*f.real) : ordered_json(s.*f.whole);
+    }
+    out.push_back(entry);
   }
   return out;
 }
@@ -42,15 +57,13 @@ std::vector<EpochStats> epochs_from_json(const ordered_json& epochs) {
   std::vector<EpochStats> out;
   for (const auto& e : epochs) {
     EpochStats s;
-    s.epoch = e.value("epoch", int64_t{0});
-    s.loss = number_or_nan(e, "loss");
-    s.accuracy = number_or_nan(e, "acc");
-    s.val_loss = number_or_nan(e, "val_loss");
-    s.val_accuracy = number_or_nan(e, "val_acc");
-    s.seconds = number_or_nan(e, "seconds");
-    s.train_seconds = number_or_nan(e, "train_seconds");
-    s.batches = e.value("batches", int64_t{0});
-    s.images_per_second = number_or_nan(e, "images_per_second");
+    for (const Field& f : kFields) {
+      if (f.real != nullptr) {
+        s.*f.real = number_or_nan(e, f.key);
+      } else if (const auto it = e.find(f.key); it != e.end() && it->is_number_integer()) {
+        s.*f.whole = it->get<int64_t>();
+      }
+    }
     out.push_back(s);
   }
   return out;

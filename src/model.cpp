@@ -119,39 +119,16 @@ at::Tensor pad_hw(at::Tensor x, const AxisPlan& h, const AxisPlan& w, double val
 }  // namespace
 
 const char* class_name(LayerKind kind) {
-  switch (kind) {
-    case LayerKind::kConv2D:
-      return "Conv2D";
-    case LayerKind::kMaxPooling2D:
-      return "MaxPooling2D";
-    case LayerKind::kAveragePooling2D:
-      return "AveragePooling2D";
-    case LayerKind::kFlatten:
-      return "Flatten";
-    case LayerKind::kDropout:
-      return "Dropout";
-    case LayerKind::kDense:
-      return "Dense";
-    case LayerKind::kActivation:
-      return "Activation";
-  }
-  return "?";
+  // In LayerKind's order.
+  static constexpr const char* kNames[] = {"Conv2D",  "MaxPooling2D", "AveragePooling2D", "Flatten",
+                                           "Dropout", "Dense",        "Activation"};
+  return kNames[static_cast<size_t>(kind)];
 }
 
 const char* activation_name(Activation activation) {
-  switch (activation) {
-    case Activation::kLinear:
-      return "linear";
-    case Activation::kRelu:
-      return "relu";
-    case Activation::kSoftmax:
-      return "softmax";
-    case Activation::kSigmoid:
-      return "sigmoid";
-    case Activation::kTanh:
-      return "tanh";
-  }
-  return "?";
+  // In Activation's order.
+  static constexpr const char* kNames[] = {"linear", "relu", "softmax", "sigmoid", "tanh"};
+  return kNames[static_cast<size_t>(activation)];
 }
 
 ModelSpec mnist_node_spec() {

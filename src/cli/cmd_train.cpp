@@ -24,12 +24,8 @@ using nlohmann::ordered_json;
 namespace mnist::cli {
 
 CLI::App* add_train_options(CLI::App& app, TrainOptions& o) {
-  app.add_option("--epochs", o.epochs, "Training epochs")
-      ->capture_default_str()
-      ->check(at_least(1));
-  app.add_option("--batch-size,--batch_size", o.batch_size, "Images per training step")
-      ->capture_default_str()
-      ->check(at_least(1));
+  add_count_option(app, "--epochs", o.epochs, "Training epochs", 1);
+  add_count_option(app, "--batch-size,--batch_size", o.batch_size, "Images per training step", 1);
   app.add_option("--validation-split", o.validation_split,
                  "Fraction of the training images, taken from the END before "
                  "shuffling, used for validation (as TF.js's fit)")
@@ -38,16 +34,11 @@ CLI::App* add_train_options(CLI::App& app, TrainOptions& o) {
   app.add_option("--seed", o.seed,
                  "Random seed for initialisation, shuffling and dropout "
                  "(default: random; the seed used is logged and saved)");
-  app.add_option("--threads", o.threads, "CPU threads (0: one per core)")
-      ->capture_default_str()
-      ->check(at_least(0));
-  app.add_option("--train-limit", o.train_limit,
-                 "Use only the first N training records (0: all; for smoke runs)")
-      ->capture_default_str()
-      ->check(at_least(0));
-  app.add_option("--test-limit", o.test_limit, "Use only the first N test records (0: all)")
-      ->capture_default_str()
-      ->check(at_least(0));
+  add_count_option(app, "--threads", o.threads, "CPU threads (0: one per core)", 0);
+  add_count_option(app, "--train-limit", o.train_limit,
+                   "Use only the first N training records (0: all; for smoke runs)", 0);
+  add_count_option(app, "--test-limit", o.test_limit, "Use only the first N test records (0: all)",
+                   0);
   app.add_option("--model-save-path,--model_save_path", o.model_save_path,
                  "Folder to write model.json, weights.bin and history.json to "
                  "(created if missing; default: don't save)");

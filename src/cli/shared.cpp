@@ -12,21 +12,16 @@
 namespace mnist::cli {
 
 std::string remedy_hint(Remedy remedy) {
-  switch (remedy) {
-    case Remedy::kNone:
-      return "";
-    case Remedy::kDataFolder:
-      return " (or point --data-dir / MNIST_DATA_DIR at a folder holding them)";
-    case Remedy::kInvertImage:
-      return "; if it shows dark ink on a light background, add --invert";
-    case Remedy::kNoCudaGraphs:
-      return "; train without CUDA graphs (mnist-train --no-cuda-graphs)";
-    case Remedy::kSaveModelFirst:
-      return " (train with --model-save-path first)";
-    case Remedy::kAnyPort:
-      return "; try --port 0 for any free port";
-  }
-  return "";
+  // In Remedy's order.
+  static constexpr const char* kHints[] = {
+      "",
+      " (or point --data-dir / MNIST_DATA_DIR at a folder holding them)",
+      "; if it shows dark ink on a light background, add --invert",
+      "; train without CUDA graphs (mnist-train --no-cuda-graphs)",
+      " (train with --model-save-path first)",
+      "; try --port 0 for any free port",
+  };
+  return kHints[static_cast<size_t>(remedy)];
 }
 
 c10::Device device_for_flag(bool gpu) {

@@ -32,6 +32,13 @@ void check_writable_dir(const std::string& dir, const std::string& what, const c
 /// of at least 1, got '0'") instead of CLI11's range text.
 CLI::Validator at_least(long long min);
 
+/// An integer option of at least `min`, its default shown in --help.
+template <typename T>
+void add_count_option(
+    CLI::App& app, const std::string& names, T& value, const std::string& help, long long min) {
+  app.add_option(names, value, help)->capture_default_str()->check(at_least(min));
+}
+
 /// A number with 0 <= x < 1 (the validation split).
 CLI::Validator fraction_below_one();
 

@@ -3,6 +3,7 @@
 #include "mnist/onednn.hpp"
 
 #include <atomic>
+#include <utility>
 
 #include "mnist/error.hpp"
 
@@ -104,26 +105,24 @@ memory mem(const memory::desc& d, const at::Tensor& t) {
 bool onednn_built() { return true; }
 
 std::string onednn_cpu_isa() {
-  switch (dnnl::get_effective_cpu_isa()) {
-    case dnnl::cpu_isa::sse41:
-      return "sse41";
-    case dnnl::cpu_isa::avx:
-      return "avx";
-    case dnnl::cpu_isa::avx2:
-      return "avx2";
-    case dnnl::cpu_isa::avx2_vnni:
-      return "avx2_vnni";
-    case dnnl::cpu_isa::avx512_core:
-      return "avx512_core";
-    case dnnl::cpu_isa::avx512_core_vnni:
-      return "avx512_core_vnni";
-    case dnnl::cpu_isa::avx512_core_bf16:
-      return "avx512_core_bf16";
-    case dnnl::cpu_isa::avx512_core_amx:
-      return "avx512_core_amx";
-    default:
-      return "other";
+  using dnnl::cpu_isa;
+  static const std::pair<cpu_isa, const char*> kNames[] = {
+      {cpu_isa::sse41, "sse41"},
+      {cpu_isa::avx, "avx"},
+      {cpu_isa::avx2, "avx2"},
+      {cpu_isa::avx2_vnni, "avx2_vnni"},
+      {cpu_isa::avx512_core, "avx512_core"},
+      {cpu_isa::avx512_core_vnni, "avx512_core_vnni"},
+      {cpu_isa::avx512_core_bf16, "avx512_core_bf16"},
+      {cpu_isa::avx512_core_amx, "avx512_core_amx"},
+  };
+  const cpu_isa isa = dnnl::get_effective_cpu_isa();
+  for (const auto& [value, name] : kNames) {
+    if (value == isa) {
+      return name;
+    }
   }
+  return "other";
 }
 
 #else  // no oneDNN headers at build time: libtorch's kernels only

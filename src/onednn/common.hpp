@@ -3,11 +3,14 @@
 // Private to the oneDNN module (include/mnist/onednn.hpp is its interface).
 #pragma once
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include <ATen/ATen.h>
+#include <torch/autograd.h>
 #include <oneapi/dnnl/dnnl.hpp>
 
 namespace mnist::onednn {
@@ -72,6 +75,20 @@ std::shared_ptr<PlanT> cached_plan(const KeyT& key, std::shared_ptr<PlanT> (*bui
     plans.clear();
   }
   return plans[key] = build(key);
+}
+
+/// Keeps a plan's key (a std::array of int64_t) in an autograd context, and
+/// reads it back in the backward pass, which then finds the plan again.
+template <typename KeyT>
+void save_key(torch::autograd::AutogradContext* ctx, const KeyT& key) {
+  ctx->saved_data["key"] = std::vector<int64_t>(key.begin(), key.end());
+}
+template <typename KeyT>
+KeyT saved_key(torch::autograd::AutogradContext* ctx) {
+  const std::vector<int64_t> values = ctx->saved_data["key"].toIntVector();
+  KeyT key{};
+  std::copy(values.begin(), values.end(), key.begin());
+  return key;
 }
 
 }  // namespace mnist::onednn

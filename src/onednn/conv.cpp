@@ -53,22 +53,13 @@ Kind kind_for(const at::Tensor& input, const at::Tensor& kernel) {
 }
 
 /// A convolution's shape and options, indexed by KeyField.
+// (The fields read best as a list.)
+// clang-format off
 enum KeyField {
-  kBatch,
-  kChannels,
-  kHeight,
-  kWidth,
-  kOutChannels,
-  kPadTop,
-  kPadBottom,
-  kPadLeft,
-  kPadRight,
-  kRelu,
-  kBias,
-  kTraining,
-  kKind,
-  kKeyFields
+  kBatch, kChannels, kHeight, kWidth, kOutChannels, kPadTop, kPadBottom, kPadLeft, kPadRight,
+  kRelu, kBias, kTraining, kKind, kKeyFields
 };
+// clang-format on
 using Key = std::array<int64_t, kKeyFields>;
 
 /// oneDNN's primitives for one shape: forward, and for training the two
@@ -227,7 +218,7 @@ class OnednnConvFunction : public torch::autograd::Function<OnednnConvFunction> 
     // (save_for_backward then also catches in-place changes to it).
     ctx->save_for_backward({kernel, relu ? saved.output : at::Tensor()});
     ctx->saved_data["input"] = saved.input;
-    ctx->saved_data["key"] = std::vector<int64_t>(key.begin(), key.end());
+    save_key(ctx, key);
     return out;
   }
 
@@ -236,9 +227,7 @@ class OnednnConvFunction : public torch::autograd::Function<OnednnConvFunction> 
     const auto saved = ctx->get_saved_variables();
     const at::Tensor& kernel = saved[0];
     const at::Tensor& output = saved[1];
-    const std::vector<int64_t> key_values = ctx->saved_data["key"].toIntVector();
-    Key key{};
-    std::copy(key_values.begin(), key_values.end(), key.begin());
+    const Key key = saved_key<Key>(ctx);
     const std::shared_ptr<Plan> plan = plan_for(key);
     const at::Tensor input = ctx->saved_data["input"].toTensor();
 

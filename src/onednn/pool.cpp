@@ -23,23 +23,14 @@ namespace {
 using namespace onednn;  // NOLINT(google-build-using-namespace): this module's own helpers
 
 /// A max pooling's shape and options, indexed by PoolField.
+// (The fields read best as a list.)
+// clang-format off
 enum PoolField {
-  kPoolType,
-  kPoolBatch,
-  kPoolChannels,
-  kPoolHeight,
-  kPoolWidth,
-  kPoolKernelH,
-  kPoolKernelW,
-  kPoolStrideH,
-  kPoolStrideW,
-  kPoolPadTop,
-  kPoolPadBottom,
-  kPoolPadLeft,
-  kPoolPadRight,
-  kPoolTraining,
-  kPoolFields
+  kPoolType, kPoolBatch, kPoolChannels, kPoolHeight, kPoolWidth, kPoolKernelH, kPoolKernelW,
+  kPoolStrideH, kPoolStrideW, kPoolPadTop, kPoolPadBottom, kPoolPadLeft, kPoolPadRight,
+  kPoolTraining, kPoolFields
 };
+// clang-format on
 using PoolKey = std::array<int64_t, kPoolFields>;
 
 /// oneDNN's max pooling for one shape, on channels-last tensors; for
@@ -120,15 +111,13 @@ class OnednnMaxPoolFunction : public torch::autograd::Function<OnednnMaxPoolFunc
     at::Tensor workspace;
     at::Tensor out = run_pool_forward(*plan, input, &workspace);
     ctx->saved_data["workspace"] = workspace;
-    ctx->saved_data["key"] = std::vector<int64_t>(key.begin(), key.end());
+    save_key(ctx, key);
     return out;
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
-    const std::vector<int64_t> key_values = ctx->saved_data["key"].toIntVector();
-    PoolKey key{};
-    std::copy(key_values.begin(), key_values.end(), key.begin());
+    const PoolKey key = saved_key<PoolKey>(ctx);
     const std::shared_ptr<PoolPlan> plan = pool_plan_for(key);
     const at::Tensor workspace = ctx->saved_data["workspace"].toTensor();
     const memory::desc& src = plan->fwd_pd.src_desc();

@@ -11,10 +11,6 @@
 #include "mnist/serve.hpp"
 #include "mnist/tfjs_io.hpp"
 
-#ifndef MNIST_SOURCE_DIR
-#define MNIST_SOURCE_DIR "."
-#endif
-
 namespace fs = std::filesystem;
 
 namespace mnist {
