@@ -3,7 +3,8 @@
 // Driven by bench/run_bench.sh, which alternates it with the PyTorch
 // reference (bench/torch_reference.py) and prints the comparison table.
 //   mnist_bench train  [--precision fp32|bf16] [--steps N] [--warmup N] [--threads T]
-//                      [--no-onednn]
+//                      [--no-onednn] [--winograd default|onednn|own|none]
+//                      [--pooling default|onednn|libtorch]
 //   mnist_bench eval   [--precision fp32|bf16] [--threads T] [--no-onednn]
 //   mnist_bench matmul [--threads T]
 #include <dlfcn.h>
@@ -13,6 +14,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -21,6 +23,7 @@
 #include <torch/utils.h>
 #include <nlohmann/json.hpp>
 
+#include "cli/app.hpp"
 #include "mnist/data.hpp"
 #include "mnist/device.hpp"
 #include "mnist/evaluate.hpp"
@@ -41,6 +44,23 @@ double seconds_since_process_start() {
   double uptime = 0.0;
   std::ifstream("/proc/uptime") >> uptime;
   return uptime - std::stod(field) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+/// /proc/cpuinfo's model name (and family/model numbers).
+std::string cpu_model() {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line, name, family, model;
+  while (std::getline(cpuinfo, line) && (name.empty() || family.empty() || model.empty())) {
+    const auto value = [&] { return line.substr(line.find(':') + 2); };
+    if (line.rfind("model name", 0) == 0) {
+      name = value();
+    } else if (line.rfind("cpu family", 0) == 0) {
+      family = value();
+    } else if (line.rfind("model\t", 0) == 0) {
+      model = value();
+    }
+  }
+  return name + " (family " + family + ", model " + model + ")";
 }
 
 double peak_rss_mib() {
@@ -77,22 +97,42 @@ std::string text_arg(const std::vector<std::string>& a,
 }  // namespace
 
 int main(int argc, char** argv) {
+  mnist::cli::reexec_for_fast_blas(argv);  // as mnist-train does
   const std::vector<std::string> a(argv + 1, argv + argc);
   const std::string mode = a.empty() ? "" : a[0];
   const int threads = mnist::configure_cpu_threads(static_cast<int>(arg(a, "--threads", 0)));
   mnist::tune_allocator();
-  const mnist::Precision precision = text_arg(a, "--precision", "fp32") == "bf16"
+  // As the CLI runs it: bf16 asked for on a CPU without bf16 instructions
+  // (or with oneDNN held below them) runs fp32.
+  const bool bf16_asked = text_arg(a, "--precision", "fp32") == "bf16";
+  const mnist::Precision precision = bf16_asked && mnist::cpu_has_bf16()
                                          ? mnist::Precision::kBFloat16
                                          : mnist::Precision::kFloat32;
-  nlohmann::ordered_json out;
-  out["impl"] = "mnist-train";
-  out["mode"] = mode;
-  out["precision"] = mnist::precision_name(precision);
-  out["threads"] = threads;
   const bool onednn = std::find(a.begin(), a.end(), "--no-onednn") == a.end() &&
                       std::find(a.begin(), a.end(), "--libtorch-conv") == a.end();
   mnist::set_onednn_enabled(onednn);
-  out["onednn_conv"] = onednn && mnist::winograd_available();
+  const std::string winograd = text_arg(a, "--winograd", "default");
+  if (winograd != "default") {
+    mnist::set_winograd_kernels(winograd == "onednn" ? mnist::WinogradKernels::kOnednn
+                                : winograd == "own"  ? mnist::WinogradKernels::kOwnAvx2
+                                                     : mnist::WinogradKernels::kNone);
+  }
+  const std::string pooling = text_arg(a, "--pooling", "default");
+  if (pooling != "default") {
+    mnist::set_onednn_pooling(pooling == "onednn");
+  }
+  nlohmann::ordered_json out;
+  out["impl"] = "mnist-train";
+  out["mode"] = mode;
+  out["precision_asked"] = bf16_asked ? "bf16" : "fp32";
+  out["precision"] = mnist::precision_name(precision);
+  out["threads"] = threads;
+  out["cpu"] = cpu_model();
+  out["onednn_isa"] = mnist::onednn_cpu_isa();
+  const char* coretype = std::getenv("OPENBLAS_CORETYPE");
+  out["openblas_coretype"] = coretype != nullptr ? coretype : "OpenBLAS's own choice";
+  out["kernels"] = onednn ? mnist::describe_cpu_kernels(precision == mnist::Precision::kBFloat16)
+                          : "libtorch's convolutions and pooling (--no-onednn)";
   torch::manual_seed(1);
 
   if (mode == "matmul") {

@@ -1,15 +1,28 @@
 #!/usr/bin/env bash
-# The speed comparison of issue 5: mnist-train's training step against the
-# same model, optimizer, batch size and thread count in PyTorch from Python,
-# alternated in one run on real MNIST, after warm-up; medians and spread.
-# Usage: bench/run_bench.sh [REPEATS (default 3)] [STEPS per sample (default 60)]
+# mnist-train's training step against the same model, optimizer, batch size
+# and thread count in PyTorch from Python, alternated in one run on real
+# MNIST, after warm-up; medians and spread. The table names the CPU, the
+# instruction set oneDNN dispatches, the OpenBLAS kernels, and for each row
+# the kernels that really ran (docs/performance.md explains the rows).
+# Usage: bench/run_bench.sh [REPEATS (default 3)] [STEPS per sample (default 60)] [--avx2]
+#   --avx2: on an AVX-512 machine, emulate an AVX2-only one for both sides:
+#           ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 OPENBLAS_CORETYPE=Haswell
+#           (what OpenBLAS picks on AMD Zen 2/3 and Intel Haswell to Alder Lake).
 # Installs python3-torch (Debian) if missing, builds build-bench/mnist_bench.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
-repeats=${1:-3}
-steps=${2:-60}
+args=()
+emulate=0
+for a in "$@"; do
+  if [ "$a" = "--avx2" ]; then emulate=1; else args+=("$a"); fi
+done
+repeats=${args[0]:-3}
+steps=${args[1]:-60}
 threads=$(nproc)
+if [ "$emulate" -eq 1 ]; then
+  export ONEDNN_MAX_CPU_ISA=AVX2 DNNL_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 OPENBLAS_CORETYPE=Haswell
+fi
 
 # Debian's python3 (a pyenv or venv python3 earlier on PATH would not see python3-torch).
 py=/usr/bin/python3
@@ -32,12 +45,19 @@ run() {  # LABEL COMMAND...: append "LABEL<TAB>json"
 }
 ours=(build-bench/mnist_bench)
 ref=("$py" bench/torch_reference.py --threads "$threads")
-# What a tuned Python user can do: channels-last, OpenBLAS on one thread, and
-# glibc's allocator told to keep freed memory (the same tuning mnist-train does).
+run matmul "${ours[@]}" matmul --threads "$threads"
+# What a tuned Python user can do: channels-last, OpenBLAS on one thread, glibc's
+# allocator told to keep freed memory, and OpenBLAS's kernels chosen where it
+# picked generic ones for this CPU: the same tuning mnist-train does.
+coretype=$("$py" -c 'import json,sys; print(json.loads(sys.argv[1])["openblas_coretype"])' \
+  "$(tail -n 1 "$results" | cut -f2)")
 tuned=(env OPENBLAS_NUM_THREADS=1
        GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=2147483647)
+case "$coretype" in
+  OpenBLAS*) ;;
+  *) tuned+=("OPENBLAS_CORETYPE=$coretype") ;;
+esac
 
-run matmul "${ours[@]}" matmul --threads "$threads"
 for r in $(seq 1 "$repeats"); do
   echo "==> round $r of $repeats" >&2
   run ours-fp32 "${ours[@]}" train --precision fp32 --steps "$steps" --threads "$threads"
@@ -55,46 +75,65 @@ run eval-ours-bf16 "${ours[@]}" eval --precision bf16 --threads "$threads"
 run eval-ref-nchw "${ref[@]}" --bench-steps 1 --eval
 run eval-ref-tuned "${tuned[@]}" "${ref[@]}" --bench-steps 1 --eval --channels-last
 
-python3 - "$results" "$threads" <<'PY'
+python3 - "$results" "$threads" "$emulate" <<'PY'
 import json, statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
     label, js = line.rstrip("\n").split("\t", 1)
     rows.setdefault(label, []).append(json.loads(js))
-threads = sys.argv[2]
-peak = rows["matmul"][0]["gflops"]
-flop_per_image = 61.5e6  # one training step of this model, per image (mission.md)
+threads, emulated = sys.argv[2], sys.argv[3] == "1"
+m = rows["matmul"][0]
+peak = m["gflops"]
+flop_per_image = 61.5e6  # one training step of this model, per image (direct convolutions)
 base = statistics.median(r["images_per_second"] for r in rows["ref-nchw"])
 print(f"\nmnist-train vs PyTorch-Python, batch 128, {threads} threads, real MNIST; "
       f"medians of {len(rows['ours-fp32'])} alternated samples (min-max)")
+print(f"CPU: {m['cpu']}; oneDNN dispatches {m['onednn_isa']}"
+      + (" (AVX2 EMULATED on this CPU: ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 "
+         "OPENBLAS_CORETYPE=Haswell)" if emulated else ""))
+print(f"OpenBLAS kernels: {m['openblas_coretype']}; float32 2048x2048 matrix product: {peak:.0f} GFLOP/s")
 print("images/s and s/epoch: from each sample's mean step (slow steps count, as in an epoch); "
       "median/mean step: the medians over samples of each sample's median and mean step")
-print(f"float32 2048x2048 matrix product on this machine: {peak:.0f} GFLOP/s")
-print("GFLOP/s counts a direct convolution's work (61.5 MFLOP per image); Winograd does less\n")
-print(f"| {'training step':<34} | {'images/s':>18} | {'s/epoch':>7} | {'vs ref NCHW':>11} | {'median/mean step':>16} | {'GFLOP/s (% of fp32 mm)':>22} | {'start-up to 1st batch':>21} | {'peak RSS':>9} |")
-print(f"|{'-'*36}|{'-'*20}|{'-'*9}|{'-'*13}|{'-'*18}|{'-'*24}|{'-'*23}|{'-'*11}|")
-names = {"ours-fp32": "mnist-train fp32 (Winograd convs)",
+print("GFLOP/s counts a direct convolution's work (61.5 MFLOP per image); Winograd does less; "
+      "start-up: from exec to the first training batch\n")
+
+def bf16_label(key, suffix):
+    r = rows[key][0]
+    if r["precision"] == "bf16":
+        return "mnist-train bf16 autocast" + suffix
+    return "mnist-train bf16 asked: runs fp32 (no native bf16)" + suffix
+
+names = {"ours-fp32": "mnist-train fp32 (default)",
          "ours-fp32-direct": "mnist-train fp32 --no-onednn",
-         "ours-bf16": "mnist-train bf16 autocast",
-         "ours-bf16-libtorch": "mnist-train bf16 --no-onednn",
-         "ref-nchw": "PyTorch-Python fp32 NCHW (default)", "ref-tuned": "PyTorch-Python fp32 CL + tuning"}
+         "ours-bf16": bf16_label("ours-bf16", ""),
+         "ours-bf16-libtorch": bf16_label("ours-bf16-libtorch", " --no-onednn"),
+         "ref-nchw": "PyTorch-Python fp32 NCHW (default)",
+         "ref-tuned": "PyTorch-Python fp32 CL + tuning"}
+width = max(len(n) for n in names.values())
+print(f"| {'training step':<{width}} | {'images/s':>18} | {'s/epoch':>7} | {'vs ref NCHW':>11} | {'vs ref tuned':>12} | {'median/mean step':>16} | {'GFLOP/s':>7} | {'start-up':>8} | {'peak RSS':>9} |")
+print(f"|{'-'*(width+2)}|{'-'*20}|{'-'*9}|{'-'*13}|{'-'*14}|{'-'*18}|{'-'*9}|{'-'*10}|{'-'*11}|")
+tuned = statistics.median(r["images_per_second"] for r in rows["ref-tuned"])
 for key in ["ours-fp32", "ours-fp32-direct", "ours-bf16", "ours-bf16-libtorch", "ref-nchw",
             "ref-tuned"]:
     ips = [r["images_per_second"] for r in rows[key]]
     med = statistics.median(ips)
     gf = med * flop_per_image / 1e9
-    start = statistics.median(r["startup_to_first_batch_s"] for r in rows[key])
     rss = max(r["peak_rss_mib"] for r in rows[key])
+    start = statistics.median(r["startup_to_first_batch_s"] for r in rows[key])
     med_step = statistics.median(r["median_step_ms"] for r in rows[key])
     mean_step = statistics.median(r["ms_per_step"] for r in rows[key])
     steps_ms = f"{med_step:.1f}/{mean_step:.1f} ms"
-    print(f"| {names[key]:<34} | {med:>7.0f} ({min(ips):.0f}-{max(ips):.0f}) | {51000 / med:>7.1f} | "
-          f"{med / base:>10.2f}x | {steps_ms:>16} | {gf:>8.0f} ({100 * gf / peak:>3.0f}%)         | {start:>19.2f} s | {rss:>5.0f} MiB |")
+    spread = f"{med:.0f} ({min(ips):.0f}-{max(ips):.0f})"
+    print(f"| {names[key]:<{width}} | {spread:>18} | {51000 / med:>7.1f} | {med / base:>10.2f}x | "
+          f"{med / tuned:>11.2f}x | {steps_ms:>16} | {gf:>7.0f} | {start:>6.2f} s | {rss:>5.0f} MiB |")
+print("\nWhat ran in each mnist-train row:")
+for key in ["ours-fp32", "ours-fp32-direct", "ours-bf16", "ours-bf16-libtorch"]:
+    print(f"- {names[key]}: {rows[key][0]['kernels']}")
 print(f"\n| {'evaluation (forward only, batch 256)':<40} | {'images/s':>9} |")
 print(f"|{'-'*42}|{'-'*11}|")
-for key, name in [("eval-ours-fp32", "mnist-train fp32 (Winograd convs)"),
+for key, name in [("eval-ours-fp32", "mnist-train fp32 (default)"),
                   ("eval-ours-fp32-direct", "mnist-train fp32 --no-onednn"),
-                  ("eval-ours-bf16", "mnist-train bf16"),
+                  ("eval-ours-bf16", "mnist-train bf16 asked (" + rows["eval-ours-bf16"][0]["precision"] + " ran)"),
                   ("eval-ref-nchw", "PyTorch-Python fp32 NCHW"), ("eval-ref-tuned", "PyTorch-Python fp32 CL + tuning")]:
     print(f"| {name:<40} | {rows[key][0]['eval_images_per_second']:>9.0f} |")
 PY

@@ -8,7 +8,8 @@ cd "$root"
 tool=$(command -v clang-format-14 || command -v clang-format || true)
 [ -n "$tool" ] || { echo "check_format.sh: clang-format-14 is missing (scripts/setup.sh --tests)" >&2; exit 1; }
 if git rev-parse --is-inside-work-tree > /dev/null 2>&1; then
-  mapfile -t files < <(git ls-files '*.cpp' '*.hpp')
+  # Tracked files and new ones not yet added (but not ignored ones).
+  mapfile -t files < <(git ls-files --cached --others --exclude-standard '*.cpp' '*.hpp')
 else
   mapfile -t files < <(find include src tests bench -name '*.cpp' -o -name '*.hpp' | sort)
 fi

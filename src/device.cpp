@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <thread>
@@ -67,6 +69,35 @@ int configure_cpu_threads(int threads) {
   }
   at::set_num_threads(threads);
   return threads;
+}
+
+std::optional<std::string> openblas_coretype_fix() {
+  if (std::getenv("OPENBLAS_CORETYPE") != nullptr) {
+    return std::nullopt;
+  }
+  using CoreName = char* (*)();
+  auto* corename = reinterpret_cast<CoreName>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
+  if (corename == nullptr || corename() == nullptr) {
+    return std::nullopt;
+  }
+  // OpenBLAS's cores without AVX2 kernels, as it names them.
+  static const char* const kGeneric[] = {"Prescott",  "Core2",  "Penryn",     "Dunnington",
+                                         "Nehalem",   "Atom",   "Katmai",     "Coppermine",
+                                         "Northwood", "Banias", "Sandybridge"};
+  const std::string name = corename();
+  const bool generic = std::any_of(std::begin(kGeneric), std::end(kGeneric),
+                                   [&](const char* g) { return name == g; });
+  if (!generic) {
+    return std::nullopt;
+  }
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq")) {
+    return "SkylakeX";
+  }
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    return "Haswell";
+  }
+  return std::nullopt;
 }
 
 void tune_allocator() {

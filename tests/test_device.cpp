@@ -51,5 +51,26 @@ TEST(DeviceTest, Bf16OnlyWhereOnednnMayUseIt) {
   EXPECT_EQ(cpu_has_bf16(), cpu_has_bf16());  // cached, stable
 }
 
+/// Asks for better OpenBLAS kernels only where OpenBLAS chose generic ones,
+/// only ones this CPU runs, and never over the user's own choice.
+TEST(DeviceTest, OpenblasCoretypeFix) {
+  const char* before = std::getenv("OPENBLAS_CORETYPE");
+  const std::string saved = before != nullptr ? before : "";
+  ::setenv("OPENBLAS_CORETYPE", "Haswell", 1);
+  EXPECT_FALSE(openblas_coretype_fix().has_value()) << "OPENBLAS_CORETYPE is the user's";
+  ::unsetenv("OPENBLAS_CORETYPE");
+  if (const auto fix = openblas_coretype_fix()) {
+    if (*fix == "SkylakeX") {
+      EXPECT_TRUE(__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw"));
+    } else {
+      EXPECT_EQ(*fix, "Haswell");
+      EXPECT_TRUE(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"));
+    }
+  }
+  if (before != nullptr) {
+    ::setenv("OPENBLAS_CORETYPE", saved.c_str(), 1);
+  }
+}
+
 }  // namespace
 }  // namespace mnist

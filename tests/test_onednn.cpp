@@ -6,6 +6,8 @@
 #include "mnist/onednn.hpp"
 
 #include <limits>
+#include <string>
+#include <tuple>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -48,13 +50,52 @@ struct Case {
   bool bias;
 };
 
-class WinogradCaseTest : public ::testing::TestWithParam<Case> {};
+/// Uses `kernels` for the Winograd convolutions while it lives.
+class WinogradChoice {
+ public:
+  explicit WinogradChoice(WinogradKernels kernels) { set_winograd_kernels(kernels); }
+  ~WinogradChoice() { reset_winograd_kernels(); }
+  WinogradChoice(const WinogradChoice&) = delete;
+  WinogradChoice& operator=(const WinogradChoice&) = delete;
+};
+
+/// Sends max pooling to oneDNN while it lives (whatever the default here).
+class OnednnPooling {
+ public:
+  OnednnPooling() { set_onednn_pooling(true); }
+  ~OnednnPooling() { reset_onednn_pooling(); }
+  OnednnPooling(const OnednnPooling&) = delete;
+  OnednnPooling& operator=(const OnednnPooling&) = delete;
+};
+
+/// Whether this machine and build run `kernels`, and if not, why.
+std::string missing(WinogradKernels kernels) {
+  if (kernels == WinogradKernels::kOnednn && !winograd_available()) {
+    return "this build or CPU has no oneDNN Winograd kernels (AVX-512)";
+  }
+  if (kernels == WinogradKernels::kOwnAvx2 && !own_winograd_available()) {
+    return "this CPU lacks AVX2 or FMA";
+  }
+  return "";
+}
+
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << c.batch << "x" << c.in << "x" << c.size << "x" << c.size << " -> " << c.out << " pad "
+      << c.pad.top << (c.relu ? " relu" : "") << (c.bias ? " bias" : "");
+}
+
+class WinogradCaseTest : public ::testing::TestWithParam<std::tuple<Case, WinogradKernels>> {};
 
 TEST_P(WinogradCaseTest, MatchesLibtorchForwardAndBackward) {
-  if (!winograd_available()) {
-    GTEST_SKIP() << "this build or CPU has no oneDNN Winograd kernels";
+  const Case c = std::get<0>(GetParam());
+  const WinogradKernels kernels = std::get<1>(GetParam());
+  if (const std::string why = missing(kernels); !why.empty()) {
+    GTEST_SKIP() << why;
   }
-  const Case c = GetParam();
+  if (kernels == WinogradKernels::kOnednn && c.pad.top > 1) {
+    GTEST_SKIP() << "oneDNN's Winograd kernels take padding up to 1";
+  }
+  const WinogradChoice choice(kernels);
   const ConvSwitch on(true);
   torch::manual_seed(7);
   const auto cl = at::MemoryFormat::ChannelsLast;
@@ -96,29 +137,49 @@ TEST_P(WinogradCaseTest, MatchesLibtorchForwardAndBackward) {
 INSTANTIATE_TEST_SUITE_P(
     Shapes,
     WinogradCaseTest,
-    ::testing::Values(Case{6, 32, 64, 12, {}, true, true},             // mnist-node's conv 3
-                      Case{5, 64, 64, 10, {}, true, true},             // conv 4, odd batch
-                      Case{3, 32, 32, 26, {}, false, true},            // conv 2, no ReLU
-                      Case{4, 16, 32, 9, {1, 1, 1, 1}, true, false}),  // "same", no bias
-    [](const ::testing::TestParamInfo<Case>& info) {
-      const Case& c = info.param;
-      return "n" + std::to_string(c.batch) + "_c" + std::to_string(c.in) + "_o" +
-             std::to_string(c.out) + "_hw" + std::to_string(c.size) + "_pad" +
-             std::to_string(c.pad.top) + (c.relu ? "_relu" : "") + (c.bias ? "_bias" : "");
+    ::testing::Combine(
+        ::testing::Values(Case{6, 32, 64, 12, {}, true, true},             // mnist-node's conv 3
+                          Case{5, 64, 64, 10, {}, true, true},             // conv 4, odd batch
+                          Case{3, 32, 32, 26, {}, false, true},            // conv 2, no ReLU
+                          Case{4, 16, 32, 9, {1, 1, 1, 1}, true, false},   // "same", no bias
+                          Case{2, 32, 16, 7, {2, 2, 2, 2}, false, true},   // full padding
+                          Case{13, 16, 48, 5, {0, 0, 0, 0}, true, true}),  // 3x3 output, 13 images
+        ::testing::Values(WinogradKernels::kOnednn, WinogradKernels::kOwnAvx2)),
+    [](const ::testing::TestParamInfo<std::tuple<Case, WinogradKernels>>& info) {
+      const Case& c = std::get<0>(info.param);
+      const bool own = std::get<1>(info.param) == WinogradKernels::kOwnAvx2;
+      return std::string(own ? "own_" : "onednn_") + "n" + std::to_string(c.batch) + "_c" +
+             std::to_string(c.in) + "_o" + std::to_string(c.out) + "_hw" + std::to_string(c.size) +
+             "_pad" + std::to_string(c.pad.top) + (c.relu ? "_relu" : "") + (c.bias ? "_bias" : "");
     });
 
-TEST(WinogradTest, InputGradientOnlyWhenAsked) {
-  if (!winograd_available()) {
-    GTEST_SKIP() << "this build or CPU has no oneDNN Winograd kernels";
+/// The Winograd kernels this machine runs (oneDNN's, ours, both or none).
+std::vector<WinogradKernels> present_kernels() {
+  std::vector<WinogradKernels> out;
+  for (const WinogradKernels k : {WinogradKernels::kOnednn, WinogradKernels::kOwnAvx2}) {
+    if (missing(k).empty()) {
+      out.push_back(k);
+    }
   }
-  const ConvSwitch on(true);
-  const at::Tensor x = at::randn({2, 16, 8, 8});  // NCHW input: reordered, no gradient
-  const at::Tensor k = at::randn({16, 16, 3, 3}).requires_grad_(true);
-  const at::Tensor b = at::zeros({16}).requires_grad_(true);
-  onednn_conv2d(x, k, b, ConvPadding{}, true).sum().backward();
-  EXPECT_TRUE(k.grad().defined());
-  EXPECT_TRUE(b.grad().defined());
-  EXPECT_FALSE(x.grad().defined());
+  return out;
+}
+
+TEST(WinogradTest, InputGradientOnlyWhenAsked) {
+  if (present_kernels().empty()) {
+    GTEST_SKIP() << "no Winograd kernels here (neither AVX-512 for oneDNN's nor AVX2 for ours)";
+  }
+  for (const WinogradKernels kernels : present_kernels()) {
+    const WinogradChoice choice(kernels);
+    const ConvSwitch on(true);
+    const at::Tensor x = at::randn({2, 16, 8, 8});  // NCHW input: reordered, no gradient
+    const at::Tensor k = at::randn({16, 16, 3, 3}).requires_grad_(true);
+    const at::Tensor b = at::zeros({16}).requires_grad_(true);
+    onednn_conv2d(x, k, b, ConvPadding{}, true).sum().backward();
+    EXPECT_TRUE(k.grad().defined()) << winograd_kernels_name(kernels);
+    EXPECT_TRUE(b.grad().defined()) << winograd_kernels_name(kernels);
+    EXPECT_FALSE(x.grad().defined()) << winograd_kernels_name(kernels);
+    EXPECT_EQ(k.grad().strides(), k.strides());
+  }
 }
 
 TEST(WinogradTest, NotTakenWhereItDoesNotApply) {
@@ -144,9 +205,10 @@ TEST(WinogradTest, NotTakenWhereItDoesNotApply) {
                                  valid, true)
                    .defined())
       << "refused: libtorch's convolution runs instead";
-  EXPECT_EQ(onednn_conv_supports(x, k, valid), winograd_available());
-  EXPECT_EQ(try_onednn_conv2d(x, k, at::Tensor(), valid, true).defined(), winograd_available());
-  if (!winograd_available()) {
+  const bool winograd = winograd_kernels() != WinogradKernels::kNone;
+  EXPECT_EQ(onednn_conv_supports(x, k, valid), winograd);
+  EXPECT_EQ(try_onednn_conv2d(x, k, at::Tensor(), valid, true).defined(), winograd);
+  if (!winograd) {
     EXPECT_THROW(onednn_conv2d(x, k, at::Tensor(), valid, true), ConfigError);
   }
 }
@@ -225,6 +287,7 @@ at::Tensor libtorch_max_pool(const at::Tensor& x, const PoolCase& c) {
 /// tie (ReLU's zeros) or overlap, with uneven padding, and in bf16; only
 /// sums over overlapping windows round differently.
 TEST(OnednnMaxPoolTest, SameAsLibtorchExactly) {
+  const OnednnPooling pooling;
   if (!onednn_built()) {
     GTEST_SKIP() << "this build calls no oneDNN kernels itself";
   }
@@ -279,6 +342,7 @@ TEST(OnednnMaxPoolTest, SameAsLibtorchExactly) {
 }
 
 TEST(OnednnMaxPoolTest, ForwardOnlyAndAnyLayout) {
+  const OnednnPooling pooling;
   if (!onednn_built()) {
     GTEST_SKIP() << "this build calls no oneDNN kernels itself";
   }
@@ -297,6 +361,7 @@ TEST(OnednnMaxPoolTest, ForwardOnlyAndAnyLayout) {
 }
 
 TEST(OnednnMaxPoolTest, NotTakenWhereItDoesNotApply) {
+  const OnednnPooling pooling;
   const std::vector<int64_t> k{2, 2};
   const at::Tensor x = at::randn({2, 4, 6, 6});
   EXPECT_FALSE(try_onednn_max_pool2d(x.to(at::kDouble), k, k, {}).defined());
@@ -304,15 +369,37 @@ TEST(OnednnMaxPoolTest, NotTakenWhereItDoesNotApply) {
   EXPECT_FALSE(try_onednn_max_pool2d(x, k, k, {2, 0, 0, 0}).defined());  // padding >= window
   EXPECT_FALSE(try_onednn_max_pool2d(x, k, {0, 2}, {}).defined());
   EXPECT_FALSE(try_onednn_max_pool2d(at::randn({2, 4, 1, 6}), k, k, {}).defined());  // too small
-  const ConvSwitch off(false);
+  {
+    const ConvSwitch off(false);
+    EXPECT_FALSE(try_onednn_max_pool2d(x, k, k, {}).defined());
+  }
+  set_onednn_pooling(false);  // libtorch's pooling chosen (the default on AVX2)
   EXPECT_FALSE(try_onednn_max_pool2d(x, k, k, {}).defined());
+}
+
+/// The log line names what runs, as chosen.
+TEST(OnednnConvTest, DescribeCpuKernelsSaysWhatRuns) {
+  {
+    const WinogradChoice own(WinogradKernels::kOwnAvx2);
+    EXPECT_NE(describe_cpu_kernels(false).find("mnist-train's own Winograd (AVX2)"),
+              std::string::npos);
+  }
+  {
+    const WinogradChoice none(WinogradKernels::kNone);
+    EXPECT_EQ(describe_cpu_kernels(false).rfind("convolutions: libtorch's", 0), 0U);
+  }
+  set_onednn_pooling(false);
+  EXPECT_NE(describe_cpu_kernels(false).find("max pooling: libtorch's"), std::string::npos);
+  reset_onednn_pooling();
+  const ConvSwitch off(false);
+  EXPECT_EQ(describe_cpu_kernels(false), "convolutions: libtorch's; max pooling: libtorch's");
 }
 
 /// The mnist-node model computes the same logits and gradients whichever
 /// calls its convolutions make, in float32 and (more loosely) in bf16.
 TEST(OnednnConvTest, ModelSameWithAndWithout) {
-  if (!winograd_available()) {
-    GTEST_SKIP() << "this build or CPU has no oneDNN kernels";
+  if (!onednn_built() && present_kernels().empty()) {
+    GTEST_SKIP() << "this build or CPU has neither oneDNN's kernels nor ours";
   }
   torch::manual_seed(11);
   Model model(mnist_node_spec());
@@ -340,14 +427,19 @@ TEST(OnednnConvTest, ModelSameWithAndWithout) {
   if (cpu_has_bf16()) {
     precisions.push_back(Precision::kBFloat16);
   }
+  std::vector<WinogradKernels> kernels = present_kernels();
+  kernels.push_back(WinogradKernels::kNone);  // oneDNN's direct kernels (pooling too)
   for (const Precision precision : precisions) {
     const double tol = precision == Precision::kFloat32 ? 1e-4 : 5e-2;
-    const auto with = run(true, precision);
     const auto without = run(false, precision);
-    ASSERT_EQ(with.size(), without.size());
-    for (size_t i = 0; i < with.size(); ++i) {
-      EXPECT_LT(rel_diff(with[i], without[i]), tol)
-          << precision_name(precision) << ", tensor " << i;
+    for (const WinogradKernels k : kernels) {
+      const WinogradChoice choice(k);
+      const auto with = run(true, precision);
+      ASSERT_EQ(with.size(), without.size());
+      for (size_t i = 0; i < with.size(); ++i) {
+        EXPECT_LT(rel_diff(with[i], without[i]), tol)
+            << precision_name(precision) << ", " << winograd_kernels_name(k) << ", tensor " << i;
+      }
     }
   }
 }

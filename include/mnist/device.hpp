@@ -33,6 +33,17 @@ std::string describe_device(const c10::Device& device);
 /// libtorch's OpenMP threads (docs/performance.md, trap 2). Returns the count set.
 int configure_cpu_threads(int threads);
 
+/// The OpenBLAS kernels to ask for (its OPENBLAS_CORETYPE variable, read
+/// when OpenBLAS loads) where the OpenBLAS this process loaded picked
+/// generic SSE kernels for a CPU it does not know: Debian's 0.3.21 takes an
+/// Intel Xeon of family 6, model 207 for a "Prescott", and its float32
+/// matrix products ran at 29 GFLOP/s on one core instead of 150 with
+/// "SkylakeX" (docs/performance.md, trap 10). "SkylakeX" where the CPU has
+/// AVX-512 (F, VL, BW, DQ), "Haswell" where it has AVX2 and FMA; nullopt
+/// when OpenBLAS chose kernels of its own, is not loaded, or
+/// OPENBLAS_CORETYPE is already set.
+std::optional<std::string> openblas_coretype_fix();
+
 /// Keeps glibc from returning large freed blocks to the OS after every
 /// batch (docs/performance.md, trap 3: ~8,000 page faults per batch otherwise).
 void tune_allocator();

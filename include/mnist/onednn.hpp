@@ -1,10 +1,10 @@
-// CPU convolutions and max pooling through oneDNN, called directly rather
-// than through libtorch's at::conv2d, which always asks oneDNN for direct
-// float32 or autocast-cast bf16 kernels (sources in src/onednn/; when each
-// path is taken: docs/design.md, "The CPU path"):
-// - float32: oneDNN's Winograd F(4x4, 3x3) kernels, about half the time of
-//   the direct ones on this model's 32- and 64-channel 3x3 layers, forward
-//   and backward;
+// CPU convolutions and max pooling faster than libtorch's at::conv2d, which
+// always asks oneDNN for direct float32 or autocast-cast bf16 kernels
+// (sources in src/onednn/; when each path is taken: docs/design.md, "The CPU
+// path"; what each brings: docs/performance.md):
+// - float32: Winograd F(4x4, 3x3) on this model's 32- and 64-channel 3x3
+//   layers, forward and backward: oneDNN's kernels where it has them
+//   (AVX-512), else mnist-train's own (AVX2 + FMA, src/onednn/winograd.cpp);
 // - bf16 autocast: the same direct bf16 kernels, but reading the float32
 //   master weights and writing float32 weight gradients (no bf16 copies or
 //   bf16-rounded gradients), with ReLU fused into the forward pass.
@@ -37,9 +37,47 @@ bool onednn_built();
 /// ONEDNN_MAX_CPU_ISA), e.g. "avx2" or "avx512_core_amx".
 std::string onednn_cpu_isa();
 
-/// Whether this build calls oneDNN itself and this CPU has its float32
+/// Whether this build calls oneDNN itself and this CPU has oneDNN's float32
 /// Winograd kernels (AVX-512).
 bool winograd_available();
+
+/// Whether mnist-train's own Winograd kernels run on this CPU (AVX2 + FMA).
+bool own_winograd_available();
+
+/// Whose Winograd kernels float32 3x3 convolutions get.
+enum class WinogradKernels {
+  kNone,     ///< none: direct convolutions (libtorch's)
+  kOnednn,   ///< oneDNN's (AVX-512)
+  kOwnAvx2,  ///< mnist-train's own (AVX2 + FMA)
+};
+
+/// The kernels in use: oneDNN's where present, else ours where the CPU runs
+/// them, else none; or what set_winograd_kernels() chose.
+WinogradKernels winograd_kernels();
+/// Chooses them for the whole process (tests and the benchmark compare
+/// them; choosing kernels the CPU lacks gives direct convolutions);
+/// reset_winograd_kernels() returns to the default.
+void set_winograd_kernels(WinogradKernels kernels);
+void reset_winograd_kernels();
+const char* winograd_kernels_name(WinogradKernels kernels);
+
+/// Whether max pooling goes to oneDNN (where try_onednn_max_pool2d takes the
+/// call) or stays libtorch's: by default oneDNN's where oneDNN runs AVX-512
+/// kernels (there it took a fifth of libtorch's time on an AMD Zen 4), and
+/// libtorch's on AVX2, where oneDNN's channels-last pooling took about five
+/// times libtorch's (docs/performance.md). set_onednn_pooling() chooses it
+/// for the whole process (tests, the benchmark); reset_onednn_pooling()
+/// returns to the default.
+bool onednn_pooling();
+void set_onednn_pooling(bool on);
+void reset_onednn_pooling();
+
+/// What this model's 3x3 convolutions and max pooling run on this CPU as
+/// things stand (enabled or not, the Winograd choice, the CPU), in bf16
+/// autocast or float32; e.g. "convolutions: mnist-train's own Winograd
+/// (AVX2) where the layer allows (3x3, stride 1, channels a multiple of
+/// 16), else libtorch's; max pooling: oneDNN's".
+std::string describe_cpu_kernels(bool bf16);
 
 /// Turns these convolutions and max pooling on or off for the whole process
 /// (on by default). Off, every convolution and pooling is libtorch's.
@@ -50,7 +88,8 @@ bool onednn_enabled();
 /// [N,C,H,W] and float32 kernel [O,C,3,3] (any memory format), stride 1;
 /// and either
 /// - a float32 input, no autocast, even padding (top = bottom, left =
-///   right), C and O multiples of 16, and Winograd kernels for the shape;
+///   right), C and O multiples of 16, and Winograd kernels (winograd_kernels())
+///   for the shape;
 /// - or bf16 CPU autocast on, a float32 or bf16 input, and oneDNN's bf16
 ///   kernels for the shape.
 /// The answer is cached per shape.
@@ -87,7 +126,8 @@ at::Tensor try_onednn_conv2d(const at::Tensor& input,
 /// which cell of each window won from a workspace the forward pass wrote).
 /// Differentiable in `input`; the result and the gradient are channels-last,
 /// in the input's type. An undefined tensor where it does not apply (the
-/// caller then runs libtorch's): switched off, not a 4-D float32 or bf16 CPU
+/// caller then runs libtorch's): switched off (set_onednn_enabled or
+/// onednn_pooling()), not a 4-D float32 or bf16 CPU
 /// tensor, or padding not less than the window.
 at::Tensor try_onednn_max_pool2d(const at::Tensor& input,
                                  at::IntArrayRef kernel,

@@ -2,12 +2,17 @@
 // try/catch that maps errors to messages and exit codes.
 #include "cli/app.hpp"
 
+#include <unistd.h>
+
+#include <cstdlib>
+
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <c10/util/Exception.h>
 
 #include "cli/shared.hpp"
+#include "mnist/device.hpp"
 #include "mnist/error.hpp"
 #include "mnist/tfjs_io.hpp"
 
@@ -38,6 +43,19 @@ int fail(ExitCode code, const Error& e) { return fail(code, e.what() + remedy_hi
 std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
 
 }  // namespace
+
+void reexec_for_fast_blas(char** argv) {
+  constexpr const char* kGuard = "MNIST_TRAIN_BLAS_REEXEC";
+  if (std::getenv(kGuard) != nullptr) {
+    return;  // already done once: never loop
+  }
+  if (const auto coretype = openblas_coretype_fix()) {
+    ::setenv("OPENBLAS_CORETYPE", coretype->c_str(), 1);
+    ::setenv(kGuard, coretype->c_str(), 1);
+    ::execv("/proc/self/exe", argv);
+    ::unsetenv("OPENBLAS_CORETYPE");  // execv failed: go on with the generic kernels
+  }
+}
 
 std::unique_ptr<CLI::App> build_app(Options& options) {
   auto app = std::make_unique<CLI::App>(
@@ -80,6 +98,12 @@ int run(int argc, const char* const* argv) {
   }
   try {
     setup_logging(options.global);
+    if (const char* coretype = std::getenv("MNIST_TRAIN_BLAS_REEXEC")) {
+      spdlog::debug(
+          "OpenBLAS picked generic kernels for this CPU: running with "
+          "OPENBLAS_CORETYPE={}",
+          coretype);
+    }
     if (app->get_subcommand("serve")->parsed()) {
       return run_serve(options.serve);
     }

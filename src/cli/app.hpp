@@ -25,6 +25,12 @@ struct Options {
 /// tests can check arguments without training.
 std::unique_ptr<CLI::App> build_app(Options& options);
 
+/// Where OpenBLAS picked generic kernels for this CPU (openblas_coretype_fix),
+/// runs this program again from the start with OPENBLAS_CORETYPE set, once
+/// (execv keeps the process id); otherwise, or if that fails, returns.
+/// Call first thing in main(), before any thread starts.
+void reexec_for_fast_blas(char** argv);
+
 /// Parses argv, runs the command, and returns the process exit code
 /// (README.md, "Exit codes").
 int run(int argc, const char* const* argv);

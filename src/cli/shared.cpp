@@ -125,15 +125,8 @@ void apply_onednn_flag(bool onednn, const c10::Device& device, Precision precisi
   if (!device.is_cpu()) {
     return;
   }
-  const char* how =
-      !onednn                 ? "libtorch's (--no-onednn)"
-      : !winograd_available() ? "libtorch's (this build or CPU lacks oneDNN's kernels)"
-      : precision == Precision::kFloat32
-          ? "oneDNN Winograd where the layer allows (3x3, stride 1, channels a multiple of 16), "
-            "else libtorch's"
-          : "oneDNN bf16 with float32 weight gradients (3x3, stride 1), else libtorch's";
-  spdlog::info("convolutions: {}; max pooling: {}", how,
-               onednn && onednn_built() ? "oneDNN's" : "libtorch's");
+  spdlog::info("{}", onednn ? describe_cpu_kernels(precision == Precision::kBFloat16)
+                            : "convolutions: libtorch's (--no-onednn); max pooling: libtorch's");
 }
 
 void print_evaluation(const EvalResult& result) {

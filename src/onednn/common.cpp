@@ -3,9 +3,15 @@
 #include "mnist/onednn.hpp"
 
 #include <atomic>
+#include <string>
 #include <utility>
 
 #include "mnist/error.hpp"
+
+#include "mnist/device.hpp"
+#include "onednn/winograd.hpp"
+
+#include "onednn/conv.hpp"
 
 #ifdef MNIST_WITH_ONEDNN
 #include "onednn/common.hpp"
@@ -16,11 +22,121 @@ namespace mnist {
 namespace {
 
 std::atomic<bool> g_enabled{true};
+std::atomic<int> g_winograd{-1};  // a WinogradKernels, or -1: the default
+std::atomic<int> g_pooling{-1};   // 0 or 1, or -1: the default
+
+/// Whether our own Winograd kernels take this convolution.
+bool own_winograd_takes(const at::Tensor& input, const at::Tensor& kernel, const ConvPadding& pad) {
+  return onednn_enabled() && winograd_kernels() == WinogradKernels::kOwnAvx2 &&
+         !cpu_autocast_type() && pad.top == pad.bottom && pad.left == pad.right &&
+         winograd::applies(input, kernel, pad.top, pad.left);
+}
 
 }  // namespace
 
 void set_onednn_enabled(bool on) { g_enabled = on; }
 bool onednn_enabled() { return g_enabled; }
+
+bool winograd_available() { return onednn::winograd_present(); }
+
+bool own_winograd_available() { return winograd::cpu_supported(); }
+
+WinogradKernels winograd_kernels() {
+  const int chosen = g_winograd;
+  if (chosen >= 0) {
+    return static_cast<WinogradKernels>(chosen);
+  }
+  return winograd_available()       ? WinogradKernels::kOnednn
+         : own_winograd_available() ? WinogradKernels::kOwnAvx2
+                                    : WinogradKernels::kNone;
+}
+
+void set_winograd_kernels(WinogradKernels kernels) { g_winograd = static_cast<int>(kernels); }
+
+void reset_winograd_kernels() { g_winograd = -1; }
+
+const char* winograd_kernels_name(WinogradKernels kernels) {
+  // In WinogradKernels' order.
+  static constexpr const char* kNames[] = {"none (direct convolutions)", "oneDNN's (AVX-512)",
+                                           "mnist-train's own (AVX2)"};
+  return kNames[static_cast<size_t>(kernels)];
+}
+
+bool onednn_pooling() {
+  const int chosen = g_pooling;
+  if (chosen >= 0) {
+    return chosen == 1;
+  }
+#ifdef MNIST_WITH_ONEDNN
+  static const bool avx512 = static_cast<int>(dnnl::get_effective_cpu_isa()) >=
+                             static_cast<int>(dnnl::cpu_isa::avx512_core);
+  return avx512;
+#else
+  return false;
+#endif
+}
+
+void set_onednn_pooling(bool on) { g_pooling = on ? 1 : 0; }
+
+void reset_onednn_pooling() { g_pooling = -1; }
+
+std::string describe_cpu_kernels(bool bf16) {
+  std::string convolutions;
+  if (!onednn_enabled()) {
+    convolutions = "libtorch's";
+  } else if (bf16) {
+    convolutions = onednn_built() ? "oneDNN bf16 with float32 weight gradients (3x3, stride 1), "
+                                    "else libtorch's"
+                                  : "libtorch's (this build lacks oneDNN's headers)";
+  } else if (winograd_kernels() == WinogradKernels::kNone) {
+    convolutions = "libtorch's (no Winograd kernels for this build or CPU)";
+  } else {
+    convolutions = std::string(winograd_kernels() == WinogradKernels::kOnednn
+                                   ? "oneDNN Winograd"
+                                   : "mnist-train's own Winograd (AVX2)") +
+                   " where the layer allows (3x3, stride 1, channels a multiple of 16), else "
+                   "libtorch's";
+  }
+  const bool pooling =
+      onednn_enabled() && onednn_built() && onednn_pooling() && (!bf16 || cpu_has_bf16());
+  return "convolutions: " + convolutions +
+         "; max pooling: " + (pooling ? "oneDNN's" : "libtorch's");
+}
+
+bool onednn_conv_supports(const at::Tensor& input,
+                          const at::Tensor& kernel,
+                          const ConvPadding& pad) {
+  if (!onednn_enabled()) {
+    return false;
+  }
+  return own_winograd_takes(input, kernel, pad) || onednn::conv_supported(input, kernel, pad);
+}
+
+at::Tensor try_onednn_conv2d(const at::Tensor& input,
+                             const at::Tensor& kernel,
+                             const at::Tensor& bias,
+                             const ConvPadding& pad,
+                             bool relu) {
+  if (!onednn_enabled()) {
+    return at::Tensor();
+  }
+  if (own_winograd_takes(input, kernel, pad)) {
+    return winograd::conv2d(input, kernel, bias, pad.top, pad.left, relu);
+  }
+  return onednn::try_conv2d(input, kernel, bias, pad, relu);
+}
+
+at::Tensor onednn_conv2d(const at::Tensor& input,
+                         const at::Tensor& kernel,
+                         const at::Tensor& bias,
+                         const ConvPadding& pad,
+                         bool relu) {
+  at::Tensor out = try_onednn_conv2d(input, kernel, bias, pad, relu);
+  if (!out.defined()) {
+    throw ConfigError("onednn_conv2d: unsupported convolution");
+  }
+  return out;
+}
 
 #ifdef MNIST_WITH_ONEDNN
 
@@ -130,22 +246,6 @@ std::string onednn_cpu_isa() {
 bool onednn_built() { return false; }
 
 std::string onednn_cpu_isa() { return "none (built without oneDNN's headers)"; }
-
-bool winograd_available() { return false; }
-
-bool onednn_conv_supports(const at::Tensor&, const at::Tensor&, const ConvPadding&) {
-  return false;
-}
-
-at::Tensor try_onednn_conv2d(
-    const at::Tensor&, const at::Tensor&, const at::Tensor&, const ConvPadding&, bool) {
-  return at::Tensor();
-}
-
-at::Tensor onednn_conv2d(
-    const at::Tensor&, const at::Tensor&, const at::Tensor&, const ConvPadding&, bool) {
-  throw ConfigError("this build calls no oneDNN convolutions (its headers were not found)");
-}
 
 at::Tensor try_onednn_max_pool2d(const at::Tensor&,
                                  at::IntArrayRef,

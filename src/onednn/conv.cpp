@@ -20,6 +20,7 @@
 #include "mnist/device.hpp"
 #include "mnist/error.hpp"
 #include "onednn/common.hpp"
+#include "onednn/conv.hpp"
 
 namespace mnist {
 
@@ -284,8 +285,10 @@ bool training_call(const at::Tensor& input, const at::Tensor& kernel, const at::
 
 }  // namespace
 
-bool winograd_available() {
-  static const bool available = [] {
+namespace onednn {
+
+bool winograd_present() {
+  static const bool present = [] {
     try {
       return build_plan(make_key({1, 16, 8, 8}, 16, ConvPadding{}, true, true, true,
                                  Kind::kWinograd)) != nullptr;
@@ -293,8 +296,10 @@ bool winograd_available() {
       return false;
     }
   }();
-  return available;
+  return present;
 }
+
+}  // namespace onednn
 
 namespace {
 
@@ -304,13 +309,13 @@ Key key_for(const at::Tensor& input,
             const at::Tensor& bias,
             const ConvPadding& pad,
             bool relu) {
-  const Kind kind = onednn_enabled() ? kind_for(input, kernel) : Kind::kNone;
+  const Kind kind = kind_for(input, kernel);
   // oneDNN 2.6's Winograd backward-data pass gives wrong input gradients
   // with uneven padding (tests/test_onednn.cpp); uneven padding is
   // left to libtorch for both kinds. A 3x3 stride-1 "same" convolution pads
   // evenly, so this costs nothing here.
   if (kind == Kind::kNone || pad.top != pad.bottom || pad.left != pad.right ||
-      (kind == Kind::kWinograd && !winograd_available())) {
+      (kind == Kind::kWinograd && winograd_kernels() != WinogradKernels::kOnednn)) {
     return Key{};
   }
   return make_key(input.sizes(), kernel.size(0), pad, relu, bias.defined(),
@@ -319,18 +324,18 @@ Key key_for(const at::Tensor& input,
 
 }  // namespace
 
-bool onednn_conv_supports(const at::Tensor& input,
-                          const at::Tensor& kernel,
-                          const ConvPadding& pad) {
+namespace onednn {
+
+bool conv_supported(const at::Tensor& input, const at::Tensor& kernel, const ConvPadding& pad) {
   const Key key = key_for(input, kernel, at::Tensor(), pad, true);
   return static_cast<Kind>(key[kKind]) != Kind::kNone && plan_for(key) != nullptr;
 }
 
-at::Tensor try_onednn_conv2d(const at::Tensor& input,
-                             const at::Tensor& kernel,
-                             const at::Tensor& bias,
-                             const ConvPadding& pad,
-                             bool relu) {
+at::Tensor try_conv2d(const at::Tensor& input,
+                      const at::Tensor& kernel,
+                      const at::Tensor& bias,
+                      const ConvPadding& pad,
+                      bool relu) {
   const Key key = key_for(input, kernel, bias, pad, relu);
   const std::shared_ptr<Plan> plan =
       static_cast<Kind>(key[kKind]) == Kind::kNone ? nullptr : plan_for(key);
@@ -347,17 +352,7 @@ at::Tensor try_onednn_conv2d(const at::Tensor& input,
   return run_forward(*plan, input, kernel, bias, key[kBias] != 0, nullptr);
 }
 
-at::Tensor onednn_conv2d(const at::Tensor& input,
-                         const at::Tensor& kernel,
-                         const at::Tensor& bias,
-                         const ConvPadding& pad,
-                         bool relu) {
-  at::Tensor out = try_onednn_conv2d(input, kernel, bias, pad, relu);
-  if (!out.defined()) {
-    throw ConfigError("onednn_conv2d: unsupported convolution");
-  }
-  return out;
-}
+}  // namespace onednn
 
 }  // namespace mnist
 

@@ -142,10 +142,10 @@ at::Tensor try_onednn_max_pool2d(const at::Tensor& input,
                                  at::IntArrayRef strides,
                                  const ConvPadding& pad) {
   const at::ScalarType type = input.defined() ? input.scalar_type() : at::kFloat;
-  if (!onednn_enabled() || !input.defined() || !input.device().is_cpu() || input.dim() != 4 ||
-      (type != at::kFloat && type != at::kBFloat16) || kernel.size() != 2 || strides.size() != 2 ||
-      kernel[0] < 1 || kernel[1] < 1 || strides[0] < 1 || strides[1] < 1 || pad.top < 0 ||
-      pad.bottom < 0 || pad.left < 0 || pad.right < 0 || pad.top >= kernel[0] ||
+  if (!onednn_enabled() || !onednn_pooling() || !input.defined() || !input.device().is_cpu() ||
+      input.dim() != 4 || (type != at::kFloat && type != at::kBFloat16) || kernel.size() != 2 ||
+      strides.size() != 2 || kernel[0] < 1 || kernel[1] < 1 || strides[0] < 1 || strides[1] < 1 ||
+      pad.top < 0 || pad.bottom < 0 || pad.left < 0 || pad.right < 0 || pad.top >= kernel[0] ||
       pad.bottom >= kernel[0] || pad.left >= kernel[1] || pad.right >= kernel[1]) {
     return at::Tensor();
   }
