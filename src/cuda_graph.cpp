@@ -6,6 +6,8 @@
 #include <string>
 #include <utility>
 
+#include <ATen/ATen.h>
+
 #include "mnist/device.hpp"
 #include "mnist/error.hpp"
 
