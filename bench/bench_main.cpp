@@ -164,7 +164,7 @@ int main(int argc, char** argv) {
       const int64_t steps = arg(a, "--steps", 60);
       const int64_t warmup = arg(a, "--warmup", 10);
       const mnist::Split split = mnist::split_validation(data.train, 0.15);
-      mnist::RmsProp optimizer(model->parameters(), mnist::RmsPropOptions{});
+      mnist::Optimizer optimizer(model->parameters(), mnist::OptimizerKind::kRmsProp);
       mnist::TrainConfig cfg;
       cfg.epochs = 1;
       cfg.batch_size = batch;

@@ -1,21 +1,26 @@
 #!/usr/bin/env bash
 # Installs what is missing (Debian 12 packages), fetches and verifies MNIST,
 # and builds mnist-train in Release. Safe to run again: it skips what is done.
-# Usage: scripts/setup.sh [--tests]   (--tests also installs the Node test deps,
-#                                      chromium, ab, clang and clang-format for the
-#                                      tests, and builds the test programs too)
+# Usage: scripts/setup.sh [--tests] [--fashion-mnist]
+#   --tests          also installs the Node test deps, chromium, ab, clang and
+#                    clang-format for the tests, and builds the test programs too
+#   --fashion-mnist  also installs Debian's dataset-fashion-mnist (30 MB, for
+#                    mnist-train --dataset fashion-mnist)
 # Environment: BUILD_DIR (default: build), CMAKE_ARGS (extra cmake flags).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build_dir=${BUILD_DIR:-$root/build}
 with_tests=0
-case "${1:-}" in
-  --tests) with_tests=1 ;;
-  "") ;;
-  -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
-  *) echo "setup.sh: unknown argument '$1' (expected --tests)" >&2; exit 2 ;;
-esac
+with_fashion=0
+for arg in "$@"; do
+  case "$arg" in
+    --tests) with_tests=1 ;;
+    --fashion-mnist) with_fashion=1 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    *) echo "setup.sh: unknown argument '$arg' (expected --tests or --fashion-mnist)" >&2; exit 2 ;;
+  esac
+done
 
 say() { echo "==> $*" >&2; }
 
@@ -32,6 +37,7 @@ if [ "$with_tests" -eq 1 ]; then
   packages+=(chromium apache2-utils wrk curl clang libclang-rt-14-dev llvm-14 clang-format-14
              dpkg-dev file)
 fi
+[ "$with_fashion" -eq 1 ] && packages+=(dataset-fashion-mnist)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 missing=()

@@ -118,10 +118,12 @@ std::vector<std::string> complete_checkpoints(const std::string& dir) {
 
 std::string save_checkpoint(const std::string& dir,
                             const Model& model,
-                            const RmsProp& optimizer,
+                            const Optimizer& optimizer,
                             const TrainState& state,
                             const ordered_json& settings,
-                            const c10::Device& device) {
+                            const c10::Device& device,
+                            const ordered_json& callbacks,
+                            const std::vector<at::Tensor>& best_weights) {
   ensure_writable_dir(dir, "checkpoint folder");
   remove_abandoned(dir, leftover_pid);
   const std::string name = folder_name(state.epoch, state.batch);
@@ -130,11 +132,18 @@ std::string save_checkpoint(const std::string& dir,
   remove_tree(tmp.string());
   save_tfjs(model, tmp.string());
 
-  std::string ms;
-  for (const auto& t : optimizer.mean_squares()) {
-    ms += raw_bytes(t.contiguous());
+  std::string slots;
+  for (const auto& t : optimizer.slots()) {
+    slots += raw_bytes(t.contiguous());
   }
-  write_file_atomic((tmp / "optimizer.bin").string(), ms);
+  write_file_atomic((tmp / "optimizer.bin").string(), slots);
+  if (!best_weights.empty()) {
+    std::string best;
+    for (const auto& t : best_weights) {
+      best += raw_bytes(t.to(at::kFloat));
+    }
+    write_file_atomic((tmp / "best_weights.bin").string(), best);
+  }
   write_file_atomic((tmp / "rng_cpu.bin").string(),
                     raw_bytes(at::globalContext().defaultGenerator(c10::kCPU).get_state()));
   ordered_json doc;
@@ -145,6 +154,14 @@ std::string save_checkpoint(const std::string& dir,
   doc["batch"] = state.batch;
   doc["loss_sum"] = state.loss_sum;
   doc["correct"] = state.correct;
+  doc["optimizer"] = {{"name", optimizer_name(optimizer.kind())},
+                      {"learning_rate", optimizer.learning_rate()},
+                      {"iterations", optimizer.iterations()},
+                      {"slots", optimizer.slot_count()}};
+  if (!callbacks.is_null()) {
+    doc["callbacks"] = callbacks;
+  }
+  doc["best_weights"] = !best_weights.empty();
   if (state.order.defined()) {
     write_file_atomic((tmp / "order.bin").string(), raw_bytes(state.order.to(at::kLong)));
     doc["order_size"] = state.order.numel();
@@ -206,19 +223,44 @@ Checkpoint load_checkpoint(const std::string& path) {
   Checkpoint c;
   c.path = path;
   c.model = load_tfjs(path);
-  for (const auto& p : c.model->parameters()) {
-    c.mean_squares.push_back(at::empty(p.sizes(), at::kFloat));
+  // Version 1 checkpoints before --optimizer hold RMSprop's mean squares.
+  const ordered_json opt = doc.value(
+      "optimizer", ordered_json{{"name", "rmsprop"}, {"learning_rate", 0.001}, {"iterations", 0}});
+  const auto kind = opt.is_object() && opt.value("name", ordered_json()).is_string()
+                        ? parse_optimizer(opt["name"].get<std::string>())
+                        : std::nullopt;
+  if (!kind || !opt.value("learning_rate", ordered_json()).is_number() ||
+      !opt.value("iterations", ordered_json()).is_number_integer()) {
+    throw FormatError((dir / kStateFile).string() + ": bad \"optimizer\" entry");
   }
-  int64_t total = 0;
-  for (const auto& t : c.mean_squares) {
-    total += t.numel();
+  c.optimizer = *kind;
+  c.learning_rate = opt["learning_rate"].get<double>();
+  c.optimizer_iterations = opt["iterations"].get<int64_t>();
+  const int slots = Optimizer({}, *kind).slot_count();
+  const auto read_tensors = [&](const fs::path& file, int copies) {
+    std::vector<at::Tensor> out;
+    for (int s = 0; s < copies; ++s) {
+      for (const auto& p : c.model->parameters()) {
+        out.push_back(at::empty(p.sizes(), at::kFloat));
+      }
+    }
+    int64_t total = 0;
+    for (const auto& t : out) {
+      total += t.numel();
+    }
+    const at::Tensor flat = read_raw(file, at::kFloat, {total});
+    int64_t offset = 0;
+    for (auto& t : out) {
+      t.copy_(flat.narrow(0, offset, t.numel()).view(t.sizes()));
+      offset += t.numel();
+    }
+    return out;
+  };
+  c.optimizer_slots = read_tensors(dir / "optimizer.bin", slots);
+  if (doc.value("best_weights", false)) {
+    c.best_weights = read_tensors(dir / "best_weights.bin", 1);
   }
-  const at::Tensor flat = read_raw(dir / "optimizer.bin", at::kFloat, {total});
-  int64_t offset = 0;
-  for (auto& t : c.mean_squares) {
-    t.copy_(flat.narrow(0, offset, t.numel()).view(t.sizes()));
-    offset += t.numel();
-  }
+  c.callbacks = doc.value("callbacks", ordered_json());
   c.state.epoch = doc.value("epoch", int64_t{1});
   c.state.batch = doc.value("batch", int64_t{0});
   c.state.loss_sum = doc.value("loss_sum", 0.0);

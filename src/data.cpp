@@ -2,6 +2,7 @@
 // applies limits and the TF.js validation split.
 #include "mnist/data.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -48,6 +49,67 @@ std::string default_data_dir() {
     }
   }
   return (fs::path(MNIST_SOURCE_DIR) / "data" / "mnist").string();
+}
+
+const char* dataset_name(DatasetKind kind) {
+  return kind == DatasetKind::kFashionMnist ? "fashion-mnist" : "mnist";
+}
+
+std::optional<DatasetKind> parse_dataset(const std::string& name) {
+  if (name == "mnist") {
+    return DatasetKind::kMnist;
+  }
+  if (name == "fashion-mnist") {
+    return DatasetKind::kFashionMnist;
+  }
+  return std::nullopt;
+}
+
+const std::vector<std::string>& class_names(DatasetKind kind) {
+  static const std::vector<std::string> digits = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
+  static const std::vector<std::string> fashion = {
+      "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+      "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+  return kind == DatasetKind::kFashionMnist ? fashion : digits;
+}
+
+std::string default_data_dir(DatasetKind kind) {
+  if (kind == DatasetKind::kMnist) {
+    return default_data_dir();
+  }
+  if (const char* env = std::getenv("FASHION_MNIST_DIR")) {
+    if (*env != '\0') {
+      return env;
+    }
+  }
+  return "/usr/share/datasets/fashion-mnist";
+}
+
+nlohmann::ordered_json dataset_metadata(DatasetKind kind) {
+  if (kind == DatasetKind::kMnist) {
+    return nullptr;
+  }
+  return {{"dataset", dataset_name(kind)}, {"classNames", class_names(kind)}};
+}
+
+DatasetKind dataset_of(const nlohmann::ordered_json& metadata) {
+  if (metadata.is_object()) {
+    if (const auto it = metadata.find("dataset"); it != metadata.end() && it->is_string()) {
+      return parse_dataset(it->get<std::string>()).value_or(DatasetKind::kMnist);
+    }
+  }
+  return DatasetKind::kMnist;
+}
+
+std::vector<std::string> class_names_of(const nlohmann::ordered_json& metadata) {
+  if (metadata.is_object()) {
+    if (const auto it = metadata.find("classNames");
+        it != metadata.end() && it->is_array() && it->size() == 10 &&
+        std::all_of(it->begin(), it->end(), [](const auto& v) { return v.is_string(); })) {
+      return it->get<std::vector<std::string>>();
+    }
+  }
+  return class_names(dataset_of(metadata));
 }
 
 Dataset load_pair(const std::string& dir,

@@ -30,6 +30,7 @@ constexpr Field kFields[] = {
     {"train_seconds", &EpochStats::train_seconds, nullptr},
     {"batches", nullptr, &EpochStats::batches},
     {"images_per_second", &EpochStats::images_per_second, nullptr},
+    {"lr", &EpochStats::learning_rate, nullptr},
 };
 
 /// entry[key] as a number; NaN when it is missing or not a number.
@@ -77,6 +78,9 @@ ordered_json history_json(const RunRecord& run) {
   doc["epochs"] = epochs_to_json(run.epochs);
   doc["test"] = {{"loss", run.test.loss}, {"acc", run.test.accuracy}, {"count", run.test.count}};
   doc["total_seconds"] = run.total_seconds;
+  if (!run.callbacks.is_null()) {
+    doc["callbacks"] = run.callbacks;
+  }
   return doc;
 }
 

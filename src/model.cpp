@@ -131,7 +131,7 @@ const char* activation_name(Activation activation) {
   return kNames[static_cast<size_t>(activation)];
 }
 
-ModelSpec mnist_node_spec() {
+ModelSpec mnist_node_spec(bool with_dropout) {
   auto conv = [](const char* name, int64_t filters) {
     Layer l;
     l.kind = LayerKind::kConv2D;
@@ -179,6 +179,15 @@ ModelSpec mnist_node_spec() {
                  dense("dense_Dense1", 512, Activation::kRelu),
                  dropout("dropout_Dropout2", 0.5),
                  dense("dense_Dense2", 10, Activation::kSoftmax)};
+  if (!with_dropout) {
+    std::vector<Layer> kept;
+    for (Layer& l : spec.layers) {
+      if (l.kind != LayerKind::kDropout) {
+        kept.push_back(std::move(l));
+      }
+    }
+    spec.layers = std::move(kept);
+  }
   return spec;
 }
 

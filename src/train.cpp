@@ -27,7 +27,7 @@ double seconds_since(Clock::time_point start) {
 }  // namespace
 
 TrainOutcome train(Model& model,
-                   RmsProp& optimizer,
+                   Optimizer& optimizer,
                    const Dataset& train,
                    const Dataset& validation,
                    const TrainConfig& cfg,
@@ -80,7 +80,8 @@ TrainOutcome train(Model& model,
     const auto start = Clock::now();
     model->train();
     if (!state.order.defined()) {
-      state.order = at::randperm(n, at::kLong);  // CPU generator: same on every device
+      // CPU generator: the same order on every device.
+      state.order = cfg.shuffle ? at::randperm(n, at::kLong) : at::arange(n, at::kLong);
     }
     const at::Tensor order = state.order.to(device);
     loss_sum.fill_(state.loss_sum);
@@ -120,6 +121,7 @@ TrainOutcome train(Model& model,
     stats.images_per_second =
         static_cast<double>(n - state.batch * cfg.batch_size) / stats.train_seconds;
     const EvalResult v = evaluate(model, val, kEvalBatchSize, cfg.precision);
+    stats.learning_rate = optimizer.learning_rate();
     stats.val_loss = v.loss;
     stats.val_accuracy = v.accuracy;
     stats.seconds = seconds_since(start);
@@ -131,11 +133,16 @@ TrainOutcome train(Model& model,
     if (callbacks.on_epoch) {
       callbacks.on_epoch(stats);
     }
+    const bool stop_training = callbacks.stop_training && callbacks.stop_training(stats);
     const bool stopping = callbacks.stop != nullptr && callbacks.stop->load();
     if (callbacks.on_checkpoint) {
       TrainState next = state;
       ++next.epoch;
       callbacks.on_checkpoint(next);
+    }
+    if (stop_training && state.epoch < cfg.epochs) {
+      ++state.epoch;
+      return TrainOutcome::kStoppedEarly;
     }
     if (stopping && state.epoch < cfg.epochs) {
       ++state.epoch;

@@ -14,6 +14,7 @@
 #include <ATen/Context.h>
 #include <torch/utils.h>
 
+#include "mnist/callbacks.hpp"
 #include "mnist/error.hpp"
 #include "mnist/fs_util.hpp"
 #include "mnist/tfjs_io.hpp"
@@ -30,7 +31,7 @@ TEST(CheckpointTest, RoundTripRestoresModelOptimizerStateAndGenerator) {
   test::TempDir dir;
   torch::manual_seed(4);
   Model model(mnist_node_spec());
-  RmsProp optimizer(model->parameters(), RmsPropOptions{});
+  Optimizer optimizer(model->parameters(), OptimizerKind::kRmsProp);
   TrainConfig cfg;
   cfg.epochs = 1;
   cfg.batch_size = 16;
@@ -52,10 +53,15 @@ TEST(CheckpointTest, RoundTripRestoresModelOptimizerStateAndGenerator) {
   for (const auto& [name, tensor] : model->tfjs_weights()) {
     EXPECT_TRUE(c.model->weight(name).equal(tensor)) << name;
   }
-  ASSERT_EQ(c.mean_squares.size(), optimizer.mean_squares().size());
-  for (size_t i = 0; i < c.mean_squares.size(); ++i) {
-    EXPECT_TRUE(c.mean_squares[i].equal(optimizer.mean_squares()[i].contiguous()));
+  EXPECT_EQ(c.optimizer, OptimizerKind::kRmsProp);
+  EXPECT_EQ(c.learning_rate, 0.001);
+  EXPECT_EQ(c.optimizer_iterations, 3);  // 40 images in batches of 16
+  ASSERT_EQ(c.optimizer_slots.size(), optimizer.slots().size());
+  for (size_t i = 0; i < c.optimizer_slots.size(); ++i) {
+    EXPECT_TRUE(c.optimizer_slots[i].equal(optimizer.slots()[i].contiguous()));
   }
+  EXPECT_TRUE(c.callbacks.is_null());
+  EXPECT_TRUE(c.best_weights.empty());
   EXPECT_EQ(c.state.epoch, 2);
   EXPECT_EQ(c.state.batch, 1);
   EXPECT_TRUE(c.state.order.equal(state.order));
@@ -68,10 +74,48 @@ TEST(CheckpointTest, RoundTripRestoresModelOptimizerStateAndGenerator) {
   EXPECT_TRUE(at::globalContext().defaultGenerator(c10::kCPU).get_state().equal(rng_before));
 }
 
+TEST(CheckpointTest, KeepsEveryOptimizersStateTheCallbacksAndTheBestWeights) {
+  test::TempDir dir;
+  torch::manual_seed(5);
+  Model model(mnist_node_spec());
+  Optimizer optimizer(model->parameters(), OptimizerKind::kAdam, 0.004);
+  TrainConfig cfg;
+  cfg.epochs = 1;
+  cfg.batch_size = 16;
+  TrainState state;
+  train(model, optimizer, noisy(32), Dataset{}, cfg, state, {});
+  optimizer.set_learning_rate(0.0004);
+  const std::vector<at::Tensor> best = copy_parameters(model);
+  const nlohmann::ordered_json callbacks = {{"anything", 1}};
+  const std::string path = save_checkpoint(dir.path().string(), model, optimizer, state, {},
+                                           c10::Device(c10::kCPU), callbacks, best);
+  const Checkpoint c = load_checkpoint(path);
+  EXPECT_EQ(c.optimizer, OptimizerKind::kAdam);
+  EXPECT_EQ(c.learning_rate, 0.0004);
+  EXPECT_EQ(c.optimizer_iterations, 2);
+  ASSERT_EQ(c.optimizer_slots.size(), 2 * model->parameters().size());
+  for (size_t i = 0; i < c.optimizer_slots.size(); ++i) {
+    EXPECT_TRUE(c.optimizer_slots[i].equal(optimizer.slots()[i].contiguous())) << i;
+  }
+  EXPECT_EQ(c.callbacks, callbacks);
+  ASSERT_EQ(c.best_weights.size(), best.size());
+  for (size_t i = 0; i < best.size(); ++i) {
+    EXPECT_TRUE(c.best_weights[i].equal(best[i])) << i;
+  }
+  Optimizer restored(c.model->parameters(), c.optimizer);
+  restored.load_state(c.optimizer_slots, c.optimizer_iterations);
+  EXPECT_EQ(restored.iterations(), 2);
+  Optimizer sgd(model->parameters(), OptimizerKind::kSgd);  // no slots at all
+  const Checkpoint s = load_checkpoint(
+      save_checkpoint(dir.file("sgd"), model, sgd, state, {}, c10::Device(c10::kCPU)));
+  EXPECT_EQ(s.optimizer, OptimizerKind::kSgd);
+  EXPECT_TRUE(s.optimizer_slots.empty());
+}
+
 TEST(CheckpointTest, KeepsTheNewestTwoAndIgnoresIncompleteFolders) {
   test::TempDir dir;
   Model model(mnist_node_spec());
-  RmsProp optimizer(model->parameters(), RmsPropOptions{});
+  Optimizer optimizer(model->parameters(), OptimizerKind::kRmsProp);
   TrainState state;
   for (int64_t e = 1; e <= 3; ++e) {
     state.epoch = e;
@@ -94,7 +138,7 @@ TEST(CheckpointTest, KilledWritesAndDeletionsLeaveOnlyHiddenFoldersThatTheNextSa
   test::TempDir dir;
   namespace fs = std::filesystem;
   Model model(mnist_node_spec());
-  RmsProp optimizer(model->parameters(), RmsPropOptions{});
+  Optimizer optimizer(model->parameters(), OptimizerKind::kRmsProp);
   TrainState state;
   state.epoch = 2;
   save_checkpoint(dir.path().string(), model, optimizer, state, {}, c10::Device(c10::kCPU));
@@ -211,13 +255,13 @@ TEST(CheckpointTest, StopThenContinueEqualsAnUninterruptedRun) {
 
   torch::manual_seed(9);
   Model a(mnist_node_spec());
-  RmsProp opt_a(a->parameters(), RmsPropOptions{});
+  Optimizer opt_a(a->parameters(), OptimizerKind::kRmsProp);
   TrainState sa;
   ASSERT_EQ(train(a, opt_a, data, Dataset{}, cfg, sa, {}), TrainOutcome::kFinished);
 
   torch::manual_seed(9);
   Model b(mnist_node_spec());
-  RmsProp opt_b(b->parameters(), RmsPropOptions{});
+  Optimizer opt_b(b->parameters(), OptimizerKind::kRmsProp);
   TrainState sb;
   std::atomic<bool> stop{false};
   TrainCallbacks cb;

@@ -98,6 +98,126 @@ TEST(CliTest, ValidateChecksFlagsTogether) {
       ConfigError);
 }
 
+TEST(CliTest, TrainingWorkflowFlags) {
+  const TrainOptions d = parse({}).train;
+  EXPECT_EQ(d.optimizer, "rmsprop");
+  EXPECT_EQ(d.learning_rate, 0);
+  EXPECT_EQ(d.dataset, "mnist");
+  EXPECT_TRUE(d.dropout);
+  EXPECT_TRUE(d.shuffle);
+  EXPECT_EQ(d.early_stopping_patience, 0);
+  EXPECT_FALSE(d.monitor.has_value());
+  EXPECT_EQ(d.reduce_lr_patience, 0);
+  const TrainOptions o = parse({"--optimizer",
+                                "adamax",
+                                "--learning-rate",
+                                "0.02",
+                                "--no-dropout",
+                                "--no-shuffle",
+                                "--early-stopping-patience",
+                                "3",
+                                "--monitor",
+                                "val_acc",
+                                "--min-delta",
+                                "0.001",
+                                "--restore-best-weights",
+                                "--save-best",
+                                "--model-save-path",
+                                "/m",
+                                "--reduce-lr-patience",
+                                "2",
+                                "--reduce-lr-factor",
+                                "0.5",
+                                "--reduce-lr-min-delta",
+                                "0.01",
+                                "--min-learning-rate",
+                                "1e-5",
+                                "--csv-log",
+                                "/l.csv",
+                                "--dataset",
+                                "fashion-mnist"})
+                             .train;
+  EXPECT_EQ(o.optimizer, "adamax");
+  EXPECT_DOUBLE_EQ(o.learning_rate, 0.02);
+  EXPECT_FALSE(o.dropout);
+  EXPECT_FALSE(o.shuffle);
+  EXPECT_EQ(o.early_stopping_patience, 3);
+  EXPECT_EQ(o.monitor.value(), "val_acc");
+  EXPECT_DOUBLE_EQ(o.min_delta.value(), 0.001);
+  EXPECT_TRUE(o.restore_best_weights);
+  EXPECT_TRUE(o.save_best);
+  EXPECT_EQ(o.reduce_lr_patience, 2);
+  EXPECT_DOUBLE_EQ(o.reduce_lr_factor.value(), 0.5);
+  EXPECT_DOUBLE_EQ(o.reduce_lr_min_delta.value(), 0.01);
+  EXPECT_DOUBLE_EQ(o.min_learning_rate.value(), 1e-5);
+  EXPECT_EQ(o.csv_log, "/l.csv");
+  EXPECT_EQ(o.dataset, "fashion-mnist");
+  EXPECT_NO_THROW(validate(o));
+  // Its resume hint parses back to the same settings.
+  const std::string hint = resume_command("mnist-train", [&] {
+    TrainOptions c = o;
+    c.checkpoint_dir = "/ck";
+    return c;
+  }());
+  EXPECT_NE(hint.find("--optimizer adamax --learning-rate 0.02"), std::string::npos) << hint;
+  EXPECT_NE(hint.find("--min-learning-rate 1e-05 --csv-log /l.csv"), std::string::npos) << hint;
+
+  for (const std::vector<std::string>& bad : {std::vector<std::string>{"--optimizer", "nadam"},
+                                              {"--optimizer", "RMSProp"},
+                                              {"--learning-rate", "0"},
+                                              {"--learning-rate", "-0.1"},
+                                              {"--learning-rate", "fast"},
+                                              {"--learning-rate", "inf"},
+                                              {"--early-stopping-patience", "-1"},
+                                              {"--monitor", "accuracy"},
+                                              {"--min-delta", "-0.1"},
+                                              {"--reduce-lr-factor", "1"},
+                                              {"--reduce-lr-factor", "0"},
+                                              {"--min-learning-rate", "-1"},
+                                              {"--dataset", "cifar10"}}) {
+    EXPECT_THROW(parse(bad), CLI::ParseError) << bad[0] << " " << bad[1];
+  }
+}
+
+TEST(CliTest, ValidateRefusesFlagsWithoutTheirCallback) {
+  for (const std::vector<std::string>& bad : {
+           std::vector<std::string>{"--monitor", "loss"},
+           {"--min-delta", "0.1"},
+           {"--restore-best-weights"},
+           {"--reduce-lr-factor", "0.5"},
+           {"--reduce-lr-min-delta", "0.5"},
+           {"--min-learning-rate", "0.1"},
+           {"--save-best"},
+           {"--early-stopping-patience", "2", "--validation-split", "0"},
+           {"--save-best", "--model-save-path", "/m", "--monitor", "val_acc", "--validation-split",
+            "0"},
+           {"--no-dropout", "--model-load-path", "/m"},
+       }) {
+    EXPECT_THROW(validate(parse(bad).train), ConfigError) << bad[0];
+  }
+  EXPECT_NO_THROW(validate(
+      parse({"--early-stopping-patience", "2", "--monitor", "loss", "--validation-split", "0"})
+          .train));
+}
+
+TEST(CliTest, ResumeNeedsTheSameWorkflowSettings) {
+  const auto settings = [](std::vector<std::string> args) {
+    return to_json(parse(std::move(args)).train);
+  };
+  const nlohmann::ordered_json adam = settings({"--optimizer", "adam"});
+  EXPECT_NO_THROW(check_resumable(adam, settings({"--optimizer", "adam"}), "ck"));
+  EXPECT_THROW(check_resumable(adam, settings({}), "ck"), ConfigError);
+  EXPECT_THROW(check_resumable(settings({"--early-stopping-patience", "3"}), settings({}), "ck"),
+               ConfigError);
+  EXPECT_THROW(check_resumable(settings({}), settings({"--no-dropout"}), "ck"), ConfigError);
+  // A checkpoint made before a setting existed holds its default.
+  nlohmann::ordered_json old = settings({});
+  old.erase("optimizer");
+  old.erase("dropout");
+  EXPECT_NO_THROW(check_resumable(old, settings({}), "ck"));
+  EXPECT_THROW(check_resumable(old, settings({"--optimizer", "sgd"}), "ck"), ConfigError);
+}
+
 /// The resume hint is built from the parsed options: every flag that
 /// differs from its default, once, in its main spelling, quoted for a shell,
 /// and never --model-load-path (which --resume refuses).

@@ -1,51 +1,169 @@
-// RMSprop: the update equals TF.js's formula (epsilon inside the root).
+// The six optimizers: each update equals the formula of tfjs-core's optimizer
+// of that name (computed here in double precision), with tfjs-layers'
+// getOptimizer defaults.
 #include "mnist/optimizer.hpp"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
 
 #include <ATen/ATen.h>
+
+#include "mnist/error.hpp"
 
 namespace mnist {
 namespace {
 
-TEST(OptimizerTest, DefaultsAreTfjsRmsprop) {
-  const RmsPropOptions o;
-  EXPECT_DOUBLE_EQ(o.learning_rate, 0.001);
-  EXPECT_DOUBLE_EQ(o.rho, 0.9);
-  EXPECT_DOUBLE_EQ(o.epsilon, 1e-7);
+TEST(OptimizerTest, NamesAndDefaultsAreTfjsGetOptimizers) {
+  EXPECT_EQ(optimizer_names(),
+            (std::vector<std::string>{"rmsprop", "adam", "sgd", "adagrad", "adadelta", "adamax"}));
+  for (const std::string& name : optimizer_names()) {
+    ASSERT_TRUE(parse_optimizer(name).has_value()) << name;
+    EXPECT_EQ(optimizer_name(*parse_optimizer(name)), name);
+  }
+  EXPECT_FALSE(parse_optimizer("RMSProp").has_value());
+  EXPECT_FALSE(parse_optimizer("nadam").has_value());
+  struct Expected {
+    OptimizerKind kind;
+    double lr;
+  };
+  for (const Expected& e : {Expected{OptimizerKind::kRmsProp, 0.001},
+                            {OptimizerKind::kAdam, 0.001},
+                            {OptimizerKind::kSgd, 0.01},
+                            {OptimizerKind::kAdagrad, 0.01},
+                            {OptimizerKind::kAdadelta, 1.0},
+                            {OptimizerKind::kAdamax, 0.002}}) {
+    EXPECT_DOUBLE_EQ(optimizer_defaults(e.kind).learning_rate, e.lr) << optimizer_name(e.kind);
+    EXPECT_DOUBLE_EQ(Optimizer({}, e.kind).learning_rate(), e.lr);
+  }
+  EXPECT_DOUBLE_EQ(optimizer_defaults(OptimizerKind::kRmsProp).rho, 0.9);
+  EXPECT_DOUBLE_EQ(optimizer_defaults(OptimizerKind::kRmsProp).epsilon, 1e-7);
+  EXPECT_DOUBLE_EQ(optimizer_defaults(OptimizerKind::kAdam).beta1, 0.9);
+  EXPECT_DOUBLE_EQ(optimizer_defaults(OptimizerKind::kAdam).beta2, 0.999);
+  EXPECT_DOUBLE_EQ(optimizer_defaults(OptimizerKind::kAdagrad).initial_accumulator, 0.1);
+  EXPECT_DOUBLE_EQ(optimizer_defaults(OptimizerKind::kAdadelta).rho, 0.95);
+  EXPECT_DOUBLE_EQ(optimizer_defaults(OptimizerKind::kAdamax).beta2, 0.999);
+  EXPECT_DOUBLE_EQ(Optimizer({}, OptimizerKind::kAdam, 0.05).learning_rate(), 0.05);
 }
 
-TEST(OptimizerTest, TwoStepsEqualTheFormula) {
-  const std::vector<double> w0 = {0.5, -1.0, 2.0, 0.0};
-  const std::vector<double> g1 = {0.1, -0.2, 3.0, 1e-5};
-  const std::vector<double> g2 = {-0.3, 0.05, 1.0, 0.0};
-  at::Tensor w = at::tensor(std::vector<float>(w0.begin(), w0.end())).set_requires_grad(true);
-  RmsProp opt({w}, RmsPropOptions{});
+/// One element's state in the reference computation.
+struct Ref {
+  double w, s1 = 0, s2 = 0;
+};
+using RefStep = std::function<void(Ref&, double g, int t)>;
 
-  std::vector<double> ms(4, 0.0);
-  std::vector<double> expected = w0;
-  for (const auto* g : {&g1, &g2}) {
-    w.mutable_grad() = at::tensor(std::vector<float>(g->begin(), g->end()));
+/// Three steps of `kind` on four weights against `ref`, element by element.
+void expect_matches_formula(OptimizerKind kind, double lr, double initial_s1, const RefStep& ref) {
+  const std::vector<double> w0 = {0.5, -1.0, 2.0, 0.0};
+  const std::vector<std::vector<double>> grads = {
+      {0.1, -0.2, 3.0, 1e-5}, {-0.3, 0.05, 1.0, 0.0}, {0.2, 0.2, -2.0, 1e-3}};
+  at::Tensor w = at::tensor(std::vector<float>(w0.begin(), w0.end())).set_requires_grad(true);
+  Optimizer opt({w}, kind, lr);
+  std::vector<Ref> r;
+  for (double v : w0) {
+    r.push_back({v, initial_s1, 0});
+  }
+  for (int t = 1; t <= 3; ++t) {
+    const auto& g = grads[t - 1];
+    w.mutable_grad() = at::tensor(std::vector<float>(g.begin(), g.end()));
     opt.step();
     for (size_t i = 0; i < 4; ++i) {
-      ms[i] = 0.9 * ms[i] + 0.1 * (*g)[i] * (*g)[i];
-      expected[i] -= 0.001 * (*g)[i] / std::sqrt(ms[i] + 1e-7);
-    }
-    for (size_t i = 0; i < 4; ++i) {
-      EXPECT_NEAR(w[i].item<double>(), expected[i], 1e-7) << "element " << i;
-      EXPECT_NEAR(opt.mean_squares()[0][i].item<double>(), ms[i], 1e-7);
+      ref(r[i], g[i], t);
+      const double tol = 1e-6 * std::max(1.0, std::abs(r[i].w));
+      EXPECT_NEAR(w[i].item<double>(), r[i].w, tol)
+          << optimizer_name(kind) << " step " << t << " element " << i;
+      if (opt.slot_count() > 0) {
+        EXPECT_NEAR(opt.slots()[0][i].item<double>(), r[i].s1, 1e-6 * std::max(1.0, r[i].s1));
+      }
     }
   }
-  // The epsilon sits inside the root: a tiny gradient moves the weight by
-  // about lr * g / sqrt(1e-7), not by lr * sign(g).
-  EXPECT_NEAR(w[3].item<double>(), -0.001 * 1e-5 / std::sqrt(0.1 * 1e-10 + 1e-7), 1e-9);
+  EXPECT_EQ(opt.iterations(), 3);
+}
+
+TEST(OptimizerTest, RmspropEqualsItsFormula) {
+  expect_matches_formula(OptimizerKind::kRmsProp, 0.001, 0, [](Ref& r, double g, int) {
+    r.s1 = 0.9 * r.s1 + 0.1 * g * g;
+    r.w -= 0.001 * g / std::sqrt(r.s1 + 1e-7);  // epsilon inside the root
+  });
+}
+
+TEST(OptimizerTest, AdamEqualsItsFormula) {
+  expect_matches_formula(OptimizerKind::kAdam, 0.001, 0, [](Ref& r, double g, int t) {
+    r.s1 = 0.9 * r.s1 + 0.1 * g;
+    r.s2 = 0.999 * r.s2 + 0.001 * g * g;
+    const double m = r.s1 / (1 - std::pow(0.9, t));
+    const double v = r.s2 / (1 - std::pow(0.999, t));
+    r.w -= 0.001 * m / (std::sqrt(v) + 1e-7);  // epsilon outside the root
+  });
+}
+
+TEST(OptimizerTest, SgdEqualsItsFormula) {
+  expect_matches_formula(OptimizerKind::kSgd, 0.01, 0,
+                         [](Ref& r, double g, int) { r.w -= 0.01 * g; });
+}
+
+TEST(OptimizerTest, AdagradEqualsItsFormula) {
+  expect_matches_formula(OptimizerKind::kAdagrad, 0.01, 0.1, [](Ref& r, double g, int) {
+    r.s1 += g * g;
+    r.w -= 0.01 * g / std::sqrt(r.s1 + 1e-7);
+  });
+}
+
+TEST(OptimizerTest, AdadeltaEqualsTfjsOrder) {
+  expect_matches_formula(OptimizerKind::kAdadelta, 1.0, 0, [](Ref& r, double g, int) {
+    // TF.js divides by the accumulated gradient of before this step.
+    const double u = std::sqrt(r.s2 + 1e-7) / std::sqrt(r.s1 + 1e-7) * g;
+    r.s1 = 0.95 * r.s1 + 0.05 * g * g;
+    r.s2 = 0.95 * r.s2 + 0.05 * u * u;
+    r.w -= u;
+  });
+}
+
+TEST(OptimizerTest, AdamaxEqualsItsFormula) {
+  expect_matches_formula(OptimizerKind::kAdamax, 0.002, 0, [](Ref& r, double g, int t) {
+    r.s1 = 0.9 * r.s1 + 0.1 * g;
+    r.s2 = std::max(0.999 * r.s2, std::abs(g));
+    r.w -= 0.002 / (1 - std::pow(0.9, t)) * r.s1 / (r.s2 + 1e-7);
+  });
+}
+
+TEST(OptimizerTest, LearningRateChangesTakeEffectAndBadRatesAreRefused) {
+  at::Tensor w = at::zeros({1}).set_requires_grad(true);
+  Optimizer opt({w}, OptimizerKind::kSgd);
+  opt.set_learning_rate(0.5);
+  w.mutable_grad() = at::ones({1});
+  opt.step();
+  EXPECT_FLOAT_EQ(w.item<float>(), -0.5F);
+  EXPECT_THROW(opt.set_learning_rate(0), ConfigError);
+  EXPECT_THROW(opt.set_learning_rate(std::nan("")), ConfigError);
+  EXPECT_THROW(opt.set_learning_rate(-1), ConfigError);
+}
+
+TEST(OptimizerTest, LoadStateRestoresSlotsAndStepCount) {
+  at::Tensor w = at::ones({3}).set_requires_grad(true);
+  Optimizer a({w}, OptimizerKind::kAdam);
+  w.mutable_grad() = at::full({3}, 0.5);
+  a.step();
+  a.step();
+  at::Tensor w2 = at::ones({3}).set_requires_grad(true);
+  Optimizer b({w2}, OptimizerKind::kAdam);
+  b.load_state(a.slots(), a.iterations());
+  EXPECT_EQ(b.iterations(), 2);
+  w2.mutable_grad() = at::full({3}, 0.5);
+  w.mutable_grad() = at::full({3}, 0.5);
+  w2.detach().copy_(w.detach());
+  a.step();
+  b.step();
+  EXPECT_TRUE(w.equal(w2));
+  EXPECT_THROW(b.load_state({}, 0), ConfigError);
+  EXPECT_THROW(b.load_state({at::zeros({2}), at::zeros({2})}, 0), ConfigError);
 }
 
 TEST(OptimizerTest, ZeroGradDropsGradients) {
   at::Tensor w = at::ones({2}).set_requires_grad(true);
-  RmsProp opt({w}, RmsPropOptions{});
+  Optimizer opt({w}, OptimizerKind::kRmsProp);
   w.mutable_grad() = at::ones({2});
   opt.zero_grad();
   EXPECT_FALSE(w.grad().defined());

@@ -19,7 +19,7 @@ std::vector<EpochStats> fit(Model& model,
                             const Dataset& val,
                             const TrainConfig& cfg,
                             const TrainCallbacks& cb = {}) {
-  RmsProp optimizer(model->parameters(), RmsPropOptions{});
+  Optimizer optimizer(model->parameters(), OptimizerKind::kRmsProp);
   TrainState state;
   EXPECT_EQ(train(model, optimizer, train_set, val, cfg, state, cb), TrainOutcome::kFinished);
   return state.history;
@@ -110,6 +110,57 @@ TEST(TrainTest, SameSeedSameResultOnOneThread) {
   const double b = run();
   at::set_num_threads(threads);
   EXPECT_EQ(a, b);
+}
+
+/// Without Dropout layers the seed only draws the shuffle: with shuffle off,
+/// runs from the same weights under different seeds are identical; with it
+/// on, they differ.
+TEST(TrainTest, NoShuffleKeepsFileOrder) {
+  const int threads = at::get_num_threads();
+  at::set_num_threads(1);
+  torch::manual_seed(3);
+  const Dataset data = banded(48);
+  Model start(mnist_node_spec(/*with_dropout=*/false));
+  const auto run = [&](uint64_t seed, bool shuffle) {
+    Model m(mnist_node_spec(false));
+    for (const auto& [name, w] : start->tfjs_weights()) {
+      m->weight(name).detach().copy_(w);
+    }
+    torch::manual_seed(seed);
+    TrainConfig cfg;
+    cfg.epochs = 2;
+    cfg.batch_size = 16;
+    cfg.shuffle = shuffle;
+    fit(m, data, Dataset{}, cfg);
+    return m->weight("dense_Dense2/kernel").clone();
+  };
+  EXPECT_TRUE(run(1, false).equal(run(2, false)));
+  EXPECT_FALSE(run(1, true).equal(run(2, true)));
+  at::set_num_threads(threads);
+  for (const Layer& l : start->spec().layers) {
+    EXPECT_NE(l.kind, LayerKind::kDropout);
+  }
+  EXPECT_EQ(start->spec().layers.size(), mnist_node_spec().layers.size() - 2);
+  EXPECT_EQ(count_params(start), 594922);
+}
+
+TEST(TrainTest, StopTrainingEndsAfterTheEpochAndStillCheckpoints) {
+  torch::manual_seed(4);
+  Model model(mnist_node_spec());
+  Optimizer optimizer(model->parameters(), OptimizerKind::kSgd, 0.5);
+  TrainConfig cfg;
+  cfg.epochs = 5;
+  cfg.batch_size = 16;
+  TrainState state;
+  TrainCallbacks cb;
+  int checkpoints = 0;
+  cb.on_checkpoint = [&](const TrainState&) { ++checkpoints; };
+  cb.stop_training = [](const EpochStats& s) { return s.epoch == 2; };
+  EXPECT_EQ(train(model, optimizer, banded(32), Dataset{}, cfg, state, cb),
+            TrainOutcome::kStoppedEarly);
+  EXPECT_EQ(state.history.size(), 2U);
+  EXPECT_EQ(checkpoints, 2);
+  EXPECT_DOUBLE_EQ(state.history[1].learning_rate, 0.5);
 }
 
 TEST(TrainTest, RefusesEmptyTrainingSet) {

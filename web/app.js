@@ -9,7 +9,19 @@ const HISTORY_URL = 'models/history.json';
 const SAMPLE_IMAGES_URL = 'sample/images.bin';  // N*784 uint8, row-major 28x28
 const SAMPLE_LABELS_URL = 'sample/labels.bin';  // N uint8 in 0..9
 const SIDE = 28;
-const CLASSES = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
+// MNIST's digits; a model trained on another dataset (mnist-train --dataset
+// fashion-mnist) names its classes in model.json's userDefinedMetadata.
+let CLASSES = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
+
+function useModelClassNames(model) {
+  const meta = model.getUserDefinedMetadata ? model.getUserDefinedMetadata() : null;
+  const names = meta && meta.classNames;
+  if (Array.isArray(names) && names.length === CLASSES.length) {
+    CLASSES = names.map(String);
+    page.classNames = CLASSES;
+    setupBars();
+  }
+}
 
 const page = {done: false, error: null, model: null, gridPredictions: [],
               gridLabels: [], drawProbs: null, drawUpdates: 0};
@@ -149,19 +161,19 @@ async function showSample(model) {
     cell.className = ok ? 'cell' : 'cell wrong';
     cell.dataset.pred = preds[i];
     cell.dataset.label = labels[i];
-    cell.title = `#${i}: predicted ${preds[i]} (p=${probs[i * 10 + preds[i]].toFixed(3)}), ` +
-        `true ${labels[i]}`;
+    cell.title = `#${i}: predicted ${CLASSES[preds[i]]} ` +
+        `(p=${probs[i * 10 + preds[i]].toFixed(3)}), true ${CLASSES[labels[i]]}`;
     const canvas = document.createElement('canvas');
     canvas.width = canvas.height = SIDE;
     drawDigit(canvas, images, i);
     const pred = document.createElement('div');
     pred.className = 'pred';
-    pred.textContent = preds[i];
+    pred.textContent = CLASSES[preds[i]];
     cell.append(canvas, pred);
     if (!ok) {
       const truth = document.createElement('span');
       truth.className = 'truth';
-      truth.textContent = labels[i];
+      truth.textContent = CLASSES[labels[i]];
       cell.append(truth);
     }
     grid.append(cell);
@@ -184,6 +196,7 @@ async function showSample(model) {
 
 function setupBars() {
   const list = $('probs');
+  list.textContent = '';
   for (const c of CLASSES) {
     const li = document.createElement('li');
     li.innerHTML = `<b>${c}</b><div class="bar"><span></span></div><span class="pct">–</span>`;
@@ -200,7 +213,7 @@ function showProbs(probs) {
     items[c].querySelector('.bar span').style.width = `${(100 * p).toFixed(1)}%`;
     items[c].querySelector('.pct').textContent = `${(100 * p).toFixed(1)}%`;
   });
-  $('guess').textContent = best;
+  $('guess').textContent = CLASSES[best];
   $('guess-note').textContent = `${(100 * probs[best]).toFixed(1)}% sure`;
 }
 
@@ -339,6 +352,7 @@ async function main() {
   const historyDone = showHistory();
   const model = await loadModel();
   page.model = model;
+  useModelClassNames(model);
   showSummary(model);
   await Promise.all([showSample(model), historyDone]);
 }

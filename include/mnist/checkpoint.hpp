@@ -19,25 +19,33 @@ namespace mnist {
 struct Checkpoint {
   std::string path;
   Model model{nullptr};
-  std::vector<at::Tensor> mean_squares;  ///< RmsProp state, CPU
+  OptimizerKind optimizer = OptimizerKind::kRmsProp;
+  double learning_rate = 0.0;               ///< the rate in use when it was saved
+  int64_t optimizer_iterations = 0;         ///< steps the optimizer had taken
+  std::vector<at::Tensor> optimizer_slots;  ///< Optimizer::slots(), CPU
   TrainState state;
-  nlohmann::ordered_json settings;  ///< what the caller saved with it
-  at::Tensor cpu_rng;               ///< libtorch CPU generator state
-  at::Tensor cuda_rng;              ///< CUDA generator state, if saved
+  nlohmann::ordered_json callbacks;      ///< TrainingCallbacks::state(), or null
+  std::vector<at::Tensor> best_weights;  ///< EarlyStopping's best weights, if kept
+  nlohmann::ordered_json settings;       ///< what the caller saved with it
+  at::Tensor cpu_rng;                    ///< libtorch CPU generator state
+  at::Tensor cuda_rng;                   ///< CUDA generator state, if saved
 };
 
 /// Writes a checkpoint into `dir` (created if missing) as a folder
 /// ckpt-EEEEEE-BBBBBBB (epoch, batch) that appears whole or not at all (it
 /// is written under a temporary name, then renamed), and removes older
 /// checkpoints but the previous one. Saves the CPU generator's state and,
-/// when `device` is CUDA, the CUDA one's. Returns the folder's path.
-/// Throws IoError.
+/// when `device` is CUDA, the CUDA one's; `callbacks` (JSON, may be null)
+/// and `best_weights` (copy_parameters(), may be empty) are saved with it.
+/// Returns the folder's path. Throws IoError.
 std::string save_checkpoint(const std::string& dir,
                             const Model& model,
-                            const RmsProp& optimizer,
+                            const Optimizer& optimizer,
                             const TrainState& state,
                             const nlohmann::ordered_json& settings,
-                            const c10::Device& device);
+                            const c10::Device& device,
+                            const nlohmann::ordered_json& callbacks = nullptr,
+                            const std::vector<at::Tensor>& best_weights = {});
 
 /// The newest complete checkpoint folder in `dir`, or "" if there is none.
 std::string latest_checkpoint(const std::string& dir);

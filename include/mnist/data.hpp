@@ -3,9 +3,12 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include <ATen/core/Tensor.h>
+#include <nlohmann/json.hpp>
 
 namespace mnist {
 
@@ -29,6 +32,32 @@ struct MnistData {
 /// The data folder used when none is given: $MNIST_DATA_DIR if set, else
 /// data/mnist in the source tree this binary was built from.
 std::string default_data_dir();
+
+/// The image sets mnist-train knows by name. Both come as the same four IDX
+/// files (28x28 grayscale, 10 classes); only their folder and the classes'
+/// names differ.
+enum class DatasetKind { kMnist, kFashionMnist };
+
+/// "mnist", "fashion-mnist".
+const char* dataset_name(DatasetKind kind);
+std::optional<DatasetKind> parse_dataset(const std::string& name);
+/// The ten class names in label order: "0".."9" for MNIST; T-shirt/top ...
+/// Ankle boot for Fashion-MNIST (zalandoresearch/fashion-mnist's README).
+const std::vector<std::string>& class_names(DatasetKind kind);
+/// default_data_dir() for MNIST; for Fashion-MNIST $FASHION_MNIST_DIR if
+/// set, else where Debian's dataset-fashion-mnist puts it,
+/// /usr/share/datasets/fashion-mnist.
+std::string default_data_dir(DatasetKind kind);
+
+/// A model's userDefinedMetadata for `kind`: {"dataset", "classNames"};
+/// null for MNIST (models of MNIST carry none, as mnist-node's).
+nlohmann::ordered_json dataset_metadata(DatasetKind kind);
+/// The dataset a model's metadata names (MNIST when it names none or one
+/// this build does not know).
+DatasetKind dataset_of(const nlohmann::ordered_json& metadata);
+/// The metadata's "classNames" when it holds ten strings, else the class
+/// names of dataset_of(metadata).
+std::vector<std::string> class_names_of(const nlohmann::ordered_json& metadata);
 
 /// `dir/name`, or `dir/name.gz` when only the compressed file exists.
 std::string idx_path(const std::string& dir, const std::string& name);

@@ -29,10 +29,12 @@ struct RunRecord {
   std::vector<EpochStats> epochs;
   EvalResult test;             ///< the final evaluation on the test set
   double total_seconds = 0.0;  ///< the whole job, start-up to saving
+  /// What the Keras-style callbacks did (best epoch, early stop), or null.
+  nlohmann::ordered_json callbacks;
 };
 
 /// The history.json document: generatedBy, settings, device, epochs, test
-/// {loss, acc, count}, total_seconds.
+/// {loss, acc, count}, total_seconds, and callbacks when there are any.
 nlohmann::ordered_json history_json(const RunRecord& run);
 
 /// Writes DIR/history.json atomically (fs_util's write_file_atomic).

@@ -50,6 +50,11 @@ struct Layer {
 struct ModelSpec {
   std::string name = "sequential_1";
   std::vector<Layer> layers;
+  /// model.json's "userDefinedMetadata" (TF.js keeps it: a LayersModel's
+  /// getUserDefinedMetadata()); null when there is none. mnist-train writes
+  /// {"dataset", "classNames"} there for a model of another dataset than
+  /// MNIST (model_dataset()).
+  nlohmann::ordered_json metadata;
 };
 
 /// TF.js's class name of a layer kind ("Conv2D", "Dense", ...).
@@ -60,7 +65,9 @@ const char* activation_name(Activation activation);
 /// The mnist-node "enhanced" convnet (docs/design.md): conv 32, conv 32,
 /// maxpool, conv 64, conv 64, maxpool, flatten, dropout 0.25, dense 512
 /// relu, dropout 0.5, dense 10 softmax (594,922 parameters).
-ModelSpec mnist_node_spec();
+/// `with_dropout` false leaves out the two Dropout layers (the chapter's
+/// exercise 3); the other layers keep their names.
+ModelSpec mnist_node_spec(bool with_dropout = true);
 
 /// A Sequential model on libtorch. Activations are NCHW (any memory
 /// format); Flatten flattens in TF.js's NHWC order, so every weight keeps
@@ -99,6 +106,8 @@ class ModelImpl : public torch::nn::Module {
   at::Tensor weight(const std::string& tfjs_name) const;
 
   const ModelSpec& spec() const { return spec_; }
+  /// Replaces spec().metadata (written by the next save).
+  void set_metadata(nlohmann::ordered_json metadata) { spec_.metadata = std::move(metadata); }
 
   /// The device of the weights (CPU for a model without weights).
   c10::Device device() const;

@@ -27,6 +27,9 @@ struct TrainConfig {
   /// On CUDA, replay full-size batches' steps as a CUDA graph when this
   /// build supports it (GraphedStep::available()).
   bool cuda_graphs = true;
+  /// Shuffle the training images before every epoch (fit's shuffle: true);
+  /// false keeps them in file order.
+  bool shuffle = true;
 };
 
 /// Running figures inside an epoch (means over the batches done so far).
@@ -51,6 +54,7 @@ struct EpochStats {
   double train_seconds = 0.0;      ///< wall time of the training steps alone
   int64_t batches = 0;             ///< training steps in the epoch
   double images_per_second = 0.0;  ///< training images / train_seconds
+  double learning_rate = 0.0;      ///< the optimizer's rate during the epoch
 };
 
 /// Where training stands: everything needed, with the model, the optimizer
@@ -67,6 +71,9 @@ struct TrainState {
 struct TrainCallbacks {
   std::function<void(const BatchProgress&)> on_batch;
   std::function<void(const EpochStats&)> on_epoch;
+  /// Called after on_epoch: true ends training after this epoch (Keras's
+  /// model.stop_training, set by early stopping). on_checkpoint still runs.
+  std::function<bool(const EpochStats&)> stop_training;
   /// Called after every finished epoch and when training stops early, with
   /// the state to save for resuming.
   std::function<void(const TrainState&)> on_checkpoint;
@@ -74,17 +81,19 @@ struct TrainCallbacks {
   const std::atomic<bool>* stop = nullptr;
 };
 
-enum class TrainOutcome { kFinished, kStopped };
+/// kFinished: all epochs ran; kStoppedEarly: stop_training ended it (the
+/// run is complete); kStopped: interrupted through `stop` (resumable).
+enum class TrainOutcome { kFinished, kStoppedEarly, kStopped };
 
 /// Trains `model` (already on cfg.device; its last layer must be softmax)
 /// with `optimizer` and categorical cross-entropy until cfg.epochs epochs
 /// are done, starting from `state` (a fresh TrainState starts at epoch 1).
 /// Each epoch shuffles `train` with libtorch's global generator (seed it
-/// with torch::manual_seed), keeps dropout on, and then evaluates
+/// with torch::manual_seed) unless cfg.shuffle is off, keeps dropout on, and then evaluates
 /// `validation` (may be empty). Both datasets stay resident on the device;
 /// batches are gathered by index.
 TrainOutcome train(Model& model,
-                   RmsProp& optimizer,
+                   Optimizer& optimizer,
                    const Dataset& train,
                    const Dataset& validation,
                    const TrainConfig& cfg,

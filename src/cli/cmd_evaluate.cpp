@@ -23,7 +23,9 @@ CLI::App* add_evaluate_command(CLI::App& app, EvaluateOptions& o) {
       "evaluate", "Test loss, accuracy, per-class accuracy and confusion matrix of a saved model");
   cmd->add_option("--model", o.model, "Folder holding model.json and its weight files")->required();
   cmd->add_option("--data-dir", o.data_dir,
-                  "Folder with the MNIST IDX files (default: $MNIST_DATA_DIR, else data/mnist)");
+                  "Folder with the test IDX files (default: the folder of the dataset the model "
+                  "was trained on: $MNIST_DATA_DIR, else data/mnist, for MNIST; "
+                  "/usr/share/datasets/fashion-mnist for Fashion-MNIST)");
   cmd->add_option("--test-limit", o.test_limit, "Use only the first N test records (0: all)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
@@ -39,7 +41,10 @@ int run_evaluate(const EvaluateOptions& o) {
   configure_cpu_threads(0);
   Model model = load_tfjs(o.model);
   require_classifier(model, o.model);
-  const std::string data_dir = o.data_dir.empty() ? default_data_dir() : o.data_dir;
+  const DatasetKind dataset = dataset_of(model->spec().metadata);
+  const std::vector<std::string> names = class_names_of(model->spec().metadata);
+  const bool named = names != class_names(DatasetKind::kMnist);
+  const std::string data_dir = o.data_dir.empty() ? default_data_dir(dataset) : o.data_dir;
   const Dataset test = load_pair(data_dir, kTestImagesFile, kTestLabelsFile, o.test_limit);
   model->to(device);
   const Precision precision = resolve_precision(o.precision, device);
@@ -53,6 +58,10 @@ int run_evaluate(const EvaluateOptions& o) {
     doc["count"] = r.count;
     doc["loss"] = r.loss;
     doc["accuracy"] = r.accuracy;
+    if (named) {
+      doc["dataset"] = dataset_name(dataset);
+      doc["class_names"] = names;
+    }
     std::vector<double> acc(per_class.data_ptr<double>(),
                             per_class.data_ptr<double>() + kNumClasses);
     doc["per_class_accuracy"] = acc;
@@ -69,8 +78,8 @@ int run_evaluate(const EvaluateOptions& o) {
   print_evaluation(r);
   std::string out = "\nPer-class accuracy (test images):\n";
   for (int64_t c = 0; c < kNumClasses; ++c) {
-    out += fmt::format("  {}: {:.4f} ({} images)\n", c, per_class[c].item<double>(),
-                       r.confusion[c].sum().item<int64_t>());
+    out += fmt::format("  {}{}: {:.4f} ({} images)\n", c, named ? " " + names[c] : "",
+                       per_class[c].item<double>(), r.confusion[c].sum().item<int64_t>());
   }
   out += "\nConfusion matrix (rows: true label, columns: predicted):\n     ";
   for (int64_t c = 0; c < kNumClasses; ++c) {

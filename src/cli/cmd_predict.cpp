@@ -11,6 +11,7 @@
 
 #include "cli/app.hpp"
 #include "cli/shared.hpp"
+#include "mnist/data.hpp"
 #include "mnist/device.hpp"
 #include "mnist/evaluate.hpp"
 #include "mnist/idx.hpp"
@@ -66,6 +67,9 @@ int run_predict(const PredictOptions& o) {
   }();
   const at::Tensor probs = predict_proba(model, batch, kEvalBatchSize).contiguous();
 
+  // A model of another dataset than MNIST names its classes (e.g. "Sneaker").
+  const std::vector<std::string> names = class_names_of(model->spec().metadata);
+  const bool named = names != class_names(DatasetKind::kMnist);
   nlohmann::ordered_json doc = nlohmann::ordered_json::array();
   std::string text;
   for (size_t i = 0; i < inputs.size(); ++i) {
@@ -75,10 +79,14 @@ int run_predict(const PredictOptions& o) {
     for (int64_t c = 0; c < kNumClasses; ++c) {
       values[c] = p[c].item<double>();
     }
-    doc.push_back(
-        {{"input", inputs[i].first}, {"predicted", predicted}, {"probabilities", values}});
-    text += fmt::format("{}: {} (probability {:.4f})\n ", inputs[i].first, predicted,
-                        values[predicted]);
+    nlohmann::ordered_json entry = {
+        {"input", inputs[i].first}, {"predicted", predicted}, {"probabilities", values}};
+    if (named) {
+      entry["class_name"] = names[predicted];
+    }
+    doc.push_back(entry);
+    text += fmt::format("{}: {}{} (probability {:.4f})\n ", inputs[i].first, predicted,
+                        named ? " " + names[predicted] : "", values[predicted]);
     for (int64_t c = 0; c < kNumClasses; ++c) {
       text += fmt::format(" {}:{:.4f}", c, values[c]);
     }

@@ -30,12 +30,13 @@ CLI::App* add_serve_command(CLI::App& app, ServeOptions& o) {
   cmd->add_option("--cors", o.cors_origin,
                   "Send CORS headers allowing ORIGIN (e.g. https://example.org, "
                   "or * without credentials) to load the model from its pages");
-  cmd->add_option("--sample", o.sample, "MNIST test images served to the page")
+  cmd->add_option("--sample", o.sample, "Test images served to the page")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{0}, int64_t{10000}));
   cmd->add_option("--data-dir", o.data_dir,
-                  "MNIST folder for the sample (default: $MNIST_DATA_DIR, else "
-                  "data/mnist in the source tree)");
+                  "Folder of test IDX files for the sample (default: that of the model's "
+                  "dataset: $MNIST_DATA_DIR, else data/mnist in the source tree, for MNIST; "
+                  "/usr/share/datasets/fashion-mnist for Fashion-MNIST)");
   cmd->add_option("--web-dir", o.web_dir,
                   "The page's folder (default: $MNIST_WEB_DIR, else share/mnist-train/web "
                   "of an installed copy, else web/ in the source tree)");

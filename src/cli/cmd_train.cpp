@@ -2,6 +2,8 @@
 // device check, save-path check, data, model, training, evaluation, saving.
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <memory>
 #include <optional>
 
 #include <spdlog/spdlog.h>
@@ -12,7 +14,9 @@
 #include "cli/progress.hpp"
 #include "cli/shared.hpp"
 #include "cli/stop_signal.hpp"
+#include "mnist/callbacks.hpp"
 #include "mnist/checkpoint.hpp"
+#include "mnist/csv_log.hpp"
 #include "mnist/cuda_graph.hpp"
 #include "mnist/data.hpp"
 #include "mnist/history.hpp"
@@ -61,8 +65,99 @@ CLI::App* add_train_options(CLI::App& app, TrainOptions& o) {
   app.add_flag("--resume", o.resume,
                "Continue from the newest checkpoint in --checkpoint-dir (same "
                "flags as the interrupted run)");
+  app.add_option("--dataset", o.dataset,
+                 "mnist, or fashion-mnist (Zalando's clothing images: install Debian's "
+                 "dataset-fashion-mnist with scripts/setup.sh --fashion-mnist, or give "
+                 "--data-dir); the saved model names its classes")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"mnist", "fashion-mnist"}));
+  app.add_flag_callback(
+      "--no-dropout", [&o] { o.dropout = false; },
+      "Train mnist-node's model without its two Dropout layers (the chapter's exercise 3)");
+  app.add_flag_callback(
+      "--no-shuffle", [&o] { o.shuffle = false; },
+      "Keep the training images in file order every epoch (fit's shuffle: false)");
+  app.add_option("--optimizer", o.optimizer,
+                 "What model.compile({optimizer}) takes in TF.js, with TF.js's settings: "
+                 "rmsprop (lr 0.001, decay 0.9, epsilon 1e-7), adam (0.001, 0.9, 0.999, 1e-7), "
+                 "sgd (0.01), adagrad (0.01, initial accumulator 0.1), adadelta (1, rho 0.95, "
+                 "1e-7), adamax (0.002, 0.9, 0.999, 1e-7)")
+      ->capture_default_str()
+      ->check(CLI::IsMember(optimizer_names()));
+  app.add_option("--learning-rate", o.learning_rate,
+                 "Learning rate (default: the optimizer's TF.js default, above)")
+      ->check(real_number(is_positive, "a number above 0", ">0"));
+  add_count_option(app, "--early-stopping-patience", o.early_stopping_patience,
+                   "Keras EarlyStopping: stop when --monitor has not improved by more than "
+                   "--min-delta for N epochs (0: off)",
+                   0);
+  app.add_option("--monitor", o.monitor,
+                 "The figure early stopping, --reduce-lr-patience and --save-best watch: "
+                 "val_loss (default), val_acc, loss or acc (the acc ones are maximised)")
+      ->check(CLI::IsMember({"val_loss", "val_acc", "loss", "acc"}));
+  app.add_option("--min-delta", o.min_delta,
+                 "Early stopping: the smallest change that counts as an improvement (default 0)")
+      ->check(real_number(is_non_negative, "a number of at least 0", ">=0"));
+  app.add_flag("--restore-best-weights", o.restore_best_weights,
+               "Early stopping: end training with the weights of the best epoch (Keras 3: also "
+               "when no early stop happened)");
+  app.add_flag("--save-best", o.save_best,
+               "Keras ModelCheckpoint(save_best_only): --model-save-path holds the model of the "
+               "epoch with the best --monitor, saved when it improves; the test evaluation is of "
+               "that model and history.json names its epoch");
+  add_count_option(app, "--reduce-lr-patience", o.reduce_lr_patience,
+                   "Keras ReduceLROnPlateau: multiply the learning rate by --reduce-lr-factor "
+                   "when --monitor has not improved for N epochs (0: off)",
+                   0);
+  app.add_option("--reduce-lr-factor", o.reduce_lr_factor,
+                 "ReduceLROnPlateau's factor, 0 < F < 1 (default 0.1)")
+      ->check(real_number(is_between_0_and_1, "a number between 0 and 1 (exclusive)", "0<x<1"));
+  app.add_option("--reduce-lr-min-delta", o.reduce_lr_min_delta,
+                 "ReduceLROnPlateau's smallest improvement (default 1e-4, as Keras)")
+      ->check(real_number(is_non_negative, "a number of at least 0", ">=0"));
+  app.add_option("--min-learning-rate", o.min_learning_rate,
+                 "ReduceLROnPlateau never goes below this rate (default 0)")
+      ->check(real_number(is_non_negative, "a number of at least 0", ">=0"));
+  app.add_option("--csv-log", o.csv_log,
+                 "Keras CSVLogger: write epoch (0-based), acc, loss, lr, val_acc, val_loss, one "
+                 "row per epoch, to FILE (replaced; appended to with --resume)");
   return &app;
 }
+
+namespace {
+
+CallbackConfig callback_config(const TrainOptions& o) {
+  CallbackConfig c;
+  c.monitor = *parse_monitor(o.monitor.value_or("val_loss"));
+  c.early_stopping_patience = o.early_stopping_patience;
+  c.min_delta = o.min_delta.value_or(c.min_delta);
+  c.restore_best_weights = o.restore_best_weights;
+  c.save_best = o.save_best;
+  c.reduce_lr_patience = o.reduce_lr_patience;
+  c.reduce_lr_factor = o.reduce_lr_factor.value_or(c.reduce_lr_factor);
+  c.reduce_lr_min_delta = o.reduce_lr_min_delta.value_or(c.reduce_lr_min_delta);
+  c.min_learning_rate = o.min_learning_rate.value_or(c.min_learning_rate);
+  return c;
+}
+
+/// The data folder for `kind`: --data-dir, else the dataset's default, which
+/// for Fashion-MNIST must exist (else a DataError saying how to get it).
+std::string data_dir_for(const std::string& flag_value, DatasetKind kind) {
+  if (!flag_value.empty()) {
+    return flag_value;
+  }
+  const std::string dir = default_data_dir(kind);
+  std::error_code ec;
+  if (kind == DatasetKind::kFashionMnist && !std::filesystem::is_directory(dir, ec)) {
+    throw DataError(dir +
+                    ": Fashion-MNIST is not installed; install Debian's dataset-fashion-mnist "
+                    "(sudo scripts/setup.sh --fashion-mnist, or apt-get install "
+                    "dataset-fashion-mnist) or give --data-dir a folder with its four IDX files");
+  }
+  return dir;
+}
+
+}  // namespace
 
 int run_train(const TrainOptions& o, const GlobalOptions& global, const std::string& program) {
   const auto job_start = std::chrono::steady_clock::now();
@@ -75,6 +170,8 @@ int run_train(const TrainOptions& o, const GlobalOptions& global, const std::str
   if (!o.checkpoint_dir.empty()) {
     check_writable_dir(o.checkpoint_dir, "checkpoint folder", "--checkpoint-dir");
   }
+  const DatasetKind dataset = *parse_dataset(o.dataset);
+  const OptimizerKind optimizer_kind = *parse_optimizer(o.optimizer);
   std::optional<Checkpoint> checkpoint;
   if (o.resume) {
     const std::string latest = latest_checkpoint(o.checkpoint_dir);
@@ -83,9 +180,20 @@ int run_train(const TrainOptions& o, const GlobalOptions& global, const std::str
     }
     checkpoint = load_checkpoint(latest);
   }
+  // Opened before any data is read, so that a bad path fails fast; a resumed
+  // run keeps the rows of the epochs its checkpoint holds.
+  std::unique_ptr<CsvLog> csv;
+  if (!o.csv_log.empty()) {
+    csv = std::make_unique<CsvLog>(o.csv_log, o.resume, checkpoint ? checkpoint->state.epoch : 1,
+                                   o.validation_split > 0);
+  }
   Model model = checkpoint                   ? checkpoint->model
                 : !o.model_load_path.empty() ? load_tfjs(o.model_load_path)
-                                             : Model(mnist_node_spec());
+                                             : Model(mnist_node_spec(o.dropout));
+  if (!checkpoint && (dataset != DatasetKind::kMnist ||
+                      dataset_of(model->spec().metadata) != DatasetKind::kMnist)) {
+    model->set_metadata(dataset_metadata(dataset));  // the data it is trained on now
+  }
   const int threads = configure_cpu_threads(o.threads);
   tune_allocator();
 
@@ -98,14 +206,15 @@ int run_train(const TrainOptions& o, const GlobalOptions& global, const std::str
                                    : random_seed();
   settings["seed"] = seed;
   settings["threads"] = threads;
-  const std::string data_dir = o.data_dir.empty() ? default_data_dir() : o.data_dir;
+  const std::string data_dir = data_dir_for(o.data_dir, dataset);
   settings["data_dir"] = data_dir;
   spdlog::debug("settings: {}", settings.dump());
 
   const MnistData data = load_mnist(data_dir, o.train_limit, o.test_limit);
   const Split split = split_validation(data.train, o.validation_split);
-  spdlog::info("data: {} training, {} validation, {} test images from {}", split.train.size(),
-               split.validation.size(), data.test.size(), data_dir);
+  spdlog::info("data: {} training, {} validation, {} test images from {}{}", split.train.size(),
+               split.validation.size(), data.test.size(), data_dir,
+               dataset == DatasetKind::kMnist ? "" : " (" + o.dataset + ")");
   spdlog::info("device: {}; precision {}; seed {}", describe_device(device), o.precision, seed);
 
   torch::manual_seed(seed);
@@ -116,14 +225,27 @@ int run_train(const TrainOptions& o, const GlobalOptions& global, const std::str
   }
   model->to(device);
   to_channels_last(model);
-  RmsProp optimizer(model->parameters(), RmsPropOptions{});
+  Optimizer optimizer(model->parameters(), optimizer_kind, o.learning_rate);
+  TrainingCallbacks epoch_callbacks(callback_config(o));
+  std::vector<at::Tensor> best_weights;  // EarlyStopping's, with --restore-best-weights
   TrainState state;
   if (checkpoint) {
-    optimizer.load_mean_squares(checkpoint->mean_squares);
+    if (checkpoint->optimizer != optimizer_kind) {
+      throw ConfigError(checkpoint->path + " was made with --optimizer " +
+                        optimizer_name(checkpoint->optimizer) + "; resume with the same flags");
+    }
+    optimizer.load_state(checkpoint->optimizer_slots, checkpoint->optimizer_iterations);
+    optimizer.set_learning_rate(checkpoint->learning_rate);
+    if (!checkpoint->callbacks.is_null()) {
+      epoch_callbacks.load_state(checkpoint->callbacks);
+    }
+    best_weights = checkpoint->best_weights;
     state = checkpoint->state;
     restore_generators(*checkpoint);
     spdlog::info("resuming at epoch {}, batch {}", state.epoch, state.batch);
   }
+  spdlog::info("optimizer: {}, learning rate {:g}", optimizer_name(optimizer_kind),
+               optimizer.learning_rate());
   if (!global.quiet) {
     std::fputs(summary_text(model).c_str(), stdout);
     std::fflush(stdout);
@@ -136,6 +258,7 @@ int run_train(const TrainOptions& o, const GlobalOptions& global, const std::str
   cfg.device = device;
   cfg.precision = resolve_precision(o.precision, device);
   cfg.cuda_graphs = o.cuda_graphs;
+  cfg.shuffle = o.shuffle;
   apply_onednn_flag(o.onednn, device, cfg.precision);
   if (device.is_cuda()) {
     spdlog::info("training step: {}", !o.cuda_graphs ? "eager (--no-cuda-graphs)"
@@ -149,16 +272,49 @@ int run_train(const TrainOptions& o, const GlobalOptions& global, const std::str
   TrainCallbacks callbacks;
   callbacks.stop = &stop_on_signal.flag();
   callbacks.on_batch = [&](const BatchProgress& p) { printer.on_batch(p); };
-  callbacks.on_epoch = [&](const EpochStats& s) { printer.on_epoch(s, cfg.epochs); };
+  callbacks.on_epoch = [&](const EpochStats& s) {
+    printer.on_epoch(s, cfg.epochs, o.reduce_lr_patience > 0);
+    if (csv) {
+      csv->write(s);
+    }
+  };
+  callbacks.stop_training = [&](const EpochStats& s) {
+    const EpochDecision d = epoch_callbacks.on_epoch_end(s, optimizer.learning_rate());
+    if (d.keep_best_weights) {
+      best_weights = copy_parameters(model);
+    }
+    if (d.save_best) {
+      save_tfjs(model, o.model_save_path);
+      spdlog::info("epoch {}: {} = {:.4f}, the best so far: model saved to {}", s.epoch,
+                   monitor_name(epoch_callbacks.config().monitor),
+                   epoch_callbacks.save_best_value(), o.model_save_path);
+    }
+    if (d.new_learning_rate) {
+      optimizer.set_learning_rate(*d.new_learning_rate);
+      spdlog::info("epoch {}: {}", s.epoch, d.learning_rate_reason);
+    }
+    if (d.stop) {
+      spdlog::info("{}", d.stop_reason);
+    }
+    return d.stop;
+  };
   std::string last_checkpoint;
   if (!o.checkpoint_dir.empty()) {
     callbacks.on_checkpoint = [&](const TrainState& s) {
-      last_checkpoint = save_checkpoint(o.checkpoint_dir, model, optimizer, s, settings, device);
+      last_checkpoint = save_checkpoint(
+          o.checkpoint_dir, model, optimizer, s, settings, device,
+          epoch_callbacks.active() ? epoch_callbacks.state() : ordered_json(), best_weights);
       spdlog::debug("checkpoint: {}", last_checkpoint);
     };
   }
-  if (train(model, optimizer, split.train, split.validation, cfg, state, callbacks) ==
-      TrainOutcome::kStopped) {
+  TrainOutcome outcome = TrainOutcome::kStoppedEarly;
+  if (epoch_callbacks.stopped_epoch() > 0) {
+    spdlog::info("the checkpoint's run had stopped early after epoch {}: nothing left to train",
+                 epoch_callbacks.stopped_epoch());
+  } else {
+    outcome = train(model, optimizer, split.train, split.validation, cfg, state, callbacks);
+  }
+  if (outcome == TrainOutcome::kStopped) {
     printer.finish_line();
     if (last_checkpoint.empty()) {
       spdlog::warn(
@@ -171,14 +327,44 @@ int run_train(const TrainOptions& o, const GlobalOptions& global, const std::str
     return static_cast<int>(ExitCode::kInterrupted);
   }
 
+  // Keras 3's EarlyStopping.on_train_end: the best weights come back
+  // whenever restore_best_weights is set, stopped early or not.
+  if (o.restore_best_weights && !best_weights.empty()) {
+    load_parameters(model, best_weights);
+    spdlog::info("restored the weights of epoch {} (the best {})",
+                 epoch_callbacks.early_stopping_best_epoch(),
+                 monitor_name(epoch_callbacks.config().monitor));
+  }
+  const bool best_saved = o.save_best && epoch_callbacks.save_best_epoch() > 0;
+  if (best_saved) {
+    // The folder holds the best epoch's model: evaluate that one.
+    Model best = load_tfjs(o.model_save_path);
+    load_parameters(model, copy_parameters(best));
+    spdlog::info("test evaluation of the best epoch's model (epoch {}, {} {:.4f})",
+                 epoch_callbacks.save_best_epoch(), monitor_name(epoch_callbacks.config().monitor),
+                 epoch_callbacks.save_best_value());
+  }
   const EvalResult test = evaluate(model, data.test, kEvalBatchSize, cfg.precision);
   print_evaluation(test);
   if (!o.model_save_path.empty()) {
-    save_tfjs(model, o.model_save_path);
+    if (!best_saved) {
+      save_tfjs(model, o.model_save_path);
+    }
+    ordered_json record;
+    if (epoch_callbacks.active()) {
+      record = epoch_callbacks.state();
+      if (best_saved) {
+        record["saved_epoch"] = epoch_callbacks.save_best_epoch();
+      }
+      record["restored_best_weights"] = o.restore_best_weights && !best_weights.empty();
+    }
     const auto total = std::chrono::steady_clock::now() - job_start;
     save_history(o.model_save_path, {settings, describe_device(device), state.history, test,
-                                     std::chrono::duration<double>(total).count()});
-    spdlog::info("saved {}/model.json, weights.bin and history.json", o.model_save_path);
+                                     std::chrono::duration<double>(total).count(), record});
+    spdlog::info("saved {}/model.json, weights.bin and history.json{}", o.model_save_path,
+                 best_saved ? " (the model of epoch " +
+                                  std::to_string(epoch_callbacks.save_best_epoch()) + ")"
+                            : "");
   }
   return 0;
 }

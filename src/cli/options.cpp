@@ -3,6 +3,7 @@
 #include "cli/options.hpp"
 
 #include <random>
+#include <utility>
 
 #include <spdlog/fmt/fmt.h>
 
@@ -27,8 +28,28 @@ std::string shell_word(const std::string& text) {
   return quoted + "'";
 }
 
-/// Settings that must not change between a run and its resumption.
-constexpr const char* kResumeKeys[] = {"batch_size", "validation_split", "train_limit", "seed"};
+/// Settings that must not change between a run and its resumption (a
+/// checkpoint made before a key existed holds that key's default).
+constexpr const char* kResumeKeys[] = {"batch_size",
+                                       "validation_split",
+                                       "train_limit",
+                                       "seed",
+                                       "dataset",
+                                       "dropout",
+                                       "shuffle",
+                                       "optimizer",
+                                       "learning_rate",
+                                       "early_stopping_patience",
+                                       "monitor",
+                                       "min_delta",
+                                       "restore_best_weights",
+                                       "save_best",
+                                       "reduce_lr_patience",
+                                       "reduce_lr_factor",
+                                       "reduce_lr_min_delta",
+                                       "min_learning_rate"};
+
+std::string number_text(double v) { return fmt::format("{}", v); }
 
 }  // namespace
 
@@ -40,11 +61,12 @@ uint64_t random_seed() {
 void check_resumable(const nlohmann::ordered_json& saved,
                      const nlohmann::ordered_json& now,
                      const std::string& path) {
+  const nlohmann::ordered_json defaults = to_json(TrainOptions{});
   for (const char* key : kResumeKeys) {
     if (key == std::string("seed") && now[key].is_null()) {
       continue;  // no --seed: take the checkpoint's
     }
-    const nlohmann::ordered_json was = saved.value(key, nlohmann::ordered_json());
+    const nlohmann::ordered_json was = saved.contains(key) ? saved[key] : defaults[key];
     if (was != now[key]) {
       throw ConfigError(path + " was made with " + key + " = " + was.dump() + ", this run has " +
                         now[key].dump() + "; resume with the same flags");
@@ -53,6 +75,44 @@ void check_resumable(const nlohmann::ordered_json& saved,
 }
 
 void validate(const TrainOptions& o) {
+  const bool early_stopping = o.early_stopping_patience > 0;
+  const bool reduce_lr = o.reduce_lr_patience > 0;
+  if (o.monitor && !early_stopping && !reduce_lr && !o.save_best) {
+    throw ConfigError(
+        "--monitor is used by --early-stopping-patience, --reduce-lr-patience and --save-best; "
+        "give one of them");
+  }
+  if (o.min_delta && !early_stopping) {
+    throw ConfigError("--min-delta needs --early-stopping-patience N (N > 0)");
+  }
+  if (o.restore_best_weights && !early_stopping) {
+    throw ConfigError("--restore-best-weights needs --early-stopping-patience N (N > 0)");
+  }
+  if (!reduce_lr) {
+    for (const auto& [given, flag] :
+         {std::pair{o.reduce_lr_factor.has_value(), "--reduce-lr-factor"},
+          {o.reduce_lr_min_delta.has_value(), "--reduce-lr-min-delta"},
+          {o.min_learning_rate.has_value(), "--min-learning-rate"}}) {
+      if (given) {
+        throw ConfigError(std::string(flag) + " needs --reduce-lr-patience N (N > 0)");
+      }
+    }
+  }
+  if (o.save_best && o.model_save_path.empty()) {
+    throw ConfigError("--save-best needs --model-save-path (the folder that keeps the best model)");
+  }
+  const std::string monitor = o.monitor.value_or("val_loss");
+  if ((early_stopping || reduce_lr || o.save_best) && monitor.rfind("val_", 0) == 0 &&
+      o.validation_split == 0) {
+    throw ConfigError("--monitor " + monitor +
+                      " needs a validation set: --validation-split must be above 0 (or "
+                      "monitor loss or acc)");
+  }
+  if (!o.dropout && !o.model_load_path.empty()) {
+    throw ConfigError(
+        "--no-dropout builds mnist-node's model without its Dropout layers; it cannot change a "
+        "model given with --model-load-path");
+  }
   if (o.resume && o.checkpoint_dir.empty()) {
     throw ConfigError("--resume needs --checkpoint-dir (the folder the interrupted run wrote)");
   }
@@ -77,7 +137,22 @@ nlohmann::ordered_json to_json(const TrainOptions& o) {
           {"data_dir", o.data_dir},
           {"model_load_path", o.model_load_path},
           {"checkpoint_dir", o.checkpoint_dir},
-          {"precision", o.precision}};
+          {"precision", o.precision},
+          {"dataset", o.dataset},
+          {"dropout", o.dropout},
+          {"shuffle", o.shuffle},
+          {"optimizer", o.optimizer},
+          {"learning_rate", o.learning_rate},
+          {"early_stopping_patience", o.early_stopping_patience},
+          {"monitor", o.monitor.value_or("val_loss")},
+          {"min_delta", o.min_delta.value_or(0.0)},
+          {"restore_best_weights", o.restore_best_weights},
+          {"save_best", o.save_best},
+          {"reduce_lr_patience", o.reduce_lr_patience},
+          {"reduce_lr_factor", o.reduce_lr_factor.value_or(0.1)},
+          {"reduce_lr_min_delta", o.reduce_lr_min_delta.value_or(1e-4)},
+          {"min_learning_rate", o.min_learning_rate.value_or(0.0)},
+          {"csv_log", o.csv_log}};
 }
 
 nlohmann::ordered_json to_json(const ServeOptions& o) {
@@ -97,7 +172,7 @@ std::string resume_command(const std::string& program, const TrainOptions& o) {
   if (o.epochs != d.epochs) add("--epochs", std::to_string(o.epochs));
   if (o.batch_size != d.batch_size) add("--batch-size", std::to_string(o.batch_size));
   if (o.validation_split != d.validation_split) {
-    add("--validation-split", fmt::format("{}", o.validation_split));
+    add("--validation-split", number_text(o.validation_split));
   }
   if (o.seed) add("--seed", std::to_string(*o.seed));
   if (o.threads != d.threads) add("--threads", std::to_string(o.threads));
@@ -109,6 +184,25 @@ std::string resume_command(const std::string& program, const TrainOptions& o) {
   if (!o.onednn) add("--no-onednn");
   if (!o.data_dir.empty()) add("--data-dir", o.data_dir);
   if (o.precision != d.precision) add("--precision", o.precision);
+  if (o.dataset != d.dataset) add("--dataset", o.dataset);
+  if (!o.dropout) add("--no-dropout");
+  if (!o.shuffle) add("--no-shuffle");
+  if (o.optimizer != d.optimizer) add("--optimizer", o.optimizer);
+  if (o.learning_rate != d.learning_rate) add("--learning-rate", number_text(o.learning_rate));
+  if (o.early_stopping_patience != d.early_stopping_patience) {
+    add("--early-stopping-patience", std::to_string(o.early_stopping_patience));
+  }
+  if (o.monitor) add("--monitor", *o.monitor);
+  if (o.min_delta) add("--min-delta", number_text(*o.min_delta));
+  if (o.restore_best_weights) add("--restore-best-weights");
+  if (o.save_best) add("--save-best");
+  if (o.reduce_lr_patience != d.reduce_lr_patience) {
+    add("--reduce-lr-patience", std::to_string(o.reduce_lr_patience));
+  }
+  if (o.reduce_lr_factor) add("--reduce-lr-factor", number_text(*o.reduce_lr_factor));
+  if (o.reduce_lr_min_delta) add("--reduce-lr-min-delta", number_text(*o.reduce_lr_min_delta));
+  if (o.min_learning_rate) add("--min-learning-rate", number_text(*o.min_learning_rate));
+  if (!o.csv_log.empty()) add("--csv-log", o.csv_log);
   add("--checkpoint-dir", o.checkpoint_dir);
   add("--resume");
   return command;

@@ -34,12 +34,29 @@ struct TrainOptions {
   std::string checkpoint_dir;      ///< write a checkpoint after every epoch here
   bool resume = false;             ///< continue from the newest checkpoint
   std::string precision = "fp32";  ///< fp32 | bf16 (compute; weights stay fp32)
+  std::string dataset = "mnist";   ///< mnist | fashion-mnist
+  bool dropout = true;             ///< --no-dropout: the model without its Dropout layers
+  bool shuffle = true;             ///< --no-shuffle: file order every epoch
+  std::string optimizer = "rmsprop";
+  double learning_rate = 0;  ///< 0: the optimizer's TF.js default
+  // Keras callbacks (0 patience: off). Unset optionals take Keras's defaults;
+  // validate() refuses them where no callback would use them.
+  int64_t early_stopping_patience = 0;
+  std::optional<std::string> monitor;  ///< val_loss (default) | val_acc | loss | acc
+  std::optional<double> min_delta;     ///< EarlyStopping's, default 0
+  bool restore_best_weights = false;
+  bool save_best = false;
+  int64_t reduce_lr_patience = 0;
+  std::optional<double> reduce_lr_factor;     ///< default 0.1
+  std::optional<double> reduce_lr_min_delta;  ///< default 1e-4
+  std::optional<double> min_learning_rate;    ///< default 0
+  std::string csv_log;                        ///< empty: none
 };
 
 /// `mnist-train evaluate`: test loss/accuracy of a saved model.
 struct EvaluateOptions {
   std::string model;       ///< folder with model.json (or the file itself)
-  std::string data_dir;    ///< empty: default_data_dir()
+  std::string data_dir;    ///< empty: the default folder of the model's dataset
   int64_t test_limit = 0;  ///< 0: all records
   bool json = false;       ///< one JSON object on stdout
   bool gpu = false;

@@ -47,7 +47,7 @@ void ProgressPrinter::finish_line() {
   }
 }
 
-void ProgressPrinter::on_epoch(const EpochStats& s, int64_t epochs) {
+void ProgressPrinter::on_epoch(const EpochStats& s, int64_t epochs, bool show_learning_rate) {
   finish_line();
   std::string line = fmt::format(
       "Epoch {}/{} - {:.1f}s - {:.0f} img/s - {:.1f} ms/step - loss: {:.4f} - "
@@ -57,6 +57,9 @@ void ProgressPrinter::on_epoch(const EpochStats& s, int64_t epochs) {
       s.accuracy);
   if (!std::isnan(s.val_loss)) {
     line += fmt::format(" - val_loss: {:.4f} - val_acc: {:.4f}", s.val_loss, s.val_accuracy);
+  }
+  if (show_learning_rate) {
+    line += fmt::format(" - lr: {:g}", s.learning_rate);
   }
   spdlog::info(line);
 }

@@ -14,7 +14,7 @@ class ProgressPrinter {
   ProgressPrinter(std::FILE* out, bool live);
 
   void on_batch(const BatchProgress& p);
-  void on_epoch(const EpochStats& s, int64_t epochs);
+  void on_epoch(const EpochStats& s, int64_t epochs, bool show_learning_rate = false);
 
   /// Clears a partly drawn progress line (before printing anything else).
   void finish_line();

@@ -1,6 +1,7 @@
 // Flags, checks and output that several commands share (shared.hpp).
 #include "cli/shared.hpp"
 
+#include <cmath>
 #include <cstdio>
 
 #include <spdlog/spdlog.h>
@@ -70,6 +71,26 @@ CLI::Validator fraction_below_one() {
       },
       "0<=x<1");
 }
+
+CLI::Validator real_number(bool (*ok)(double), const std::string& what, const std::string& range) {
+  return CLI::Validator(
+      [ok, what](std::string& text) -> std::string {
+        try {
+          size_t used = 0;
+          const double value = std::stod(text, &used);
+          if (used == text.size() && std::isfinite(value) && ok(value)) {
+            return {};
+          }
+        } catch (const std::exception&) {
+        }
+        return "must be " + what + ", got '" + text + "'";
+      },
+      range);
+}
+
+bool is_positive(double x) { return x > 0; }
+bool is_non_negative(double x) { return x >= 0; }
+bool is_between_0_and_1(double x) { return x > 0 && x < 1; }
 
 void require_classifier(const Model& model, const std::string& origin) {
   const auto& out = model->spec().layers.back().output_shape;

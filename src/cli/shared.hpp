@@ -42,6 +42,13 @@ void add_count_option(
 /// A number with 0 <= x < 1 (the validation split).
 CLI::Validator fraction_below_one();
 
+/// A finite number accepted by `ok`, else "must be <what>, got '<text>'";
+/// --help shows `range` (e.g. ">0").
+CLI::Validator real_number(bool (*ok)(double), const std::string& what, const std::string& range);
+bool is_positive(double x);         ///< x > 0
+bool is_non_negative(double x);     ///< x >= 0
+bool is_between_0_and_1(double x);  ///< 0 < x < 1
+
 /// Throws ConfigError unless `model` outputs 10 class probabilities.
 void require_classifier(const Model& model, const std::string& origin);
 

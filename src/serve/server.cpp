@@ -6,13 +6,16 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <utility>
 
 #include "mnist/data.hpp"
 #include "mnist/error.hpp"
+#include "mnist/fs_util.hpp"
 #include "mnist/serve.hpp"
+#include "mnist/tfjs_io.hpp"
 #include "serve/http.hpp"
 
 namespace mnist {
@@ -167,7 +170,19 @@ Server::Server(const ServeConfig& config, ServeCallbacks callbacks)
     c.web_dir = default_web_dir();
   }
   if (c.data_dir.empty()) {
-    c.data_dir = default_data_dir();
+    // The test images of the dataset the model names (MNIST unless its
+    // userDefinedMetadata says otherwise).
+    nlohmann::ordered_json metadata;
+    try {
+      const auto doc =
+          read_json_file((std::filesystem::path(c.model_dir) / kModelJsonFile).string());
+      if (doc.is_object() && doc.contains("userDefinedMetadata")) {
+        metadata = doc["userDefinedMetadata"];
+      }
+    } catch (const Error&) {
+      // An unreadable model.json is reported where the model files are added.
+    }
+    c.data_dir = default_data_dir(dataset_of(metadata));
   }
   add_web_files(impl_->table, c.web_dir);
   add_model_files(impl_->table, c.model_dir);

@@ -339,7 +339,14 @@ Model load_tfjs(const std::string& path) {
   if (topology == nullptr || manifest == nullptr || !manifest->is_array()) {
     w.fail("missing \"modelTopology\" or \"weightsManifest\"");
   }
-  Model model(parse_topology(*topology, file));
+  ModelSpec spec = parse_topology(*topology, file);
+  if (const ordered_json* metadata = find(doc, "userDefinedMetadata")) {
+    if (!metadata->is_object()) {
+      w.fail("\"userDefinedMetadata\" is not a JSON object");
+    }
+    spec.metadata = *metadata;
+  }
+  Model model(std::move(spec));
 
   std::map<std::string, at::Tensor> targets;
   for (const auto& [name, tensor] : model->tfjs_weights()) {

@@ -153,6 +153,9 @@ ordered_json model_json(const Model& model) {
   doc["format"] = "layers-model";
   doc["generatedBy"] = generated_by();
   doc["convertedBy"] = nullptr;
+  if (model->spec().metadata.is_object()) {
+    doc["userDefinedMetadata"] = model->spec().metadata;
+  }
   return doc;
 }
 
