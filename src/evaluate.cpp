@@ -2,6 +2,7 @@
 #include "mnist/evaluate.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 
 #include <ATen/ATen.h>
@@ -10,6 +11,16 @@
 #include "mnist/idx.hpp"
 
 namespace mnist {
+
+at::Tensor tfjs_categorical_crossentropy(const at::Tensor& logits,
+                                         const at::Tensor& labels,
+                                         int64_t reduction) {
+  constexpr double kEpsilon = 1e-7;  // tfjs-layers' epsilon()
+  const at::Tensor log_p = at::log_softmax(logits, 1).gather(1, labels.unsqueeze(1)).squeeze(1);
+  // clamp passes no gradient where it clips, as TF.js's clipByValue.
+  const at::Tensor clipped = log_p.clamp(std::log(kEpsilon), std::log1p(-kEpsilon));
+  return reduction == at::Reduction::Sum ? -clipped.sum() : -clipped.mean();
+}
 
 EvalResult evaluate(Model& model, const Dataset& data, int64_t batch_size, Precision precision) {
   EvalResult result;
@@ -36,8 +47,7 @@ EvalResult evaluate(Model& model, const Dataset& data, int64_t batch_size, Preci
       logits = model->forward(x);
     }
     logits = logits.to(at::kFloat);
-    loss_sum +=
-        at::cross_entropy_loss(logits, y, /*weight=*/{}, at::Reduction::Sum).to(at::kDouble);
+    loss_sum += tfjs_categorical_crossentropy(logits, y, at::Reduction::Sum).to(at::kDouble);
     pairs += at::bincount(y * kNumClasses + logits.argmax(1), /*weights=*/{},
                           /*minlength=*/kNumClasses * kNumClasses);
   }

@@ -65,7 +65,7 @@ TrainOutcome train(Model& model,
       const AutocastGuard autocast(cfg.precision, device);
       logits = model->forward(images.index_select(0, idx));
     }
-    const at::Tensor loss = at::cross_entropy_loss(logits.to(at::kFloat), y);
+    const at::Tensor loss = tfjs_categorical_crossentropy(logits.to(at::kFloat), y);
     loss.backward();
     optimizer.step();
     loss_sum.add_(loss.detach() * static_cast<double>(idx.size(0)));

@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <vector>
+
 #include <ATen/ATen.h>
 #include <torch/cuda.h>
 #include <torch/utils.h>
@@ -240,6 +243,34 @@ TEST(TrainTest, Bf16AutocastTrainsWithFloat32MasterWeights) {
   }
   // bf16 evaluation stays close to fp32 evaluation of the same weights.
   EXPECT_NEAR(evaluate(model, data, 64).loss, after.loss, 0.05);
+}
+
+TEST(EvaluateTest, CrossEntropyClipsAsTfjs) {
+  // Unclipped: libtorch's cross-entropy: the gradient bit for bit, the value
+  // to rounding (another summation order).
+  torch::manual_seed(1);
+  const at::Tensor y = at::tensor(std::vector<int64_t>{3, 0, 9});
+  at::Tensor a = at::randn({3, 10}).set_requires_grad(true);
+  at::Tensor b = a.detach().clone().set_requires_grad(true);
+  const at::Tensor ours = tfjs_categorical_crossentropy(a, y);
+  const at::Tensor theirs = at::cross_entropy_loss(b, y);
+  EXPECT_NEAR(ours.item<double>(), theirs.item<double>(), 1e-6 * theirs.item<double>());
+  ours.backward();
+  theirs.backward();
+  EXPECT_TRUE(a.grad().equal(b.grad()));
+  EXPECT_NEAR(tfjs_categorical_crossentropy(a, y, at::Reduction::Sum).item<double>(),
+              3 * ours.item<double>(), 1e-5);
+  // A label given p < 1e-7 costs -log(1e-7) and no gradient; so does one
+  // given p > 1 - 1e-7.
+  at::Tensor c = at::zeros({2, 10});
+  c[0][0] = 40;  // label 1 gets about e^-40
+  c[1][5] = 40;  // label 5 gets about 1 - 9 e^-40
+  c.set_requires_grad(true);
+  const at::Tensor loss =
+      tfjs_categorical_crossentropy(c, at::tensor(std::vector<int64_t>{1, 5}), at::Reduction::Sum);
+  EXPECT_NEAR(loss.item<double>(), -std::log(1e-7) - std::log1p(-1e-7), 1e-4);
+  loss.backward();
+  EXPECT_EQ(c.grad().abs().max().item<float>(), 0.0F);
 }
 
 TEST(EvaluateTest, EmptyDatasetGivesNaN) {

@@ -4,6 +4,8 @@
 
 #include <cstdint>
 
+#include <ATen/core/Reduction.h>
+
 #include "mnist/data.hpp"
 #include "mnist/device.hpp"
 #include "mnist/model.hpp"
@@ -22,6 +24,18 @@ struct EvalResult {
   int64_t count = 0;      ///< number of images evaluated
   at::Tensor confusion;   ///< [10,10] int64 on the CPU: [true label][predicted]
 };
+
+/// TF.js's categoricalCrossentropy on a softmax output, from the logits before
+/// it: per image -log(clip(p_label, 1e-7, 1 - 1e-7)) (tfjs-layers losses.ts
+/// clips the probabilities to [epsilon, 1 - epsilon]), so an image whose
+/// label gets less than 1e-7 adds log(1e7) = 16.1 at most, and a clipped
+/// image adds no gradient. Computed as log_softmax clamped in the log domain:
+/// where nothing is clipped its gradient is libtorch's cross_entropy's, bit
+/// for bit (the value differs in rounding only).
+/// `reduction`: at::Reduction::Mean or Sum.
+at::Tensor tfjs_categorical_crossentropy(const at::Tensor& logits,
+                                         const at::Tensor& labels,
+                                         int64_t reduction = at::Reduction::Mean);
 
 /// Evaluates with dropout off and no gradients, in batches of `batch_size`,
 /// on the model's device, in `precision`. An empty dataset gives NaN loss
