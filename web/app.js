@@ -19,6 +19,7 @@ function useModelClassNames(model) {
   if (Array.isArray(names) && names.length === CLASSES.length) {
     CLASSES = names.map(String);
     page.classNames = CLASSES;
+    $('probs').classList.add('named');
     setupBars();
   }
 }
