@@ -59,7 +59,9 @@ at::Tensor read_raw(const fs::path& file, at::ScalarType dtype, std::vector<int6
     throw FormatError(file.string() + ": holds " + std::to_string(bytes.size()) +
                       " bytes, expected " + std::to_string(t.numel() * t.element_size()));
   }
-  std::memcpy(t.data_ptr(), bytes.data(), bytes.size());
+  if (!bytes.empty()) {  // an empty tensor (SGD's slots) has no data pointer
+    std::memcpy(t.data_ptr(), bytes.data(), bytes.size());
+  }
   return t;
 }
 
