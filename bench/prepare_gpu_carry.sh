@@ -9,7 +9,7 @@ cd "$root"
 grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude
 rm -rf .gpu && mkdir -p .gpu/debs .gpu/root .gpu/mnist
 (cd .gpu/debs && apt-get download libcli11-dev nlohmann-json3-dev libspdlog-dev \
-  libspdlog1.10 libfmt-dev libfmt9 libgtest-dev zlib1g-dev zlib1g libstb-dev libstb0 \
+  libspdlog1.10 libfmt-dev libfmt9 libgtest-dev zlib1g-dev zlib1g libspng-dev libspng0 \
   libcpp-httplib-dev libcpp-httplib0.11 libbrotli1 libbrotli-dev libssl-dev libssl3)
 for f in .gpu/debs/*.deb; do dpkg -x "$f" .gpu/root; done
 rm -rf .gpu/debs

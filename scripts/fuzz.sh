@@ -6,7 +6,7 @@
 # replays that corpus on every run). A crash leaves its input in
 # build-asan/fuzz-findings/<name>/ and fails the script.
 # Usage: scripts/fuzz.sh [--seconds N] [--merge] [--build] [HARNESS...]
-#   HARNESS: idx, model, serve_path (default: all); N defaults to 60.
+#   HARNESS: idx, model, serve_path, image (default: all); N defaults to 60.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build_dir=${ASAN_BUILD_DIR:-$root/build-asan}
@@ -17,11 +17,11 @@ while [ $# -gt 0 ]; do
     --merge) merge=1; shift ;;
     --build) build=1; shift ;;
     -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
-    idx|model|serve_path) harnesses+=("$1"); shift ;;
+    idx|model|serve_path|image) harnesses+=("$1"); shift ;;
     *) echo "fuzz.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
-[ "${#harnesses[@]}" -gt 0 ] || harnesses=(idx model serve_path)
+[ "${#harnesses[@]}" -gt 0 ] || harnesses=(idx model serve_path image)
 if [ "$build" -eq 1 ] || [ ! -x "$build_dir/tests/fuzz/fuzz_${harnesses[0]}" ]; then
   CC=clang CXX=clang++ cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release \
     -DMNIST_FUZZ=ON ${CMAKE_ARGS:-} >/dev/null

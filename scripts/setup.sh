@@ -28,7 +28,7 @@ say() { echo "==> $*" >&2; }
 # libdnnl-dev: the headers of oneDNN, which libtorch already uses, for the
 # convolutions it calls directly (src/onednn_conv.cpp).
 packages=(libtorch-dev libopenblas0-pthread libdnnl-dev libcli11-dev nlohmann-json3-dev
-          libspdlog-dev libgtest-dev zlib1g-dev libstb-dev libcpp-httplib-dev pkg-config
+          libspdlog-dev libgtest-dev zlib1g-dev libspng-dev libcpp-httplib-dev pkg-config
           cmake g++ make)
 # The serve tests: a real browser (driven by playwright-core) and ab.
 if [ "$with_tests" -eq 1 ]; then

@@ -11,11 +11,20 @@
 //       classes for the first N test images as a JSON array (browser test)
 //   mnist_fixture png OUT.png INDEX      write test image INDEX as a PNG,
 //       dark ink on white and 3x larger (as a user's scan might be)
+//   mnist_fixture png-bomb OUT.png SIDE  write a valid SIDE x SIDE all-black
+//       8-bit gray PNG, deflated at level 9 (20000: 390 KB claiming 400 MB)
+//   mnist_fixture png-digit OUT.png SIDE a SIDE x SIDE PNG of a dark bar on
+//       white (a valid digit "1" at any size)
+//   mnist_fixture image-corpus DIR       write the seed corpus of fuzz_image:
+//       a PNG of every colour type, bit depth, palette and interlacing, PGM
+//       P2/P5 (8 and 16 bits), truncated files and lying headers
 // Test images come from $MNIST_DATA_DIR (or data/mnist).
-#include <stb_image_write.h>
+#include <spng.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -28,6 +37,8 @@
 #include "mnist/model.hpp"
 #include "mnist/tfjs_io.hpp"
 #include "mnist/train.hpp"
+#include "png_util.hpp"
+#include "test_util.hpp"
 
 namespace {
 
@@ -115,13 +126,92 @@ int write_png(const std::string& out, int64_t index) {
   // Dark ink on white, 3x larger (nearest), as a photographed digit might be.
   at::Tensor img = (1.0 - d.images[index][0]) * 255.0;
   img = img.repeat_interleave(3, 0).repeat_interleave(3, 1).round().to(at::kByte).contiguous();
-  if (stbi_write_png(out.c_str(), static_cast<int>(img.size(1)), static_cast<int>(img.size(0)), 1,
-                     img.data_ptr(), static_cast<int>(img.size(1))) == 0) {
-    std::fprintf(stderr, "cannot write %s\n", out.c_str());
-    return 1;
-  }
+  mnist::test::write_bytes(
+      out, mnist::test::gray_png(static_cast<uint32_t>(img.size(1)),
+                                 static_cast<uint32_t>(img.size(0)), img.data_ptr<uint8_t>()));
   std::printf("%s: test image %lld, label %lld\n", out.c_str(), static_cast<long long>(index),
               static_cast<long long>(d.labels[index].item<int64_t>()));
+  return 0;
+}
+
+// An 8-bit gray SIDE x SIDE PNG written row by row at deflate level 9, so
+// that the 400 MB of pixels of a 20000x20000 bomb never exist: all black, or
+// with `digit` a dark bar ("1") on white filling most of the height.
+int write_big_png(const std::string& out, uint32_t side, bool digit) {
+  std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(out.c_str(), "wb"), std::fclose);
+  std::unique_ptr<spng_ctx, void (*)(spng_ctx*)> ctx(spng_ctx_new(SPNG_CTX_ENCODER), spng_ctx_free);
+  spng_ihdr ihdr{side, side, 8, 0, 0, 0, 0};
+  int rc = file ? spng_set_png_file(ctx.get(), file.get()) : SPNG_IO_ERROR;
+  rc = rc != 0 ? rc : spng_set_option(ctx.get(), SPNG_IMG_COMPRESSION_LEVEL, 9);
+  rc = rc != 0 ? rc : spng_set_ihdr(ctx.get(), &ihdr);
+  rc = rc != 0 ? rc
+               : spng_encode_image(ctx.get(), nullptr, 0, SPNG_FMT_PNG,
+                                   SPNG_ENCODE_PROGRESSIVE | SPNG_ENCODE_FINALIZE);
+  std::vector<uint8_t> row(side, digit ? 255 : 0);
+  if (digit) {
+    std::fill(row.begin() + side * 9 / 20, row.begin() + side * 11 / 20, 0);
+  }
+  const std::vector<uint8_t> blank(side, digit ? 255 : 0);
+  for (uint32_t y = 0; rc == 0 && y < side; ++y) {
+    const bool ink = y >= side / 10 && y < side * 9 / 10;
+    rc = spng_encode_row(ctx.get(), (ink ? row : blank).data(), side);
+    rc = rc == SPNG_EOI ? 0 : rc;
+  }
+  if (rc != 0) {
+    std::fprintf(stderr, "cannot write %s: %s\n", out.c_str(), spng_strerror(rc));
+    return 1;
+  }
+  return 0;
+}
+
+int write_image_corpus(const std::string& dir) {
+  namespace t = mnist::test;
+  size_t written = 0;
+  const auto put = [&](const std::string& name, const std::vector<uint8_t>& bytes) {
+    t::write_bytes(dir + "/" + name, bytes);
+    ++written;
+  };
+  for (const t::PngKind& k : t::kPngKinds) {
+    put(std::string("png_") + k.name + ".png", t::encode_png(t::make_png_sample(k).png));
+  }
+  // A digit-like image large enough to be shrunk in several bands.
+  std::vector<uint8_t> big(300 * 300, 255);
+  for (size_t y = 40; y < 260; ++y) {
+    for (size_t x = 130; x < 170; ++x) {
+      big[y * 300 + x] = 0;
+    }
+  }
+  const std::vector<uint8_t> digit = t::gray_png(300, 300, big.data());
+  put("png_digit_300.png", digit);
+  put("png_digit_300_interlaced.png", t::gray_png(300, 300, big.data(), true));
+  put("png_truncated_in_header.png", {digit.begin(), digit.begin() + 20});
+  put("png_truncated_in_pixels.png", {digit.begin(), digit.begin() + 200});
+  std::vector<uint8_t> bad_crc = digit;
+  bad_crc[30] ^= 0xFF;
+  put("png_bad_crc.png", bad_crc);
+  put("png_claims_20000x20000.png", t::claim_size(digit, 20000, 20000));
+  put("png_claims_4096x4096.png", t::claim_size(digit, 4096, 4096));  // allowed; too little data
+  put("png_claims_1x1.png", t::claim_size(digit, 1, 1));              // too much data
+  const std::string header5 = "P5\n# digit\n16 12\n255\n";
+  std::vector<uint8_t> p5(header5.begin(), header5.end());
+  std::string p2 = "P2\n16 12\n15\n";
+  std::vector<uint8_t> p5_16;
+  const std::string header16 = "P5 16 12 65535\n";
+  p5_16.assign(header16.begin(), header16.end());
+  for (int i = 0; i < 16 * 12; ++i) {
+    const int v = (i % 16 > 5 && i % 16 < 10) ? 0 : 255;
+    p5.push_back(static_cast<uint8_t>(v));
+    p2 += std::to_string(v / 17) + (i % 16 == 15 ? "\n" : " ");
+    p5_16.insert(p5_16.end(), {static_cast<uint8_t>(v), static_cast<uint8_t>(v)});
+  }
+  put("pgm_p5.pgm", p5);
+  put("pgm_p2.pgm", {p2.begin(), p2.end()});
+  put("pgm_p5_16bit.pgm", p5_16);
+  put("pgm_truncated.pgm", {p5.begin(), p5.end() - 50});
+  const std::string lying = "P5 60000 60000 255\n";
+  put("pgm_claims_60000x60000.pgm", {lying.begin(), lying.end()});
+  put("jpeg_magic.jpg", {0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, 'J', 'F', 'I', 'F'});
+  std::printf("%s: %zu seed inputs\n", dir.c_str(), written);
   return 0;
 }
 
@@ -145,6 +235,12 @@ int main(int argc, char** argv) {
     if (a.size() == 3 && a[0] == "png") {
       return write_png(a[1], std::stoll(a[2]));
     }
+    if (a.size() == 3 && (a[0] == "png-bomb" || a[0] == "png-digit")) {
+      return write_big_png(a[1], static_cast<uint32_t>(std::stoul(a[2])), a[0] == "png-digit");
+    }
+    if (a.size() == 2 && a[0] == "image-corpus") {
+      return write_image_corpus(a[1]);
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "mnist_fixture: %s\n", e.what());
     return 1;
@@ -152,6 +248,6 @@ int main(int argc, char** argv) {
   std::fprintf(
       stderr,
       "usage: mnist_fixture export OUTDIR N SEED | check MODEL PROBS N | probs MODEL N OUT | "
-      "preds MODEL N OUT | png OUT INDEX\n");
+      "preds MODEL N OUT | png OUT INDEX | png-bomb|png-digit OUT SIDE | image-corpus DIR\n");
   return 2;
 }

@@ -67,7 +67,7 @@ if command -v dpkg-deb > /dev/null && command -v dpkg-shlibdeps > /dev/null; the
   echo "package: $(basename "$deb"), $(stat -c %s "$deb") bytes"
   depends=$(dpkg-deb -f "$deb" Depends)
   echo "Depends: $depends"
-  for lib in libtorch libdnnl libopenblas0-pthread libspdlog libcpp-httplib libstb; do
+  for lib in libtorch libdnnl libopenblas0-pthread libspdlog libcpp-httplib libspng0; do
     case "$depends" in
       *"$lib"*) echo "ok   depends on $lib" ;;
       *) echo "FAIL: Depends lacks $lib"; fail=1 ;;

@@ -1,24 +1,50 @@
-// Digit images from files (PNG, PGM and the other formats stb_image reads),
-// prepared the way MNIST digits were: grayscale, bright ink on black, the
-// digit scaled into a 20x20 box and centred by its centre of mass in 28x28.
+// Digit images from files, read as hostile input: PNG (through libspng, a
+// decoder made for untrusted files) and PGM (P2, P5: a bounded reader of our
+// own), recognised by their first bytes, their size checked from the header
+// before any pixel is decoded. They are prepared the way MNIST digits were:
+// grayscale, bright ink on black, the digit scaled into a 20x20 box and
+// centred by its centre of mass in 28x28.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include <ATen/core/Tensor.h>
 
 namespace mnist {
 
-/// Reads an image file of any size and bit depth (gray, gray+alpha, RGB,
-/// RGBA; transparent pixels count as background) and returns [H,W] float32
-/// in [0,1] where 1 is ink: with `dark_ink` (dark ink on a light
-/// background) the image is inverted. Throws DataError naming the file.
+/// The largest image decoded: width x height at most this many pixels
+/// (4096 x 4096), and neither side above kMaxImageSide. A file whose header
+/// claims more is refused before decoding (a decompression bomb costs
+/// nothing).
+constexpr int64_t kMaxImagePixels = int64_t{4096} * 4096;
+constexpr int64_t kMaxImageSide = 16384;
+/// Image files larger than this are refused before they are read.
+constexpr int64_t kMaxImageFileBytes = int64_t{64} << 20;
+
+/// Decodes a PNG or PGM image held in memory (any bit depth, colour type,
+/// palette or interlacing; transparent pixels count as background) into
+/// [H,W] uint8 ink, 255 = full ink: with `dark_ink` (dark ink on a light
+/// background) the image is inverted. Colour becomes luma (0.299 R + 0.587 G
+/// + 0.114 B, in integers). Throws DataError starting with `origin` and
+/// saying why for anything else: another format, a size over the limits
+/// above, a truncated or corrupt file.
+at::Tensor decode_gray_image(const uint8_t* data,
+                             size_t size,
+                             const std::string& origin,
+                             bool dark_ink);
+
+/// decode_gray_image of a file (at most kMaxImageFileBytes). Throws
+/// DataError naming the file.
 at::Tensor read_gray_image(const std::string& path, bool dark_ink);
 
-/// MNIST-style [1,1,28,28] float32 in [0,1] from a [H,W] ink image: crops
-/// to the ink, scales the longer side to 20 pixels (aspect kept), and
-/// places it so that its centre of mass is at the centre. Throws DataError
-/// with Remedy::kInvertImage when the image holds no ink.
+/// MNIST-style [1,1,28,28] float32 in [0,1] from a [H,W] ink image (uint8
+/// 0..255 as read_gray_image gives, or float32 in [0,1]): crops to the ink,
+/// scales the longer side to 20 pixels (aspect kept; area averaging when
+/// shrinking, done in bands so that a large image is never copied whole as
+/// floats), and places it so that its centre of mass is at the centre.
+/// Throws DataError with Remedy::kInvertImage when the image holds no ink.
 at::Tensor mnist_style(const at::Tensor& ink, const std::string& origin);
 
 /// read_gray_image + mnist_style.

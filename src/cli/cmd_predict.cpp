@@ -43,10 +43,15 @@ int run_predict(const PredictOptions& o) {
     throw ConfigError("predict: give image files or --idx FILE --index N (one of the two)");
   }
   configure_cpu_threads(0);
+  // Images first: a file that cannot be read (a decompression bomb, a JPEG)
+  // is refused before any time goes into the model.
+  std::vector<std::pair<std::string, at::Tensor>> inputs;  // name, [1,1,28,28]
+  for (const auto& path : o.images) {
+    inputs.emplace_back(path, load_digit_image(path, o.invert));
+  }
   Model model = load_tfjs(o.model);
   require_classifier(model, o.model);
 
-  std::vector<std::pair<std::string, at::Tensor>> inputs;  // name, [1,1,28,28]
   if (!o.idx.empty()) {
     const at::Tensor images = read_idx_images(o.idx);
     if (o.index >= images.size(0)) {
@@ -54,9 +59,6 @@ int run_predict(const PredictOptions& o) {
                                     o.idx, images.size(0)));
     }
     inputs.emplace_back(o.idx + "#" + std::to_string(o.index), images.narrow(0, o.index, 1));
-  }
-  for (const auto& path : o.images) {
-    inputs.emplace_back(path, load_digit_image(path, o.invert));
   }
   at::Tensor batch = inputs.size() == 1 ? inputs[0].second : [&] {
     std::vector<at::Tensor> parts;
