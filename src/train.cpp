@@ -51,7 +51,10 @@ TrainOutcome train(Model& model,
                           ? Dataset{}
                           : Dataset{validation.images.to(device), validation.labels.to(device)};
   const int64_t n = train.size();
-  const int64_t batches = (n + cfg.batch_size - 1) / cfg.batch_size;
+  // A batch larger than the training set is the whole set (as Keras does),
+  // and no arithmetic below can overflow.
+  const int64_t batch_size = std::min(cfg.batch_size, n);
+  const int64_t batches = (n + batch_size - 1) / batch_size;
   const auto on_device = at::TensorOptions(device);
 
   // Metric sums stay on the device (and in place, for a captured step).
@@ -72,8 +75,8 @@ TrainOutcome train(Model& model,
     correct.add_(logits.detach().argmax(1).eq(y).sum());
   };
   std::unique_ptr<GraphedStep> graphed;
-  if (device.is_cuda() && cfg.cuda_graphs && GraphedStep::available() && n >= cfg.batch_size) {
-    graphed = std::make_unique<GraphedStep>(step, cfg.batch_size, device);
+  if (device.is_cuda() && cfg.cuda_graphs && GraphedStep::available() && n >= batch_size) {
+    graphed = std::make_unique<GraphedStep>(step, batch_size, device);
   }
 
   for (; state.epoch <= cfg.epochs; ++state.epoch) {
@@ -87,10 +90,10 @@ TrainOutcome train(Model& model,
     loss_sum.fill_(state.loss_sum);
     correct.fill_(state.correct);
     for (int64_t b = state.batch; b < batches; ++b) {
-      const int64_t first = b * cfg.batch_size;
-      const int64_t len = std::min(cfg.batch_size, n - first);
+      const int64_t first = b * batch_size;
+      const int64_t len = std::min(batch_size, n - first);
       const at::Tensor idx = order.narrow(0, first, len);
-      if (graphed && len == cfg.batch_size) {
+      if (graphed && len == batch_size) {
         (*graphed)(idx);
       } else {
         step(idx);
@@ -119,7 +122,7 @@ TrainOutcome train(Model& model,
     stats.batches = batches - state.batch;
     stats.train_seconds = seconds_since(start);
     stats.images_per_second =
-        static_cast<double>(n - state.batch * cfg.batch_size) / stats.train_seconds;
+        static_cast<double>(n - state.batch * batch_size) / stats.train_seconds;
     const EvalResult v = evaluate(model, val, kEvalBatchSize, cfg.precision);
     stats.learning_rate = optimizer.learning_rate();
     stats.val_loss = v.loss;

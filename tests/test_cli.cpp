@@ -4,6 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "mnist/error.hpp"
 
 namespace mnist::cli {
@@ -87,6 +92,36 @@ TEST(CliTest, RefusesBadValues) {
   EXPECT_THROW(parse({"--no-such-flag"}), CLI::ParseError);
   EXPECT_THROW(parse({"--log-level", "loud"}), CLI::ParseError);
   EXPECT_THROW(parse({"--precision", "fp16"}), CLI::ParseError);
+}
+
+std::string parse_error(std::vector<std::string> args) {
+  try {
+    parse(std::move(args));
+  } catch (const CLI::ParseError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+TEST(CliTest, AbsurdValuesGetAUsageErrorOrRun) {
+  // Refused, each with its bound.
+  EXPECT_NE(parse_error({"--threads", "10000"}).find("must be an integer of at most 1024"),
+            std::string::npos);
+  EXPECT_NE(parse_error({"--epochs", "99999999999999999999"})
+                .find("must be an integer of at most 9223372036854775807"),
+            std::string::npos);
+  EXPECT_NE(parse_error({"--batch-size", "-99999999999999999999"})
+                .find("must be an integer of at least 1"),
+            std::string::npos);
+  EXPECT_NE(parse_error({"serve", "--sample", "1000000000"}).find("1000000000"), std::string::npos);
+  // Accepted: train() takes a batch larger than the data as the whole set
+  // (TrainTest.BatchLargerThanTheDataIsTheWholeSet), epochs run until Ctrl-C,
+  // limits larger than a file take the whole file.
+  EXPECT_EQ(parse({"--threads", "1024"}).train.threads, 1024);
+  EXPECT_EQ(parse({"--batch-size", "9223372036854775807"}).train.batch_size,
+            std::numeric_limits<int64_t>::max());
+  EXPECT_EQ(parse({"--epochs", "1000000000", "--train-limit", "1"}).train.epochs, 1000000000);
+  EXPECT_EQ(parse({"--test-limit", "99999999999"}).train.test_limit, 99999999999);
 }
 
 TEST(CliTest, ValidateChecksFlagsTogether) {

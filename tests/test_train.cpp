@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include <ATen/ATen.h>
@@ -113,6 +114,31 @@ TEST(TrainTest, SameSeedSameResultOnOneThread) {
   const double b = run();
   at::set_num_threads(threads);
   EXPECT_EQ(a, b);
+}
+
+TEST(TrainTest, BatchLargerThanTheDataIsTheWholeSet) {
+  // Up to the largest int64 (whose arithmetic once overflowed to zero steps
+  // and a loss of 0): one full-batch step an epoch, the same as batch = n.
+  const auto run = [](int64_t batch_size) {
+    torch::manual_seed(5);
+    Model model(mnist_node_spec(/*with_dropout=*/false));
+    TrainConfig cfg;
+    cfg.epochs = 2;
+    cfg.batch_size = batch_size;
+    cfg.shuffle = false;
+    return fit(model, random_batch(12), Dataset{}, cfg, {});
+  };
+  const int threads = at::get_num_threads();
+  at::set_num_threads(1);
+  const auto whole = run(12);
+  for (const int64_t batch : {int64_t{13}, int64_t{1} << 40, std::numeric_limits<int64_t>::max()}) {
+    const auto h = run(batch);
+    ASSERT_EQ(h.size(), 2U);
+    EXPECT_GT(h[0].loss, 1.0) << batch;
+    EXPECT_EQ(h[0].loss, whole[0].loss) << batch;
+    EXPECT_EQ(h[1].loss, whole[1].loss) << batch;
+  }
+  at::set_num_threads(threads);
 }
 
 /// Without Dropout layers the seed only draws the shuffle: with shuffle off,

@@ -32,7 +32,7 @@ CLI::App* add_serve_command(CLI::App& app, ServeOptions& o) {
                   "or * without credentials) to load the model from its pages");
   cmd->add_option("--sample", o.sample, "Test images served to the page")
       ->capture_default_str()
-      ->check(CLI::Range(int64_t{0}, int64_t{10000}));
+      ->check(integer_in(0, 10000));
   cmd->add_option("--data-dir", o.data_dir,
                   "Folder of test IDX files for the sample (default: that of the model's "
                   "dataset: $MNIST_DATA_DIR, else data/mnist in the source tree, for MNIST; "

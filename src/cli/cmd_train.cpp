@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 
@@ -38,7 +39,7 @@ CLI::App* add_train_options(CLI::App& app, TrainOptions& o) {
   app.add_option("--seed", o.seed,
                  "Random seed for initialisation, shuffling and dropout "
                  "(default: random; the seed used is logged and saved)");
-  add_count_option(app, "--threads", o.threads, "CPU threads (0: one per core)", 0);
+  add_count_option(app, "--threads", o.threads, "CPU threads (0: one per core)", 0, kMaxThreads);
   add_count_option(app, "--train-limit", o.train_limit,
                    "Use only the first N training records (0: all; for smoke runs)", 0);
   add_count_option(app, "--test-limit", o.test_limit, "Use only the first N test records (0: all)",
@@ -195,6 +196,11 @@ int run_train(const TrainOptions& o, const GlobalOptions& global, const std::str
     model->set_metadata(dataset_metadata(dataset));  // the data it is trained on now
   }
   const int threads = configure_cpu_threads(o.threads);
+  if (const unsigned cores = std::thread::hardware_concurrency();
+      cores > 0 && static_cast<unsigned>(threads) > cores) {
+    spdlog::warn("--threads {} is more than the {} cores here: training is usually slower so",
+                 threads, cores);
+  }
   tune_allocator();
 
   ordered_json settings = to_json(o);
@@ -215,6 +221,12 @@ int run_train(const TrainOptions& o, const GlobalOptions& global, const std::str
   spdlog::info("data: {} training, {} validation, {} test images from {}{}", split.train.size(),
                split.validation.size(), data.test.size(), data_dir,
                dataset == DatasetKind::kMnist ? "" : " (" + o.dataset + ")");
+  if (o.batch_size > split.train.size() && split.train.size() > 0) {
+    spdlog::warn(
+        "--batch-size {} is more than the {} training images: each epoch is one step of "
+        "all of them",
+        o.batch_size, split.train.size());
+  }
   spdlog::info("device: {}; precision {}; seed {}", describe_device(device), o.precision, seed);
 
   torch::manual_seed(seed);

@@ -3,6 +3,9 @@
 
 #include <cmath>
 #include <cstdio>
+#include <limits>
+#include <stdexcept>
+#include <string>
 
 #include <spdlog/spdlog.h>
 
@@ -40,20 +43,29 @@ void check_writable_dir(const std::string& dir, const std::string& what, const c
   }
 }
 
-CLI::Validator at_least(long long min) {
+CLI::Validator integer_in(long long min, long long max) {
   return CLI::Validator(
-      [min](std::string& text) -> std::string {
+      [min, max](std::string& text) -> std::string {
         try {
           size_t used = 0;
           const long long value = std::stoll(text, &used);
-          if (used == text.size() && value >= min) {
+          if (used == text.size() && value >= min && value <= max) {
             return {};
+          }
+          if (used == text.size() && value > max) {
+            return "must be an integer of at most " + std::to_string(max) + ", got '" + text + "'";
+          }
+        } catch (const std::out_of_range&) {
+          if (!text.empty() && text[0] != '-') {
+            return "must be an integer of at most " + std::to_string(max) + ", got '" + text + "'";
           }
         } catch (const std::exception&) {
         }
         return "must be an integer of at least " + std::to_string(min) + ", got '" + text + "'";
       },
-      ">=" + std::to_string(min));
+      max == std::numeric_limits<long long>::max() || max == std::numeric_limits<int>::max()
+          ? ">=" + std::to_string(min)
+          : std::to_string(min) + ".." + std::to_string(max));
 }
 
 CLI::Validator fraction_below_one() {

@@ -4,6 +4,7 @@
 // Evaluation lines.
 #pragma once
 
+#include <limits>
 #include <string>
 
 #include <c10/core/Device.h>
@@ -28,15 +29,24 @@ c10::Device device_for_flag(bool gpu);
 /// FLAG".
 void check_writable_dir(const std::string& dir, const std::string& what, const char* flag);
 
-/// An integer flag's lower bound, with a plain message ("must be an integer
-/// of at least 1, got '0'") instead of CLI11's range text.
-CLI::Validator at_least(long long min);
+/// An integer flag's bounds, with a plain message ("must be an integer of
+/// at least 1, got '0'", "... of at most 1024, got '10000'") instead of
+/// CLI11's range text.
+CLI::Validator integer_in(long long min, long long max);
 
-/// An integer option of at least `min`, its default shown in --help.
+/// The most --threads accepted: more only multiplies idle OpenMP threads.
+constexpr long long kMaxThreads = 1024;
+
+/// An integer option from `min` to `max` (default: the largest T), its
+/// default shown in --help.
 template <typename T>
-void add_count_option(
-    CLI::App& app, const std::string& names, T& value, const std::string& help, long long min) {
-  app.add_option(names, value, help)->capture_default_str()->check(at_least(min));
+void add_count_option(CLI::App& app,
+                      const std::string& names,
+                      T& value,
+                      const std::string& help,
+                      long long min,
+                      long long max = std::numeric_limits<T>::max()) {
+  app.add_option(names, value, help)->capture_default_str()->check(integer_in(min, max));
 }
 
 /// A number with 0 <= x < 1 (the validation split).
