@@ -132,51 +132,64 @@ std::string save_checkpoint(const std::string& dir,
   const fs::path final_path = fs::path(dir) / name;
   const fs::path tmp = fs::path(dir) / hidden_name(kWritingPrefix, name);
   remove_tree(tmp.string());
-  save_tfjs(model, tmp.string());
+  try {
+    write_tfjs_files(model, tmp.string());
 
-  std::string slots;
-  for (const auto& t : optimizer.slots()) {
-    slots += raw_bytes(t.contiguous());
-  }
-  write_file_atomic((tmp / "optimizer.bin").string(), slots);
-  if (!best_weights.empty()) {
-    std::string best;
-    for (const auto& t : best_weights) {
-      best += raw_bytes(t.to(at::kFloat));
+    std::string slots;
+    for (const auto& t : optimizer.slots()) {
+      slots += raw_bytes(t.contiguous());
     }
-    write_file_atomic((tmp / "best_weights.bin").string(), best);
+    write_file_atomic((tmp / "optimizer.bin").string(), slots);
+    if (!best_weights.empty()) {
+      std::string best;
+      for (const auto& t : best_weights) {
+        best += raw_bytes(t.to(at::kFloat));
+      }
+      write_file_atomic((tmp / "best_weights.bin").string(), best);
+    }
+    write_file_atomic((tmp / "rng_cpu.bin").string(),
+                      raw_bytes(at::globalContext().defaultGenerator(c10::kCPU).get_state()));
+    ordered_json doc;
+    doc["format"] = "mnist-train-checkpoint";
+    doc["version"] = 1;
+    doc["generatedBy"] = generated_by();
+    doc["epoch"] = state.epoch;
+    doc["batch"] = state.batch;
+    doc["loss_sum"] = state.loss_sum;
+    doc["correct"] = state.correct;
+    doc["optimizer"] = {{"name", optimizer_name(optimizer.kind())},
+                        {"learning_rate", optimizer.learning_rate()},
+                        {"iterations", optimizer.iterations()},
+                        {"slots", optimizer.slot_count()}};
+    if (!callbacks.is_null()) {
+      doc["callbacks"] = callbacks;
+    }
+    doc["best_weights"] = !best_weights.empty();
+    if (state.order.defined()) {
+      write_file_atomic((tmp / "order.bin").string(), raw_bytes(state.order.to(at::kLong)));
+      doc["order_size"] = state.order.numel();
+    }
+    if (device.is_cuda()) {
+      const at::Tensor cuda = at::globalContext().defaultGenerator(device).get_state();
+      write_file_atomic((tmp / "rng_cuda.bin").string(), raw_bytes(cuda));
+      doc["rng_cuda_size"] = cuda.numel();
+    }
+    doc["rng_cpu_size"] = at::globalContext().defaultGenerator(c10::kCPU).get_state().numel();
+    doc["history"] = epochs_to_json(state.history);
+    doc["settings"] = settings;
+    write_file_atomic((tmp / kStateFile).string(), doc.dump(2) + "\n");  // last: marks it complete
+
+  } catch (const IoError& e) {
+    // A full disk or a file-size limit: the folder being written goes, the
+    // complete checkpoints stay.
+    remove_tree(tmp.string());
+    std::string what = e.what();  // name the checkpoint, not its temporary folder
+    for (size_t at = what.find(tmp.string()); at != std::string::npos;
+         at = what.find(tmp.string(), at)) {
+      what.replace(at, tmp.string().size(), final_path.string());
+    }
+    throw IoError(what + "; the checkpoint was not written, the earlier ones are intact");
   }
-  write_file_atomic((tmp / "rng_cpu.bin").string(),
-                    raw_bytes(at::globalContext().defaultGenerator(c10::kCPU).get_state()));
-  ordered_json doc;
-  doc["format"] = "mnist-train-checkpoint";
-  doc["version"] = 1;
-  doc["generatedBy"] = generated_by();
-  doc["epoch"] = state.epoch;
-  doc["batch"] = state.batch;
-  doc["loss_sum"] = state.loss_sum;
-  doc["correct"] = state.correct;
-  doc["optimizer"] = {{"name", optimizer_name(optimizer.kind())},
-                      {"learning_rate", optimizer.learning_rate()},
-                      {"iterations", optimizer.iterations()},
-                      {"slots", optimizer.slot_count()}};
-  if (!callbacks.is_null()) {
-    doc["callbacks"] = callbacks;
-  }
-  doc["best_weights"] = !best_weights.empty();
-  if (state.order.defined()) {
-    write_file_atomic((tmp / "order.bin").string(), raw_bytes(state.order.to(at::kLong)));
-    doc["order_size"] = state.order.numel();
-  }
-  if (device.is_cuda()) {
-    const at::Tensor cuda = at::globalContext().defaultGenerator(device).get_state();
-    write_file_atomic((tmp / "rng_cuda.bin").string(), raw_bytes(cuda));
-    doc["rng_cuda_size"] = cuda.numel();
-  }
-  doc["rng_cpu_size"] = at::globalContext().defaultGenerator(c10::kCPU).get_state().numel();
-  doc["history"] = epochs_to_json(state.history);
-  doc["settings"] = settings;
-  write_file_atomic((tmp / kStateFile).string(), doc.dump(2) + "\n");  // last: marks it complete
 
   bool swapped = false;
   std::error_code ec;

@@ -61,9 +61,10 @@ void write_atomic(const std::string& path, const char* data, size_t size) {
     io_fail(tmp, "cannot create temporary file", errno);
   }
   try {
-    write_all(fd, data, size, tmp);
+    // Errors name the file being written, not its temporary name.
+    write_all(fd, data, size, path);
     if (::fsync(fd) != 0) {
-      io_fail(tmp, "cannot flush to disk", errno);
+      io_fail(path, "cannot flush to disk", errno);
     }
   } catch (...) {
     ::close(fd);
@@ -73,7 +74,7 @@ void write_atomic(const std::string& path, const char* data, size_t size) {
   if (::close(fd) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());
-    io_fail(tmp, "cannot close", err);
+    io_fail(path, "cannot write", err);
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     const int err = errno;

@@ -79,7 +79,13 @@ std::vector<char> weights_bin(const Model& model);
 /// named by the new model.json, before weights.bin is replaced and
 /// model.json names it again. A finished save leaves model.json +
 /// weights.bin; files that killed saves left and nothing names are removed.
-/// Throws IoError.
+/// A failed write (a full disk, a file-size limit) removes the files it
+/// staged and throws IoError naming the file, the cause and what DIR holds
+/// (its old model, unchanged, or the new one).
 void save_tfjs(const Model& model, const std::string& dir);
+
+/// save_tfjs into a folder that the caller owns and discards whole on
+/// failure (a checkpoint being written): its IoError does not describe DIR.
+void write_tfjs_files(const Model& model, const std::string& dir);
 
 }  // namespace mnist

@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdlib>
 
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -85,6 +86,10 @@ std::unique_ptr<CLI::App> build_app(Options& options) {
 }
 
 int run(int argc, const char* const* argv) {
+  // Over the file-size limit (ulimit -f) a write then fails with EFBIG, as on
+  // a full disk with ENOSPC, and is reported like it, instead of the signal
+  // killing the process with a file half written.
+  std::signal(SIGXFSZ, SIG_IGN);
   Options options;
   std::unique_ptr<CLI::App> app;
   try {

@@ -313,9 +313,24 @@ int run_train(const TrainOptions& o, const GlobalOptions& global, const std::str
   std::string last_checkpoint;
   if (!o.checkpoint_dir.empty()) {
     callbacks.on_checkpoint = [&](const TrainState& s) {
-      last_checkpoint = save_checkpoint(
-          o.checkpoint_dir, model, optimizer, s, settings, device,
-          epoch_callbacks.active() ? epoch_callbacks.state() : ordered_json(), best_weights);
+      try {
+        last_checkpoint = save_checkpoint(
+            o.checkpoint_dir, model, optimizer, s, settings, device,
+            epoch_callbacks.active() ? epoch_callbacks.state() : ordered_json(), best_weights);
+      } catch (const IoError& e) {
+        // A run that cannot checkpoint stops (exit 4) rather than train on
+        // unprotected; the last complete checkpoint is where to go on from.
+        printer.finish_line();
+        const std::string good = !last_checkpoint.empty() ? last_checkpoint
+                                 : checkpoint             ? checkpoint->path
+                                                          : "";
+        throw IoError(std::string(e.what()) + "; training stopped " +
+                      (s.batch == 0 ? "after epoch " + std::to_string(s.epoch - 1)
+                                    : "in epoch " + std::to_string(s.epoch)) +
+                      (good.empty() ? " with no checkpoint of this run"
+                                    : "; resume from " + good + " once there is room, with: " +
+                                          resume_command(program, o)));
+      }
       spdlog::debug("checkpoint: {}", last_checkpoint);
     };
   }

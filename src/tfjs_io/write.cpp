@@ -8,6 +8,7 @@
 
 #include <ATen/ATen.h>
 
+#include "mnist/error.hpp"
 #include "mnist/fs_util.hpp"
 #include "mnist/tfjs_io.hpp"
 #include "tfjs_io/layout.hpp"
@@ -167,16 +168,26 @@ std::vector<char> weights_bin(const Model& model) {
   return bytes;
 }
 
-void save_tfjs(const Model& model, const std::string& dir) {
-  ensure_writable_dir(dir, "model folder");
+namespace {
+
+/// The steps of save_tfjs; a failure in one says what the folder then holds.
+enum class SaveStage { kNothingYet, kNewModelNamed };
+
+void save_tfjs_steps(const Model& model, const std::string& dir, SaveStage& stage) {
   const fs::path folder(dir);
   const std::vector<char> weights = weights_bin(model);
   const ordered_json doc = model_json(model);
   std::error_code ec;
   if (!fs::exists(folder / kModelJsonFile, ec)) {
     // No model here yet: until model.json is in place there is none.
-    write_file_atomic((folder / kWeightsFile).string(), weights);
-    write_file_atomic((folder / kModelJsonFile).string(), doc.dump());
+    try {
+      write_file_atomic((folder / kWeightsFile).string(), weights);
+      write_file_atomic((folder / kModelJsonFile).string(), doc.dump());
+    } catch (const IoError&) {
+      ::unlink((folder / kWeightsFile).c_str());  // nothing names it
+      throw;
+    }
+    stage = SaveStage::kNewModelNamed;
     remove_save_leftovers(dir);
     return;
   }
@@ -192,14 +203,45 @@ void save_tfjs(const Model& model, const std::string& dir) {
   for (int n = 0; staged.empty() || fs::exists(folder / staged, ec); ++n) {
     staged = kStagedPrefix + std::to_string(::getpid()) + "-" + std::to_string(n) + kStagedSuffix;
   }
-  write_file_atomic((folder / staged).string(), weights);
   ordered_json staged_doc = doc;
   staged_doc["weightsManifest"][0]["paths"] = ordered_json::array({staged});
-  write_file_atomic((folder / kModelJsonFile).string(), staged_doc.dump());
+  try {
+    write_file_atomic((folder / staged).string(), weights);
+    write_file_atomic((folder / kModelJsonFile).string(), staged_doc.dump());
+  } catch (const IoError&) {
+    ::unlink((folder / staged).c_str());  // the old model.json does not name it
+    throw;
+  }
+  stage = SaveStage::kNewModelNamed;
   replace_with_link((folder / staged).string(), (folder / kWeightsFile).string(), weights);
   write_file_atomic((folder / kModelJsonFile).string(), doc.dump());
   ::unlink((folder / staged).c_str());
   remove_save_leftovers(dir);
+}
+
+}  // namespace
+
+void write_tfjs_files(const Model& model, const std::string& dir) {
+  ensure_writable_dir(dir, "model folder");
+  SaveStage stage = SaveStage::kNothingYet;
+  save_tfjs_steps(model, dir, stage);
+}
+
+void save_tfjs(const Model& model, const std::string& dir) {
+  ensure_writable_dir(dir, "model folder");
+  std::error_code ec;
+  const bool had_model = fs::exists(fs::path(dir) / kModelJsonFile, ec);
+  SaveStage stage = SaveStage::kNothingYet;
+  try {
+    save_tfjs_steps(model, dir, stage);
+  } catch (const IoError& e) {
+    // A full disk, a file-size limit, an I/O error: say what the folder holds.
+    const std::string holds = stage == SaveStage::kNewModelNamed
+                                  ? dir + " holds the new model, complete"
+                              : had_model ? "the model in " + dir + " is unchanged"
+                                          : "nothing was saved in " + dir;
+    throw IoError(std::string(e.what()) + "; " + holds);
+  }
 }
 
 }  // namespace mnist
