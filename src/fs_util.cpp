@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -255,6 +256,85 @@ bool is_plain_relative_path(const std::string& path) {
       return true;
     }
     start = slash + 1;
+  }
+}
+
+namespace {
+
+/// Opens (creating) DIR/.mnist-train.lock; throws IoError.
+int open_lock_file(const std::string& dir) {
+  const std::string path = (fs::path(dir) / FolderLock::kFileName).string();
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    io_fail(path, "cannot open the lock file", errno);
+  }
+  return fd;
+}
+
+std::string lock_holder(int fd) {
+  char buf[32] = {};
+  const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+  std::string pid(buf, n > 0 ? static_cast<size_t>(n) : 0);
+  while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) {
+    pid.pop_back();
+  }
+  return pid.find_first_not_of("0123456789") == std::string::npos ? pid : "";
+}
+
+void mark_holder(int fd) {
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd, 0) == 0) {
+    (void)!::pwrite(fd, pid.data(), pid.size(), 0);  // for messages only
+  }
+}
+
+}  // namespace
+
+FolderLock FolderLock::wait(const std::string& dir,
+                            const std::function<void(const std::string&)>& on_wait) {
+  const int fd = open_lock_file(dir);
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK) {
+      const int err = errno;
+      ::close(fd);
+      io_fail((fs::path(dir) / kFileName).string(), "cannot lock", err);
+    }
+    if (on_wait) {
+      on_wait(lock_holder(fd));
+    }
+    while (::flock(fd, LOCK_EX) != 0) {
+      if (errno != EINTR) {
+        const int err = errno;
+        ::close(fd);
+        io_fail((fs::path(dir) / kFileName).string(), "cannot lock", err);
+      }
+    }
+  }
+  mark_holder(fd);
+  return FolderLock(fd);
+}
+
+FolderLock FolderLock::take(const std::string& dir, const std::string& what) {
+  const int fd = open_lock_file(dir);
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    const std::string holder = lock_holder(fd);
+    ::close(fd);
+    if (err == EWOULDBLOCK) {
+      throw IoError(dir + ": in use by another mnist-train" +
+                    (holder.empty() ? std::string() : " (pid " + holder + ")") + " as its " + what);
+    }
+    io_fail((fs::path(dir) / kFileName).string(), "cannot lock", err);
+  }
+  mark_holder(fd);
+  return FolderLock(fd);
+}
+
+FolderLock::FolderLock(FolderLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+
+FolderLock::~FolderLock() {
+  if (fd_ >= 0) {
+    ::close(fd_);  // releases the flock
   }
 }
 

@@ -13,7 +13,7 @@ rm -rf "$work" && mkdir -p "$work"
 fail=0
 check() { if [ "$2" = "$3" ]; then echo "ok   $1"; else echo "FAIL: $1: got '$3', expected '$2'"; fail=1; fi; }
 has() { if grep -qE -- "$2" "$1"; then echo 1; else echo 0; fi; }
-files() { (cd "$1" && ls -A | sort | tr '\n' ' '); }
+files() { (cd "$1" && ls -A | grep -vx '.mnist-train.lock' | sort | tr '\n' ' '); }
 limit_kb=1000  # weights.bin is 2.3 MB; model.json, history.json a few KB
 base=(--epochs 1 --train-limit 200 --test-limit 50 --threads 1)
 

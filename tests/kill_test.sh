@@ -175,8 +175,8 @@ model_key() {
 extra_entries() {
   [ -d "$W/$1" ] || return 0
   case $1 in
-    M | R) (cd "$W/$1" && find . -mindepth 1 -maxdepth 1 ! -name model.json ! -name weights.bin ! -name history.json -printf '%f\n' | sort) ;;
-    *) (cd "$W/$1" && find . -mindepth 1 -maxdepth 1 ! -name 'ckpt-*' -printf '%f\n' | sort) ;;
+    M | R) (cd "$W/$1" && find . -mindepth 1 -maxdepth 1 ! -name model.json ! -name weights.bin ! -name history.json ! -name .mnist-train.lock -printf '%f\n' | sort) ;;
+    *) (cd "$W/$1" && find . -mindepth 1 -maxdepth 1 ! -name 'ckpt-*' ! -name .mnist-train.lock -printf '%f\n' | sort) ;;
   esac
 }
 complete_ckpts() { [ -d "$1" ] && (cd "$1" && for d in ckpt-*; do [ -f "$d/state.json" ] && echo "$d"; done | sort); }

@@ -5,9 +5,12 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -114,6 +117,36 @@ TEST(FsUtilTest, SweepRemovesOnlyWhatGoneProcessesLeft) {
   EXPECT_FALSE(process_gone("12a"));
   EXPECT_FALSE(process_gone(""));
   EXPECT_TRUE(process_gone(std::to_string(::getpid())));
+}
+
+TEST(FsUtilTest, FolderLockAdmitsOneWriterAtATime) {
+  test::TempDir dir;
+  const std::string me = std::to_string(::getpid());
+  std::optional<FolderLock> first(FolderLock::take(dir.path().string(), "checkpoint folder"));
+  // flock locks belong to open files: a second open in this process conflicts too.
+  try {
+    FolderLock::take(dir.path().string(), "checkpoint folder");
+    ADD_FAILURE() << "a second take succeeded";
+  } catch (const IoError& e) {
+    EXPECT_EQ(std::string(e.what()), dir.path().string() + ": in use by another mnist-train (pid " +
+                                         me + ") as its checkpoint folder");
+  }
+  std::vector<std::string> waited_for;
+  std::thread release([&first] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    first.reset();
+  });
+  {
+    const FolderLock second = FolderLock::wait(
+        dir.path().string(), [&](const std::string& pid) { waited_for.push_back(pid); });
+    EXPECT_EQ(waited_for, std::vector<std::string>{me});  // told once, with the holder
+  }
+  release.join();
+  waited_for.clear();
+  const FolderLock third = FolderLock::wait(
+      dir.path().string(), [&](const std::string& pid) { waited_for.push_back(pid); });
+  EXPECT_TRUE(waited_for.empty()) << "a free lock is taken without waiting";
+  EXPECT_TRUE(fs::exists(dir.path() / FolderLock::kFileName));
 }
 
 TEST(FsUtilTest, JsonIsBoundedBeforeParsing) {

@@ -65,6 +65,35 @@ std::optional<std::string> writable_dir_problem(const std::string& dir, const st
 /// writable_dir_problem(), thrown as an IoError.
 void ensure_writable_dir(const std::string& dir, const std::string& what);
 
+/// One writer per folder: an advisory lock (flock) on DIR/.mnist-train.lock
+/// (created if missing, never removed: removing a lock file races with its
+/// next user), holding the owner's process id for others' messages. Released
+/// when destroyed, or by the kernel when the process dies, however it dies.
+class FolderLock {
+ public:
+  static constexpr const char* kFileName = ".mnist-train.lock";
+
+  /// Blocks until the lock is free. When another process holds it,
+  /// `on_wait(holder_pid)` is called once first (holder_pid may be "").
+  /// Throws IoError when the lock file cannot be made.
+  static FolderLock wait(const std::string& dir,
+                         const std::function<void(const std::string& holder_pid)>& on_wait = {});
+
+  /// Takes the lock or throws IoError "DIR: in use by another mnist-train
+  /// (pid N) as its WHAT".
+  static FolderLock take(const std::string& dir, const std::string& what);
+
+  FolderLock(FolderLock&& other) noexcept;
+  FolderLock& operator=(FolderLock&& other) = delete;
+  FolderLock(const FolderLock&) = delete;
+  FolderLock& operator=(const FolderLock&) = delete;
+  ~FolderLock();
+
+ private:
+  explicit FolderLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
 /// Reads and parses a JSON file with bounds for untrusted input: at most
 /// kMaxJsonBytes, nested at most kMaxJsonDepth deep (deeper nesting would
 /// exhaust the recursive parser's stack), checked before parsing. Throws

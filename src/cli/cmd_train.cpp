@@ -20,6 +20,7 @@
 #include "mnist/csv_log.hpp"
 #include "mnist/cuda_graph.hpp"
 #include "mnist/data.hpp"
+#include "mnist/fs_util.hpp"
 #include "mnist/history.hpp"
 #include "mnist/tfjs_io.hpp"
 #include "mnist/train.hpp"
@@ -158,6 +159,21 @@ std::string data_dir_for(const std::string& flag_value, DatasetKind kind) {
   return dir;
 }
 
+/// One writer per folder (FolderLock): a save into the model folder waits,
+/// saying so, while another mnist-train saves there. No lock is taken where
+/// this run already holds the folder as its checkpoint folder.
+std::optional<FolderLock> lock_model_folder(const std::string& dir,
+                                            const std::string& checkpoint_dir) {
+  std::error_code ec;
+  if (!checkpoint_dir.empty() && std::filesystem::equivalent(dir, checkpoint_dir, ec)) {
+    return std::nullopt;
+  }
+  return FolderLock::wait(dir, [&dir](const std::string& pid) {
+    spdlog::info("{}: waiting for another mnist-train{} to finish saving there", dir,
+                 pid.empty() ? "" : " (pid " + pid + ")");
+  });
+}
+
 }  // namespace
 
 int run_train(const TrainOptions& o, const GlobalOptions& global, const std::string& program) {
@@ -168,8 +184,12 @@ int run_train(const TrainOptions& o, const GlobalOptions& global, const std::str
   if (!o.model_save_path.empty()) {
     check_writable_dir(o.model_save_path, "model folder", "--model-save-path");
   }
+  // A training owns its checkpoint folder for the whole run: a second one
+  // with the same --checkpoint-dir is refused (exit 4) before any work.
+  std::optional<FolderLock> checkpoint_lock;
   if (!o.checkpoint_dir.empty()) {
     check_writable_dir(o.checkpoint_dir, "checkpoint folder", "--checkpoint-dir");
+    checkpoint_lock.emplace(FolderLock::take(o.checkpoint_dir, "checkpoint folder"));
   }
   const DatasetKind dataset = *parse_dataset(o.dataset);
   const OptimizerKind optimizer_kind = *parse_optimizer(o.optimizer);
@@ -296,6 +316,7 @@ int run_train(const TrainOptions& o, const GlobalOptions& global, const std::str
       best_weights = copy_parameters(model);
     }
     if (d.save_best) {
+      const auto lock = lock_model_folder(o.model_save_path, o.checkpoint_dir);
       save_tfjs(model, o.model_save_path);
       spdlog::info("epoch {}: {} = {:.4f}, the best so far: model saved to {}", s.epoch,
                    monitor_name(epoch_callbacks.config().monitor),
@@ -374,6 +395,7 @@ int run_train(const TrainOptions& o, const GlobalOptions& global, const std::str
   const EvalResult test = evaluate(model, data.test, kEvalBatchSize, cfg.precision);
   print_evaluation(test);
   if (!o.model_save_path.empty()) {
+    const auto lock = lock_model_folder(o.model_save_path, o.checkpoint_dir);  // model + history
     if (!best_saved) {
       save_tfjs(model, o.model_save_path);
     }
