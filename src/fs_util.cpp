@@ -281,6 +281,20 @@ std::string lock_holder(int fd) {
   return pid.find_first_not_of("0123456789") == std::string::npos ? pid : "";
 }
 
+/// flock(fd, op | LOCK_NB) retried every 10 ms for up to `ms`; errno is
+/// left as the last attempt set it.
+bool lock_within(int fd, int op, int ms) {
+  for (int waited = 0;; waited += 10) {
+    if (::flock(fd, op | LOCK_NB) == 0) {
+      return true;
+    }
+    if ((errno != EWOULDBLOCK && errno != EINTR) || waited >= ms) {
+      return false;
+    }
+    ::usleep(10 * 1000);
+  }
+}
+
 void mark_holder(int fd) {
   const std::string pid = std::to_string(::getpid()) + "\n";
   if (::ftruncate(fd, 0) == 0) {
@@ -293,7 +307,7 @@ void mark_holder(int fd) {
 FolderLock FolderLock::wait(const std::string& dir,
                             const std::function<void(const std::string&)>& on_wait) {
   const int fd = open_lock_file(dir);
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+  if (!lock_within(fd, LOCK_EX, kReaderGraceMs)) {
     if (errno != EWOULDBLOCK) {
       const int err = errno;
       ::close(fd);
@@ -316,7 +330,7 @@ FolderLock FolderLock::wait(const std::string& dir,
 
 FolderLock FolderLock::take(const std::string& dir, const std::string& what) {
   const int fd = open_lock_file(dir);
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+  if (!lock_within(fd, LOCK_EX, kReaderGraceMs)) {
     const int err = errno;
     const std::string holder = lock_holder(fd);
     ::close(fd);
@@ -327,6 +341,22 @@ FolderLock FolderLock::take(const std::string& dir, const std::string& what) {
     io_fail((fs::path(dir) / kFileName).string(), "cannot lock", err);
   }
   mark_holder(fd);
+  return FolderLock(fd);
+}
+
+std::optional<FolderLock> FolderLock::share(const std::string& dir, int timeout_ms) {
+  const std::string path = (fs::path(dir) / kFileName).string();
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);  // flock needs no write access
+  }
+  if (fd < 0) {
+    return std::nullopt;
+  }
+  if (!lock_within(fd, LOCK_SH, timeout_ms)) {
+    ::close(fd);
+    return std::nullopt;
+  }
   return FolderLock(fd);
 }
 

@@ -18,15 +18,25 @@
 //   mnist_fixture image-corpus DIR       write the seed corpus of fuzz_image:
 //       a PNG of every colour type, bit depth, palette and interlacing, PGM
 //       P2/P5 (8 and 16 bits), truncated files and lying headers
+//   mnist_fixture versions OUTDIR        write three models for serve's version
+//       test: OUTDIR/A and OUTDIR/B (the convnet, two seeds), OUTDIR/C (a
+//       different topology: flatten, dense 10 softmax), each naming itself in
+//       userDefinedMetadata.version, and OUTDIR/expected.json: each one's
+//       probabilities for the image with pixel i = (i % 7) / 7
+//   mnist_fixture replace DIR COUNT PAUSE_MS SRC...  save the SRC models into
+//       DIR in turn, COUNT saves in all, each as mnist-train saves (FolderLock,
+//       save_tfjs), PAUSE_MS apart
 // Test images come from $MNIST_DATA_DIR (or data/mnist).
 #include <spng.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <ATen/ATen.h>
@@ -34,6 +44,7 @@
 #include <nlohmann/json.hpp>
 
 #include "mnist/data.hpp"
+#include "mnist/fs_util.hpp"
 #include "mnist/model.hpp"
 #include "mnist/tfjs_io.hpp"
 #include "mnist/train.hpp"
@@ -74,6 +85,67 @@ int export_model(const std::string& out, int64_t n, uint64_t seed) {
   write_probs(probs, out + "/probs.bin");
   std::printf("saved %s with probabilities for %lld images\n", out.c_str(),
               static_cast<long long>(probs.size(0)));
+  return 0;
+}
+
+int write_versions(const std::string& out) {
+  mnist::ModelSpec small;
+  small.layers.resize(2);
+  small.layers[0].kind = mnist::LayerKind::kFlatten;
+  small.layers[0].name = "flatten_Flatten1";
+  small.layers[1].kind = mnist::LayerKind::kDense;
+  small.layers[1].name = "dense_Dense1";
+  small.layers[1].units = 10;
+  small.layers[1].activation = mnist::Activation::kSoftmax;
+  const std::vector<std::pair<std::string, mnist::ModelSpec>> versions = {
+      {"A", mnist::mnist_node_spec()}, {"B", mnist::mnist_node_spec()}, {"C", small}};
+  at::Tensor image = at::arange(784, at::kFloat).fmod(7).div(7).reshape({1, 1, 28, 28});
+  nlohmann::json expected;
+  uint64_t seed = 1;
+  for (const auto& [tag, spec] : versions) {
+    torch::manual_seed(seed++);
+    mnist::Model model(spec);
+    {
+      torch::NoGradGuard no_grad;
+      for (auto& p : model->parameters()) {
+        if (p.dim() == 1) {
+          p.normal_(0.0, 0.1);
+        }
+      }
+    }
+    model->set_metadata({{"version", tag}});
+    mnist::save_tfjs(model, out + "/" + tag);
+    const at::Tensor probs = mnist::predict_proba(model, image, 1).contiguous();
+    expected[tag] = std::vector<float>(probs.data_ptr<float>(), probs.data_ptr<float>() + 10);
+  }
+  std::ofstream file(out + "/expected.json");
+  file << expected.dump() << "\n";
+  if (!file) {
+    throw std::runtime_error("cannot write " + out + "/expected.json");
+  }
+  std::printf("wrote versions A, B, C and expected.json in %s\n", out.c_str());
+  return 0;
+}
+
+int replace_models(const std::string& dir,
+                   int64_t count,
+                   int64_t pause_ms,
+                   const std::vector<std::string>& sources) {
+  std::vector<mnist::Model> models;
+  for (const std::string& source : sources) {
+    models.push_back(mnist::load_tfjs(source));
+  }
+  const auto start = std::chrono::steady_clock::now();
+  for (int64_t i = 0; i < count; ++i) {
+    {
+      const mnist::FolderLock lock = mnist::FolderLock::wait(dir);
+      mnist::save_tfjs(models[static_cast<size_t>(i) % models.size()], dir);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms));
+  }
+  const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+  std::printf("replaced the model in %s %lld times in %.1f s\n", dir.c_str(),
+              static_cast<long long>(count), took.count());
   return 0;
 }
 
@@ -238,6 +310,12 @@ int main(int argc, char** argv) {
     if (a.size() == 3 && (a[0] == "png-bomb" || a[0] == "png-digit")) {
       return write_big_png(a[1], static_cast<uint32_t>(std::stoul(a[2])), a[0] == "png-digit");
     }
+    if (a.size() == 2 && a[0] == "versions") {
+      return write_versions(a[1]);
+    }
+    if (a.size() >= 5 && a[0] == "replace") {
+      return replace_models(a[1], std::stoll(a[2]), std::stoll(a[3]), {a.begin() + 4, a.end()});
+    }
     if (a.size() == 2 && a[0] == "image-corpus") {
       return write_image_corpus(a[1]);
     }
@@ -248,6 +326,7 @@ int main(int argc, char** argv) {
   std::fprintf(
       stderr,
       "usage: mnist_fixture export OUTDIR N SEED | check MODEL PROBS N | probs MODEL N OUT | "
-      "preds MODEL N OUT | png OUT INDEX | png-bomb|png-digit OUT SIDE | image-corpus DIR\n");
+      "preds MODEL N OUT | png OUT INDEX | png-bomb|png-digit OUT SIDE | image-corpus DIR | "
+      "versions OUTDIR | replace DIR COUNT PAUSE_MS SRC...\n");
   return 2;
 }

@@ -53,7 +53,26 @@ check "/app.js" "200 text/javascript; charset=utf-8" "$(get /app.js | cut -d' ' 
 check "/style.css" "200 text/css; charset=utf-8" "$(get /style.css | cut -d' ' -f1-3)"
 check "/vendor/tf.min.js" "200 text/javascript; charset=utf-8" "$(get /vendor/tf.min.js | cut -d' ' -f1-3)"
 check "/vendor/tfjs-vis.umd.min.js" "200 text/javascript; charset=utf-8" "$(get /vendor/tfjs-vis.umd.min.js | cut -d' ' -f1-3)"
-check "/models/model.json" "200 application/json $(stat -c %s "$model/model.json")" "$(get /models/model.json)"
+check "/models/model.json" "200 application/json" "$(get /models/model.json | cut -d' ' -f1-2)"
+# model.json as on disk, its weight paths naming the version served (serve's
+# ModelVersions): v/<id>/weights.bin, answered from that version's files.
+served_path() {  # the served manifest's first path
+  curl -s "${url}models/model.json" | python3 -c "import json,sys; print(json.load(sys.stdin)['weightsManifest'][0]['paths'][0])"
+}
+check "served model.json = the file but its weight paths" "True" "$(curl -s "${url}models/model.json" | python3 -c "
+import json, re, sys
+served, disk = json.load(sys.stdin), json.load(open('$model/model.json'))
+paths = [p for g in served['weightsManifest'] for p in g['paths']]
+for g in served['weightsManifest']: g['paths'] = [re.sub(r'^v/[0-9a-f]+-[0-9]+/', '', p) for p in g['paths']]
+print(served == disk and all(re.match(r'^v/[0-9a-f]{8}-[0-9]+/weights.bin$', p) for p in paths))")"
+vpath=$(served_path)
+check "/models/$vpath" "200 application/octet-stream 2379688" "$(get "/models/$vpath")"
+check "/models/$vpath = weights.bin" "$(md5sum <"$model/weights.bin")" "$(curl -s "${url}models/$vpath" | md5sum)"
+check "same version while unchanged" "$vpath" "$(served_path)"
+for p in /models/v/00000000-1/weights.bin "/models/${vpath%weights.bin}model.json" \
+         "/models/${vpath%weights.bin}../weights.bin" "/models/${vpath%/weights.bin}" /models/v/ /models/v; do
+  check "$p" "404" "$(get "$p" | cut -d' ' -f1)"
+done
 check "/models/weights.bin" "200 application/octet-stream 2379688" "$(get /models/weights.bin)"
 check "/models/history.json" "200 application/json $(stat -c %s "$model/history.json")" "$(get /models/history.json)"
 check "/sample/images.bin" "200 application/octet-stream 156800" "$(get /sample/images.bin)"
@@ -91,6 +110,8 @@ cp "$model/weights.bin" "$work/dotslash/"
 check "manifest rewritten" "1" "$(grep -c '"./weights.bin"' "$work/dotslash/model.json")"
 start dotslash --model "$work/dotslash"
 check "/models/weights.bin" "200 application/octet-stream 2379688" "$(get /models/weights.bin)"
+check "served as v/<id>/weights.bin" "1" "$(served_path | grep -cE '^v/[0-9a-f]{8}-1/weights.bin$')"
+check "/models/$(served_path)" "200 application/octet-stream 2379688" "$(get "/models/$(served_path)")"
 check "evaluates" "0" "$("$bin" evaluate --model "$work/dotslash" --test-limit 50 >/dev/null 2>&1; echo $?)"
 url=$base
 check "absolute-form target" "404" "$(curl -s -o /dev/null -w '%{http_code}' --request-target "http://127.0.0.1/etc/passwd" "$url")"

@@ -132,8 +132,8 @@ TEST(FsUtilTest, FolderLockAdmitsOneWriterAtATime) {
                                          me + ") as its checkpoint folder");
   }
   std::vector<std::string> waited_for;
-  std::thread release([&first] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  std::thread release([&first] {  // past the grace given to readers
+    std::this_thread::sleep_for(std::chrono::milliseconds(FolderLock::kReaderGraceMs + 300));
     first.reset();
   });
   {
@@ -147,6 +147,31 @@ TEST(FsUtilTest, FolderLockAdmitsOneWriterAtATime) {
       dir.path().string(), [&](const std::string& pid) { waited_for.push_back(pid); });
   EXPECT_TRUE(waited_for.empty()) << "a free lock is taken without waiting";
   EXPECT_TRUE(fs::exists(dir.path() / FolderLock::kFileName));
+}
+
+TEST(FsUtilTest, FolderLockReadersShareItAndKeepWritersOut) {
+  test::TempDir dir;
+  const std::string d = dir.path().string();
+  auto reader = FolderLock::share(d, 0);
+  ASSERT_TRUE(reader.has_value());
+  EXPECT_TRUE(FolderLock::share(d, 0).has_value()) << "readers share";
+  EXPECT_THROW(FolderLock::take(d, "model folder"), IoError);
+  // A writer waits silently for a reader that is done within the grace.
+  std::vector<std::string> waited_for;
+  std::thread release([&reader] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    reader.reset();
+  });
+  {
+    const FolderLock writer =
+        FolderLock::wait(d, [&](const std::string& pid) { waited_for.push_back(pid); });
+    EXPECT_TRUE(waited_for.empty());
+    EXPECT_FALSE(FolderLock::share(d, 50).has_value()) << "no reader while a writer holds it";
+  }
+  release.join();
+  EXPECT_TRUE(FolderLock::share(d, 0).has_value());
+  // A folder without the lock file where none can be made: no lock, no throw.
+  EXPECT_FALSE(FolderLock::share(dir.file("missing/deeper"), 0).has_value());
 }
 
 TEST(FsUtilTest, JsonIsBoundedBeforeParsing) {

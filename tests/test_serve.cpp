@@ -5,7 +5,12 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <optional>
+#include <thread>
+
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "mnist/error.hpp"
 #include "mnist/fs_util.hpp"
@@ -279,6 +284,97 @@ TEST(ServeTest, BodiesOverTheBoundAre413) {
   EXPECT_EQ(request_refusal(head("POST", {"4097"})), 413);
   EXPECT_EQ(request_refusal(head("PUT", {"1000000000000000000"})), 413);
   EXPECT_EQ(request_refusal(head("POST", {"9999999999999999999"})), 413);
+}
+
+std::vector<uint8_t> to_bytes(const std::string& s) { return {s.begin(), s.end()}; }
+
+/// model.json naming `files`, as one group.
+std::string manifest_naming(const std::vector<std::string>& files) {
+  return nlohmann::json(
+             {{"modelTopology", nlohmann::json::object()},
+              {"weightsManifest", {{{"paths", files}, {"weights", nlohmann::json::array()}}}}})
+      .dump();
+}
+
+/// Replaces DIR/NAME by a rename, as every save of mnist-train does.
+void replace_file(const std::string& dir, const std::string& name, const std::string& content) {
+  test::write_bytes(dir + "/.staged", to_bytes(content));
+  std::filesystem::rename(dir + "/.staged", dir + "/" + name);
+}
+
+std::string held_bytes(const ModelVersion& version, const std::string& path) {
+  const auto& file = version.files.at(path);
+  std::string out(file->size, '\0');
+  EXPECT_EQ(::pread(file->fd, out.data(), out.size(), 0), static_cast<ssize_t>(out.size()));
+  return out;
+}
+
+TEST(ServeTest, ModelVersionsKeepEachVersionWholeAsItIsReplaced) {
+  TempDir tmp;
+  const std::string dir = tmp.file("m");
+  std::filesystem::create_directories(dir);
+  replace_file(dir, "weights.bin", "old weights");
+  replace_file(dir, "model.json", manifest_naming({"./weights.bin", "../out.bin", "gone.bin"}));
+  ModelVersions versions(dir, 2);
+  const auto v1 = versions.current();
+  ASSERT_NE(v1, nullptr);
+  EXPECT_EQ(versions.current(), v1) << "unchanged on disk: the same version";
+  EXPECT_TRUE(std::all_of(v1->id.begin(), v1->id.end(), [](char c) {
+    return std::isxdigit(c) || c == '-';
+  })) << v1->id;
+  const auto served = nlohmann::json::parse(v1->model_json);
+  EXPECT_EQ(
+      served["weightsManifest"][0]["paths"],
+      nlohmann::json({"v/" + v1->id + "/weights.bin", "../out.bin", "v/" + v1->id + "/gone.bin"}))
+      << "accepted paths name the version, refused ones stay as they are";
+  EXPECT_EQ(v1->files.size(), 1u) << "gone.bin is missing: a 404";
+  EXPECT_EQ(held_bytes(*v1, "weights.bin"), "old weights");
+
+  // A new model: the old version still reads the old bytes.
+  replace_file(dir, "weights.bin", "new weights!");
+  const auto v2 = versions.current();
+  ASSERT_NE(v2, nullptr);
+  EXPECT_NE(v2->id, v1->id);
+  EXPECT_EQ(held_bytes(*v2, "weights.bin"), "new weights!");
+  EXPECT_EQ(held_bytes(*versions.find(v1->id), "weights.bin"), "old weights");
+  // A file that appears is a change too.
+  test::write_bytes(dir + "/gone.bin", to_bytes("here"));
+  const auto v3 = versions.current();
+  EXPECT_NE(v3, v2);
+  EXPECT_EQ(held_bytes(*v3, "gone.bin"), "here");
+  EXPECT_EQ(versions.find(v1->id), nullptr) << "only the 2 newest are kept";
+  EXPECT_NE(versions.find(v2->id), nullptr);
+  EXPECT_EQ(versions.find("nope"), nullptr);
+  EXPECT_EQ(held_bytes(*v1, "weights.bin"), "old weights") << "a download under way keeps its file";
+
+  // model.json that is not JSON, or missing: nothing to version.
+  replace_file(dir, "model.json", "{not json");
+  EXPECT_EQ(versions.current(), nullptr);
+  std::filesystem::remove(dir + "/model.json");
+  EXPECT_EQ(versions.current(), nullptr);
+}
+
+TEST(ServeTest, ModelVersionsWaitForASaveUnderWay) {
+  TempDir tmp;
+  const std::string dir = tmp.file("m");
+  std::filesystem::create_directories(dir);
+  replace_file(dir, "weights.bin", "A");
+  replace_file(dir, "model.json", manifest_naming({"weights.bin"}));
+  ModelVersions versions(dir);
+  ASSERT_NE(versions.current(), nullptr);
+  std::optional<FolderLock> writer(FolderLock::take(dir, "model folder"));
+  replace_file(dir, "weights.bin", "B");  // a save half done: weights, not yet model.json
+  std::thread finish([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    replace_file(dir, "model.json", manifest_naming({"weights.bin", "more.bin"}));
+    test::write_bytes(dir + "/more.bin", to_bytes("C"));
+    writer.reset();
+  });
+  const auto v = versions.current();  // waits for the writer's lock
+  finish.join();
+  ASSERT_NE(v, nullptr);
+  EXPECT_EQ(held_bytes(*v, "weights.bin"), "B");
+  EXPECT_EQ(held_bytes(*v, "more.bin"), "C");
 }
 
 }  // namespace

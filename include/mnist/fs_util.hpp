@@ -69,19 +69,28 @@ void ensure_writable_dir(const std::string& dir, const std::string& what);
 /// (created if missing, never removed: removing a lock file races with its
 /// next user), holding the owner's process id for others' messages. Released
 /// when destroyed, or by the kernel when the process dies, however it dies.
+/// Readers (serve taking a consistent copy of a model) share it; writers
+/// give a reader kReaderGraceMs before they wait aloud or refuse.
 class FolderLock {
  public:
   static constexpr const char* kFileName = ".mnist-train.lock";
+  static constexpr int kReaderGraceMs = 500;
 
-  /// Blocks until the lock is free. When another process holds it,
-  /// `on_wait(holder_pid)` is called once first (holder_pid may be "").
-  /// Throws IoError when the lock file cannot be made.
+  /// Blocks until the lock is free. When another process holds it past the
+  /// grace, `on_wait(holder_pid)` is called once first (holder_pid may be
+  /// ""). Throws IoError when the lock file cannot be made.
   static FolderLock wait(const std::string& dir,
                          const std::function<void(const std::string& holder_pid)>& on_wait = {});
 
   /// Takes the lock or throws IoError "DIR: in use by another mnist-train
   /// (pid N) as its WHAT".
   static FolderLock take(const std::string& dir, const std::string& what);
+
+  /// A reader's shared lock, which keeps writers out while held: nullopt
+  /// when no writer released it within `timeout_ms`, or when the lock file
+  /// can neither be opened nor made (a folder this process may not write).
+  /// Never throws.
+  static std::optional<FolderLock> share(const std::string& dir, int timeout_ms);
 
   FolderLock(FolderLock&& other) noexcept;
   FolderLock& operator=(FolderLock&& other) = delete;

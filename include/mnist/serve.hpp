@@ -4,7 +4,8 @@
 // may be sent is an explicit allow-list of URL paths mapped to files. It
 // never prints: requests and warnings reach the caller through callbacks.
 // Sources in src/serve/: http (the hardened transport), request_rules,
-// routes (the allow-list), server (the routes served over HTTP).
+// routes (the allow-list), versions (consistent copies of the model as it is
+// replaced), server (the routes served over HTTP).
 #pragma once
 
 #include <cstddef>
@@ -61,6 +62,10 @@ void add_web_files(ServeTable& table, const std::string& web_dir);
 /// the page then reports why it cannot load the model.
 void add_model_files(ServeTable& table, const std::string& model_dir);
 
+/// `file`'s real path (symlinks resolved) is a regular file strictly inside
+/// `root`'s real path.
+bool file_inside(const std::string& file, const std::string& root);
+
 /// Maps a request target (the raw, still percent-encoded path; a query
 /// string is ignored) to an allowed file. nullopt (a 404) when the target is
 /// not absolute, is malformed, holds a "." or ".." segment, a backslash or
@@ -77,6 +82,65 @@ struct MnistSample {
 /// Reads t10k-images/labels (raw or .gz) from `data_dir`; fewer than
 /// `count` records if the files hold fewer. Throws DataError.
 MnistSample load_sample(const std::string& data_dir, int64_t count);
+
+// ---- Model versions (src/serve/versions.cpp) -------------------------------
+
+/// A file held open: its bytes are those it had when opened, whatever is
+/// later renamed over its name (as every save of mnist-train does).
+struct HeldFile {
+  HeldFile(int fd, uint64_t size) : fd(fd), size(size) {}
+  HeldFile(const HeldFile&) = delete;
+  HeldFile& operator=(const HeldFile&) = delete;
+  ~HeldFile();
+  const int fd;
+  const uint64_t size;
+};
+
+/// One version of the served model: model.json and the weight files it
+/// names, taken together (so they belong together) and kept open.
+struct ModelVersion {
+  std::string id;          ///< "<server nonce>-<n>": [0-9a-f-] only
+  std::string model_json;  ///< as served: each accepted manifest path P is "v/<id>/P"
+  /// Accepted manifest path (normalised) -> its file; a missing file, or
+  /// one whose real path leaves the folder, is absent (a 404).
+  std::map<std::string, std::shared_ptr<const HeldFile>> files;
+};
+
+/// The model folder as `serve` sends it, one consistent version per
+/// model.json fetched, so that a page loading a model while it is replaced
+/// gets the old version's files or the new one's, never a mix.
+///
+/// A new version is taken when model.json or a file it names changed on
+/// disk (device, inode, size, mtime or ctime), under FolderLock::share, so
+/// that no mnist-train save is half done meanwhile; where the lock cannot be
+/// had within 2 s (a training holding the folder as its checkpoint folder,
+/// a folder this process cannot lock), model.json is read again until it is
+/// unchanged across the copy and every file it names exists (5 tries).
+/// Files are replaced consistently by renames (mnist-train's saves, mv, a
+/// TF.js save into a fresh folder then renamed); a file rewritten in place
+/// (cp over it) changes under any reader, and is not.
+class ModelVersions {
+ public:
+  /// Keeps the `keep` newest versions (and at most 256 open files in all,
+  /// the newest version whatever its count). An older version's URLs are
+  /// 404s.
+  explicit ModelVersions(std::string model_dir, size_t keep = 16);
+  ModelVersions(const ModelVersions&) = delete;
+  ModelVersions& operator=(const ModelVersions&) = delete;
+  ~ModelVersions();
+
+  /// The version now on disk; nullptr when model.json is missing, too large
+  /// or not JSON (serve then sends the file as it is, for the page to say
+  /// why it cannot load it). Thread-safe.
+  std::shared_ptr<const ModelVersion> current();
+
+  /// A kept version by id; nullptr if unknown or no longer kept.
+  std::shared_ptr<const ModelVersion> find(const std::string& id) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 // ---- Request rules (src/serve/request_rules.cpp) ---------------------------
 
@@ -136,7 +200,11 @@ struct ServeCallbacks {
 };
 
 /// The server. Routes: GET and HEAD of every allow-listed file (small files
-/// whole, large ones streamed from disk; Range ignored), "/sample/images.bin"
+/// whole, large ones streamed from disk; Range ignored); the model from
+/// ModelVersions: "/models/model.json" names its weights as
+/// "/models/v/<id>/<path>", answered from that version's open files
+/// (404 once it is no longer kept), and "/models/<path>" from the current
+/// version; "/sample/images.bin"
 /// and "/sample/labels.bin" (the test sample), OPTIONS (CORS preflight when
 /// cors_origin is set), 405 for other methods, 404 for everything else.
 /// Every response carries no-cache, nosniff and Accept-Ranges: none. Each

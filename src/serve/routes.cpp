@@ -15,10 +15,7 @@ namespace fs = std::filesystem;
 
 namespace mnist {
 
-namespace {
-
-/// `file`'s real path lies strictly inside `root`'s real path.
-bool inside(const std::string& file, const std::string& root) {
+bool file_inside(const std::string& file, const std::string& root) {
   std::error_code ec;
   const fs::path real_root = fs::canonical(root, ec);
   if (ec) {
@@ -31,8 +28,6 @@ bool inside(const std::string& file, const std::string& root) {
   const auto rel = real_file.lexically_relative(real_root);
   return !rel.empty() && *rel.begin() != ".." && rel.is_relative();
 }
-
-}  // namespace
 
 std::string default_web_dir() {
   if (const char* env = std::getenv("MNIST_WEB_DIR")) {
@@ -116,7 +111,7 @@ std::optional<ServedFile> resolve_request_path(const std::string& target, const 
     return std::nullopt;
   }
   const auto it = table.find(*path);
-  if (it == table.end() || !inside(it->second.path, it->second.root)) {
+  if (it == table.end() || !file_inside(it->second.path, it->second.root)) {
     return std::nullopt;
   }
   return it->second;

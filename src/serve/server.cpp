@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -28,26 +29,16 @@ constexpr const char* kAllowedMethods = "GET, HEAD, OPTIONS";
 constexpr size_t kInlineFileBytes = 64 * 1024;
 constexpr size_t kChunkBytes = 256 * 1024;
 
-/// Answers with the file at `path`: read whole when small (httplib may
-/// then compress it), else streamed from disk a chunk at a time, so that
-/// many concurrent downloads hold little memory. False if it cannot be read.
-bool serve_file(const std::string& path, const std::string& content_type, httplib::Response& res) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    return false;
-  }
-  const auto file = std::shared_ptr<int>(new int(fd), [](const int* f) {
-    ::close(*f);
-    delete f;
-  });
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    return false;
-  }
-  const auto size = static_cast<size_t>(st.st_size);
+/// Answers with an open file: read whole when small (httplib may then
+/// compress it), else streamed a chunk at a time, so that many concurrent
+/// downloads hold little memory. False if it cannot be read.
+bool serve_held(const std::shared_ptr<const HeldFile>& file,
+                const std::string& content_type,
+                httplib::Response& res) {
+  const auto size = static_cast<size_t>(file->size);
   if (size <= kInlineFileBytes) {
     std::string body(size, '\0');
-    if (size > 0 && ::pread(fd, body.data(), size, 0) != static_cast<ssize_t>(size)) {
+    if (size > 0 && ::pread(file->fd, body.data(), size, 0) != static_cast<ssize_t>(size)) {
       return false;
     }
     res.set_content(std::move(body), content_type.c_str());
@@ -57,10 +48,40 @@ bool serve_file(const std::string& path, const std::string& content_type, httpli
       size, content_type, [file](size_t offset, size_t length, httplib::DataSink& sink) {
         const size_t want = std::min(length, kChunkBytes);
         const std::unique_ptr<char[]> chunk(new char[want]);
-        const ssize_t n = ::pread(*file, chunk.get(), want, static_cast<off_t>(offset));
+        const ssize_t n = ::pread(file->fd, chunk.get(), want, static_cast<off_t>(offset));
         return n > 0 && sink.write(chunk.get(), static_cast<size_t>(n));
       });
   return true;
+}
+
+/// Answers with the file at `path` as it is now (serve_held).
+bool serve_file(const std::string& path, const std::string& content_type, httplib::Response& res) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return false;
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return false;
+  }
+  return serve_held(std::make_shared<const HeldFile>(fd, static_cast<uint64_t>(st.st_size)),
+                    content_type, res);
+}
+
+/// "/models/v/<id>/<path>" -> {id, path}; nullopt for any other target.
+std::optional<std::pair<std::string, std::string>> versioned_target(const std::string& target) {
+  static const std::string kPrefix = "/models/v/";
+  const auto path = percent_decode(target.substr(0, target.find_first_of("?#")));
+  if (!path || path->rfind(kPrefix, 0) != 0) {
+    return std::nullopt;
+  }
+  const size_t slash = path->find('/', kPrefix.size());
+  if (slash == std::string::npos) {
+    return std::nullopt;
+  }
+  return std::make_pair(path->substr(kPrefix.size(), slash - kPrefix.size()),
+                        path->substr(slash + 1));
 }
 
 /// Answers with `body`, which outlives the server, without copying it.
@@ -96,6 +117,7 @@ struct Server::Impl {
   ServeConfig config;
   ServeCallbacks callbacks;
   ServeTable table;
+  std::unique_ptr<ModelVersions> versions;
   std::string sample_images;  ///< [N,28,28] uint8
   std::string sample_labels;  ///< [N] uint8
   int port = 0;               ///< once bound
@@ -109,7 +131,50 @@ struct Server::Impl {
         }) {}
 
   void routes();
+  /// The model's files from `versions`; false when `target` is not one.
+  bool serve_model(const std::string& target, httplib::Response& res);
 };
+
+bool Server::Impl::serve_model(const std::string& target, httplib::Response& res) {
+  static const std::string kModels = "/models/";
+  if (const auto versioned = versioned_target(target)) {
+    std::shared_ptr<const HeldFile> held;
+    if (const auto version = versions->find(versioned->first)) {
+      const auto file = version->files.find(versioned->second);
+      if (file != version->files.end()) {
+        held = file->second;
+      }
+    }
+    if (!held || !serve_held(held, content_type_for(versioned->second), res)) {
+      not_found(res);
+    }
+    return true;
+  }
+  const auto path = percent_decode(target.substr(0, target.find_first_of("?#")));
+  if (!path || path->rfind(kModels, 0) != 0) {
+    return false;
+  }
+  const std::string relative = path->substr(kModels.size());
+  if (relative != kModelJsonFile && !is_plain_relative_path(relative)) {
+    return false;
+  }
+  const auto version = versions->current();
+  if (!version) {
+    return false;  // model.json as it is on disk, for the page to report
+  }
+  if (relative == kModelJsonFile) {
+    res.set_content(version->model_json, "application/json");
+    return true;
+  }
+  const auto file = version->files.find(relative);
+  if (file == version->files.end()) {
+    return false;
+  }
+  if (!serve_held(file->second, content_type_for(relative), res)) {
+    not_found(res);
+  }
+  return true;
+}
 
 void Server::Impl::routes() {
   http.Get(".*", [this](const httplib::Request& req, httplib::Response& res) {
@@ -117,6 +182,9 @@ void Server::Impl::routes() {
     if (path == "/sample/images.bin" || path == "/sample/labels.bin") {
       const std::string& body = path == "/sample/images.bin" ? sample_images : sample_labels;
       return body.empty() ? not_found(res) : serve_bytes(body, res);
+    }
+    if (serve_model(req.target, res)) {
+      return;
     }
     const auto file = resolve_request_path(req.target, table);
     if (!file || !serve_file(file->path, file->content_type, res)) {
@@ -186,6 +254,7 @@ Server::Server(const ServeConfig& config, ServeCallbacks callbacks)
   }
   add_web_files(impl_->table, c.web_dir);
   add_model_files(impl_->table, c.model_dir);
+  impl_->versions = std::make_unique<ModelVersions>(c.model_dir);
   for (const auto& [url, file] : impl_->table) {
     if (url != "/" && !resolve_request_path(url, impl_->table)) {
       warn_missing(impl_->callbacks, url, file);
