@@ -2,8 +2,11 @@
 // weight in TF.js layout, files are replaced atomically.
 #include "mnist/tfjs_io.hpp"
 
+#include <c10/util/Half.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -202,6 +205,154 @@ TEST(TfjsLoadTest, AcceptsShardedWeightsAndSeveralGroups) {
   for (const auto& [name, tensor] : saved->tfjs_weights()) {
     EXPECT_TRUE(loaded->weight(name).equal(tensor)) << name;
   }
+}
+
+TEST(TfjsLoadTest, HalfToFloatIsExact) {
+  EXPECT_EQ(half_to_float(0x3C00), 1.0f);
+  EXPECT_EQ(half_to_float(0xC000), -2.0f);
+  EXPECT_EQ(half_to_float(0x7BFF), 65504.0f);               // the largest half
+  EXPECT_EQ(half_to_float(0x0400), std::ldexp(1.0f, -14));  // the smallest normal
+  EXPECT_EQ(half_to_float(0x0001), std::ldexp(1.0f, -24));  // the smallest subnormal
+  EXPECT_EQ(half_to_float(0x03FF), std::ldexp(1023.0f, -24));
+  EXPECT_EQ(half_to_float(0x3555), 0x1.554p-2f);  // 1/3 rounded to half
+  EXPECT_TRUE(std::signbit(half_to_float(0x8000)) && half_to_float(0x8000) == 0.0f);
+  EXPECT_TRUE(std::isinf(half_to_float(0x7C00)) && half_to_float(0x7C00) > 0);
+  EXPECT_TRUE(std::isnan(half_to_float(0x7E00)));
+  // Every finite half survives a round trip through float and back by value.
+  for (uint32_t h = 0; h < 0x7C00; ++h) {
+    const float f = half_to_float(static_cast<uint16_t>(h));
+    ASSERT_EQ(static_cast<double>(f),
+              std::ldexp(static_cast<double>(h < 0x400 ? h : (h & 0x3FF) | 0x400),
+                         h < 0x400 ? -24 : static_cast<int>(h >> 10) - 25))
+        << h;
+  }
+}
+
+TEST(TfjsLoadTest, AffineValuesAreQTimesScalePlusMin) {
+  const std::vector<char> q8 = {0, 1, static_cast<char>(255)};
+  const auto v8 = decode_weight_values(q8.data(), 3, {WeightStorage::kUint8, -0.5, 1.0 / 255});
+  EXPECT_EQ(v8, (std::vector<float>{-0.5f, static_cast<float>(1.0 / 255 - 0.5), 0.5f}));
+  const std::vector<char> q16 = {1, 2};  // little-endian 0x0201
+  const auto v16 = decode_weight_values(q16.data(), 1, {WeightStorage::kUint16, 1.0, 0.25});
+  EXPECT_EQ(v16, std::vector<float>{static_cast<float>(0x0201 * 0.25 + 1.0)});
+}
+
+/// The saved model's weights stored as `storage` (uint8/uint16 with the
+/// converter's nudged range, float16 by rounding), shard files cut at odd
+/// offsets. Returns the values the quantized files hold, dequantized, in
+/// manifest order.
+std::vector<float> quantize_folder(const std::string& dir, WeightStorage storage) {
+  ordered_json doc = read_json(dir + "/model.json");
+  const std::vector<char> bytes = read_all(dir + "/weights.bin");
+  std::vector<char> out;
+  std::vector<float> expected;
+  size_t offset = 0;
+  for (auto& spec : doc["weightsManifest"][0]["weights"]) {
+    size_t n = 1;
+    for (const auto& d : spec["shape"]) {
+      n *= d.get<size_t>();
+    }
+    const std::vector<float> w = decode_weight_values(bytes.data() + offset, n, {});
+    offset += 4 * n;
+    WeightEncoding e{storage, 0.0, 1.0};
+    std::vector<char> stored;
+    if (storage == WeightStorage::kFloat16) {
+      spec["quantization"] = {{"dtype", "float16"}, {"original_dtype", "float32"}};
+      for (const float v : w) {
+        const uint16_t h = c10::Half(v).x;
+        stored.push_back(static_cast<char>(h & 0xFF));
+        stored.push_back(static_cast<char>(h >> 8));
+      }
+    } else {
+      const double top = storage == WeightStorage::kUint8 ? 255 : 65535;
+      const auto [lo, hi] = std::minmax_element(w.begin(), w.end());
+      e.scale = (*hi - *lo) / top;
+      e.min = -std::nearbyint(-*lo / e.scale) * e.scale;
+      spec["quantization"] = {{"dtype", storage == WeightStorage::kUint8 ? "uint8" : "uint16"},
+                              {"min", e.min},
+                              {"scale", e.scale},
+                              {"original_dtype", "float32"}};
+      for (const float v : w) {
+        const auto q =
+            static_cast<uint32_t>(std::clamp(std::nearbyint((v - e.min) / e.scale), 0.0, top));
+        stored.push_back(static_cast<char>(q & 0xFF));
+        if (storage == WeightStorage::kUint16) {
+          stored.push_back(static_cast<char>(q >> 8));
+        }
+      }
+    }
+    const std::vector<float> values = decode_weight_values(stored.data(), n, e);
+    expected.insert(expected.end(), values.begin(), values.end());
+    out.insert(out.end(), stored.begin(), stored.end());
+  }
+  const size_t cut = out.size() / 2 | 1;
+  test::write_bytes(dir + "/group1-shard1of2.bin",
+                    std::vector<uint8_t>(out.begin(), out.begin() + static_cast<long>(cut)));
+  test::write_bytes(dir + "/group1-shard2of2.bin",
+                    std::vector<uint8_t>(out.begin() + static_cast<long>(cut), out.end()));
+  doc["weightsManifest"][0]["paths"] = {"group1-shard1of2.bin", "group1-shard2of2.bin"};
+  write_text(dir + "/model.json", doc.dump());
+  std::filesystem::remove(dir + "/weights.bin");
+  return expected;
+}
+
+TEST(TfjsLoadTest, QuantizedWeightsLoadDequantized) {
+  for (const WeightStorage storage :
+       {WeightStorage::kUint8, WeightStorage::kUint16, WeightStorage::kFloat16}) {
+    test::TempDir dir;
+    Model saved = saved_model(dir.path().string());
+    const auto expected = quantize_folder(dir.path().string(), storage);
+    Model loaded = load_tfjs(dir.path().string());
+    const std::vector<char> as_float = weights_bin(loaded);  // TF.js layout, float32
+    EXPECT_EQ(decode_weight_values(as_float.data(), expected.size(), {}), expected)
+        << "dequantized as TF.js does";
+    // Weights are in [-0.2, 0.2]: uint8 within half a step (0.4 / 255 / 2),
+    // uint16 and float16 much closer.
+    const double tolerance = storage == WeightStorage::kUint8 ? 0.2 / 255 + 1e-7 : 1e-4;
+    for (const auto& [name, tensor] : loaded->tfjs_weights()) {
+      EXPECT_LE((tensor - saved->weight(name)).abs().max().item<double>(), tolerance) << name;
+    }
+  }
+}
+
+TEST(TfjsLoadTest, BadQuantizationEntriesAreNamed) {
+  const auto quantized_error = [](const std::function<void(ordered_json&)>& edit) {
+    test::TempDir dir;
+    saved_model(dir.path().string());
+    quantize_folder(dir.path().string(), WeightStorage::kUint8);
+    ordered_json doc = read_json(dir.file("model.json"));
+    edit(doc);
+    write_text(dir.file("model.json"), doc.dump());
+    return load_error(dir.path().string());
+  };
+  const auto q = [](ordered_json& d) -> ordered_json& {
+    return d["weightsManifest"][0]["weights"][2]["quantization"];
+  };
+  EXPECT_NE(quantized_error([&](ordered_json& d) { q(d)["dtype"] = "int8"; })
+                .find("weight \"conv2d_Conv2D2/kernel\": quantization dtype \"int8\" is not "
+                      "supported (TF.js reads uint8, uint16 and float16)"),
+            std::string::npos);
+  EXPECT_NE(quantized_error([&](ordered_json& d) {
+              q(d).erase("scale");
+            }).find("quantization uint8 needs the numbers \"min\" and \"scale\""),
+            std::string::npos);
+  EXPECT_NE(quantized_error([&](ordered_json& d) {
+              q(d)["min"] = "0";
+            }).find("needs the numbers \"min\" and \"scale\""),
+            std::string::npos);
+  EXPECT_NE(quantized_error([&](ordered_json& d) {
+              q(d) = "uint8";
+            }).find("\"quantization\" must be an object with a \"dtype\""),
+            std::string::npos);
+  EXPECT_NE(quantized_error([&](ordered_json& d) {
+              q(d)["original_dtype"] = "int32";
+            }).find("original_dtype \"int32\" is not supported"),
+            std::string::npos);
+  // A uint8 entry claimed as uint16: the byte count no longer matches.
+  EXPECT_NE(quantized_error([&](ordered_json& d) {
+              q(d)["dtype"] = "uint16";
+            }).find("the weight files hold 594922 bytes, but the manifest's weights need 604138"),
+            std::string::npos);
 }
 
 /// Saves a model, lets `edit` change model.json, returns load_tfjs's error.

@@ -36,6 +36,32 @@ struct WeightPath {
 /// and control characters are refused.
 WeightPath check_weight_path(const std::string& manifest_path);
 
+// ---- How weight values are stored (a manifest entry's "quantization") ------
+
+/// float32 as is, or quantized as tensorflowjs_converter writes it and
+/// tfjs-core's decodeWeights reads it: affine uint8 / uint16 (one min and
+/// scale per tensor) or IEEE half precision.
+enum class WeightStorage { kFloat32, kUint8, kUint16, kFloat16 };
+
+struct WeightEncoding {
+  WeightStorage storage = WeightStorage::kFloat32;
+  double min = 0.0;    ///< uint8/uint16: the value of q = 0
+  double scale = 1.0;  ///< uint8/uint16: the step between two values of q
+};
+
+/// 4, 1, 2 or 2.
+size_t bytes_per_value(WeightStorage storage);
+
+/// `count` stored values (little-endian) as float32, as decodeWeights
+/// computes them: q * scale + min in double precision, rounded once to
+/// float32, for uint8/uint16; the exact half -> float conversion for float16.
+std::vector<float> decode_weight_values(const char* bytes,
+                                        size_t count,
+                                        const WeightEncoding& encoding);
+
+/// IEEE 754 binary16 (its bits) -> float, exactly (subnormals, infinities, NaN).
+float half_to_float(uint16_t bits);
+
 // ---- Reading ---------------------------------------------------------------
 
 /// The ModelSpec described by a modelTopology (Sequential models of the
@@ -45,10 +71,11 @@ ModelSpec parse_topology(const nlohmann::ordered_json& topology, const std::stri
 
 /// Loads a Layers model saved by mnist-train or by TF.js: DIR/model.json (or
 /// the given .json file) and every weight file its manifest names (several
-/// paths and groups allowed, as TF.js shards them). Weights are checked
-/// (names, shapes, byte counts, dtype float32, finite values) and converted
-/// to libtorch layout. Returns the model on the CPU, in training mode.
-/// Throws FormatError or IoError naming the file and the entry.
+/// paths and groups allowed, as TF.js shards them; a tensor may straddle two
+/// files). Weights are checked (names, shapes, byte counts, dtype float32,
+/// stored as float32 or quantized uint8/uint16/float16, finite values),
+/// dequantized as TF.js does and converted to libtorch layout. Returns the model on the CPU, in
+/// training mode. Throws FormatError or IoError naming the file and the entry.
 Model load_tfjs(const std::string& path);
 
 /// The weight files DIR/model.json's manifest names that check_weight_path

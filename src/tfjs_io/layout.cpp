@@ -1,6 +1,8 @@
 // libtorch <-> TF.js layout conversions (see layout.hpp).
 #include "tfjs_io/layout.hpp"
 
+#include "mnist/tfjs_io.hpp"
+
 #include <cstring>
 #include <utility>
 
@@ -62,4 +64,95 @@ bool copy_tfjs_weight(const char* bytes, at::Tensor& param) {
   return true;
 }
 
+bool copy_tfjs_weight(const std::vector<float>& values, at::Tensor& param) {
+  const at::Tensor view = tfjs_view(param);
+  if (static_cast<size_t>(view.numel()) != values.size()) {
+    return false;
+  }
+  const at::Tensor value =
+      at::from_blob(const_cast<float*>(values.data()), view.sizes(), at::kFloat);
+  if (!at::isfinite(value).all().item<bool>()) {
+    return false;
+  }
+  const torch::NoGradGuard no_grad;
+  view.copy_(value);
+  return true;
+}
+
 }  // namespace mnist::tfjs
+
+namespace mnist {
+
+size_t bytes_per_value(WeightStorage storage) {
+  switch (storage) {
+    case WeightStorage::kUint8:
+      return 1;
+    case WeightStorage::kUint16:
+    case WeightStorage::kFloat16:
+      return 2;
+    case WeightStorage::kFloat32:
+      break;
+  }
+  return 4;
+}
+
+float half_to_float(uint16_t bits) {
+  const uint32_t sign = static_cast<uint32_t>(bits & 0x8000u) << 16;
+  const uint32_t exponent = (bits >> 10) & 0x1Fu;
+  uint32_t mantissa = bits & 0x3FFu;
+  uint32_t out = 0;
+  if (exponent == 0x1F) {
+    out = sign | 0x7F800000u | (mantissa << 13);  // infinity or NaN
+  } else if (exponent != 0) {
+    out = sign | ((exponent + 112) << 23) | (mantissa << 13);  // 127 - 15 = 112
+  } else if (mantissa != 0) {
+    // A subnormal half is a normal float: shift the mantissa up to its
+    // leading one, lowering the exponent as it goes.
+    uint32_t e = 113;
+    while ((mantissa & 0x400u) == 0) {
+      mantissa <<= 1;
+      --e;
+    }
+    out = sign | (e << 23) | ((mantissa & 0x3FFu) << 13);
+  } else {
+    out = sign;  // +-0
+  }
+  float f = 0;
+  std::memcpy(&f, &out, sizeof f);
+  return f;
+}
+
+std::vector<float> decode_weight_values(const char* bytes,
+                                        size_t count,
+                                        const WeightEncoding& encoding) {
+  std::vector<float> values(count);
+  const auto* b = reinterpret_cast<const uint8_t*>(bytes);
+  switch (encoding.storage) {
+    case WeightStorage::kFloat32:
+      for (size_t i = 0; i < count; ++i) {
+        const uint32_t u = uint32_t{b[4 * i]} | uint32_t{b[4 * i + 1]} << 8 |
+                           uint32_t{b[4 * i + 2]} << 16 | uint32_t{b[4 * i + 3]} << 24;
+        std::memcpy(&values[i], &u, sizeof u);
+      }
+      break;
+    case WeightStorage::kUint8:
+      for (size_t i = 0; i < count; ++i) {
+        values[i] = static_cast<float>(b[i] * encoding.scale + encoding.min);
+      }
+      break;
+    case WeightStorage::kUint16:
+      for (size_t i = 0; i < count; ++i) {
+        const auto q = static_cast<uint16_t>(b[2 * i] | b[2 * i + 1] << 8);
+        values[i] = static_cast<float>(q * encoding.scale + encoding.min);
+      }
+      break;
+    case WeightStorage::kFloat16:
+      for (size_t i = 0; i < count; ++i) {
+        values[i] = half_to_float(static_cast<uint16_t>(b[2 * i] | b[2 * i + 1] << 8));
+      }
+      break;
+  }
+  return values;
+}
+
+}  // namespace mnist

@@ -3,7 +3,8 @@
 // - axes: conv kernels [O,I,H,W] <-> HWIO, dense kernels [out,in] <->
 //   [in,out], biases unchanged (Model flattens in NHWC order, so no
 //   flatten-order permutation is needed);
-// - bytes: little-endian float32, whatever the host's byte order.
+// - bytes: little-endian float32, whatever the host's byte order, and the
+//   quantized forms TF.js decodes (uint8, uint16, float16).
 #pragma once
 
 #include <cstdint>
@@ -24,5 +25,8 @@ void append_tfjs_weight(std::vector<char>& out, const at::Tensor& param);
 /// (libtorch layout), reading them in TF.js layout. Returns false, leaving
 /// `param` unchanged, if a value is NaN or infinite.
 bool copy_tfjs_weight(const char* bytes, at::Tensor& param);
+
+/// The same from float32 values already decoded (decode_weight_values).
+bool copy_tfjs_weight(const std::vector<float>& values, at::Tensor& param);
 
 }  // namespace mnist::tfjs

@@ -1,6 +1,7 @@
 // TF.js Layers format, reading: topology -> ModelSpec (every field checked,
 // errors naming the file, the layer and the field), the weights manifest and
 // its weight files -> the Model's tensors (through layout.hpp).
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -36,6 +37,45 @@ const ordered_json* find(const ordered_json& object, const char* key) {
   }
   const auto it = object.find(key);
   return it == object.end() || it->is_null() ? nullptr : &*it;
+}
+
+/// A manifest entry's "quantization" (absent: float32), as tfjs-core's
+/// decodeWeights accepts it: {"dtype": "uint8"|"uint16", "min", "scale"} or
+/// {"dtype": "float16"}; "original_dtype", when given, must be float32.
+WeightEncoding parse_quantization(const ordered_json& spec, const Where& w) {
+  const ordered_json* q = find(spec, "quantization");
+  WeightEncoding encoding;
+  if (q == nullptr) {
+    return encoding;
+  }
+  const ordered_json* dtype = find(*q, "dtype");
+  if (!q->is_object() || dtype == nullptr || !dtype->is_string()) {
+    w.fail("\"quantization\" must be an object with a \"dtype\" (uint8, uint16 or float16)");
+  }
+  const std::string name = dtype->get<std::string>();
+  if (name == "uint8" || name == "uint16") {
+    encoding.storage = name == "uint8" ? WeightStorage::kUint8 : WeightStorage::kUint16;
+    const ordered_json* min = find(*q, "min");
+    const ordered_json* scale = find(*q, "scale");
+    if (min == nullptr || scale == nullptr || !min->is_number() || !scale->is_number()) {
+      w.fail("quantization " + name + " needs the numbers \"min\" and \"scale\"");
+    }
+    encoding.min = min->get<double>();
+    encoding.scale = scale->get<double>();
+    if (!std::isfinite(encoding.min) || !std::isfinite(encoding.scale)) {
+      w.fail("quantization " + name + " has a min or scale that is not finite");
+    }
+  } else if (name == "float16") {
+    encoding.storage = WeightStorage::kFloat16;
+  } else {
+    w.fail("quantization dtype " + dtype->dump() +
+           " is not supported (TF.js reads uint8, uint16 and float16)");
+  }
+  if (const ordered_json* original = find(*q, "original_dtype");
+      original != nullptr && *original != "float32") {
+    w.fail("quantization original_dtype " + original->dump() + " is not supported (only float32)");
+  }
+  return encoding;
 }
 
 int64_t get_int(const ordered_json& c, const char* key, const Where& w, int64_t fallback = -1) {
@@ -366,6 +406,8 @@ Model load_tfjs(const std::string& path) {
       std::string name;
       std::vector<int64_t> shape;
       uint64_t offset;
+      uint64_t count;
+      WeightEncoding encoding;
     };
     std::vector<Entry> entries;
     uint64_t needed = 0;
@@ -380,9 +422,7 @@ Model load_tfjs(const std::string& path) {
         ew.fail("dtype " + (dtype ? dtype->dump() : std::string("missing")) +
                 " is not supported (only float32)");
       }
-      if (find(spec, "quantization") != nullptr) {
-        ew.fail("quantized weights are not supported");
-      }
+      const WeightEncoding encoding = parse_quantization(spec, ew);
       const ordered_json* shape = find(spec, "shape");
       if (shape == nullptr || !shape->is_array()) {
         ew.fail("missing \"shape\"");
@@ -400,8 +440,8 @@ Model load_tfjs(const std::string& path) {
           ew.fail("shape " + shape->dump() + " is too large");
         }
       }
-      entries.push_back({name, dims, needed});
-      needed += count * sizeof(float);
+      entries.push_back({name, dims, needed, count, encoding});
+      needed += count * bytes_per_value(encoding.storage);
     }
     const std::vector<char> bytes = read_group(json_path.parent_path(), *paths, needed, gw);
     for (const Entry& e : entries) {
@@ -421,7 +461,12 @@ Model load_tfjs(const std::string& path) {
         ew.fail("shape " + ordered_json(e.shape).dump() + " does not match the layer's " +
                 ordered_json(expected).dump());
       }
-      if (!tfjs::copy_tfjs_weight(bytes.data() + e.offset, target)) {
+      const bool finite =
+          e.encoding.storage == WeightStorage::kFloat32
+              ? tfjs::copy_tfjs_weight(bytes.data() + e.offset, target)
+              : tfjs::copy_tfjs_weight(
+                    decode_weight_values(bytes.data() + e.offset, e.count, e.encoding), target);
+      if (!finite) {
         ew.fail("holds NaN or infinite values");
       }
       loaded[e.name] = true;
