@@ -235,6 +235,11 @@ TEST(TfjsLoadTest, AffineValuesAreQTimesScalePlusMin) {
   const std::vector<char> q16 = {1, 2};  // little-endian 0x0201
   const auto v16 = decode_weight_values(q16.data(), 1, {WeightStorage::kUint16, 1.0, 0.25});
   EXPECT_EQ(v16, std::vector<float>{static_cast<float>(0x0201 * 0.25 + 1.0)});
+  // Beyond float's range: infinity (then refused as not finite), no UB.
+  const auto big = decode_weight_values(q8.data(), 3, {WeightStorage::kUint8, -1e300, 1e300});
+  EXPECT_EQ(big[0], -std::numeric_limits<float>::infinity());
+  EXPECT_EQ(big[1], 0.0f);
+  EXPECT_EQ(big[2], std::numeric_limits<float>::infinity());
 }
 
 /// The saved model's weights stored as `storage` (uint8/uint16 with the

@@ -3,7 +3,9 @@
 
 #include "mnist/tfjs_io.hpp"
 
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <utility>
 
 #include <ATen/ATen.h>
@@ -122,6 +124,23 @@ float half_to_float(uint16_t bits) {
   return f;
 }
 
+namespace {
+
+/// double -> float rounded to nearest as IEEE (and JavaScript's Float32Array)
+/// does, beyond float's range too: there a cast would be undefined behaviour.
+float round_to_float(double d) {
+  constexpr double kMax = std::numeric_limits<float>::max();
+  constexpr double kHalfUlpAtMax = 0x1p103;  // rounds down to kMax below this
+  if (std::fabs(d) > kMax) {
+    const float edge = std::fabs(d) < kMax + kHalfUlpAtMax ? std::numeric_limits<float>::max()
+                                                           : std::numeric_limits<float>::infinity();
+    return d < 0 ? -edge : edge;
+  }
+  return static_cast<float>(d);  // NaN stays NaN
+}
+
+}  // namespace
+
 std::vector<float> decode_weight_values(const char* bytes,
                                         size_t count,
                                         const WeightEncoding& encoding) {
@@ -137,13 +156,13 @@ std::vector<float> decode_weight_values(const char* bytes,
       break;
     case WeightStorage::kUint8:
       for (size_t i = 0; i < count; ++i) {
-        values[i] = static_cast<float>(b[i] * encoding.scale + encoding.min);
+        values[i] = round_to_float(b[i] * encoding.scale + encoding.min);
       }
       break;
     case WeightStorage::kUint16:
       for (size_t i = 0; i < count; ++i) {
         const auto q = static_cast<uint16_t>(b[2 * i] | b[2 * i + 1] << 8);
-        values[i] = static_cast<float>(q * encoding.scale + encoding.min);
+        values[i] = round_to_float(q * encoding.scale + encoding.min);
       }
       break;
     case WeightStorage::kFloat16:
