@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A full disk never costs the old model or the run. With the file-size limit
 # lowered (ulimit -f: writes then fail with EFBIG, as on a full disk with
-# ENOSPC), a model save, a save into a new folder and a checkpoint each exit 4
+# ENOSPC), a model save, a save into a new folder, a convert and a checkpoint each exit 4
 # with a message naming the file and the cause, leave the previous model or
 # checkpoint complete (it loads in our loader, and in real TF.js when NODE_DIR
 # is given) and leave no staging files behind; a resumed run then finishes.
@@ -44,6 +44,20 @@ check "a new folder: names the file and the cause" 1 \
   "$(has "$work/new.err" "new/weights\.bin: cannot write \(File too large\); nothing was saved in")"
 check "a new folder: left empty" "" "$(files "$work/new")"
 
+# 2b. convert replacing a model (float16: 1.2 MB, still over the limit).
+cp -r "$work/model" "$work/conv"
+(ulimit -f "$limit_kb"; "$train" convert --model "$work/model" --out "$work/conv" --quantize float16 \
+  >/dev/null 2>"$work/conv.err" </dev/null)
+check "convert: exit 4" 4 "$?"
+check "convert: names the file and the cause" 1 \
+  "$(has "$work/conv.err" "conv/weights\.new-[0-9]+-0\.bin: cannot write \(File too large\); the model in .*/conv is unchanged")"
+check "convert: the old model kept" same \
+  "$(cmp -s "$work/conv/weights.bin" "$work/old-weights.bin" && echo same || echo changed)"
+check "convert: no staging files" "history.json model.json weights.bin " "$(files "$work/conv")"
+(ulimit -f "$limit_kb"; "$train" convert --model "$work/model" --out "$work/conv" --quantize uint8 \
+  >/dev/null 2>&1 </dev/null)
+check "convert: uint8 (0.6 MB) fits under the limit" 0 "$?"
+
 # 3. A checkpoint during training: the run stops, the last one stays.
 ck=(--train-limit 200 --test-limit 50 --threads 1 --seed 3 --checkpoint-dir "$work/ckpt")
 "$train" "${ck[@]}" --epochs 1 --model-save-path "$work/ckmodel" >/dev/null 2>&1 || { echo "FAIL: first checkpoint"; exit 1; }
@@ -56,8 +70,9 @@ check "checkpoint: names the file, the cause and where to resume" 1 \
   "$(has "$work/ckpt.err" "ckpt-000003-0000000/weights\.bin: cannot write \(File too large\); the checkpoint was not written, the earlier ones are intact; training stopped after epoch 2; resume from .*ckpt-000002-0000000 once there is room, with: .*--resume")"
 check "checkpoint: no staging folders" "ckpt-000002-0000000 " "$(files "$work/ckpt")"
 if [ -n "$node_dir" ] && [ -d "$node_dir/node_modules/@tensorflow/tfjs" ]; then
-  out=$(timeout 120 "$node" "$node_dir/load_check.js" "$work/model" "$work/ckpt/ckpt-000002-0000000" 2>&1)
-  check "real TF.js loads the kept model and checkpoint" 0 "$?"
+  out=$(timeout 120 "$node" "$node_dir/load_check.js" "$work/model" "$work/conv" \
+    "$work/ckpt/ckpt-000002-0000000" 2>&1)
+  check "real TF.js loads the kept model, the uint8 conversion and the checkpoint" 0 "$?"
   echo "$out"
 fi
 "$train" "${ck[@]}" --epochs 3 --resume --model-save-path "$work/ckmodel" >/dev/null 2>"$work/resume.err"

@@ -169,6 +169,8 @@ TEST(CliTest, TrainingWorkflowFlags) {
                                 "1e-5",
                                 "--csv-log",
                                 "/l.csv",
+                                "--quantize",
+                                "uint8",
                                 "--dataset",
                                 "fashion-mnist"})
                              .train;
@@ -186,6 +188,7 @@ TEST(CliTest, TrainingWorkflowFlags) {
   EXPECT_DOUBLE_EQ(o.reduce_lr_min_delta.value(), 0.01);
   EXPECT_DOUBLE_EQ(o.min_learning_rate.value(), 1e-5);
   EXPECT_EQ(o.csv_log, "/l.csv");
+  EXPECT_EQ(o.quantize, "uint8");
   EXPECT_EQ(o.dataset, "fashion-mnist");
   EXPECT_NO_THROW(validate(o));
   // Its resume hint parses back to the same settings.
@@ -195,10 +198,14 @@ TEST(CliTest, TrainingWorkflowFlags) {
     return c;
   }());
   EXPECT_NE(hint.find("--optimizer adamax --learning-rate 0.02"), std::string::npos) << hint;
-  EXPECT_NE(hint.find("--min-learning-rate 1e-05 --csv-log /l.csv"), std::string::npos) << hint;
+  EXPECT_NE(hint.find("--min-learning-rate 1e-05 --csv-log /l.csv --quantize uint8"),
+            std::string::npos)
+      << hint;
 
   for (const std::vector<std::string>& bad : {std::vector<std::string>{"--optimizer", "nadam"},
                                               {"--optimizer", "RMSProp"},
+                                              {"--quantize", "int8"},
+                                              {"--quantize", "float32"},
                                               {"--learning-rate", "0"},
                                               {"--learning-rate", "-0.1"},
                                               {"--learning-rate", "fast"},

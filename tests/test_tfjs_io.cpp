@@ -320,6 +320,61 @@ TEST(TfjsLoadTest, QuantizedWeightsLoadDequantized) {
   }
 }
 
+TEST(TfjsIoTest, QuantizingAsTheConverterKeepsZeroExact) {
+  const std::vector<float> w = {-0.3f, 0.0f, 0.1f, 0.7f, 0.25f};
+  for (const WeightStorage storage : {WeightStorage::kUint8, WeightStorage::kUint16}) {
+    const StoredWeight s = store_weight_values(w, storage);
+    ASSERT_EQ(s.bytes.size(), w.size() * bytes_per_value(storage));
+    const std::vector<float> back = decode_weight_values(s.bytes.data(), w.size(), s.encoding);
+    EXPECT_EQ(back[1], 0.0f) << storage_name(storage) << ": 0 is a value exactly";
+    const double top = storage == WeightStorage::kUint8 ? 255 : 65535;
+    EXPECT_DOUBLE_EQ(s.encoding.scale, 1.0 / top);  // (0.7 - -0.3) / top
+    for (size_t i = 0; i < w.size(); ++i) {
+      EXPECT_LE(std::fabs(back[i] - w[i]), s.encoding.scale * 0.5 + 1e-6) << i;
+    }
+  }
+  // All positive: no nudging, min is the smallest value.
+  const StoredWeight pos = store_weight_values({0.5f, 1.5f}, WeightStorage::kUint8);
+  EXPECT_EQ(pos.encoding.min, 0.5);
+  EXPECT_EQ(pos.bytes, (std::vector<char>{0, static_cast<char>(255)}));
+  // A constant tensor: all zeros, scale 1, min the value.
+  const StoredWeight constant = store_weight_values({0.25f, 0.25f}, WeightStorage::kUint16);
+  EXPECT_EQ(constant.bytes, std::vector<char>(4, 0));
+  EXPECT_EQ(constant.encoding.min, 0.25);
+  EXPECT_EQ(constant.encoding.scale, 1.0);
+  // float16: round to nearest even, then back exactly.
+  const StoredWeight half =
+      store_weight_values({1.0f, 1.0f / 3, 65504.0f}, WeightStorage::kFloat16);
+  EXPECT_EQ(decode_weight_values(half.bytes.data(), 3, half.encoding),
+            (std::vector<float>{1.0f, 0x1.554p-2f, 65504.0f}));
+  EXPECT_EQ(parse_storage("uint16"), WeightStorage::kUint16);
+  EXPECT_EQ(parse_storage("int8"), std::nullopt);
+}
+
+TEST(TfjsIoTest, QuantizedSavesLoadAsTheyWereStored) {
+  for (const WeightStorage storage :
+       {WeightStorage::kUint8, WeightStorage::kUint16, WeightStorage::kFloat16}) {
+    test::TempDir dir;
+    Model model = saved_model(dir.file("float"));
+    save_tfjs(model, dir.path().string(), storage);
+    const ordered_json doc = read_json(dir.file("model.json"));
+    const ordered_json& entry = doc["weightsManifest"][0]["weights"][0];
+    EXPECT_EQ(entry["dtype"], "float32") << "the converter keeps the original dtype";
+    EXPECT_EQ(entry["quantization"]["dtype"], storage_name(storage));
+    EXPECT_EQ(entry["quantization"]["original_dtype"], "float32");
+    EXPECT_EQ(entry["quantization"].contains("scale"), storage != WeightStorage::kFloat16);
+    EXPECT_EQ(std::filesystem::file_size(dir.file("weights.bin")),
+              594922 * bytes_per_value(storage));
+    Model loaded = load_tfjs(dir.path().string());
+    // Loading gives exactly the dequantized values; saving them quantized
+    // again gives the same bytes (the quantization is idempotent).
+    test::TempDir again;
+    save_tfjs(loaded, again.path().string(), storage);
+    EXPECT_EQ(read_all(again.file("weights.bin")), read_all(dir.file("weights.bin")))
+        << storage_name(storage);
+  }
+}
+
 TEST(TfjsLoadTest, BadQuantizationEntriesAreNamed) {
   const auto quantized_error = [](const std::function<void(ordered_json&)>& edit) {
     test::TempDir dir;

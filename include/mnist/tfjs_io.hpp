@@ -6,6 +6,7 @@
 // src/tfjs_io/layout.cpp. The format itself: docs/design.md.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -62,6 +63,23 @@ std::vector<float> decode_weight_values(const char* bytes,
 /// IEEE 754 binary16 (its bits) -> float, exactly (subnormals, infinities, NaN).
 float half_to_float(uint16_t bits);
 
+/// "float32", "uint8", "uint16", "float16" (the names --quantize takes and a
+/// manifest's "quantization" "dtype" holds) <-> WeightStorage.
+const char* storage_name(WeightStorage storage);
+std::optional<WeightStorage> parse_storage(const std::string& name);
+
+/// One tensor's values stored as `storage`, as tensorflowjs_converter's
+/// quantize_weights does (tfjs-converter/python/tensorflowjs/quantization.py):
+/// uint8/uint16 affine over [min, max], the range nudged so that 0 is a
+/// value exactly when 0 lies in it, q = round half to even of (clip(w) -
+/// min) / scale (a constant tensor: all q = 0, scale 1); float16 by rounding
+/// to nearest even. Bytes little-endian.
+struct StoredWeight {
+  std::vector<char> bytes;
+  WeightEncoding encoding;
+};
+StoredWeight store_weight_values(const std::vector<float>& values, WeightStorage storage);
+
 // ---- Reading ---------------------------------------------------------------
 
 /// The ModelSpec described by a modelTopology (Sequential models of the
@@ -91,13 +109,17 @@ std::vector<std::string> manifest_weight_files(const std::string& model_dir);
 nlohmann::ordered_json model_topology(const ModelSpec& spec);
 
 /// The whole model.json document: modelTopology, weightsManifest, format,
-/// generatedBy, convertedBy (null). Shapes come from `model`'s tensors.
-nlohmann::ordered_json model_json(const Model& model);
+/// generatedBy, convertedBy (null). Shapes come from `model`'s tensors;
+/// with a storage other than float32, each manifest entry (still "dtype":
+/// "float32", as the converter writes it) gets its "quantization".
+nlohmann::ordered_json model_json(const Model& model,
+                                  WeightStorage storage = WeightStorage::kFloat32);
 
 /// weights.bin: every weight in manifest order, in TF.js layout (conv
-/// kernels HWIO, dense kernels [in,out]), little-endian float32, no padding.
-/// 594,922 * 4 = 2,379,688 bytes for the mnist-node convnet.
-std::vector<char> weights_bin(const Model& model);
+/// kernels HWIO, dense kernels [in,out]), little-endian float32 (or stored
+/// as `storage`), no padding. 594,922 * 4 = 2,379,688 bytes for the
+/// mnist-node convnet in float32.
+std::vector<char> weights_bin(const Model& model, WeightStorage storage = WeightStorage::kFloat32);
 
 /// Saves DIR/model.json and DIR/weights.bin (DIR is created) so that a kill
 /// at any moment leaves DIR holding the old model or the new one, never a
@@ -109,7 +131,9 @@ std::vector<char> weights_bin(const Model& model);
 /// A failed write (a full disk, a file-size limit) removes the files it
 /// staged and throws IoError naming the file, the cause and what DIR holds
 /// (its old model, unchanged, or the new one).
-void save_tfjs(const Model& model, const std::string& dir);
+void save_tfjs(const Model& model,
+               const std::string& dir,
+               WeightStorage storage = WeightStorage::kFloat32);
 
 /// save_tfjs into a folder that the caller owns and discards whole on
 /// failure (a checkpoint being written): its IoError does not describe DIR.

@@ -80,6 +80,7 @@ std::unique_ptr<CLI::App> build_app(Options& options) {
   add_evaluate_command(*app, options.evaluate);
   add_predict_command(*app, options.predict);
   add_summary_command(*app, options.summary);
+  add_convert_command(*app, options.convert);
   add_serve_command(*app, options.serve);
   app->require_subcommand(0, 1);  // no subcommand: train, as mnist-node does
   return app;
@@ -120,6 +121,9 @@ int run(int argc, const char* const* argv) {
     }
     if (app->got_subcommand("summary")) {
       return run_summary(options.summary);
+    }
+    if (app->got_subcommand("convert")) {
+      return run_convert(options.convert);
     }
     validate(options.train);
     return run_train(options.train, options.global, argc > 0 ? argv[0] : "mnist-train");

@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/options.hpp"
+#include "mnist/tfjs_io.hpp"
 
 namespace mnist::cli {
 
@@ -18,6 +19,7 @@ struct Options {
   EvaluateOptions evaluate;
   PredictOptions predict;
   SummaryOptions summary;
+  ConvertOptions convert;
   ServeOptions serve;
 };
 
@@ -51,6 +53,15 @@ int run_predict(const PredictOptions& options);
 /// `mnist-train summary --model DIR`.
 CLI::App* add_summary_command(CLI::App& app, SummaryOptions& options);
 int run_summary(const SummaryOptions& options);
+
+/// `mnist-train convert --model IN --out DIR [--quantize ...]`.
+CLI::App* add_convert_command(CLI::App& app, ConvertOptions& options);
+int run_convert(const ConvertOptions& options);
+
+/// --quantize (uint8, uint16, float16) into `value`, for train and convert.
+void add_quantize_option(CLI::App& app, std::string& value);
+/// The storage --quantize names (float32 when empty).
+WeightStorage storage_of(const std::string& quantize);
 
 /// `mnist-train serve`: the page, the model and an MNIST sample over HTTP
 /// until Ctrl-C.

@@ -123,6 +123,7 @@ CLI::App* add_train_options(CLI::App& app, TrainOptions& o) {
   app.add_option("--csv-log", o.csv_log,
                  "Keras CSVLogger: write epoch (0-based), acc, loss, lr, val_acc, val_loss, one "
                  "row per epoch, to FILE (replaced; appended to with --resume)");
+  add_quantize_option(app, o.quantize);
   return &app;
 }
 
@@ -317,7 +318,7 @@ int run_train(const TrainOptions& o, const GlobalOptions& global, const std::str
     }
     if (d.save_best) {
       const auto lock = lock_model_folder(o.model_save_path, o.checkpoint_dir);
-      save_tfjs(model, o.model_save_path);
+      save_tfjs(model, o.model_save_path, storage_of(o.quantize));
       spdlog::info("epoch {}: {} = {:.4f}, the best so far: model saved to {}", s.epoch,
                    monitor_name(epoch_callbacks.config().monitor),
                    epoch_callbacks.save_best_value(), o.model_save_path);
@@ -397,7 +398,7 @@ int run_train(const TrainOptions& o, const GlobalOptions& global, const std::str
   if (!o.model_save_path.empty()) {
     const auto lock = lock_model_folder(o.model_save_path, o.checkpoint_dir);  // model + history
     if (!best_saved) {
-      save_tfjs(model, o.model_save_path);
+      save_tfjs(model, o.model_save_path, storage_of(o.quantize));
     }
     ordered_json record;
     if (epoch_callbacks.active()) {

@@ -152,7 +152,8 @@ nlohmann::ordered_json to_json(const TrainOptions& o) {
           {"reduce_lr_factor", o.reduce_lr_factor.value_or(0.1)},
           {"reduce_lr_min_delta", o.reduce_lr_min_delta.value_or(1e-4)},
           {"min_learning_rate", o.min_learning_rate.value_or(0.0)},
-          {"csv_log", o.csv_log}};
+          {"csv_log", o.csv_log},
+          {"quantize", o.quantize}};
 }
 
 nlohmann::ordered_json to_json(const ServeOptions& o) {
@@ -203,6 +204,7 @@ std::string resume_command(const std::string& program, const TrainOptions& o) {
   if (o.reduce_lr_min_delta) add("--reduce-lr-min-delta", number_text(*o.reduce_lr_min_delta));
   if (o.min_learning_rate) add("--min-learning-rate", number_text(*o.min_learning_rate));
   if (!o.csv_log.empty()) add("--csv-log", o.csv_log);
+  if (!o.quantize.empty()) add("--quantize", o.quantize);
   add("--checkpoint-dir", o.checkpoint_dir);
   add("--resume");
   return command;

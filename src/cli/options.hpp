@@ -51,6 +51,7 @@ struct TrainOptions {
   std::optional<double> reduce_lr_min_delta;  ///< default 1e-4
   std::optional<double> min_learning_rate;    ///< default 0
   std::string csv_log;                        ///< empty: none
+  std::string quantize;  ///< saved weights: empty (float32) | uint8 | uint16 | float16
 };
 
 /// `mnist-train evaluate`: test loss/accuracy of a saved model.
@@ -77,6 +78,13 @@ struct PredictOptions {
 /// `mnist-train summary`: the TF.js summary table of a saved model.
 struct SummaryOptions {
   std::string model;
+};
+
+/// `mnist-train convert`: a model saved again, its weights stored otherwise.
+struct ConvertOptions {
+  std::string model;     ///< folder with model.json (or the file itself)
+  std::string out;       ///< the folder to save into (may be the same)
+  std::string quantize;  ///< empty: float32 | uint8 | uint16 | float16
 };
 
 /// `mnist-train serve`: the demo page, the model and a test sample over HTTP.

@@ -3,12 +3,14 @@
 
 #include "mnist/tfjs_io.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <utility>
 
 #include <ATen/ATen.h>
+#include <c10/util/Half.h>
 #include <torch/utils.h>
 
 namespace mnist::tfjs {
@@ -96,6 +98,84 @@ size_t bytes_per_value(WeightStorage storage) {
       break;
   }
   return 4;
+}
+
+const char* storage_name(WeightStorage storage) {
+  switch (storage) {
+    case WeightStorage::kUint8:
+      return "uint8";
+    case WeightStorage::kUint16:
+      return "uint16";
+    case WeightStorage::kFloat16:
+      return "float16";
+    case WeightStorage::kFloat32:
+      break;
+  }
+  return "float32";
+}
+
+std::optional<WeightStorage> parse_storage(const std::string& name) {
+  for (const WeightStorage s : {WeightStorage::kFloat32, WeightStorage::kUint8,
+                                WeightStorage::kUint16, WeightStorage::kFloat16}) {
+    if (name == storage_name(s)) {
+      return s;
+    }
+  }
+  return std::nullopt;
+}
+
+StoredWeight store_weight_values(const std::vector<float>& values, WeightStorage storage) {
+  StoredWeight out;
+  out.encoding.storage = storage;
+  const size_t width = bytes_per_value(storage);
+  out.bytes.reserve(values.size() * width);
+  const auto put = [&out, width](uint32_t bits) {
+    for (size_t b = 0; b < width; ++b) {
+      out.bytes.push_back(static_cast<char>((bits >> (8 * b)) & 0xFFu));
+    }
+  };
+  if (storage == WeightStorage::kFloat32 || storage == WeightStorage::kFloat16) {
+    for (const float v : values) {
+      uint32_t bits = 0;
+      if (storage == WeightStorage::kFloat16) {
+        bits = c10::Half(v).x;  // round to nearest even, as numpy's astype
+      } else {
+        std::memcpy(&bits, &v, sizeof bits);
+      }
+      put(bits);
+    }
+    return out;
+  }
+  const double quant_max = storage == WeightStorage::kUint8 ? 255.0 : 65535.0;
+  double lo = 0.0;
+  double hi = 0.0;
+  if (!values.empty()) {
+    const auto [mn, mx] = std::minmax_element(values.begin(), values.end());
+    lo = *mn;
+    hi = *mx;
+  }
+  if (lo == hi) {
+    out.encoding.min = lo;
+    out.encoding.scale = 1.0;
+    out.bytes.assign(values.size() * width, '\0');
+    return out;
+  }
+  const double scale = (hi - lo) / quant_max;
+  double nudged_min = lo;
+  double nudged_max = hi;
+  if (lo <= 0.0 && 0.0 <= hi) {
+    // 0 becomes the integer q0 exactly: min = -q0 * scale.
+    nudged_min = -std::nearbyint(-lo / scale) * scale;
+    nudged_max = quant_max * scale + nudged_min;
+  }
+  out.encoding.min = nudged_min;
+  out.encoding.scale = scale;
+  for (const float v : values) {
+    const double clipped = std::min(std::max(static_cast<double>(v), nudged_min), nudged_max);
+    const double q = std::nearbyint((clipped - nudged_min) / scale);  // half to even
+    put(static_cast<uint32_t>(std::min(std::max(q, 0.0), quant_max)));
+  }
+  return out;
 }
 
 float half_to_float(uint16_t bits) {

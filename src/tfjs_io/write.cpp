@@ -139,15 +139,48 @@ ordered_json model_topology(const ModelSpec& spec) {
   return topology;
 }
 
-ordered_json model_json(const Model& model) {
+namespace {
+
+/// Every weight in manifest order, stored as `storage`.
+std::vector<StoredWeight> stored_weights(const Model& model, WeightStorage storage) {
+  std::vector<StoredWeight> out;
+  for (const auto& named : model->tfjs_weights()) {
+    std::vector<char> bytes;
+    tfjs::append_tfjs_weight(bytes, named.second);
+    if (storage == WeightStorage::kFloat32) {
+      out.push_back({std::move(bytes), {}});
+    } else {
+      out.push_back(store_weight_values(
+          decode_weight_values(bytes.data(), bytes.size() / sizeof(float), {}), storage));
+    }
+  }
+  return out;
+}
+
+ordered_json manifest_entries(const Model& model, const std::vector<StoredWeight>& stored) {
   ordered_json weights = ordered_json::array();
+  size_t i = 0;
   for (const auto& [name, tensor] : model->tfjs_weights()) {
     ordered_json spec;
     spec["name"] = name;
     spec["shape"] = tfjs::tfjs_view(tensor).sizes().vec();
     spec["dtype"] = "float32";
+    const WeightEncoding& e = stored.at(i++).encoding;
+    if (e.storage == WeightStorage::kFloat16) {
+      spec["quantization"] = {{"dtype", "float16"}, {"original_dtype", "float32"}};
+    } else if (e.storage != WeightStorage::kFloat32) {
+      spec["quantization"] = {{"dtype", storage_name(e.storage)},
+                              {"min", e.min},
+                              {"scale", e.scale},
+                              {"original_dtype", "float32"}};
+    }
     weights.push_back(spec);
   }
+  return weights;
+}
+
+ordered_json model_json_with(const Model& model, const std::vector<StoredWeight>& stored) {
+  const ordered_json weights = manifest_entries(model, stored);
   ordered_json doc;
   doc["modelTopology"] = model_topology(model->spec());
   doc["weightsManifest"] = ordered_json::array({{{"paths", {kWeightsFile}}, {"weights", weights}}});
@@ -160,12 +193,22 @@ ordered_json model_json(const Model& model) {
   return doc;
 }
 
-std::vector<char> weights_bin(const Model& model) {
+std::vector<char> concatenated(const std::vector<StoredWeight>& stored) {
   std::vector<char> bytes;
-  for (const auto& named : model->tfjs_weights()) {
-    tfjs::append_tfjs_weight(bytes, named.second);
+  for (const StoredWeight& w : stored) {
+    bytes.insert(bytes.end(), w.bytes.begin(), w.bytes.end());
   }
   return bytes;
+}
+
+}  // namespace
+
+ordered_json model_json(const Model& model, WeightStorage storage) {
+  return model_json_with(model, stored_weights(model, storage));
+}
+
+std::vector<char> weights_bin(const Model& model, WeightStorage storage) {
+  return concatenated(stored_weights(model, storage));
 }
 
 namespace {
@@ -173,10 +216,14 @@ namespace {
 /// The steps of save_tfjs; a failure in one says what the folder then holds.
 enum class SaveStage { kNothingYet, kNewModelNamed };
 
-void save_tfjs_steps(const Model& model, const std::string& dir, SaveStage& stage) {
+void save_tfjs_steps(const Model& model,
+                     const std::string& dir,
+                     WeightStorage storage,
+                     SaveStage& stage) {
   const fs::path folder(dir);
-  const std::vector<char> weights = weights_bin(model);
-  const ordered_json doc = model_json(model);
+  const std::vector<StoredWeight> stored = stored_weights(model, storage);
+  const std::vector<char> weights = concatenated(stored);
+  const ordered_json doc = model_json_with(model, stored);
   std::error_code ec;
   if (!fs::exists(folder / kModelJsonFile, ec)) {
     // No model here yet: until model.json is in place there is none.
@@ -224,16 +271,16 @@ void save_tfjs_steps(const Model& model, const std::string& dir, SaveStage& stag
 void write_tfjs_files(const Model& model, const std::string& dir) {
   ensure_writable_dir(dir, "model folder");
   SaveStage stage = SaveStage::kNothingYet;
-  save_tfjs_steps(model, dir, stage);
+  save_tfjs_steps(model, dir, WeightStorage::kFloat32, stage);
 }
 
-void save_tfjs(const Model& model, const std::string& dir) {
+void save_tfjs(const Model& model, const std::string& dir, WeightStorage storage) {
   ensure_writable_dir(dir, "model folder");
   std::error_code ec;
   const bool had_model = fs::exists(fs::path(dir) / kModelJsonFile, ec);
   SaveStage stage = SaveStage::kNothingYet;
   try {
-    save_tfjs_steps(model, dir, stage);
+    save_tfjs_steps(model, dir, storage, stage);
   } catch (const IoError& e) {
     // A full disk, a file-size limit, an I/O error: say what the folder holds.
     const std::string holds = stage == SaveStage::kNewModelNamed
