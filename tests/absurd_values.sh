@@ -9,9 +9,7 @@ set -u
 train=$1 work=$2
 rm -rf "$work" && mkdir -p "$work"
 fail=0
-check() { if [ "$2" = "$3" ]; then echo "ok   $1"; else echo "FAIL: $1: got '$3', expected '$2'"; fail=1; fi; }
-# 1 when the file FILE has a line matching the fixed string TEXT, else 0.
-has() { if grep -qF -- "$2" "$1"; then echo 1; else echo 0; fi; }
+. "$(dirname "$0")/lib.sh"
 
 # 1. A billion epochs of one image, stopped by SIGINT once three have run.
 "$train" --epochs 1000000000 --train-limit 1 --validation-split 0 --test-limit 10 --seed 1 \
@@ -26,17 +24,17 @@ done
 kill -INT "$pid" 2>/dev/null
 wait "$pid"
 check "a billion epochs: Ctrl-C exits 130" 130 "$?"
-check "a billion epochs: the log counts them" 1 "$(has "$work/epochs.err" 'Epoch 1/1000000000')"
+check "a billion epochs: the log counts them" 1 "$(has_text "$work/epochs.err" 'Epoch 1/1000000000')"
 ckpt=$(ls -d "$work"/ckpt/ckpt-* 2>/dev/null | head -n 1)
 check "a billion epochs: a checkpoint is left" 1 "$([ -n "$ckpt" ] && echo 1 || echo 0)"
-check "a billion epochs: it says how to resume" 1 "$(has "$work/epochs.err" 'interrupted: checkpoint written to')"
+check "a billion epochs: it says how to resume" 1 "$(has_text "$work/epochs.err" 'interrupted: checkpoint written to')"
 
 # 2. The largest int64 as batch size: one step of all 100 images an epoch.
 "$train" --epochs 1 --train-limit 100 --validation-split 0 --test-limit 10 --seed 1 --threads 1 \
   --batch-size 9223372036854775807 >"$work/batch.out" 2>"$work/batch.err" </dev/null
 check "batch size 2^63-1: exit 0" 0 "$?"
 check "batch size 2^63-1: warned" 1 \
-  "$(has "$work/batch.err" 'is more than the 100 training images: each epoch is one step of all of them')"
+  "$(has_text "$work/batch.err" 'is more than the 100 training images: each epoch is one step of all of them')"
 loss=$(grep -oE 'Epoch 1/1 .* loss: [0-9.]+' "$work/batch.err" | grep -oE '[0-9.]+$')
 check "batch size 2^63-1: a real loss (not 0)" 1 "$(awk -v l="$loss" 'BEGIN { print (l > 1.0) ? 1 : 0 }')"
 
@@ -44,6 +42,6 @@ check "batch size 2^63-1: a real loss (not 0)" 1 "$(awk -v l="$loss" 'BEGIN { pr
 "$train" --epochs 1 --train-limit 20 --validation-split 0 --test-limit 99999999999 --threads 1 \
   >"$work/limit.out" 2>"$work/limit.err" </dev/null
 check "test limit beyond the file: exit 0" 0 "$?"
-check "test limit beyond the file: all 10000" 1 "$(has "$work/limit.err" '20 training, 0 validation, 10000 test images')"
+check "test limit beyond the file: all 10000" 1 "$(has_text "$work/limit.err" '20 training, 0 validation, 10000 test images')"
 [ "$fail" -eq 0 ] && echo PASS
 exit "$fail"

@@ -11,8 +11,7 @@ train=$1 work=$2 node_dir=${3:-}
 node=${NODE:-node}
 rm -rf "$work" && mkdir -p "$work"
 fail=0
-check() { if [ "$2" = "$3" ]; then echo "ok   $1"; else echo "FAIL: $1: got '$3', expected '$2'"; fail=1; fi; }
-has() { if grep -qE -- "$2" "$1"; then echo 1; else echo 0; fi; }
+. "$(dirname "$0")/lib.sh"
 files() { (cd "$1" && ls -A | grep -vx '.mnist-train.lock' | sort | tr '\n' ' '); }
 limit_kb=1000  # weights.bin is 2.3 MB; model.json, history.json a few KB
 base=(--epochs 1 --train-limit 200 --test-limit 50 --threads 1)
@@ -26,7 +25,7 @@ cp "$work/model/model.json" "$work/old-model.json"
 check "replacing a model: exit 4" 4 "$?"
 tail -n 1 "$work/save.err"
 check "replacing a model: names the file and the cause" 1 \
-  "$(has "$work/save.err" "model/weights\.new-[0-9]+-0\.bin: cannot write \(File too large\); the model in .*/model is unchanged")"
+  "$(has_match "$work/save.err" "model/weights\.new-[0-9]+-0\.bin: cannot write \(File too large\); the model in .*/model is unchanged")"
 check "replacing a model: one error line" 1 "$(grep -c '^\[error\]' "$work/save.err")"
 check "replacing a model: weights.bin unchanged" same \
   "$(cmp -s "$work/model/weights.bin" "$work/old-weights.bin" && echo same || echo changed)"
@@ -41,7 +40,7 @@ check "replacing a model: the old model loads" 0 "$?"
   >/dev/null 2>"$work/new.err" </dev/null)
 check "a new folder: exit 4" 4 "$?"
 check "a new folder: names the file and the cause" 1 \
-  "$(has "$work/new.err" "new/weights\.bin: cannot write \(File too large\); nothing was saved in")"
+  "$(has_match "$work/new.err" "new/weights\.bin: cannot write \(File too large\); nothing was saved in")"
 check "a new folder: left empty" "" "$(files "$work/new")"
 
 # 2b. convert replacing a model (float16: 1.2 MB, still over the limit).
@@ -50,7 +49,7 @@ cp -r "$work/model" "$work/conv"
   >/dev/null 2>"$work/conv.err" </dev/null)
 check "convert: exit 4" 4 "$?"
 check "convert: names the file and the cause" 1 \
-  "$(has "$work/conv.err" "conv/weights\.new-[0-9]+-0\.bin: cannot write \(File too large\); the model in .*/conv is unchanged")"
+  "$(has_match "$work/conv.err" "conv/weights\.new-[0-9]+-0\.bin: cannot write \(File too large\); the model in .*/conv is unchanged")"
 check "convert: the old model kept" same \
   "$(cmp -s "$work/conv/weights.bin" "$work/old-weights.bin" && echo same || echo changed)"
 check "convert: no staging files" "history.json model.json weights.bin " "$(files "$work/conv")"
@@ -67,7 +66,7 @@ check "checkpoint: the first run left one" "ckpt-000002-0000000 " "$(files "$wor
 check "checkpoint: exit 4" 4 "$?"
 tail -n 1 "$work/ckpt.err"
 check "checkpoint: names the file, the cause and where to resume" 1 \
-  "$(has "$work/ckpt.err" "ckpt-000003-0000000/weights\.bin: cannot write \(File too large\); the checkpoint was not written, the earlier ones are intact; training stopped after epoch 2; resume from .*ckpt-000002-0000000 once there is room, with: .*--resume")"
+  "$(has_match "$work/ckpt.err" "ckpt-000003-0000000/weights\.bin: cannot write \(File too large\); the checkpoint was not written, the earlier ones are intact; training stopped after epoch 2; resume from .*ckpt-000002-0000000 once there is room, with: .*--resume")"
 check "checkpoint: no staging folders" "ckpt-000002-0000000 " "$(files "$work/ckpt")"
 if [ -n "$node_dir" ] && [ -d "$node_dir/node_modules/@tensorflow/tfjs" ]; then
   out=$(timeout 120 "$node" "$node_dir/load_check.js" "$work/model" "$work/conv" \
@@ -77,7 +76,7 @@ if [ -n "$node_dir" ] && [ -d "$node_dir/node_modules/@tensorflow/tfjs" ]; then
 fi
 "$train" "${ck[@]}" --epochs 3 --resume --model-save-path "$work/ckmodel" >/dev/null 2>"$work/resume.err"
 check "checkpoint: resuming from it finishes" 0 "$?"
-check "checkpoint: it resumed at epoch 2" 1 "$(has "$work/resume.err" "resuming at epoch 2, batch 0")"
+check "checkpoint: it resumed at epoch 2" 1 "$(has_match "$work/resume.err" "resuming at epoch 2, batch 0")"
 
 [ "$fail" -eq 0 ] && echo PASS
 exit "$fail"

@@ -16,9 +16,7 @@ cleanup() {
 }
 trap cleanup EXIT
 fail=0
-check() {  # check WHAT EXPECTED ACTUAL
-  if [ "$2" = "$3" ]; then echo "ok   $1: $3"; else echo "FAIL $1: expected '$2', got '$3'"; fail=1; fi
-}
+. "$(dirname "$0")/lib.sh"
 
 cmake --install "$build" --prefix "$work/staged/usr" > "$work/install.log" 2>&1 ||
   { cat "$work/install.log"; echo "FAIL: cmake --install"; exit 1; }

@@ -15,9 +15,7 @@ cleanup() {
 }
 trap cleanup EXIT
 fail=0
-check() {  # check WHAT EXPECTED ACTUAL
-  if [ "$2" = "$3" ]; then echo "ok   $1: $3"; else echo "FAIL $1: expected '$2', got '$3'"; fail=1; fi
-}
+. "$(dirname "$0")/lib.sh"
 
 # A model folder whose history.json is a symlink out of it, plus a secret
 # beside it that no request may reach.

@@ -12,7 +12,7 @@ train=$1 work=$2 races=${3:-12} node_dir=${4:-}
 node=${NODE:-node}
 rm -rf "$work" && mkdir -p "$work"
 fail=0
-check() { if [ "$2" = "$3" ]; then echo "ok   $1"; else echo "FAIL: $1: got '$3', expected '$2'"; fail=1; fi; }
+. "$(dirname "$0")/lib.sh"
 args=(--epochs 1 --train-limit 64 --validation-split 0 --test-limit 10 --threads 1)
 sum() { md5sum < "$1" | cut -c1-32; }
 seed_of_history() { grep -oE '"seed": *[0-9]+' "$1" | head -n 1 | grep -oE '[0-9]+$'; }
