@@ -18,3 +18,13 @@ check() {
 # fixed string TEXT / matches the extended regex REGEX, else 0.
 has_text() { if grep -qF -- "$2" "$1"; then echo 1; else echo 0; fi; }
 has_match() { if grep -qE -- "$2" "$1"; then echo 1; else echo 0; fi; }
+
+# wait_for_url FILE: the http://127.0.0.1:PORT/ a server (mnist-train serve
+# --port 0) printed into FILE, waited for up to 10 s; "" if none came.
+wait_for_url() {
+  local u
+  for _ in $(seq 100); do
+    u=$(grep -oE 'http://127\.0\.0\.1:[0-9]+/' "$1" 2>/dev/null) && { echo "$u"; return; }
+    sleep 0.1
+  done
+}

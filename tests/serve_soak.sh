@@ -33,11 +33,7 @@ cp "$out/v/A/model.json" "$out/v/A/weights.bin" "$out/served/"
 "$bin" serve --model "$out/served" --port 0 >"$out/serve.out" 2>"$out/serve.err" &
 serve_pid=$!
 pids+=("$serve_pid")
-url=
-for _ in $(seq 100); do
-  url=$(grep -oE 'http://127\.0\.0\.1:[0-9]+/' "$out/serve.out") && break
-  sleep 0.1
-done
+url=$(wait_for_url "$out/serve.out")
 [ -n "$url" ] || { echo "FAIL: serve printed no URL"; cat "$out/serve.err"; exit 1; }
 echo "serving $url (pid $serve_pid) for $seconds s; figures in $out"
 

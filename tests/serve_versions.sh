@@ -26,11 +26,7 @@ cp "$work/v/A/model.json" "$work/v/A/weights.bin" "$work/served/"
 "$bin" serve --model "$work/served" --port 0 --sample 0 >"$work/serve.out" 2>"$work/serve.err" &
 serve_pid=$!
 pids+=("$serve_pid")
-url=
-for _ in $(seq 100); do
-  url=$(grep -oE 'http://127\.0\.0\.1:[0-9]+/' "$work/serve.out") && break
-  sleep 0.1
-done
+url=$(wait_for_url "$work/serve.out")
 [ -n "$url" ] || { echo "FAIL: serve printed no URL"; cat "$work/serve.err"; exit 1; }
 
 for c in 1 2; do
