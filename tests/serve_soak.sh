@@ -87,8 +87,8 @@ cut -d, -f2- "$out/samples.csv" | sed 's/^/  /'
 # Flat: the largest RSS of the last third of the soak against that of the
 # first third (both under load); descriptors quiet at the end against the
 # fewest under load in the first third.
-early=$(awk -F, -v n="$(grep -c ',load,' "$out/samples.csv")" '$2 == "load" {i++; if (i <= n / 3) print}' "$out/samples.csv")
-late=$(awk -F, -v n="$(grep -c ',load,' "$out/samples.csv")" '$2 == "load" {i++; if (i > n - n / 3) print}' "$out/samples.csv")
+early=$(awk -F, -v n="$(grep -c ',load,' "$out/samples.csv")" '$2 == "load" {i++; if (i <= (n < 3 ? 1 : n / 3)) print}' "$out/samples.csv")
+late=$(awk -F, -v n="$(grep -c ',load,' "$out/samples.csv")" '$2 == "load" {i++; if (i > n - (n < 3 ? 1 : n / 3)) print}' "$out/samples.csv")
 early_rss=$(echo "$early" | cut -d, -f3 | sort -n | tail -1)
 late_rss=$(echo "$late" | cut -d, -f3 | sort -n | tail -1)
 early_fds=$(echo "$early" | cut -d, -f4 | sort -n | head -1)
