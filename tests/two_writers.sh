@@ -3,7 +3,8 @@
 # --model-save-path, RACES times. Each outcome must be one complete model of
 # one of the two runs: weights.bin equal to that run's (each seed's weights
 # are known from a run alone, --threads 1), model.json naming only
-# weights.bin, and history.json of the same run. A second training with a
+# weights.bin, and history.json of the same run; likewise a training racing a
+# `convert` into one folder (RACES / 3 times). A second training with a
 # --checkpoint-dir in use is refused (exit 4) until the first one is gone,
 # however it ended (SIGKILL here).
 # Usage: two_writers.sh MNIST_TRAIN WORK_DIR [RACES] [NODE_DIR]
@@ -54,6 +55,36 @@ if [ -n "$node_dir" ] && [ -d "$node_dir/node_modules/@tensorflow/tfjs" ]; then
   timeout 120 "$node" "$node_dir/load_check.js" "$work/shared" >/dev/null 2>&1
   check "real TF.js loads it" 0 "$?"
 fi
+
+# A training and a convert into one folder: each outcome is one complete model,
+# the training's (float32) or the conversion's (uint8), model.json naming it.
+"$train" convert --model "$work/alone-12" --out "$work/conv-alone" --quantize uint8 >/dev/null 2>&1 ||
+  { echo "FAIL: convert alone"; exit 1; }
+converted=$(sum "$work/conv-alone/weights.bin")
+bad=0 conv_last=0
+for r in $(seq 1 $(( (races + 2) / 3 ))); do
+  "$train" "${args[@]}" --seed 11 --model-save-path "$work/mixed" >/dev/null 2>"$work/t.err" &
+  t=$!
+  # convert starts up as fast as training does but has less to do: started
+  # 0.3 to 1.2 s later, its save falls before, during or after the training's.
+  (sleep "$(( (r % 4 + 1) * 3 / 10 )).$(( (r % 4 + 1) * 3 % 10 ))"
+   exec "$train" convert --model "$work/alone-12" --out "$work/mixed" --quantize uint8) \
+    >/dev/null 2>"$work/c.err" &
+  c=$!
+  wait "$t"; rt=$?
+  wait "$c"; rc=$?
+  w=$(sum "$work/mixed/weights.bin")
+  quantized=$(grep -c '"quantization"' "$work/mixed/model.json")
+  if [ "$rt" != 0 ] || [ "$rc" != 0 ] || ! { [ "$w" = "${weights_of[11]}" ] && [ "$quantized" = 0 ]; } &&
+     ! { [ "$w" = "$converted" ] && [ "$quantized" = 1 ]; }; then
+    echo "training/convert race $r: exits $rt/$rc, weights $w, quantized manifest: $quantized"
+    bad=$((bad + 1))
+  fi
+  [ "$quantized" = 1 ] && conv_last=$((conv_last + 1))
+  "$train" evaluate --model "$work/mixed" --test-limit 10 >/dev/null 2>&1 || bad=$((bad + 1))
+done
+echo "training/convert races: $(( (races + 2) / 3 )); convert saved last in $conv_last"
+check "every training/convert race left one complete model" 0 "$bad"
 
 # A checkpoint folder belongs to one training at a time.
 "$train" --epochs 1000000 --train-limit 1 --validation-split 0 --test-limit 10 --threads 1 \
