@@ -25,7 +25,8 @@
 //       probabilities for the image with pixel i = (i % 7) / 7
 //   mnist_fixture replace DIR COUNT PAUSE_MS SRC...  save the SRC models into
 //       DIR in turn, COUNT saves in all, each as mnist-train saves (FolderLock,
-//       save_tfjs), PAUSE_MS apart
+//       save_tfjs), PAUSE_MS apart; each model's saves cycle through one
+//       weights.bin and two shard sizes
 // Test images come from $MNIST_DATA_DIR (or data/mnist).
 #include <spng.h>
 
@@ -139,7 +140,14 @@ int replace_models(const std::string& dir,
   for (int64_t i = 0; i < count; ++i) {
     {
       const mnist::FolderLock lock = mnist::FolderLock::wait(dir);
-      mnist::save_tfjs(models[static_cast<size_t>(i) % models.size()], dir);
+      // Each model in turn, and each in three layouts in turn (one
+      // weights.bin, 6 or 3 shards of the convnet), so that a replacement
+      // also changes which files the model is made of.
+      const uint64_t shard_sizes[] = {0, 400009, 1000003};
+      const size_t n = models.size();
+      mnist::save_tfjs(
+          models[static_cast<size_t>(i) % n], dir,
+          {mnist::WeightStorage::kFloat32, shard_sizes[(static_cast<size_t>(i) / n) % 3]});
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms));
   }

@@ -20,7 +20,9 @@
 #   replace  one epoch starting from a model (a small TF.js-made convnet, a
 #            full-size one, or R itself) and saved into R, which already holds
 #            a model of the same or another architecture (so a torn
-#            model.json/weights pair would not load), checkpoint folder CR.
+#            model.json/weights pair would not load), checkpoint folder CR;
+#            saved as one weights.bin or in shards of one of two sizes, so a
+#            replacement may change the weight files too.
 # The moment of each kill is picked in one of three ways, in turn at random:
 #   uniform   uniformly over the measured length of such a run (start-up
 #             included);
@@ -94,6 +96,7 @@ pick_call() {
 }
 
 common=(--train-limit 300 --validation-split 0.2 --threads 1 --seed 7 --data-dir "$data")
+shard_sizes=(0 400009 1000003)   # --weight-shard-size of a replace run (0: none)
 epochs_a=20
 failures=0
 declare -a failure_text=()
@@ -175,7 +178,11 @@ model_key() {
 extra_entries() {
   [ -d "$W/$1" ] || return 0
   case $1 in
-    M | R) (cd "$W/$1" && find . -mindepth 1 -maxdepth 1 ! -name model.json ! -name weights.bin ! -name history.json ! -name .mnist-train.lock -printf '%f\n' | sort) ;;
+    M | R)
+      local named
+      named=" $(weight_paths "$W/$1") "
+      (cd "$W/$1" && find . -mindepth 1 -maxdepth 1 ! -name model.json ! -name history.json ! -name .mnist-train.lock -printf '%f\n' | sort) |
+        while IFS= read -r e; do [[ $named == *" $e "* ]] || echo "$e"; done ;;
     *) (cd "$W/$1" && find . -mindepth 1 -maxdepth 1 ! -name 'ckpt-*' ! -name .mnist-train.lock -printf '%f\n' | sort) ;;
   esac
 }
@@ -343,8 +350,12 @@ for ((k = 1; k <= kills; k++)); do
     src=${srcs[$((RANDOM % ${#srcs[@]}))]}
     args=("${common[@]}" --test-limit 100 --log-level debug --epochs 1 --model-load-path "$W/$src"
           --checkpoint-dir "$W/CR" --model-save-path "$W/R")
+    # One weights.bin, or shards (6 or 3 files of the full convnet), so that
+    # a replacement may also change which files the model is made of.
+    shard=${shard_sizes[$((RANDOM % ${#shard_sizes[@]}))]}
+    [ "$shard" != 0 ] && args+=(--weight-shard-size "$shard")
     left=1
-    desc="replace R ($( [ -f "$W/R/model.json" ] && grep -q '"units":64' "$W/R/model.json" && echo small || { [ -f "$W/R/model.json" ] && echo full || echo none; })) from $src"
+    desc="replace R ($( [ -f "$W/R/model.json" ] && grep -q '"units":64' "$W/R/model.json" && echo small || { [ -f "$W/R/model.json" ] && echo full || echo none; }), $(weight_paths "$W/R" | wc -w) weight files) from $src$([ "$shard" != 0 ] && echo " in shards of $shard bytes")"
     win=$win_b target=R
   fi
   before_m=$(model_key "$W/M") before_r=$(model_key "$W/R")
@@ -455,8 +466,8 @@ for ((k = 1; k <= kills; k++)); do
   fi
   if [[ $moment == "final save"* ]]; then
     weights=$(weight_paths "$W/$target")
-    [ "$weights" != "weights.bin" ] && [ -n "$weights" ] &&
-      moment="$moment, model.json names $(echo "$weights" | sed -E 's/[0-9]+/N/g')"
+    [[ $weights == *weights.new-* ]] &&
+      moment="$moment, model.json names $(echo "$weights" | sed -E 's/[0-9]+/N/g' | tr ' ' '\n' | sort -u | tr '\n' ' ' | sed 's/ $//')"
   fi
   where["$moment"]=$(( ${where["$moment"]:-0} + 1 ))
   echo "kill $k: $desc, $how: $moment${detail:+; new leftovers:$detail}"

@@ -171,6 +171,8 @@ TEST(CliTest, TrainingWorkflowFlags) {
                                 "/l.csv",
                                 "--quantize",
                                 "uint8",
+                                "--weight-shard-size",
+                                "4194304",
                                 "--dataset",
                                 "fashion-mnist"})
                              .train;
@@ -189,6 +191,7 @@ TEST(CliTest, TrainingWorkflowFlags) {
   EXPECT_DOUBLE_EQ(o.min_learning_rate.value(), 1e-5);
   EXPECT_EQ(o.csv_log, "/l.csv");
   EXPECT_EQ(o.quantize, "uint8");
+  EXPECT_EQ(o.weight_shard_size, 4194304U);
   EXPECT_EQ(o.dataset, "fashion-mnist");
   EXPECT_NO_THROW(validate(o));
   // Its resume hint parses back to the same settings.
@@ -198,7 +201,7 @@ TEST(CliTest, TrainingWorkflowFlags) {
     return c;
   }());
   EXPECT_NE(hint.find("--optimizer adamax --learning-rate 0.02"), std::string::npos) << hint;
-  EXPECT_NE(hint.find("--min-learning-rate 1e-05 --csv-log /l.csv --quantize uint8"),
+  EXPECT_NE(hint.find("--csv-log /l.csv --quantize uint8 --weight-shard-size 4194304"),
             std::string::npos)
       << hint;
 
@@ -206,6 +209,9 @@ TEST(CliTest, TrainingWorkflowFlags) {
                                               {"--optimizer", "RMSProp"},
                                               {"--quantize", "int8"},
                                               {"--quantize", "float32"},
+                                              {"--weight-shard-size", "0"},
+                                              {"--weight-shard-size", "-1"},
+                                              {"--weight-shard-size", "4GB"},
                                               {"--learning-rate", "0"},
                                               {"--learning-rate", "-0.1"},
                                               {"--learning-rate", "fast"},

@@ -356,7 +356,7 @@ TEST(TfjsIoTest, QuantizedSavesLoadAsTheyWereStored) {
        {WeightStorage::kUint8, WeightStorage::kUint16, WeightStorage::kFloat16}) {
     test::TempDir dir;
     Model model = saved_model(dir.file("float"));
-    save_tfjs(model, dir.path().string(), storage);
+    save_tfjs(model, dir.path().string(), {storage});
     const ordered_json doc = read_json(dir.file("model.json"));
     const ordered_json& entry = doc["weightsManifest"][0]["weights"][0];
     EXPECT_EQ(entry["dtype"], "float32") << "the converter keeps the original dtype";
@@ -369,9 +369,106 @@ TEST(TfjsIoTest, QuantizedSavesLoadAsTheyWereStored) {
     // Loading gives exactly the dequantized values; saving them quantized
     // again gives the same bytes (the quantization is idempotent).
     test::TempDir again;
-    save_tfjs(loaded, again.path().string(), storage);
+    save_tfjs(loaded, again.path().string(), {storage});
     EXPECT_EQ(read_all(again.file("weights.bin")), read_all(dir.file("weights.bin")))
         << storage_name(storage);
+  }
+}
+
+/// The names of the visible files in `dir`, sorted.
+std::vector<std::string> visible_files(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (name.front() != '.') {
+      names.push_back(name);
+    }
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+TEST(TfjsIoTest, ShardNamesAreTheConvertersAndCountAtLeastOne) {
+  EXPECT_EQ(weight_file_names(100, 0), (std::vector<std::string>{"weights.bin"}));
+  EXPECT_EQ(weight_file_names(10, 3),
+            (std::vector<std::string>{"group1-shard1of4.bin", "group1-shard2of4.bin",
+                                      "group1-shard3of4.bin", "group1-shard4of4.bin"}));
+  EXPECT_EQ(weight_file_names(9, 3).size(), 3U);
+  EXPECT_EQ(weight_file_names(0, 3), (std::vector<std::string>{"group1-shard1of1.bin"}));
+  Model model(mnist_node_spec());
+  EXPECT_EQ(stored_weight_bytes(model, WeightStorage::kFloat32), 2379688U);
+  EXPECT_EQ(stored_weight_bytes(model, WeightStorage::kUint8), 594922U);
+  EXPECT_EQ(save_format_problem(model, {WeightStorage::kFloat32, 0}), std::nullopt);
+  EXPECT_EQ(save_format_problem(model, {WeightStorage::kUint8, 594922 / 256 + 1}), std::nullopt);
+  const auto problem = save_format_problem(model, {WeightStorage::kFloat32, 1000});
+  ASSERT_TRUE(problem.has_value());
+  EXPECT_EQ(*problem,
+            "--weight-shard-size 1000 would cut the 2379688 bytes of float32 weights into 2380 "
+            "files; at most 256 are written (use a size of at least 9296)");
+  test::TempDir dir;
+  EXPECT_THROW(save_tfjs(model, dir.path().string(), {WeightStorage::kFloat32, 1000}), ConfigError);
+  EXPECT_TRUE(visible_files(dir.path().string()).empty()) << "nothing written";
+}
+
+TEST(TfjsIoTest, ShardedSavesCutTheBytesAndReplaceEachOther) {
+  test::TempDir dir;
+  const std::string out = dir.path().string();
+  Model a = saved_model(dir.file("a"), 3);
+  Model b = saved_model(dir.file("b"), 4);
+  const std::vector<char> a_bytes = weights_bin(a);
+  // A size that cuts tensors in the middle (and not at a float boundary).
+  const SavedFiles saved = save_tfjs(a, out, {WeightStorage::kFloat32, 1000003});
+  EXPECT_EQ(saved.weight_bytes, 2379688U);
+  const std::vector<std::string> shards{"group1-shard1of3.bin", "group1-shard2of3.bin",
+                                        "group1-shard3of3.bin"};
+  EXPECT_EQ(saved.weight_files, shards);
+  EXPECT_EQ(read_json(dir.file("model.json"))["weightsManifest"][0]["paths"], shards);
+  EXPECT_EQ(fs::file_size(dir.file("group1-shard1of3.bin")), 1000003U);
+  EXPECT_EQ(fs::file_size(dir.file("group1-shard2of3.bin")), 1000003U);
+  EXPECT_EQ(fs::file_size(dir.file("group1-shard3of3.bin")), 379682U);
+  std::vector<char> joined;
+  for (const std::string& s : shards) {
+    const std::vector<char> part = read_all(dir.file(s));
+    joined.insert(joined.end(), part.begin(), part.end());
+  }
+  EXPECT_EQ(joined, a_bytes) << "the shards are weights.bin cut in three";
+  Model loaded = load_tfjs(out);
+  for (const auto& [name, tensor] : a->tfjs_weights()) {
+    EXPECT_TRUE(loaded->weight(name).equal(tensor)) << name;
+  }
+  // Files that are not a model's weight files stay; stale shards of another
+  // count go once the new model.json names its own.
+  write_text(dir.file("notes.txt"), "mine");
+  write_text(dir.file("my-model.weights.bin"), "mine too");
+  write_text(dir.file("group1-shard9of9.bin"), "a stale shard");
+  save_tfjs(b, out, {WeightStorage::kUint8, 300000});
+  const std::vector<std::string> after_b{"a",
+                                         "b",
+                                         "group1-shard1of2.bin",
+                                         "group1-shard2of2.bin",
+                                         "model.json",
+                                         "my-model.weights.bin",
+                                         "notes.txt"};
+  EXPECT_EQ(visible_files(out), after_b);
+  Model b_loaded = load_tfjs(out);
+  EXPECT_TRUE(
+      b_loaded->weight("dense_Dense2/bias").allclose(b->weight("dense_Dense2/bias"), 0, 0.01));
+  // Back to one weights.bin: the shards go.
+  save_tfjs(a, out);
+  EXPECT_EQ(visible_files(out),
+            (std::vector<std::string>{"a", "b", "model.json", "my-model.weights.bin", "notes.txt",
+                                      "weights.bin"}));
+  EXPECT_EQ(read_all(dir.file("weights.bin")), a_bytes);
+  // A new folder gets its shards too, and nothing staged is left anywhere.
+  save_tfjs(b, dir.file("fresh"), {WeightStorage::kFloat16, 1 << 20});
+  EXPECT_EQ(
+      visible_files(dir.file("fresh")),
+      (std::vector<std::string>{"group1-shard1of2.bin", "group1-shard2of2.bin", "model.json"}));
+  for (const std::string& d : {out, dir.file("fresh")}) {
+    for (const auto& e : fs::directory_iterator(d)) {
+      EXPECT_EQ(e.path().filename().string().rfind("weights.new-", 0), std::string::npos);
+      EXPECT_NE(e.path().filename().string().front(), '.') << e.path();
+    }
   }
 }
 

@@ -121,19 +121,54 @@ nlohmann::ordered_json model_json(const Model& model,
 /// mnist-node convnet in float32.
 std::vector<char> weights_bin(const Model& model, WeightStorage storage = WeightStorage::kFloat32);
 
-/// Saves DIR/model.json and DIR/weights.bin (DIR is created) so that a kill
+/// How save_tfjs stores the weights: their values (float32 or quantized) and
+/// the files they go in.
+struct SaveFormat {
+  WeightStorage storage = WeightStorage::kFloat32;
+  /// 0: one file, weights.bin (as tfjs-node's model.save writes); N: the
+  /// weight bytes, in manifest order, cut every N bytes into
+  /// group1-shard1ofK.bin ... group1-shardKofK.bin, as tensorflowjs_converter
+  /// --weight_shard_size_bytes does (a tensor may straddle two files).
+  uint64_t shard_bytes = 0;
+};
+
+/// The most weight files a save writes (serve holds every file of a model
+/// version open; a browser fetches each one).
+constexpr size_t kMaxWeightFiles = 256;
+
+/// The bytes the weights of `model` take when stored as `storage`.
+uint64_t stored_weight_bytes(const Model& model, WeightStorage storage);
+
+/// The file names weights of `total` bytes are saved under: {"weights.bin"}
+/// when shard_bytes is 0, else group1-shardKofN.bin for K = 1..N, N =
+/// ceil(total / shard_bytes) (at least 1: an empty model gets one empty file).
+std::vector<std::string> weight_file_names(uint64_t total, uint64_t shard_bytes);
+
+/// Why `model` cannot be saved in `format` ("--weight-shard-size 10 would cut
+/// the 2379688 bytes of weights into 237969 files; ..."), or nullopt. The CLI
+/// asks before training, so that the save at the end cannot fail on it.
+std::optional<std::string> save_format_problem(const Model& model, const SaveFormat& format);
+
+/// What a save wrote.
+struct SavedFiles {
+  std::vector<std::string> weight_files;  ///< in manifest order
+  uint64_t weight_bytes = 0;              ///< their total size
+};
+
+/// Saves DIR/model.json and its weight files (DIR is created) so that a kill
 /// at any moment leaves DIR holding the old model or the new one, never a
-/// mix: a new folder gets weights.bin then model.json; a model being
-/// replaced first gets its new weights under weights.new-<pid>-<n>.bin,
-/// named by the new model.json, before weights.bin is replaced and
-/// model.json names it again. A finished save leaves model.json +
-/// weights.bin; files that killed saves left and nothing names are removed.
-/// A failed write (a full disk, a file-size limit) removes the files it
-/// staged and throws IoError naming the file, the cause and what DIR holds
-/// (its old model, unchanged, or the new one).
-void save_tfjs(const Model& model,
-               const std::string& dir,
-               WeightStorage storage = WeightStorage::kFloat32);
+/// mix: a new folder gets its weight files then model.json; a model being
+/// replaced first gets its new weights under weights.new-<pid>-<n>[-<k>].bin,
+/// named by the new model.json, before the weight files are replaced one by
+/// one and model.json names them again. A finished save leaves model.json +
+/// the files `format` names; files that killed saves left and nothing names
+/// are removed, and so are weight files of the old model (weights.bin,
+/// groupG-shardKofN.bin) that the new model.json does not name. A failed
+/// write (a full disk, a file-size limit) removes the files it staged and
+/// throws IoError naming the file, the cause and what DIR holds (its old
+/// model, unchanged, or the new one). A `format` that save_format_problem
+/// refuses throws ConfigError before anything is written.
+SavedFiles save_tfjs(const Model& model, const std::string& dir, const SaveFormat& format = {});
 
 /// save_tfjs into a folder that the caller owns and discards whole on
 /// failure (a checkpoint being written): its IoError does not describe DIR.

@@ -58,10 +58,11 @@ int run_summary(const SummaryOptions& options);
 CLI::App* add_convert_command(CLI::App& app, ConvertOptions& options);
 int run_convert(const ConvertOptions& options);
 
-/// --quantize (uint8, uint16, float16) into `value`, for train and convert.
-void add_quantize_option(CLI::App& app, std::string& value);
-/// The storage --quantize names (float32 when empty).
-WeightStorage storage_of(const std::string& quantize);
+/// --quantize (uint8, uint16, float16) and --weight-shard-size BYTES, for
+/// train and convert.
+void add_save_format_options(CLI::App& app, std::string& quantize, uint64_t& shard_size);
+/// The SaveFormat those two options name (float32, one weights.bin when unset).
+SaveFormat save_format_of(const std::string& quantize, uint64_t shard_size);
 
 /// `mnist-train serve`: the page, the model and an MNIST sample over HTTP
 /// until Ctrl-C.

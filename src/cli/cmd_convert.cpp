@@ -1,53 +1,66 @@
 // `mnist-train convert`: a saved model saved again, its weights stored as
-// float32 or quantized as tensorflowjs_converter quantizes them, into a folder
-// (the same one too) by the crash-safe save, one writer at a time.
+// float32 or quantized as tensorflowjs_converter quantizes them, in one file or
+// in shards, into a folder (the same one too) by the crash-safe save, one
+// writer at a time.
 #include <spdlog/spdlog.h>
 
-#include <filesystem>
-
 #include "cli/app.hpp"
+#include "cli/shared.hpp"
 #include "mnist/fs_util.hpp"
 #include "mnist/tfjs_io.hpp"
 
 namespace mnist::cli {
 
-void add_quantize_option(CLI::App& app, std::string& value) {
-  app.add_option("--quantize", value,
+void add_save_format_options(CLI::App& app, std::string& quantize, uint64_t& shard_size) {
+  app.add_option("--quantize", quantize,
                  "Store the saved weights as uint8 or uint16 (affine, one min and scale per "
                  "tensor) or float16, as tensorflowjs_converter --quantize_* does; TF.js "
                  "dequantizes them when it loads the model (default: float32)")
       ->check(CLI::IsMember({"uint8", "uint16", "float16"}));
+  app.add_option("--weight-shard-size", shard_size,
+                 "Cut the saved weights into files group1-shard1ofN.bin ... of at most BYTES "
+                 "each, as tensorflowjs_converter --weight_shard_size_bytes does (it uses "
+                 "4194304); a tensor may straddle two files (default: one weights.bin)")
+      ->type_name("BYTES")
+      ->check(integer_in(1, kMaxShardBytes));
 }
 
-WeightStorage storage_of(const std::string& quantize) {
-  return quantize.empty() ? WeightStorage::kFloat32 : parse_storage(quantize).value();
+SaveFormat save_format_of(const std::string& quantize, uint64_t shard_size) {
+  SaveFormat format;
+  format.storage = quantize.empty() ? WeightStorage::kFloat32 : parse_storage(quantize).value();
+  format.shard_bytes = shard_size;
+  return format;
 }
 
 CLI::App* add_convert_command(CLI::App& app, ConvertOptions& o) {
   CLI::App* cmd = app.add_subcommand(
       "convert",
       "Save a model again into --out (the same folder too), its weights stored as float32 or "
-      "quantized (--quantize)");
+      "quantized (--quantize), in one file or in shards (--weight-shard-size)");
   cmd->add_option("--model", o.model, "Folder holding model.json and its weight files")->required();
   cmd->add_option("--out", o.out, "Folder to save the model into (created if missing)")->required();
-  add_quantize_option(*cmd, o.quantize);
+  add_save_format_options(*cmd, o.quantize, o.weight_shard_size);
   return cmd;
 }
 
 int run_convert(const ConvertOptions& o) {
   const Model model = load_tfjs(o.model);
-  ensure_writable_dir(o.out, "model folder");
-  const WeightStorage storage = storage_of(o.quantize);
-  {
-    const FolderLock lock = FolderLock::wait(o.out, [&o](const std::string& pid) {
-      spdlog::info("{}: waiting for another mnist-train{} to finish saving there", o.out,
-                   pid.empty() ? "" : " (pid " + pid + ")");
-    });
-    save_tfjs(model, o.out, storage);
+  const SaveFormat format = save_format_of(o.quantize, o.weight_shard_size);
+  if (const auto problem = save_format_problem(model, format)) {
+    throw ConfigError(*problem);
   }
-  std::error_code ec;
-  const auto bytes = std::filesystem::file_size(std::filesystem::path(o.out) / kWeightsFile, ec);
-  spdlog::info("saved {} with {} weights ({} bytes)", o.out, storage_name(storage), ec ? 0 : bytes);
+  ensure_writable_dir(o.out, "model folder");
+  SavedFiles saved;
+  {
+    const auto lock = lock_model_folder(o.out);
+    saved = save_tfjs(model, o.out, format);
+  }
+  spdlog::info("saved {} with {} weights ({} bytes in {})", o.out, storage_name(format.storage),
+               saved.weight_bytes,
+               saved.weight_files.size() == 1
+                   ? saved.weight_files.front()
+                   : std::to_string(saved.weight_files.size()) + " files, " +
+                         saved.weight_files.front() + " ...");
   return 0;
 }
 

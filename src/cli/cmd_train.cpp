@@ -123,7 +123,7 @@ CLI::App* add_train_options(CLI::App& app, TrainOptions& o) {
   app.add_option("--csv-log", o.csv_log,
                  "Keras CSVLogger: write epoch (0-based), acc, loss, lr, val_acc, val_loss, one "
                  "row per epoch, to FILE (replaced; appended to with --resume)");
-  add_quantize_option(app, o.quantize);
+  add_save_format_options(app, o.quantize, o.weight_shard_size);
   return &app;
 }
 
@@ -158,21 +158,6 @@ std::string data_dir_for(const std::string& flag_value, DatasetKind kind) {
                     "dataset-fashion-mnist) or give --data-dir a folder with its four IDX files");
   }
   return dir;
-}
-
-/// One writer per folder (FolderLock): a save into the model folder waits,
-/// saying so, while another mnist-train saves there. No lock is taken where
-/// this run already holds the folder as its checkpoint folder.
-std::optional<FolderLock> lock_model_folder(const std::string& dir,
-                                            const std::string& checkpoint_dir) {
-  std::error_code ec;
-  if (!checkpoint_dir.empty() && std::filesystem::equivalent(dir, checkpoint_dir, ec)) {
-    return std::nullopt;
-  }
-  return FolderLock::wait(dir, [&dir](const std::string& pid) {
-    spdlog::info("{}: waiting for another mnist-train{} to finish saving there", dir,
-                 pid.empty() ? "" : " (pid " + pid + ")");
-  });
 }
 
 }  // namespace
@@ -215,6 +200,11 @@ int run_train(const TrainOptions& o, const GlobalOptions& global, const std::str
   if (!checkpoint && (dataset != DatasetKind::kMnist ||
                       dataset_of(model->spec().metadata) != DatasetKind::kMnist)) {
     model->set_metadata(dataset_metadata(dataset));  // the data it is trained on now
+  }
+  // The saved model's format is checked now, not after the training.
+  const SaveFormat save_format = save_format_of(o.quantize, o.weight_shard_size);
+  if (const auto problem = save_format_problem(model, save_format)) {
+    throw ConfigError(*problem);
   }
   const int threads = configure_cpu_threads(o.threads);
   if (const unsigned cores = std::thread::hardware_concurrency();
@@ -318,7 +308,7 @@ int run_train(const TrainOptions& o, const GlobalOptions& global, const std::str
     }
     if (d.save_best) {
       const auto lock = lock_model_folder(o.model_save_path, o.checkpoint_dir);
-      save_tfjs(model, o.model_save_path, storage_of(o.quantize));
+      save_tfjs(model, o.model_save_path, save_format);
       spdlog::info("epoch {}: {} = {:.4f}, the best so far: model saved to {}", s.epoch,
                    monitor_name(epoch_callbacks.config().monitor),
                    epoch_callbacks.save_best_value(), o.model_save_path);
@@ -398,7 +388,7 @@ int run_train(const TrainOptions& o, const GlobalOptions& global, const std::str
   if (!o.model_save_path.empty()) {
     const auto lock = lock_model_folder(o.model_save_path, o.checkpoint_dir);  // model + history
     if (!best_saved) {
-      save_tfjs(model, o.model_save_path, storage_of(o.quantize));
+      save_tfjs(model, o.model_save_path, save_format);
     }
     ordered_json record;
     if (epoch_callbacks.active()) {

@@ -153,7 +153,8 @@ nlohmann::ordered_json to_json(const TrainOptions& o) {
           {"reduce_lr_min_delta", o.reduce_lr_min_delta.value_or(1e-4)},
           {"min_learning_rate", o.min_learning_rate.value_or(0.0)},
           {"csv_log", o.csv_log},
-          {"quantize", o.quantize}};
+          {"quantize", o.quantize},
+          {"weight_shard_size", o.weight_shard_size}};
 }
 
 nlohmann::ordered_json to_json(const ServeOptions& o) {
@@ -205,6 +206,7 @@ std::string resume_command(const std::string& program, const TrainOptions& o) {
   if (o.min_learning_rate) add("--min-learning-rate", number_text(*o.min_learning_rate));
   if (!o.csv_log.empty()) add("--csv-log", o.csv_log);
   if (!o.quantize.empty()) add("--quantize", o.quantize);
+  if (o.weight_shard_size > 0) add("--weight-shard-size", std::to_string(o.weight_shard_size));
   add("--checkpoint-dir", o.checkpoint_dir);
   add("--resume");
   return command;

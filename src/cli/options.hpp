@@ -51,7 +51,8 @@ struct TrainOptions {
   std::optional<double> reduce_lr_min_delta;  ///< default 1e-4
   std::optional<double> min_learning_rate;    ///< default 0
   std::string csv_log;                        ///< empty: none
-  std::string quantize;  ///< saved weights: empty (float32) | uint8 | uint16 | float16
+  std::string quantize;            ///< saved weights: empty (float32) | uint8 | uint16 | float16
+  uint64_t weight_shard_size = 0;  ///< 0: one weights.bin; else shards of at most this many bytes
 };
 
 /// `mnist-train evaluate`: test loss/accuracy of a saved model.
@@ -82,9 +83,10 @@ struct SummaryOptions {
 
 /// `mnist-train convert`: a model saved again, its weights stored otherwise.
 struct ConvertOptions {
-  std::string model;     ///< folder with model.json (or the file itself)
-  std::string out;       ///< the folder to save into (may be the same)
-  std::string quantize;  ///< empty: float32 | uint8 | uint16 | float16
+  std::string model;               ///< folder with model.json (or the file itself)
+  std::string out;                 ///< the folder to save into (may be the same)
+  std::string quantize;            ///< empty: float32 | uint8 | uint16 | float16
+  uint64_t weight_shard_size = 0;  ///< 0: one weights.bin
 };
 
 /// `mnist-train serve`: the demo page, the model and a test sample over HTTP.

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -165,6 +166,18 @@ void apply_onednn_flag(bool onednn, const c10::Device& device, Precision precisi
 void print_evaluation(const EvalResult& result) {
   std::printf("Evaluation result:\n  Loss = %.3f; Accuracy = %.3f\n", result.loss, result.accuracy);
   std::fflush(stdout);
+}
+
+std::optional<FolderLock> lock_model_folder(const std::string& dir,
+                                            const std::string& checkpoint_dir) {
+  std::error_code ec;
+  if (!checkpoint_dir.empty() && std::filesystem::equivalent(dir, checkpoint_dir, ec)) {
+    return std::nullopt;
+  }
+  return FolderLock::wait(dir, [&dir](const std::string& pid) {
+    spdlog::info("{}: waiting for another mnist-train{} to finish saving there", dir,
+                 pid.empty() ? "" : " (pid " + pid + ")");
+  });
 }
 
 }  // namespace mnist::cli

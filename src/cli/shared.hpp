@@ -5,6 +5,7 @@
 #pragma once
 
 #include <limits>
+#include <optional>
 #include <string>
 
 #include <c10/core/Device.h>
@@ -13,6 +14,7 @@
 #include "mnist/device.hpp"
 #include "mnist/error.hpp"
 #include "mnist/evaluate.hpp"
+#include "mnist/fs_util.hpp"
 #include "mnist/model.hpp"
 
 namespace mnist::cli {
@@ -28,6 +30,16 @@ c10::Device device_for_flag(bool gpu);
 /// ensure_writable_dir(dir, what), its IoError ending in "; choose another
 /// FLAG".
 void check_writable_dir(const std::string& dir, const std::string& what, const char* flag);
+
+/// The exclusive lock on a model folder for one save (FolderLock::wait),
+/// logging "DIR: waiting for another mnist-train (pid N) to finish saving
+/// there" while another writer holds it; none when DIR is `checkpoint_dir`,
+/// whose lock the training already holds.
+std::optional<FolderLock> lock_model_folder(const std::string& dir,
+                                            const std::string& checkpoint_dir = "");
+
+/// The largest --weight-shard-size (4 GiB).
+constexpr long long kMaxShardBytes = 1LL << 32;
 
 /// An integer flag's bounds, with a plain message ("must be an integer of
 /// at least 1, got '0'", "... of at most 1024, got '10000'") instead of

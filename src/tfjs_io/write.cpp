@@ -3,6 +3,7 @@
 // crash-safe protocol that replaces a saved model (docs/design.md).
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 
@@ -108,7 +109,7 @@ std::string staged_pid(const std::string& name) {
 
 /// Removes from `dir` what killed saves left behind and nothing names: staged
 /// weights and temporary files of processes that are gone. Call only while
-/// model.json names weights.bin.
+/// model.json names the final weight files (no staged ones).
 void remove_save_leftovers(const std::string& dir) {
   remove_abandoned(dir, [](const std::string& name) {
     const std::string pid = staged_pid(name);
@@ -150,8 +151,10 @@ std::vector<StoredWeight> stored_weights(const Model& model, WeightStorage stora
     if (storage == WeightStorage::kFloat32) {
       out.push_back({std::move(bytes), {}});
     } else {
-      out.push_back(store_weight_values(
-          decode_weight_values(bytes.data(), bytes.size() / sizeof(float), {}), storage));
+      // The float32 bytes are the tensor in TF.js order, little-endian.
+      std::vector<float> values(bytes.size() / sizeof(float));
+      std::memcpy(values.data(), bytes.data(), values.size() * sizeof(float));
+      out.push_back(store_weight_values(values, storage));
     }
   }
   return out;
@@ -179,11 +182,13 @@ ordered_json manifest_entries(const Model& model, const std::vector<StoredWeight
   return weights;
 }
 
-ordered_json model_json_with(const Model& model, const std::vector<StoredWeight>& stored) {
+ordered_json model_json_with(const Model& model,
+                             const std::vector<StoredWeight>& stored,
+                             const std::vector<std::string>& files) {
   const ordered_json weights = manifest_entries(model, stored);
   ordered_json doc;
   doc["modelTopology"] = model_topology(model->spec());
-  doc["weightsManifest"] = ordered_json::array({{{"paths", {kWeightsFile}}, {"weights", weights}}});
+  doc["weightsManifest"] = ordered_json::array({{{"paths", files}, {"weights", weights}}});
   doc["format"] = "layers-model";
   doc["generatedBy"] = generated_by();
   doc["convertedBy"] = nullptr;
@@ -204,66 +209,170 @@ std::vector<char> concatenated(const std::vector<StoredWeight>& stored) {
 }  // namespace
 
 ordered_json model_json(const Model& model, WeightStorage storage) {
-  return model_json_with(model, stored_weights(model, storage));
+  return model_json_with(model, stored_weights(model, storage), {kWeightsFile});
 }
 
 std::vector<char> weights_bin(const Model& model, WeightStorage storage) {
   return concatenated(stored_weights(model, storage));
 }
 
+uint64_t stored_weight_bytes(const Model& model, WeightStorage storage) {
+  uint64_t values = 0;
+  for (const auto& named : model->tfjs_weights()) {
+    values += static_cast<uint64_t>(named.second.numel());
+  }
+  return values * bytes_per_value(storage);
+}
+
+std::vector<std::string> weight_file_names(uint64_t total, uint64_t shard_bytes) {
+  if (shard_bytes == 0) {
+    return {kWeightsFile};
+  }
+  const uint64_t count = std::max<uint64_t>(1, (total + shard_bytes - 1) / shard_bytes);
+  std::vector<std::string> names;
+  for (uint64_t k = 1; k <= count; ++k) {
+    names.push_back("group1-shard" + std::to_string(k) + "of" + std::to_string(count) + ".bin");
+  }
+  return names;
+}
+
+std::optional<std::string> save_format_problem(const Model& model, const SaveFormat& format) {
+  if (format.shard_bytes == 0) {
+    return std::nullopt;
+  }
+  const uint64_t total = stored_weight_bytes(model, format.storage);
+  const uint64_t count = (total + format.shard_bytes - 1) / format.shard_bytes;
+  if (count <= kMaxWeightFiles) {
+    return std::nullopt;
+  }
+  const uint64_t least = (total + kMaxWeightFiles - 1) / kMaxWeightFiles;
+  return "--weight-shard-size " + std::to_string(format.shard_bytes) + " would cut the " +
+         std::to_string(total) + " bytes of " + storage_name(format.storage) + " weights into " +
+         std::to_string(count) + " files; at most " + std::to_string(kMaxWeightFiles) +
+         " are written (use a size of at least " + std::to_string(least) + ")";
+}
+
 namespace {
+
+/// Whether `name` is a weight file name mnist-train or TF.js's savers give
+/// the files of a model: weights.bin, groupG-shardKofN.bin.
+bool is_weight_file_name(const std::string& name) {
+  if (name == kWeightsFile) {
+    return true;
+  }
+  // group<digits>-shard<digits>of<digits>.bin
+  size_t i = 0;
+  const auto literal = [&](const char* text) {
+    const size_t n = std::strlen(text);
+    if (name.compare(i, n, text) != 0) {
+      return false;
+    }
+    i += n;
+    return true;
+  };
+  const auto digits = [&]() {
+    const size_t start = i;
+    while (i < name.size() && name[i] >= '0' && name[i] <= '9') {
+      ++i;
+    }
+    return i > start;
+  };
+  return literal("group") && digits() && literal("-shard") && digits() && literal("of") &&
+         digits() && literal(".bin") && i == name.size();
+}
+
+/// After a save: removes the weight files of earlier models (weights.bin,
+/// shards of another count) that model.json, now naming `files`, does not.
+void remove_unnamed_weight_files(const std::string& dir, const std::vector<std::string>& files) {
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (is_weight_file_name(name) && it->is_regular_file(ec) && !it->is_symlink(ec) &&
+        std::find(files.begin(), files.end(), name) == files.end()) {
+      ::unlink(it->path().c_str());
+    }
+  }
+}
 
 /// The steps of save_tfjs; a failure in one says what the folder then holds.
 enum class SaveStage { kNothingYet, kNewModelNamed };
 
-void save_tfjs_steps(const Model& model,
-                     const std::string& dir,
-                     WeightStorage storage,
-                     SaveStage& stage) {
+SavedFiles save_tfjs_steps(const Model& model,
+                           const std::string& dir,
+                           const SaveFormat& format,
+                           SaveStage& stage) {
   const fs::path folder(dir);
-  const std::vector<StoredWeight> stored = stored_weights(model, storage);
+  const std::vector<StoredWeight> stored = stored_weights(model, format.storage);
   const std::vector<char> weights = concatenated(stored);
-  const ordered_json doc = model_json_with(model, stored);
+  const std::vector<std::string> files = weight_file_names(weights.size(), format.shard_bytes);
+  std::vector<std::vector<char>> parts;
+  for (size_t k = 0; k < files.size(); ++k) {
+    const size_t begin = format.shard_bytes == 0 ? 0 : k * format.shard_bytes;
+    const size_t end = k + 1 == files.size() ? weights.size() : begin + format.shard_bytes;
+    parts.emplace_back(weights.begin() + static_cast<std::ptrdiff_t>(begin),
+                       weights.begin() + static_cast<std::ptrdiff_t>(end));
+  }
+  const ordered_json doc = model_json_with(model, stored, files);
+  const SavedFiles saved{files, weights.size()};
+  const auto unlink_all = [&folder](const std::vector<std::string>& names) {
+    for (const std::string& name : names) {
+      ::unlink((folder / name).c_str());
+    }
+  };
   std::error_code ec;
   if (!fs::exists(folder / kModelJsonFile, ec)) {
     // No model here yet: until model.json is in place there is none.
     try {
-      write_file_atomic((folder / kWeightsFile).string(), weights);
+      for (size_t k = 0; k < files.size(); ++k) {
+        write_file_atomic((folder / files[k]).string(), parts[k]);
+      }
       write_file_atomic((folder / kModelJsonFile).string(), doc.dump());
     } catch (const IoError&) {
-      ::unlink((folder / kWeightsFile).c_str());  // nothing names it
+      unlink_all(files);  // nothing names them
       throw;
     }
     stage = SaveStage::kNewModelNamed;
     remove_save_leftovers(dir);
-    return;
+    remove_unnamed_weight_files(dir, files);
+    return saved;
   }
-  // Replacing a model: model.json and weights.bin are two files, and renaming
-  // one then the other would leave, after a kill between the two, a model.json
-  // with the other model's weights. So the new weights first go under a fresh
-  // name that only the new model.json names; once that model.json is in
-  // place, weights.bin is replaced and model.json rewritten to name it. Each
-  // step is an atomic rename: a kill at any moment leaves the old model or
-  // the new one (possibly still naming the staged file), plus files that
-  // nothing names, removed by the next save.
-  std::string staged;
-  for (int n = 0; staged.empty() || fs::exists(folder / staged, ec); ++n) {
-    staged = kStagedPrefix + std::to_string(::getpid()) + "-" + std::to_string(n) + kStagedSuffix;
+  // Replacing a model: model.json and its weight files are several files, and
+  // renaming one after the other would leave, after a kill between two, a
+  // model.json with the other model's weights. So the new weights first go
+  // under fresh names that only the new model.json names; once that
+  // model.json is in place, the weight files are replaced and model.json
+  // rewritten to name them. Each step is an atomic rename: a kill at any
+  // moment leaves the old model or the new one (possibly still naming the
+  // staged files), plus files that nothing names, removed by the next save.
+  std::vector<std::string> staged;
+  for (int n = 0; staged.empty() || fs::exists(folder / staged.front(), ec); ++n) {
+    staged.clear();
+    const std::string stem = kStagedPrefix + std::to_string(::getpid()) + "-" + std::to_string(n);
+    for (size_t k = 0; k < files.size(); ++k) {
+      staged.push_back(stem + (files.size() == 1 ? "" : "-" + std::to_string(k + 1)) +
+                       kStagedSuffix);
+    }
   }
   ordered_json staged_doc = doc;
-  staged_doc["weightsManifest"][0]["paths"] = ordered_json::array({staged});
+  staged_doc["weightsManifest"][0]["paths"] = staged;
   try {
-    write_file_atomic((folder / staged).string(), weights);
+    for (size_t k = 0; k < files.size(); ++k) {
+      write_file_atomic((folder / staged[k]).string(), parts[k]);
+    }
     write_file_atomic((folder / kModelJsonFile).string(), staged_doc.dump());
   } catch (const IoError&) {
-    ::unlink((folder / staged).c_str());  // the old model.json does not name it
+    unlink_all(staged);  // the old model.json does not name them
     throw;
   }
   stage = SaveStage::kNewModelNamed;
-  replace_with_link((folder / staged).string(), (folder / kWeightsFile).string(), weights);
+  for (size_t k = 0; k < files.size(); ++k) {
+    replace_with_link((folder / staged[k]).string(), (folder / files[k]).string(), parts[k]);
+  }
   write_file_atomic((folder / kModelJsonFile).string(), doc.dump());
-  ::unlink((folder / staged).c_str());
+  unlink_all(staged);
   remove_save_leftovers(dir);
+  remove_unnamed_weight_files(dir, files);
+  return saved;
 }
 
 }  // namespace
@@ -271,16 +380,19 @@ void save_tfjs_steps(const Model& model,
 void write_tfjs_files(const Model& model, const std::string& dir) {
   ensure_writable_dir(dir, "model folder");
   SaveStage stage = SaveStage::kNothingYet;
-  save_tfjs_steps(model, dir, WeightStorage::kFloat32, stage);
+  save_tfjs_steps(model, dir, SaveFormat{}, stage);
 }
 
-void save_tfjs(const Model& model, const std::string& dir, WeightStorage storage) {
+SavedFiles save_tfjs(const Model& model, const std::string& dir, const SaveFormat& format) {
+  if (const auto problem = save_format_problem(model, format)) {
+    throw ConfigError(*problem);
+  }
   ensure_writable_dir(dir, "model folder");
   std::error_code ec;
   const bool had_model = fs::exists(fs::path(dir) / kModelJsonFile, ec);
   SaveStage stage = SaveStage::kNothingYet;
   try {
-    save_tfjs_steps(model, dir, storage, stage);
+    return save_tfjs_steps(model, dir, format, stage);
   } catch (const IoError& e) {
     // A full disk, a file-size limit, an I/O error: say what the folder holds.
     const std::string holds = stage == SaveStage::kNewModelNamed
