@@ -4,7 +4,8 @@
 # New interesting inputs are kept in a scratch corpus; with --merge, the ones
 # that add coverage are merged into tests/fuzz/corpus (commit them: ctest
 # replays that corpus on every run). A crash leaves its input in
-# build-asan/fuzz-findings/<name>/ and fails the script.
+# build-asan/fuzz-findings/<name>/ and fails the script. Harnesses run one per
+# core at a time.
 # Usage: scripts/fuzz.sh [--seconds N] [--merge] [--build] [HARNESS...]
 #   HARNESS: idx, model, serve_path, image (default: all); N defaults to 60.
 set -euo pipefail
@@ -36,14 +37,13 @@ export ASAN_OPTIONS=${FUZZ_ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1:strict_
 # The harnesses write each input to a file under $TMPDIR: keep that in memory.
 [ -w /dev/shm ] && export TMPDIR=${TMPDIR:-/dev/shm}
 export OMP_NUM_THREADS=1
-status=0
-for h in "${harnesses[@]}"; do
-  bin=$build_dir/tests/fuzz/fuzz_$h seeds=$root/tests/fuzz/corpus/$h
-  work=$build_dir/fuzz-corpus/$h findings=$build_dir/fuzz-findings/$h
+# fuzz_one HARNESS: one harness for $seconds s; its summary line goes to
+# $build_dir/fuzz-HARNESS.result, its exit status is the harness's.
+fuzz_one() {
+  local h=$1 bin=$build_dir/tests/fuzz/fuzz_$1 seeds=$root/tests/fuzz/corpus/$1
+  local work=$build_dir/fuzz-corpus/$1 findings=$build_dir/fuzz-findings/$1
+  local log=$build_dir/fuzz-$1.log result runs speed last status=0
   mkdir -p "$work" "$findings"
-  log=$build_dir/fuzz-$h.log
-  echo "==> fuzz_$h for ${seconds}s (corpus $work + ${seeds#"$root"/})" >&2
-  # -rss_limit_mb and -malloc_limit_mb make an oversized allocation a finding.
   if "$bin" "$work" "$seeds" -max_total_time="$seconds" -max_len=262144 -timeout=10 \
        -rss_limit_mb=2048 -malloc_limit_mb=1024 -print_final_stats=1 \
        -artifact_prefix="$findings/" >"$log" 2>&1; then
@@ -52,15 +52,37 @@ for h in "${harnesses[@]}"; do
     result="FAILED (see $log; inputs in $findings)"
     status=1
   fi
-  # libFuzzer's own summary: executions, speed, coverage, corpus size.
   runs=$(grep -oE '^stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$' || echo '?')
   speed=$(grep -oE '^stat::average_exec_per_sec: *[0-9]+' "$log" | grep -oE '[0-9]+$' || echo '?')
   last=$(grep -E '^#[0-9]+' "$log" | tail -n 1 | grep -oE 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+/[0-9]+[a-zA-Z]*' || true)
-  echo "fuzz_$h: $result: $runs executions ($speed/s), $last" >&2
+  echo "fuzz_$h: $result: $runs executions ($speed/s), $last" > "$build_dir/fuzz-$h.result"
   if [ "$merge" -eq 1 ] && [ "$result" = ok ]; then
+    local before
     before=$(find "$seeds" -type f | wc -l)
     "$bin" -merge=1 -max_len=262144 "$seeds" "$work" >>"$log" 2>&1
-    echo "fuzz_$h: corpus ${seeds#"$root"/}: $before -> $(find "$seeds" -type f | wc -l) files" >&2
+    echo "fuzz_$h: corpus ${seeds#"$root"/}: $before -> $(find "$seeds" -type f | wc -l) files" \
+      >> "$build_dir/fuzz-$h.result"
   fi
+  return "$status"
+}
+
+# One harness per core at a time (each is single-threaded).
+jobs_max=$(nproc)
+status=0 running=0
+for h in "${harnesses[@]}"; do
+  if [ "$running" -ge "$jobs_max" ]; then
+    wait -n || status=1
+    running=$((running - 1))
+  fi
+  echo "==> fuzz_$h for ${seconds}s (corpus $build_dir/fuzz-corpus/$h + tests/fuzz/corpus/$h)" >&2
+  fuzz_one "$h" &
+  running=$((running + 1))
+done
+while [ "$running" -gt 0 ]; do
+  wait -n || status=1
+  running=$((running - 1))
+done
+for h in "${harnesses[@]}"; do
+  cat "$build_dir/fuzz-$h.result" >&2
 done
 exit "$status"
