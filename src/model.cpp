@@ -120,8 +120,9 @@ at::Tensor pad_hw(at::Tensor x, const AxisPlan& h, const AxisPlan& w, double val
 
 const char* class_name(LayerKind kind) {
   // In LayerKind's order.
-  static constexpr const char* kNames[] = {"Conv2D",  "MaxPooling2D", "AveragePooling2D", "Flatten",
-                                           "Dropout", "Dense",        "Activation"};
+  static constexpr const char* kNames[] = {
+      "Conv2D", "MaxPooling2D", "AveragePooling2D",       "Flatten",           "Dropout",
+      "Dense",  "Activation",   "GlobalAveragePooling2D", "GlobalMaxPooling2D"};
   return kNames[static_cast<size_t>(kind)];
 }
 
@@ -271,8 +272,18 @@ ModelImpl::ModelImpl(ModelSpec spec) : spec_(std::move(spec)) {
         break;
       case LayerKind::kActivation:
         break;
+      case LayerKind::kGlobalAveragePooling2D:
+      case LayerKind::kGlobalMaxPooling2D:
+        if (!image) {
+          bad_layer(l, "needs an image input [h,w,c], got " + shape_text(shape));
+        }
+        shape = {shape[2]};
+        break;
     }
     l.output_shape = shape;
+    if (!l.trainable) {
+      set_trainable(i, false);
+    }
   }
   const Layer& last = spec_.layers.back();
   softmax_at_end_ = last.activation == Activation::kSoftmax &&
@@ -335,6 +346,18 @@ at::Tensor ModelImpl::apply(const Layer& l, size_t i, at::Tensor x, bool final_s
       return activate(at::linear(x, kernels_[i], biases_[i]), act);
     case LayerKind::kActivation:
       return activate(x, act);
+    case LayerKind::kGlobalAveragePooling2D:
+      return x.mean({2, 3});
+    case LayerKind::kGlobalMaxPooling2D: {
+      // TF.js's max gradient goes in full to every input equal to the
+      // maximum (dy * equal(x, max)); libtorch's amax would share it among
+      // them. So: the sum of the inputs at the maximum, minus the maximum
+      // times (their count - 1): the maximum again, with TF.js's gradient.
+      const at::Tensor top = x.detach().amax({2, 3}, /*keepdim=*/true);
+      const at::Tensor at_top = x.detach().eq(top);
+      const at::Tensor extra = at_top.sum({2, 3}).sub_(1).to(x.scalar_type());
+      return (x * at_top).sum({2, 3}) - extra * top.flatten(1);
+    }
   }
   return x;
 }
@@ -416,6 +439,54 @@ c10::Device ModelImpl::device() const {
   return c10::Device(c10::kCPU);
 }
 
+void ModelImpl::set_trainable(size_t index, bool trainable) {
+  spec_.layers.at(index).trainable = trainable;
+  for (at::Tensor* t : {&kernels_[index], &biases_[index]}) {
+    if (t->defined()) {
+      t->requires_grad_(trainable);
+    }
+  }
+}
+
+size_t ModelImpl::layer_index(const std::string& name_or_index) const {
+  const auto& layers = spec_.layers;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    if (layers[i].name == name_or_index) {
+      return i;
+    }
+  }
+  if (!name_or_index.empty() && name_or_index.size() < 10 &&
+      name_or_index.find_first_not_of("0123456789") == std::string::npos) {
+    const size_t i = std::stoul(name_or_index);
+    if (i < layers.size()) {
+      return i;
+    }
+  }
+  std::string names;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    names += (i > 0 ? ", " : "") + std::to_string(i) + " " + layers[i].name;
+  }
+  throw ConfigError("no layer \"" + name_or_index + "\" in the model (its layers: " + names + ")");
+}
+
+size_t freeze_up_to(Model& model, const std::string& name_or_index) {
+  const size_t last = model->layer_index(name_or_index);
+  for (size_t i = 0; i <= last; ++i) {
+    model->set_trainable(i, false);
+  }
+  return last + 1;
+}
+
+int64_t count_trainable_params(const Model& model) {
+  int64_t total = 0;
+  for (const auto& p : model->parameters()) {
+    if (p.requires_grad()) {
+      total += p.numel();
+    }
+  }
+  return total;
+}
+
 int64_t count_params(const Model& model) {
   int64_t total = 0;
   for (const auto& p : model->parameters()) {
@@ -451,9 +522,10 @@ std::string summary_text(const Model& model) {
         << std::string(kLine, i + 1 == layers.size() ? '=' : '_') << "\n";
   }
   const int64_t total = count_params(model);
+  const int64_t trainable = count_trainable_params(model);
   out << "Total params: " << total << "\n"
-      << "Trainable params: " << total << "\n"
-      << "Non-trainable params: 0\n"
+      << "Trainable params: " << trainable << "\n"
+      << "Non-trainable params: " << total - trainable << "\n"
       << std::string(kLine, '_') << "\n";
   return out.str();
 }

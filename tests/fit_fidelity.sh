@@ -3,9 +3,10 @@
 # saved model must equal real TF.js model.fit() from the same model, compiled
 # with that optimizer string: the losses of K steps and the weights after one
 # (tests/node/fit_check.js). Dropout is set to rate 0 so both are deterministic.
-# Usage: [N=16] [K=3] fit_fidelity.sh MNIST_TRAIN DATA_DIR NODE_DIR OUT_DIR [OPTIMIZERS...]
+# Usage: [N=16] [K=3] [BASE=DIR] fit_fidelity.sh MNIST_TRAIN DATA_DIR NODE_DIR OUT_DIR [OPTIMIZERS...]
 # (N images in the one batch, K >= 2 steps; DATA_DIR with the raw IDX files;
-# default: all six optimizers)
+# default: all six optimizers; BASE: start from that saved model, e.g. one
+# TF.js made with other layers, instead of a briefly trained mnist-node one)
 set -euo pipefail
 train=$1 data=$2 node_dir=$3 out=$4
 shift 4
@@ -16,12 +17,16 @@ node=${NODE:-node}
 [ "$k" -ge 2 ] || { echo "FAIL: K must be at least 2"; exit 1; }
 rm -rf "$out" && mkdir -p "$out"
 
-# A briefly trained model, so the weights are not just their initialisation.
-"$train" --epochs 1 --train-limit 512 --test-limit 100 --seed 7 --threads 1 -q \
-  --model-save-path "$out/base" --data-dir "$data" > "$out/base.txt" 2>&1 || {
-  cat "$out/base.txt"; echo "FAIL: training the base model"; exit 1; }
+if [ -n "${BASE:-}" ]; then
+  mkdir -p "$out/base" && cp "$BASE"/model.json "$BASE"/*.bin "$out/base/"
+else
+  # A briefly trained model, so the weights are not just their initialisation.
+  "$train" --epochs 1 --train-limit 512 --test-limit 100 --seed 7 --threads 1 -q \
+    --model-save-path "$out/base" --data-dir "$data" > "$out/base.txt" 2>&1 || {
+    cat "$out/base.txt"; echo "FAIL: training the base model"; exit 1; }
+fi
 mkdir -p "$out/nodrop"
-cp "$out/base/weights.bin" "$out/nodrop/"
+cp "$out/base/"*.bin "$out/nodrop/"
 "$node" -e '
 const fs = require("fs");
 const m = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));

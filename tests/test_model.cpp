@@ -11,6 +11,7 @@
 
 #include <torch/utils.h>
 #include "mnist/error.hpp"
+#include "mnist/optimizer.hpp"
 
 namespace mnist {
 namespace {
@@ -191,6 +192,89 @@ TEST(ModelTest, RefusesShapesThatDoNotWorkOut) {
   conv.kernel = {29, 29};
   too_small.layers = {conv};
   EXPECT_THROW(Model m(too_small), FormatError);
+}
+
+TEST(ModelTest, GlobalPoolingIsTheMeanOrMaxOverHeightAndWidth) {
+  for (const LayerKind kind :
+       {LayerKind::kGlobalAveragePooling2D, LayerKind::kGlobalMaxPooling2D}) {
+    ModelSpec spec;
+    Layer conv = layer(LayerKind::kConv2D, "c");
+    conv.units = 5;
+    conv.kernel = {3, 3};
+    Layer dense = layer(LayerKind::kDense, "d");
+    dense.units = 10;
+    spec.layers = {conv, layer(kind, "g"), dense};
+    Model model(spec);
+    EXPECT_EQ(model->spec().layers[1].output_shape, (std::vector<int64_t>{5}));
+    EXPECT_EQ(count_params(model), 5 * 9 + 5 + 5 * 10 + 10);
+    ModelSpec alone;
+    alone.layers = {layer(kind, "g")};
+    Model pooling(alone);
+    const at::Tensor x = at::rand({2, 1, 28, 28});
+    const at::Tensor expected =
+        kind == LayerKind::kGlobalAveragePooling2D ? x.mean({2, 3}) : x.amax({2, 3});
+    EXPECT_TRUE(pooling->forward(x).allclose(expected, 1e-6, 0)) << class_name(kind);
+  }
+  // Global pooling needs an image.
+  ModelSpec flat;
+  flat.layers = {layer(LayerKind::kFlatten, "f"), layer(LayerKind::kGlobalMaxPooling2D, "g")};
+  EXPECT_THROW(Model m(flat), FormatError);
+}
+
+TEST(ModelTest, GlobalMaxPoolingGivesEveryTiedMaximumTheWholeGradient) {
+  // TF.js: dx = dy * equal(x, max(x)); three cells share the maximum 0.75.
+  ModelSpec spec;
+  spec.layers = {layer(LayerKind::kGlobalMaxPooling2D, "g")};
+  Model model(spec);
+  at::Tensor x = at::zeros({1, 1, 28, 28});
+  x[0][0][0][0] = 0.75;
+  x[0][0][5][7] = 0.75;
+  x[0][0][27][27] = 0.75;
+  x[0][0][1][1] = 0.5;
+  x.requires_grad_(true);
+  const at::Tensor y = model->forward(x);
+  EXPECT_EQ(y.item<float>(), 0.75f) << "the maximum exactly";
+  (y * 2).sum().backward();
+  const at::Tensor g = x.grad();
+  EXPECT_EQ(g.sum().item<float>(), 6.0f);
+  EXPECT_EQ(g[0][0][5][7].item<float>(), 2.0f);
+  EXPECT_EQ(g[0][0][1][1].item<float>(), 0.0f);
+}
+
+TEST(ModelTest, FrozenLayersTakeNoGradientAndCountAsNonTrainable) {
+  Model model(mnist_node_spec());
+  EXPECT_EQ(count_trainable_params(model), 594922);
+  EXPECT_EQ(freeze_up_to(model, "max_pooling2d_MaxPooling2D1"), 3U);
+  EXPECT_EQ(model->layer_index("2"), 2U);
+  EXPECT_FALSE(model->spec().layers[2].trainable);
+  EXPECT_TRUE(model->spec().layers[3].trainable);
+  EXPECT_EQ(count_trainable_params(model), 594922 - 320 - 9248);
+  const std::string summary = summary_text(model);
+  EXPECT_NE(summary.find("Total params: 594922\nTrainable params: 585354\nNon-trainable params: "
+                         "9568\n"),
+            std::string::npos)
+      << summary;
+  // A training step moves only the layers that train.
+  const at::Tensor frozen = model->weight("conv2d_Conv2D2/kernel").clone();
+  const at::Tensor free = model->weight("conv2d_Conv2D3/kernel").clone();
+  Optimizer optimizer(model->parameters(), OptimizerKind::kRmsProp);
+  const at::Tensor loss = model->forward(at::rand({4, 1, 28, 28})).logsumexp(1).sum();
+  loss.backward();
+  optimizer.step();
+  EXPECT_TRUE(model->weight("conv2d_Conv2D2/kernel").equal(frozen));
+  EXPECT_FALSE(model->weight("conv2d_Conv2D3/kernel").equal(free));
+  for (const char* bad : {"nope", "11", "-1", "1e3", ""}) {
+    try {
+      model->layer_index(bad);
+      FAIL() << bad;
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find(
+                    "no layer \"" + std::string(bad) +
+                    "\" in the model (its layers: 0 conv2d_Conv2D1, 1 conv2d_Conv2D2"),
+                std::string::npos)
+          << e.what();
+    }
+  }
 }
 
 // Found by fuzz_model (tests/fuzz/corpus/model/dup-layer-name): libtorch's

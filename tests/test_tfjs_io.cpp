@@ -472,6 +472,72 @@ TEST(TfjsIoTest, ShardedSavesCutTheBytesAndReplaceEachOther) {
   }
 }
 
+TEST(TfjsIoTest, TrainableFalseIsReadAndWritten) {
+  test::TempDir dir;
+  Model model(mnist_node_spec());
+  freeze_up_to(model, "1");
+  save_tfjs(model, dir.path().string());
+  ordered_json doc = read_json(dir.file("model.json"));
+  const ordered_json& layers = doc["modelTopology"]["config"]["layers"];
+  EXPECT_EQ(layers[0]["config"]["trainable"], false);
+  EXPECT_EQ(layers[1]["config"]["trainable"], false);
+  EXPECT_EQ(layers[2]["config"]["trainable"], true);
+  Model loaded = load_tfjs(dir.path().string());
+  EXPECT_FALSE(loaded->spec().layers[1].trainable);
+  EXPECT_EQ(count_trainable_params(loaded), count_trainable_params(model));
+  // A loaded layer keeps its config; freezing it changes only "trainable".
+  freeze_up_to(loaded, "conv2d_Conv2D3");
+  test::TempDir again;
+  save_tfjs(loaded, again.path().string());
+  const ordered_json re = read_json(again.file("model.json"))["modelTopology"]["config"]["layers"];
+  EXPECT_EQ(re[3]["config"]["trainable"], false);
+  EXPECT_EQ(re[4]["config"]["trainable"], true);
+  ordered_json expected = layers[3]["config"];
+  expected["trainable"] = false;
+  EXPECT_EQ(re[3]["config"].dump(), expected.dump()) << "same keys, same order";
+  // "trainable" must be a boolean.
+  doc["modelTopology"]["config"]["layers"][0]["config"]["trainable"] = "no";
+  write_text(dir.file("model.json"), doc.dump());
+  EXPECT_NE(load_error(dir.path().string())
+                .find("layer 0 'conv2d_Conv2D1' (Conv2D): field \"trainable\" must be true or "
+                      "false, found \"no\""),
+            std::string::npos);
+}
+
+TEST(TfjsLoadTest, GlobalPoolingLayersLoadAndKeepdimsIsRefused) {
+  test::TempDir dir;
+  ModelSpec spec;
+  Layer conv;
+  conv.kind = LayerKind::kConv2D;
+  conv.name = "c";
+  conv.units = 3;
+  conv.kernel = {3, 3};
+  Layer pool;
+  pool.kind = LayerKind::kGlobalMaxPooling2D;
+  pool.name = "g";
+  Layer dense;
+  dense.kind = LayerKind::kDense;
+  dense.name = "d";
+  dense.units = 10;
+  dense.activation = Activation::kSoftmax;
+  spec.layers = {conv, pool, dense};
+  Model model(spec);
+  save_tfjs(model, dir.path().string());
+  ordered_json doc = read_json(dir.file("model.json"));
+  EXPECT_EQ(doc["modelTopology"]["config"]["layers"][1]["class_name"], "GlobalMaxPooling2D");
+  EXPECT_EQ(doc["modelTopology"]["config"]["layers"][1]["config"].dump(),
+            R"({"data_format":"channels_last","name":"g","trainable":true})");
+  Model loaded = load_tfjs(dir.path().string());
+  const at::Tensor x = at::rand({3, 1, 28, 28});
+  EXPECT_TRUE(predict_proba(loaded, x, 3).equal(predict_proba(model, x, 3)));
+  doc["modelTopology"]["config"]["layers"][1]["config"]["keepdims"] = true;
+  write_text(dir.file("model.json"), doc.dump());
+  EXPECT_NE(load_error(dir.path().string())
+                .find("layer 1 'g' (GlobalMaxPooling2D): field \"keepdims\" is true (only false "
+                      "is supported, as in TF.js)"),
+            std::string::npos);
+}
+
 TEST(TfjsLoadTest, BadQuantizationEntriesAreNamed) {
   const auto quantized_error = [](const std::function<void(ordered_json&)>& edit) {
     test::TempDir dir;

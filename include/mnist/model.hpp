@@ -23,6 +23,8 @@ enum class LayerKind {
   kDropout,
   kDense,
   kActivation,
+  kGlobalAveragePooling2D,
+  kGlobalMaxPooling2D,
 };
 
 enum class Activation { kLinear, kRelu, kSoftmax, kSigmoid, kTanh };
@@ -38,6 +40,9 @@ struct Layer {
   Activation activation = Activation::kLinear;
   bool use_bias = true;
   double rate = 0.0;  ///< Dropout rate
+  /// TF.js's `trainable`: false freezes the layer's weights in training
+  /// (they get no gradient, so no optimizer changes them).
+  bool trainable = true;
   /// The layer's TF.js config as read from a model.json (null for layers
   /// built here); written back unchanged on save.
   nlohmann::ordered_json config;
@@ -112,6 +117,15 @@ class ModelImpl : public torch::nn::Module {
   /// The device of the weights (CPU for a model without weights).
   c10::Device device() const;
 
+  /// Sets layer `index`'s `trainable` (spec().layers[index], saved with
+  /// the model) and whether its weights take gradients.
+  void set_trainable(size_t index, bool trainable);
+
+  /// The index of the layer that `name_or_index` names: a layer name, or a
+  /// 0-based index as in TF.js's model.layers[i]. Throws ConfigError
+  /// listing the layers when none matches.
+  size_t layer_index(const std::string& name_or_index) const;
+
  private:
   at::Tensor apply(const Layer& layer, size_t index, at::Tensor x, bool final_softmax);
 
@@ -124,6 +138,14 @@ TORCH_MODULE(Model);
 
 /// Number of parameters (594,922 for the mnist-node convnet).
 int64_t count_params(const Model& model);
+
+/// Number of parameters in layers that are trainable (TF.js's summary
+/// "Trainable params"); count_params minus it is "Non-trainable params".
+int64_t count_trainable_params(const Model& model);
+
+/// Freezes layers 0..layer_index(name_or_index) (`trainable` false), as
+/// --freeze-up-to does; returns how many layers that is.
+size_t freeze_up_to(Model& model, const std::string& name_or_index);
 
 /// The summary table exactly as TF.js's model.summary() prints it.
 std::string summary_text(const Model& model);

@@ -59,6 +59,11 @@ CLI::App* add_train_options(CLI::App& app, TrainOptions& o) {
   app.add_option("--model-load-path,--model_load_path", o.model_load_path,
                  "Start from this saved model (ours or one TF.js saved): its "
                  "architecture and weights; train --epochs more");
+  app.add_option("--freeze-up-to", o.freeze_up_to,
+                 "Freeze the layers from the first to LAYER (a layer name, or a 0-based index "
+                 "as in TF.js's model.layers[i]): their weights stay as they are, and the saved "
+                 "model.json marks them trainable: false, as Keras and TF.js do")
+      ->type_name("LAYER");
   app.add_option("--checkpoint-dir", o.checkpoint_dir,
                  "Write a checkpoint (model, optimizer, position, random state) "
                  "here after every epoch and on Ctrl-C");
@@ -200,6 +205,12 @@ int run_train(const TrainOptions& o, const GlobalOptions& global, const std::str
   if (!checkpoint && (dataset != DatasetKind::kMnist ||
                       dataset_of(model->spec().metadata) != DatasetKind::kMnist)) {
     model->set_metadata(dataset_metadata(dataset));  // the data it is trained on now
+  }
+  if (!o.freeze_up_to.empty()) {
+    const size_t frozen = freeze_up_to(model, o.freeze_up_to);
+    spdlog::info("frozen: layers 0-{} ({} to {}); {} of {} parameters train", frozen - 1,
+                 model->spec().layers.front().name, model->spec().layers[frozen - 1].name,
+                 count_trainable_params(model), count_params(model));
   }
   // The saved model's format is checked now, not after the training.
   const SaveFormat save_format = save_format_of(o.quantize, o.weight_shard_size);

@@ -136,6 +136,7 @@ nlohmann::ordered_json to_json(const TrainOptions& o) {
           {"onednn_conv", o.onednn},  // the key's name before --no-onednn: files stay comparable
           {"data_dir", o.data_dir},
           {"model_load_path", o.model_load_path},
+          {"freeze_up_to", o.freeze_up_to},
           {"checkpoint_dir", o.checkpoint_dir},
           {"precision", o.precision},
           {"dataset", o.dataset},
@@ -185,6 +186,7 @@ std::string resume_command(const std::string& program, const TrainOptions& o) {
   if (!o.cuda_graphs) add("--no-cuda-graphs");
   if (!o.onednn) add("--no-onednn");
   if (!o.data_dir.empty()) add("--data-dir", o.data_dir);
+  if (!o.freeze_up_to.empty()) add("--freeze-up-to", o.freeze_up_to);
   if (o.precision != d.precision) add("--precision", o.precision);
   if (o.dataset != d.dataset) add("--dataset", o.dataset);
   if (!o.dropout) add("--no-dropout");

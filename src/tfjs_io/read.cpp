@@ -190,6 +190,12 @@ Layer parse_layer(const ordered_json& entry, size_t index, const std::string& fi
   w.entry = "layer " + std::to_string(index) + " '" + l.name + "' (" + cls + ")";
   check_input_shape(c, w);
   l.config = c;  // kept as read (key order too), for saving again
+  if (const ordered_json* trainable = find(c, "trainable")) {
+    if (!trainable->is_boolean()) {
+      w.fail("field \"trainable\" must be true or false, found " + trainable->dump());
+    }
+    l.trainable = trainable->get<bool>();
+  }
   if (cls == "Conv2D") {
     l.kind = LayerKind::kConv2D;
     require_channels_last(c, w);
@@ -229,10 +235,19 @@ Layer parse_layer(const ordered_json& entry, size_t index, const std::string& fi
   } else if (cls == "Activation") {
     l.kind = LayerKind::kActivation;
     l.activation = get_activation(c, w);
+  } else if (cls == "GlobalAveragePooling2D" || cls == "GlobalMaxPooling2D") {
+    l.kind = cls == "GlobalAveragePooling2D" ? LayerKind::kGlobalAveragePooling2D
+                                             : LayerKind::kGlobalMaxPooling2D;
+    require_channels_last(c, w);
+    // Keras 2.6+ writes keepdims; TF.js 4.22 has no such option.
+    if (const ordered_json* keep = find(c, "keepdims"); keep != nullptr && *keep != false) {
+      w.fail("field \"keepdims\" is " + keep->dump() + " (only false is supported, as in TF.js)");
+    }
   } else {
     w.fail("layer class " + cls +
            " is not supported (supported: Conv2D, MaxPooling2D, "
-           "AveragePooling2D, Flatten, Dropout, Dense, Activation)");
+           "AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, Flatten, Dropout, "
+           "Dense, Activation)");
   }
   return l;
 }

@@ -85,9 +85,13 @@ ordered_json generated_config(const Layer& l) {
     case LayerKind::kActivation:
       c["activation"] = activation_name(l.activation);
       break;
+    case LayerKind::kGlobalAveragePooling2D:
+    case LayerKind::kGlobalMaxPooling2D:
+      c["data_format"] = "channels_last";
+      break;
   }
   c["name"] = l.name;
-  c["trainable"] = true;
+  c["trainable"] = l.trainable;
   return c;
 }
 
@@ -126,6 +130,7 @@ ordered_json model_topology(const ModelSpec& spec) {
   for (size_t i = 0; i < spec.layers.size(); ++i) {
     const Layer& l = spec.layers[i];
     ordered_json config = l.config.is_object() ? l.config : generated_config(l);
+    config["trainable"] = l.trainable;  // --freeze-up-to may have changed it
     if (i == 0 && !config.contains("batch_input_shape") && !config.contains("input_shape")) {
       config["batch_input_shape"] = {nullptr, 28, 28, 1};
       config["dtype"] = "float32";

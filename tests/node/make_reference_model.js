@@ -16,6 +16,7 @@ Writes into OUTDIR:
   weights.bin    all weights, float32 little-endian (layout "single", the default)
   probs.bin      predictions for the first N images: N*10 float32 little-endian
   info.json      {count, params, images, layout, weightFiles}
+  summary.txt    model.summary() as TF.js prints it
 
   --images FILE  IDX images (default: $MNIST_DATA_DIR or <repo>/data/mnist,
                  file t10k-images-idx3-ubyte)
@@ -25,7 +26,11 @@ Writes into OUTDIR:
                    conv 32, pool, conv 32, flatten, dense 64, dense 10);
                  dense: flatten, dense 42 relu, dense 10 softmax;
                  mixed: same padding, strides, average pooling and
-                   Activation layers (coverage for the C++ loader).
+                   Activation layers (coverage for the C++ loader);
+                 global-avg, global-max: conv 8 (trainable: false), max
+                   pool, conv 16, GlobalAveragePooling2D or
+                   GlobalMaxPooling2D, dense 10 softmax; trained 2 epochs
+                   on the first 256 test images by model.fit.
                  Biases get random values too, so bias layout bugs show.
   --layout L     single: one group, paths ["weights.bin"] (what model.save writes)
                  shards: one group, weights split over 3 files at arbitrary
@@ -36,6 +41,10 @@ function fail(msg, code = 2) {
   console.error(`make_reference_model: ${msg}`);
   process.exit(code);
 }
+
+const ARCHS = ['mnist-node', 'small-convnet', 'dense', 'mixed', 'global-avg', 'global-max'];
+// Built and then trained a little by TF.js (model.fit), not only initialised.
+const FITTED = ['global-avg', 'global-max'];
 
 function parseArgs(argv) {
   const o = {count: 100, layout: 'single', arch: 'mnist-node'};
@@ -57,7 +66,7 @@ function parseArgs(argv) {
   o.count = Number(o.count);
   if (!Number.isInteger(o.count) || o.count <= 0) fail('--count must be a positive integer');
   if (!['single', 'shards', 'groups'].includes(o.layout)) fail(`bad --layout ${o.layout}`);
-  if (!['mnist-node', 'small-convnet', 'dense', 'mixed'].includes(o.arch)) fail(`bad --arch ${o.arch}`);
+  if (!ARCHS.includes(o.arch)) fail(`bad --arch ${o.arch}`);
   if (!o.images) {
     const dataDir = process.env.MNIST_DATA_DIR || path.join(__dirname, '..', '..', 'data', 'mnist');
     o.images = path.join(dataDir, 't10k-images-idx3-ubyte');
@@ -98,6 +107,16 @@ function buildModel(tf, arch) {
   if (arch === 'dense') {
     model.add(tf.layers.flatten({inputShape: [28, 28, 1]}));
     model.add(tf.layers.dense({units: 42, activation: 'relu'}));
+    model.add(tf.layers.dense({units: 10, activation: 'softmax'}));
+    return randomBiases(tf, model);
+  }
+  if (arch === 'global-avg' || arch === 'global-max') {
+    model.add(tf.layers.conv2d({inputShape: [28, 28, 1], kernelSize: 3, filters: 8, activation: 'relu',
+                                trainable: false}));
+    model.add(tf.layers.maxPooling2d({poolSize: 2}));
+    model.add(tf.layers.conv2d({kernelSize: 3, filters: 16, activation: 'relu'}));
+    model.add(arch === 'global-avg' ? tf.layers.globalAveragePooling2d({})
+                                    : tf.layers.globalMaxPooling2d({}));
     model.add(tf.layers.dense({units: 10, activation: 'softmax'}));
     return randomBiases(tf, model);
   }
@@ -181,6 +200,18 @@ async function main() {
 
   const model = buildModel(tf, o.arch);
   fs.mkdirSync(o.outDir, {recursive: true});
+  if (FITTED.includes(o.arch)) {
+    const n = 256, labelsFile = o.images.replace(/images-idx3-ubyte$/, 'labels-idx1-ubyte');
+    let labels;
+    try { labels = fs.readFileSync(labelsFile); } catch (e) { fail(`cannot read ${labelsFile}: ${e.code || e.message}`); }
+    const x = tf.tensor4d(readImages(o.images, n), [n, 28, 28, 1]);
+    const y = tf.oneHot(tf.tensor1d(Array.from(labels.subarray(8, 8 + n)), 'int32'), 10);
+    await model.fit(x, y, {batchSize: 32, epochs: 2, verbose: 0});
+    tf.dispose([x, y]);
+  }
+  const lines = [];
+  model.summary(undefined, undefined, (line) => lines.push(line));
+  fs.writeFileSync(path.join(o.outDir, 'summary.txt'), lines.join('\n') + '\n');
 
   let artifacts;
   await model.save(tf.io.withSaveHandler(async (a) => {
