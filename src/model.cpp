@@ -120,9 +120,16 @@ at::Tensor pad_hw(at::Tensor x, const AxisPlan& h, const AxisPlan& w, double val
 
 const char* class_name(LayerKind kind) {
   // In LayerKind's order.
-  static constexpr const char* kNames[] = {
-      "Conv2D", "MaxPooling2D", "AveragePooling2D",       "Flatten",           "Dropout",
-      "Dense",  "Activation",   "GlobalAveragePooling2D", "GlobalMaxPooling2D"};
+  static constexpr const char* kNames[] = {"Conv2D",
+                                           "MaxPooling2D",
+                                           "AveragePooling2D",
+                                           "Flatten",
+                                           "Dropout",
+                                           "Dense",
+                                           "Activation",
+                                           "GlobalAveragePooling2D",
+                                           "GlobalMaxPooling2D",
+                                           "BatchNormalization"};
   return kNames[static_cast<size_t>(kind)];
 }
 
@@ -199,6 +206,8 @@ ModelImpl::ModelImpl(ModelSpec spec) : spec_(std::move(spec)) {
   std::vector<int64_t> shape = {28, 28, 1};  // NHWC without batch
   kernels_.resize(spec_.layers.size());
   biases_.resize(spec_.layers.size());
+  moving_mean_.resize(spec_.layers.size());
+  moving_variance_.resize(spec_.layers.size());
   std::set<std::string> names;
   for (size_t i = 0; i < spec_.layers.size(); ++i) {
     Layer& l = spec_.layers[i];
@@ -279,6 +288,28 @@ ModelImpl::ModelImpl(ModelSpec spec) : spec_(std::move(spec)) {
         }
         shape = {shape[2]};
         break;
+      case LayerKind::kBatchNormalization: {
+        if (!(l.epsilon > 0.0) || !std::isfinite(l.epsilon) || !(l.momentum >= 0.0) ||
+            !(l.momentum <= 1.0)) {
+          bad_layer(l, "epsilon must be above 0 and momentum in [0, 1]");
+        }
+        if (l.axis != -1 && l.axis != static_cast<int64_t>(shape.size())) {
+          bad_layer(l, "axis " + std::to_string(l.axis) + " is not the last axis of its input " +
+                           shape_text(shape) + " (only the channels axis, -1, is supported)");
+        }
+        const int64_t features = shape.back();
+        if (l.scale) {
+          kernels_[i] = register_parameter(l.name + "/gamma", at::empty({features}));
+        }
+        if (l.center) {
+          biases_[i] = register_parameter(l.name + "/beta", at::empty({features}));
+        }
+        moving_mean_[i] = register_parameter(l.name + "/moving_mean", at::empty({features}),
+                                             /*requires_grad=*/false);
+        moving_variance_[i] = register_parameter(l.name + "/moving_variance", at::empty({features}),
+                                                 /*requires_grad=*/false);
+        break;
+      }
     }
     l.output_shape = shape;
     if (!l.trainable) {
@@ -358,8 +389,45 @@ at::Tensor ModelImpl::apply(const Layer& l, size_t i, at::Tensor x, bool final_s
       const at::Tensor extra = at_top.sum({2, 3}).sub_(1).to(x.scalar_type());
       return (x * at_top).sum({2, 3}) - extra * top.flatten(1);
     }
+    case LayerKind::kBatchNormalization:
+      return batch_normalization(i, x);
   }
   return x;
+}
+
+at::Tensor ModelImpl::batch_normalization(size_t i, const at::Tensor& x) {
+  // tfjs-layers normalization.ts: in training, the batch's mean and
+  // (biased, as tf.moments computes it) variance over every axis but the
+  // channels, and each moving statistic moves to it by (1 - momentum):
+  // moving -= (moving - batch) * (1 - momentum). Otherwise the moving ones.
+  const Layer& l = spec_.layers[i];
+  const std::vector<int64_t> axes =
+      x.dim() == 4 ? std::vector<int64_t>{0, 2, 3} : std::vector<int64_t>{0};
+  std::vector<int64_t> broadcast(static_cast<size_t>(x.dim()), 1);
+  broadcast[1] = x.size(1);
+  at::Tensor mean;
+  at::Tensor variance;
+  if (is_training()) {
+    mean = x.mean(axes, /*keepdim=*/true);
+    variance = (x - mean).square().mean(axes, /*keepdim=*/true);
+    torch::NoGradGuard no_grad;
+    const double decay = 1.0 - l.momentum;
+    moving_mean_[i].sub_(
+        (moving_mean_[i] - mean.detach().reshape({-1}).to(at::kFloat)).mul_(decay));
+    moving_variance_[i].sub_(
+        (moving_variance_[i] - variance.detach().reshape({-1}).to(at::kFloat)).mul_(decay));
+  } else {
+    mean = moving_mean_[i].view(broadcast);
+    variance = moving_variance_[i].view(broadcast);
+  }
+  at::Tensor y = (x - mean) * (variance + l.epsilon).rsqrt();
+  if (kernels_[i].defined()) {
+    y = y * kernels_[i].view(broadcast);
+  }
+  if (biases_[i].defined()) {
+    y = y + biases_[i].view(broadcast);
+  }
+  return y;
 }
 
 at::Tensor ModelImpl::forward(at::Tensor x) {
@@ -397,6 +465,20 @@ void ModelImpl::reset_tfjs() {
   torch::NoGradGuard no_grad;
   for (size_t i = 0; i < kernels_.size(); ++i) {
     const at::Tensor& k = kernels_[i];
+    if (spec_.layers[i].kind == LayerKind::kBatchNormalization) {
+      // TF.js's defaults: gamma ones, beta zeros, moving mean 0, variance 1.
+      for (const at::Tensor& ones : {k, moving_variance_[i]}) {
+        if (ones.defined()) {
+          ones.fill_(1.0);
+        }
+      }
+      for (const at::Tensor& zeros : {biases_[i], moving_mean_[i]}) {
+        if (zeros.defined()) {
+          zeros.zero_();
+        }
+      }
+      continue;
+    }
     if (k.defined()) {
       // conv [out,in,kh,kw]: fans in*kh*kw and out*kh*kw; dense [out,in].
       const int64_t receptive = k.dim() == 4 ? k.size(2) * k.size(3) : 1;
@@ -410,14 +492,26 @@ void ModelImpl::reset_tfjs() {
 
 std::vector<std::pair<std::string, at::Tensor>> ModelImpl::tfjs_weights() const {
   std::vector<std::pair<std::string, at::Tensor>> out;
+  // TF.js's model.weights (what model.save writes, in this order): the
+  // trainable weights of every layer, then the others (moving statistics,
+  // the weights of frozen layers), each part in layer order.
+  std::vector<std::pair<std::string, at::Tensor>> others;
   for (size_t i = 0; i < kernels_.size(); ++i) {
+    const Layer& l = spec_.layers[i];
+    const bool norm = l.kind == LayerKind::kBatchNormalization;
+    auto& part = l.trainable ? out : others;
     if (kernels_[i].defined()) {
-      out.emplace_back(spec_.layers[i].name + "/kernel", kernels_[i]);
+      part.emplace_back(l.name + (norm ? "/gamma" : "/kernel"), kernels_[i]);
     }
     if (biases_[i].defined()) {
-      out.emplace_back(spec_.layers[i].name + "/bias", biases_[i]);
+      part.emplace_back(l.name + (norm ? "/beta" : "/bias"), biases_[i]);
+    }
+    if (norm) {
+      others.emplace_back(l.name + "/moving_mean", moving_mean_[i]);
+      others.emplace_back(l.name + "/moving_variance", moving_variance_[i]);
     }
   }
+  out.insert(out.end(), others.begin(), others.end());
   return out;
 }
 

@@ -3,8 +3,9 @@
 # pool, conv 32, pool, conv 32, flatten, dense 64, dense 10), as
 # tfjs_model.fine_tune trained it, fine-tuned one more epoch with its layers
 # 0-3 frozen. The frozen layers' weights come out bit for
-# bit as they went in (they lead weights.bin: conv 1 and 2, 19,200 bytes), the
-# layers after them change, model.json marks layers 0-3 trainable: false and
+# bit as they went in (conv 1 and 2: the first 19,200 bytes of the source's
+# weights.bin, the last of the new one, where TF.js's model.weights order puts
+# non-trainable weights), the layers after them change, model.json marks layers 0-3 trainable: false and
 # the rest true, the summary counts them as TF.js does, and real TF.js loads
 # the model.
 # Usage: freeze_test.sh MNIST_TRAIN SRC_MODEL OUT DATA_DIR NODE_DIR
@@ -24,10 +25,11 @@ check "the log names the frozen layers" 1 \
 check "the summary counts them" 1 \
   "$(has_match "$out/train.out" 'Trainable params: 28394')"
 if [ -f "$src/weights.bin" ]; then cp "$src/weights.bin" "$out/source.bin"; else cat "$src"/group1-shard*of*.bin > "$out/source.bin"; fi
-check "frozen weights unchanged (first 19200 bytes)" same \
-  "$(cmp -s -n 19200 "$out/source.bin" "$out/model/weights.bin" && echo same || echo changed)"
-check "the next layer's weights changed" changed \
-  "$(cmp -s -n 23000 "$out/source.bin" "$out/model/weights.bin" && echo same || echo changed)"
+head -c 19200 "$out/source.bin" > "$out/frozen.bin"
+check "frozen weights unchanged (saved last)" same \
+  "$(cmp -s "$out/frozen.bin" <(tail -c 19200 "$out/model/weights.bin") && echo same || echo changed)"
+check "the next layer's weights changed (saved first)" changed \
+  "$(cmp -s -n 18000 <(tail -c +19201 "$out/source.bin") "$out/model/weights.bin" && echo same || echo changed)"
 check "trainable flags in model.json" "false false false false true true true true" \
   "$("$node" -e '
 const m = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
@@ -41,6 +43,6 @@ check "real TF.js loads it" 1 "$(has_text "$out/tfjs.out" PASS)"
   --threads 1 --data-dir "$data" --model-save-path "$out/again" > "$out/again.out" 2>&1
 check "trained again" 0 "$?"
 check "still frozen" same \
-  "$(cmp -s -n 19200 "$out/source.bin" "$out/again/weights.bin" && echo same || echo changed)"
+  "$(cmp -s "$out/frozen.bin" <(tail -c 19200 "$out/again/weights.bin") && echo same || echo changed)"
 [ "$fail" -eq 0 ] && echo PASS
 exit "$fail"

@@ -277,6 +277,52 @@ TEST(ModelTest, FrozenLayersTakeNoGradientAndCountAsNonTrainable) {
   }
 }
 
+TEST(ModelTest, BatchNormalizationUsesBatchStatisticsInTrainingAndMovesTheAverages) {
+  ModelSpec spec;
+  Layer norm = layer(LayerKind::kBatchNormalization, "bn");
+  norm.momentum = 0.75;
+  norm.epsilon = 0.01;
+  spec.layers = {norm};
+  Model model(spec);
+  EXPECT_EQ(count_params(model), 4);
+  EXPECT_EQ(count_trainable_params(model), 2) << "gamma and beta";
+  const auto weights = model->tfjs_weights();
+  ASSERT_EQ(weights.size(), 4U);
+  EXPECT_EQ(weights[0].first, "bn/gamma");
+  EXPECT_EQ(weights[3].first, "bn/moving_variance");
+  {
+    torch::NoGradGuard no_grad;
+    model->weight("bn/gamma").fill_(2.0);
+    model->weight("bn/beta").fill_(0.5);
+  }
+  const at::Tensor x = at::rand({6, 1, 28, 28});
+  model->train();
+  const at::Tensor y = model->forward(x);
+  const double mean = x.mean().item<double>();
+  const double variance = (x - mean).square().mean().item<double>();  // biased, as tf.moments
+  EXPECT_TRUE(y.allclose((x - mean) / std::sqrt(variance + 0.01) * 2.0 + 0.5, 1e-4, 1e-5));
+  // moving -= (moving - batch) * (1 - momentum), from 0 and 1.
+  EXPECT_NEAR(model->weight("bn/moving_mean").item<double>(), 0.25 * mean, 1e-6);
+  EXPECT_NEAR(model->weight("bn/moving_variance").item<double>(), 1.0 - 0.25 * (1.0 - variance),
+              1e-6);
+  EXPECT_FALSE(model->weight("bn/moving_mean").requires_grad());
+  // Inference uses the moving statistics and moves nothing.
+  model->eval();
+  const double mm = model->weight("bn/moving_mean").item<double>();
+  const double mv = model->weight("bn/moving_variance").item<double>();
+  const at::Tensor z = model->forward(x);
+  EXPECT_TRUE(z.allclose((x - mm) / std::sqrt(mv + 0.01) * 2.0 + 0.5, 1e-4, 1e-5));
+  EXPECT_EQ(model->weight("bn/moving_mean").item<double>(), mm);
+  // A fresh layer starts as TF.js's: gamma 1, beta 0, mean 0, variance 1.
+  Model fresh(spec);
+  EXPECT_EQ(fresh->weight("bn/gamma").item<float>(), 1.0f);
+  EXPECT_EQ(fresh->weight("bn/moving_variance").item<float>(), 1.0f);
+  EXPECT_EQ(fresh->weight("bn/moving_mean").item<float>(), 0.0f);
+  // Only the channels axis.
+  spec.layers[0].axis = 2;
+  EXPECT_THROW(Model bad(spec), FormatError);
+}
+
 // Found by fuzz_model (tests/fuzz/corpus/model/dup-layer-name): libtorch's
 // register_parameter threw c10::Error for these, which the CLI reported as
 // an internal error instead of a format error naming the layer.

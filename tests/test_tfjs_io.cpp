@@ -538,6 +538,48 @@ TEST(TfjsLoadTest, GlobalPoolingLayersLoadAndKeepdimsIsRefused) {
             std::string::npos);
 }
 
+TEST(TfjsLoadTest, BatchNormalizationFieldsAndRegularizersAreChecked) {
+  test::TempDir dir;
+  ModelSpec spec;
+  Layer norm;
+  norm.kind = LayerKind::kBatchNormalization;
+  norm.name = "bn";
+  Layer flatten;
+  flatten.kind = LayerKind::kFlatten;
+  flatten.name = "f";
+  spec.layers = {norm, flatten};
+  Model model(spec);
+  save_tfjs(model, dir.path().string());
+  ordered_json doc = read_json(dir.file("model.json"));
+  ordered_json& c = doc["modelTopology"]["config"]["layers"][0]["config"];
+  EXPECT_EQ(c["axis"], -1);
+  EXPECT_EQ(c["momentum"], 0.99);
+  EXPECT_EQ(c["gamma_initializer"]["class_name"], "Ones");
+  Model loaded = load_tfjs(dir.path().string());
+  EXPECT_EQ(loaded->spec().layers[0].kind, LayerKind::kBatchNormalization);
+  EXPECT_TRUE(loaded->spec().layers[0].training_problem.empty());
+  // Keras writes the axis as a list.
+  c["axis"] = {3};
+  c["gamma_regularizer"] = {{"class_name", "L1L2"}, {"config", {{"l1", 0}, {"l2", 0.01}}}};
+  write_text(dir.file("model.json"), doc.dump());
+  Model keras = load_tfjs(dir.path().string());
+  EXPECT_EQ(keras->spec().layers[0].training_problem,
+            "field \"gamma_regularizer\" (L1L2) is not applied in training by mnist-train");
+  c["axis"] = 1;
+  write_text(dir.file("model.json"), doc.dump());
+  EXPECT_NE(load_error(dir.path().string())
+                .find("layer bn (BatchNormalization): axis 1 is not the last axis of its input "
+                      "[null,28,28,1]"),
+            std::string::npos)
+      << load_error(dir.path().string());
+  c["axis"] = -1;
+  c["center"] = "yes";
+  write_text(dir.file("model.json"), doc.dump());
+  EXPECT_NE(load_error(dir.path().string())
+                .find("(BatchNormalization): field \"center\" must be true or false"),
+            std::string::npos);
+}
+
 TEST(TfjsLoadTest, BadQuantizationEntriesAreNamed) {
   const auto quantized_error = [](const std::function<void(ordered_json&)>& edit) {
     test::TempDir dir;
@@ -644,10 +686,10 @@ TEST(TfjsLoadTest, BadTopologiesNameTheLayerAndField) {
       }).find("layer 0 'conv2d_Conv2D1' (Conv2D): field \"data_format\" is \"channels_first\""),
       std::string::npos);
   EXPECT_NE(error_after([](ordered_json& d) {
-              d["modelTopology"]["config"]["layers"][7]["class_name"] = "BatchNormalization";
+              d["modelTopology"]["config"]["layers"][7]["class_name"] = "SeparableConv2D";
             })
-                .find("layer 7 'dropout_Dropout1' (BatchNormalization): layer class "
-                      "BatchNormalization is not supported"),
+                .find("layer 7 'dropout_Dropout1' (SeparableConv2D): layer class "
+                      "SeparableConv2D is not supported"),
             std::string::npos);
   EXPECT_NE(error_after([](ordered_json& d) {
               d["modelTopology"]["class_name"] = "Model";

@@ -25,6 +25,7 @@ enum class LayerKind {
   kActivation,
   kGlobalAveragePooling2D,
   kGlobalMaxPooling2D,
+  kBatchNormalization,
 };
 
 enum class Activation { kLinear, kRelu, kSoftmax, kSigmoid, kTanh };
@@ -40,6 +41,17 @@ struct Layer {
   Activation activation = Activation::kLinear;
   bool use_bias = true;
   double rate = 0.0;  ///< Dropout rate
+  // BatchNormalization (axis -1: the channels, or the features of a flat
+  // input), TF.js's defaults.
+  double momentum = 0.99;
+  double epsilon = 1e-3;
+  bool center = true;  ///< a beta (offset) weight
+  bool scale = true;   ///< a gamma (scale) weight
+  int64_t axis = -1;   ///< -1, or the index of the last axis (checked by Model)
+  /// Why training would not do what TF.js does with this layer (a
+  /// regularizer or constraint in its config: not applied here), or "".
+  /// Loading, predicting and saving are unaffected; a training refuses.
+  std::string training_problem;
   /// TF.js's `trainable`: false freezes the layer's weights in training
   /// (they get no gradient, so no optimizer changes them).
   bool trainable = true;
@@ -102,9 +114,13 @@ class ModelImpl : public torch::nn::Module {
   /// them. Uses libtorch's global generator (torch::manual_seed).
   void reset_tfjs();
 
-  /// Every weight in TF.js manifest order, named "<layer>/kernel" or
-  /// "<layer>/bias", with its tensor in libtorch layout (conv
-  /// [out,in,kh,kw], dense [out,in]).
+  /// Every weight in TF.js manifest order (model.weights: the trainable
+  /// weights of all layers, then the non-trainable ones), named "<layer>/kernel" or
+  /// "<layer>/bias" (BatchNormalization: "<layer>/gamma", "/beta",
+  /// "/moving_mean", "/moving_variance", in that order, as TF.js orders
+  /// them), with its tensor in libtorch layout (conv [out,in,kh,kw], dense
+  /// [out,in]). The moving statistics are parameters that never take a
+  /// gradient: training updates them as TF.js does, and checkpoints keep them.
   std::vector<std::pair<std::string, at::Tensor>> tfjs_weights() const;
 
   /// The weight named as in tfjs_weights(); throws std::out_of_range.
@@ -128,10 +144,15 @@ class ModelImpl : public torch::nn::Module {
 
  private:
   at::Tensor apply(const Layer& layer, size_t index, at::Tensor x, bool final_softmax);
+  at::Tensor batch_normalization(size_t index, const at::Tensor& x);
 
   ModelSpec spec_;
   std::vector<at::Tensor> kernels_;  ///< per layer; undefined if none
   std::vector<at::Tensor> biases_;   ///< per layer; undefined if none
+  /// BatchNormalization's gamma is in kernels_, beta in biases_; these hold
+  /// its moving mean and variance (undefined for other layers).
+  std::vector<at::Tensor> moving_mean_;
+  std::vector<at::Tensor> moving_variance_;
   bool softmax_at_end_ = false;
 };
 TORCH_MODULE(Model);

@@ -206,6 +206,13 @@ int run_train(const TrainOptions& o, const GlobalOptions& global, const std::str
                       dataset_of(model->spec().metadata) != DatasetKind::kMnist)) {
     model->set_metadata(dataset_metadata(dataset));  // the data it is trained on now
   }
+  for (const Layer& l : model->spec().layers) {
+    if (!l.training_problem.empty()) {
+      throw ConfigError(o.model_load_path + ": layer " + l.name + " (" + class_name(l.kind) +
+                        "): " + l.training_problem +
+                        "; predict, evaluate and convert use such a model as it is");
+    }
+  }
   if (!o.freeze_up_to.empty()) {
     const size_t frozen = freeze_up_to(model, o.freeze_up_to);
     spdlog::info("frozen: layers 0-{} ({} to {}); {} of {} parameters train", frozen - 1,

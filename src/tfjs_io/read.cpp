@@ -235,6 +235,32 @@ Layer parse_layer(const ordered_json& entry, size_t index, const std::string& fi
   } else if (cls == "Activation") {
     l.kind = LayerKind::kActivation;
     l.activation = get_activation(c, w);
+  } else if (cls == "BatchNormalization") {
+    l.kind = LayerKind::kBatchNormalization;
+    if (const ordered_json* axis = find(c, "axis")) {
+      // TF.js writes -1; Keras writes [3] after building the layer.
+      const ordered_json& a = axis->is_array() && axis->size() == 1 ? (*axis)[0] : *axis;
+      if (!a.is_number_integer() || a.get<int64_t>() < -1 || a.get<int64_t>() > 3) {
+        w.fail("field \"axis\" is " + axis->dump() + " (only the channels axis, -1, is supported)");
+      }
+      l.axis = a.get<int64_t>();
+    }
+    for (auto [key, value] : {std::pair{"momentum", &l.momentum}, {"epsilon", &l.epsilon}}) {
+      if (const ordered_json* v = find(c, key)) {
+        if (!v->is_number()) {
+          w.fail(std::string("field \"") + key + "\" must be a number, found " + v->dump());
+        }
+        *value = v->get<double>();
+      }
+    }
+    for (auto [key, value] : {std::pair{"center", &l.center}, {"scale", &l.scale}}) {
+      if (const ordered_json* v = find(c, key)) {
+        if (!v->is_boolean()) {
+          w.fail(std::string("field \"") + key + "\" must be true or false, found " + v->dump());
+        }
+        *value = v->get<bool>();
+      }
+    }
   } else if (cls == "GlobalAveragePooling2D" || cls == "GlobalMaxPooling2D") {
     l.kind = cls == "GlobalAveragePooling2D" ? LayerKind::kGlobalAveragePooling2D
                                              : LayerKind::kGlobalMaxPooling2D;
@@ -246,8 +272,24 @@ Layer parse_layer(const ordered_json& entry, size_t index, const std::string& fi
   } else {
     w.fail("layer class " + cls +
            " is not supported (supported: Conv2D, MaxPooling2D, "
-           "AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, Flatten, Dropout, "
-           "Dense, Activation)");
+           "AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, BatchNormalization, "
+           "Flatten, Dropout, Dense, Activation)");
+  }
+  // Regularizers and constraints change what training does; they are kept
+  // (saved again) but not applied, so a training refuses such a layer.
+  for (const auto& [key, value] : c.items()) {
+    const auto ends_with = [&key = key](const std::string& tail) {
+      return key.size() > tail.size() &&
+             key.compare(key.size() - tail.size(), tail.size(), tail) == 0;
+    };
+    if (!value.is_null() && (ends_with("_regularizer") || ends_with("_constraint"))) {
+      const ordered_json* kind = find(value, "class_name");
+      l.training_problem =
+          "field \"" + key + "\" (" +
+          (kind != nullptr && kind->is_string() ? kind->get<std::string>() : value.dump()) +
+          ") is not applied in training by mnist-train";
+      break;
+    }
   }
   return l;
 }

@@ -89,6 +89,22 @@ ordered_json generated_config(const Layer& l) {
     case LayerKind::kGlobalMaxPooling2D:
       c["data_format"] = "channels_last";
       break;
+    case LayerKind::kBatchNormalization:
+      c["axis"] = l.axis;
+      c["momentum"] = l.momentum;
+      c["epsilon"] = l.epsilon;
+      c["center"] = l.center;
+      c["scale"] = l.scale;
+      c["beta_initializer"] = zeros();
+      c["gamma_initializer"] = {{"class_name", "Ones"}, {"config", ordered_json::object()}};
+      c["moving_mean_initializer"] = zeros();
+      c["moving_variance_initializer"] = {{"class_name", "Ones"},
+                                          {"config", ordered_json::object()}};
+      c["beta_regularizer"] = nullptr;
+      c["gamma_regularizer"] = nullptr;
+      c["beta_constraint"] = nullptr;
+      c["gamma_constraint"] = nullptr;
+      break;
   }
   c["name"] = l.name;
   c["trainable"] = l.trainable;

@@ -29,8 +29,13 @@ Writes into OUTDIR:
                    Activation layers (coverage for the C++ loader);
                  global-avg, global-max: conv 8 (trainable: false), max
                    pool, conv 16, GlobalAveragePooling2D or
-                   GlobalMaxPooling2D, dense 10 softmax; trained 2 epochs
-                   on the first 256 test images by model.fit.
+                   GlobalMaxPooling2D, dense 10 softmax;
+                 batchnorm: conv 8 without bias, BatchNormalization, relu,
+                   max pool, conv 16 without bias, BatchNormalization
+                   (momentum 0.9), relu, flatten, dense 32 relu without
+                   bias, BatchNormalization, dense 10 softmax;
+                 these three seeded, and trained by model.fit 2 epochs on
+                   the first 64 test images (batches of 16, in order).
                  Biases get random values too, so bias layout bugs show.
   --layout L     single: one group, paths ["weights.bin"] (what model.save writes)
                  shards: one group, weights split over 3 files at arbitrary
@@ -42,9 +47,10 @@ function fail(msg, code = 2) {
   process.exit(code);
 }
 
-const ARCHS = ['mnist-node', 'small-convnet', 'dense', 'mixed', 'global-avg', 'global-max'];
+const ARCHS = ['mnist-node', 'small-convnet', 'dense', 'mixed', 'global-avg', 'global-max',
+               'batchnorm'];
 // Built and then trained a little by TF.js (model.fit), not only initialised.
-const FITTED = ['global-avg', 'global-max'];
+const FITTED = ['global-avg', 'global-max', 'batchnorm'];
 
 function parseArgs(argv) {
   const o = {count: 100, layout: 'single', arch: 'mnist-node'};
@@ -110,14 +116,34 @@ function buildModel(tf, arch) {
     model.add(tf.layers.dense({units: 10, activation: 'softmax'}));
     return randomBiases(tf, model);
   }
-  if (arch === 'global-avg' || arch === 'global-max') {
-    model.add(tf.layers.conv2d({inputShape: [28, 28, 1], kernelSize: 3, filters: 8, activation: 'relu',
-                                trainable: false}));
+  if (arch === 'batchnorm') {
+    // No weight right before a BatchNormalization that would cancel it (a
+    // bias, or a beta carried there through linear layers): its gradient
+    // would be rounding noise, which RMSprop and Adam scale up to full steps.
+    const init = (seed) => tf.initializers.glorotUniform({seed});
+    model.add(tf.layers.conv2d({inputShape: [28, 28, 1], kernelSize: 3, filters: 8, useBias: false,
+                                kernelInitializer: init(1)}));
+    model.add(tf.layers.batchNormalization({}));
+    model.add(tf.layers.activation({activation: 'relu'}));
     model.add(tf.layers.maxPooling2d({poolSize: 2}));
-    model.add(tf.layers.conv2d({kernelSize: 3, filters: 16, activation: 'relu'}));
+    model.add(tf.layers.conv2d({kernelSize: 3, filters: 16, useBias: false, kernelInitializer: init(2)}));
+    model.add(tf.layers.batchNormalization({momentum: 0.9}));
+    model.add(tf.layers.activation({activation: 'relu'}));
+    model.add(tf.layers.flatten());
+    model.add(tf.layers.dense({units: 32, activation: 'relu', useBias: false, kernelInitializer: init(3)}));
+    model.add(tf.layers.batchNormalization({}));
+    model.add(tf.layers.dense({units: 10, activation: 'softmax', kernelInitializer: init(4)}));
+    return randomBiases(tf, model);
+  }
+  if (arch === 'global-avg' || arch === 'global-max') {
+    const init = (seed) => tf.initializers.glorotUniform({seed});
+    model.add(tf.layers.conv2d({inputShape: [28, 28, 1], kernelSize: 3, filters: 8, activation: 'relu',
+                                trainable: false, kernelInitializer: init(1)}));
+    model.add(tf.layers.maxPooling2d({poolSize: 2}));
+    model.add(tf.layers.conv2d({kernelSize: 3, filters: 16, activation: 'relu', kernelInitializer: init(2)}));
     model.add(arch === 'global-avg' ? tf.layers.globalAveragePooling2d({})
                                     : tf.layers.globalMaxPooling2d({}));
-    model.add(tf.layers.dense({units: 10, activation: 'softmax'}));
+    model.add(tf.layers.dense({units: 10, activation: 'softmax', kernelInitializer: init(3)}));
     return randomBiases(tf, model);
   }
   if (arch === 'mixed') {
@@ -201,12 +227,12 @@ async function main() {
   const model = buildModel(tf, o.arch);
   fs.mkdirSync(o.outDir, {recursive: true});
   if (FITTED.includes(o.arch)) {
-    const n = 256, labelsFile = o.images.replace(/images-idx3-ubyte$/, 'labels-idx1-ubyte');
+    const n = 64, labelsFile = o.images.replace(/images-idx3-ubyte$/, 'labels-idx1-ubyte');
     let labels;
     try { labels = fs.readFileSync(labelsFile); } catch (e) { fail(`cannot read ${labelsFile}: ${e.code || e.message}`); }
     const x = tf.tensor4d(readImages(o.images, n), [n, 28, 28, 1]);
     const y = tf.oneHot(tf.tensor1d(Array.from(labels.subarray(8, 8 + n)), 'int32'), 10);
-    await model.fit(x, y, {batchSize: 32, epochs: 2, verbose: 0});
+    await model.fit(x, y, {batchSize: 16, epochs: 2, shuffle: false, verbose: 0});
     tf.dispose([x, y]);
   }
   const lines = [];
