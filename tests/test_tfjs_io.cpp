@@ -580,6 +580,36 @@ TEST(TfjsLoadTest, BatchNormalizationFieldsAndRegularizersAreChecked) {
             std::string::npos);
 }
 
+TEST(TfjsLoadTest, IncludeOptimizerWeightsAreReadPastAndCounted) {
+  // As TF.js's model.save(..., {includeOptimizer: true}) writes them: after
+  // the model's weights, in the same group, "group": "optimizer", an int32
+  // "iter" first.
+  test::TempDir dir;
+  Model model = saved_model(dir.path().string());
+  ordered_json doc = read_json(dir.file("model.json"));
+  ordered_json& weights = doc["weightsManifest"][0]["weights"];
+  weights.push_back({{"name", "iter"},
+                     {"shape", ordered_json::array()},
+                     {"dtype", "int32"},
+                     {"group", "optimizer"}});
+  weights.push_back({{"name", "dense_Dense2/bias/rms"},
+                     {"shape", {10}},
+                     {"dtype", "float32"},
+                     {"group", "optimizer"}});
+  write_text(dir.file("model.json"), doc.dump());
+  std::vector<char> bytes = read_all(dir.file("weights.bin"));
+  bytes.resize(bytes.size() + 4 + 40, 0);
+  test::write_bytes(dir.file("weights.bin"), bytes.data(), bytes.size());
+  Model loaded = load_tfjs(dir.path().string());
+  EXPECT_EQ(loaded->optimizer_weights_skipped, 2U);
+  EXPECT_TRUE(loaded->weight("dense_Dense2/bias").equal(model->weight("dense_Dense2/bias")));
+  // int32 is accepted only there.
+  weights[0]["dtype"] = "int32";
+  write_text(dir.file("model.json"), doc.dump());
+  EXPECT_NE(load_error(dir.path().string()).find("dtype \"int32\" is not supported"),
+            std::string::npos);
+}
+
 TEST(TfjsLoadTest, BadQuantizationEntriesAreNamed) {
   const auto quantized_error = [](const std::function<void(ordered_json&)>& edit) {
     test::TempDir dir;

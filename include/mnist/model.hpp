@@ -130,6 +130,12 @@ class ModelImpl : public torch::nn::Module {
   /// Replaces spec().metadata (written by the next save).
   void set_metadata(nlohmann::ordered_json metadata) { spec_.metadata = std::move(metadata); }
 
+  /// Weights of the "optimizer" group that the loaded model.json held
+  /// (TF.js's model.save(..., {includeOptimizer: true})): load_tfjs reads
+  /// past them and does not use them (a training starts its optimizer
+  /// afresh; the CLI says so). 0 when none.
+  size_t optimizer_weights_skipped = 0;
+
   /// The device of the weights (CPU for a model without weights).
   c10::Device device() const;
 

@@ -213,6 +213,12 @@ int run_train(const TrainOptions& o, const GlobalOptions& global, const std::str
                         "; predict, evaluate and convert use such a model as it is");
     }
   }
+  if (model->optimizer_weights_skipped > 0) {
+    spdlog::warn(
+        "{}: its {} optimizer weights (saved with includeOptimizer) are not used: the {} "
+        "optimizer starts afresh",
+        o.model_load_path, model->optimizer_weights_skipped, o.optimizer);
+  }
   if (!o.freeze_up_to.empty()) {
     const size_t frozen = freeze_up_to(model, o.freeze_up_to);
     spdlog::info("frozen: layers 0-{} ({} to {}); {} of {} parameters train", frozen - 1,

@@ -465,6 +465,7 @@ Model load_tfjs(const std::string& path) {
       uint64_t offset;
       uint64_t count;
       WeightEncoding encoding;
+      bool optimizer;  ///< "group": "optimizer": read past, not loaded
     };
     std::vector<Entry> entries;
     uint64_t needed = 0;
@@ -475,7 +476,12 @@ Model load_tfjs(const std::string& path) {
       }
       const std::string name = spec["name"].get<std::string>();
       const ordered_json* dtype = find(spec, "dtype");
-      if (dtype == nullptr || *dtype != "float32") {
+      // includeOptimizer's weights ("iter" is an int32 scalar); 4 bytes each.
+      const bool optimizer = find(spec, "group") != nullptr && spec["group"] == "optimizer";
+      if (optimizer && dtype != nullptr && *dtype == "int32" &&
+          find(spec, "quantization") == nullptr) {
+        // counted as float32-sized values below
+      } else if (dtype == nullptr || *dtype != "float32") {
         ew.fail("dtype " + (dtype ? dtype->dump() : std::string("missing")) +
                 " is not supported (only float32)");
       }
@@ -497,12 +503,16 @@ Model load_tfjs(const std::string& path) {
           ew.fail("shape " + shape->dump() + " is too large");
         }
       }
-      entries.push_back({name, dims, needed, count, encoding});
+      entries.push_back({name, dims, needed, count, encoding, optimizer});
       needed += count * bytes_per_value(encoding.storage);
     }
     const std::vector<char> bytes = read_group(json_path.parent_path(), *paths, needed, gw);
     for (const Entry& e : entries) {
       Where ew{file, "weight \"" + e.name + "\""};
+      if (e.optimizer) {
+        ++model->optimizer_weights_skipped;
+        continue;
+      }
       const auto it = targets.find(e.name);
       if (it == targets.end()) {
         ew.fail(

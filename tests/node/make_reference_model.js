@@ -35,7 +35,9 @@ Writes into OUTDIR:
                    (momentum 0.9), relu, flatten, dense 32 relu without
                    bias, BatchNormalization, dense 10 softmax;
                  these three seeded, and trained by model.fit 2 epochs on
-                   the first 64 test images (batches of 16, in order).
+                   the first 64 test images (batches of 16, in order);
+                   global-max saved with includeOptimizer (RMSprop's
+                   weights in the manifest).
                  Biases get random values too, so bias layout bugs show.
   --layout L     single: one group, paths ["weights.bin"] (what model.save writes)
                  shards: one group, weights split over 3 files at arbitrary
@@ -51,6 +53,9 @@ const ARCHS = ['mnist-node', 'small-convnet', 'dense', 'mixed', 'global-avg', 'g
                'batchnorm'];
 // Built and then trained a little by TF.js (model.fit), not only initialised.
 const FITTED = ['global-avg', 'global-max', 'batchnorm'];
+// Saved with model.save(..., {includeOptimizer: true}): the optimizer's
+// weights ("group": "optimizer", an int32 "iter" among them) follow the model's.
+const WITH_OPTIMIZER = ['global-max'];
 
 function parseArgs(argv) {
   const o = {count: 100, layout: 'single', arch: 'mnist-node'};
@@ -243,7 +248,7 @@ async function main() {
   await model.save(tf.io.withSaveHandler(async (a) => {
     artifacts = a;
     return {modelArtifactsInfo: {dateSaved: new Date(), modelTopologyType: 'JSON'}};
-  }));
+  }), {includeOptimizer: WITH_OPTIMIZER.includes(o.arch)});
   const data = toBuffer(artifacts.weightData);
   const groups = splitWeights(o.layout, artifacts.weightSpecs, data);
   const weightFiles = [];
