@@ -158,8 +158,12 @@ function readModel(dir) {
   const weights = new Map();
   let offset = 0;
   for (const s of weightSpecs) {
-    if (s.dtype !== 'float32' || s.quantization) throw new CheckFailure(`${dir}: weight ${s.name} is not plain float32`);
     const size = s.shape.reduce((a, b) => a * b, 1);
+    if (s.group === 'optimizer' && (s.dtype === 'float32' || s.dtype === 'int32') && !s.quantization) {
+      offset += size * 4;  // includeOptimizer's weights: not the model's
+      continue;
+    }
+    if (s.dtype !== 'float32' || s.quantization) throw new CheckFailure(`${dir}: weight ${s.name} is not plain float32`);
     if (offset + size * 4 > weightData.byteLength) throw new CheckFailure(`${dir}: weight files too short`);
     weights.set(s.name, new Float32Array(weightData, offset, size));
     offset += size * 4;
