@@ -36,6 +36,9 @@ fi
 export ASAN_OPTIONS=${FUZZ_ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1:strict_string_checks=1:check_initialization_order=1}
 # The harnesses write each input to a file under $TMPDIR: keep that in memory.
 [ -w /dev/shm ] && export TMPDIR=${TMPDIR:-/dev/shm}
+# One harness per core at a time (each is single-threaded). Counted before
+# OMP_NUM_THREADS is set: GNU nproc prints that variable's value.
+jobs_max=$(nproc)
 export OMP_NUM_THREADS=1
 # fuzz_one HARNESS: one harness for $seconds s; its summary line goes to
 # $build_dir/fuzz-HARNESS.result, its exit status is the harness's.
@@ -66,8 +69,6 @@ fuzz_one() {
   return "$status"
 }
 
-# One harness per core at a time (each is single-threaded).
-jobs_max=$(nproc)
 status=0 running=0
 for h in "${harnesses[@]}"; do
   if [ "$running" -ge "$jobs_max" ]; then
