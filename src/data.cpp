@@ -101,15 +101,146 @@ DatasetKind dataset_of(const nlohmann::ordered_json& metadata) {
   return DatasetKind::kMnist;
 }
 
-std::vector<std::string> class_names_of(const nlohmann::ordered_json& metadata) {
+LabelSet all_labels() {
+  LabelSet labels(kNumClasses);
+  for (int64_t c = 0; c < kNumClasses; ++c) {
+    labels[c] = c;
+  }
+  return labels;
+}
+
+LabelSet parse_labels(const std::string& text) {
+  const auto bad = [&](const std::string& why) {
+    return ConfigError("--labels " + text + ": " + why +
+                       " (give labels 0-9 as a range, 0-4, or a list, 5,6,7,8,9)");
+  };
+  const auto label = [&](const std::string& part) -> int64_t {
+    if (part.size() != 1 || part[0] < '0' || part[0] > '9') {
+      throw bad("'" + part + "' is not a label");
+    }
+    return part[0] - '0';
+  };
+  LabelSet labels;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t comma = std::min(text.find(',', start), text.size());
+    const std::string part = text.substr(start, comma - start);
+    if (const size_t dash = part.find('-'); dash != std::string::npos) {
+      const int64_t from = label(part.substr(0, dash));
+      const int64_t to = label(part.substr(dash + 1));
+      if (to < from) {
+        throw bad("the range " + part + " runs backwards");
+      }
+      for (int64_t c = from; c <= to; ++c) {
+        labels.push_back(c);
+      }
+    } else {
+      labels.push_back(label(part));
+    }
+    start = comma + 1;
+  }
+  for (size_t i = 0; i < labels.size(); ++i) {
+    if (std::find(labels.begin(), labels.begin() + static_cast<ptrdiff_t>(i), labels[i]) !=
+        labels.begin() + static_cast<ptrdiff_t>(i)) {
+      throw bad(std::to_string(labels[i]) + " is given twice");
+    }
+  }
+  if (labels.size() < 2) {
+    throw bad("a classifier needs at least two labels");
+  }
+  return labels;
+}
+
+std::string labels_text(const LabelSet& labels) {
+  bool run = labels.size() > 2;
+  for (size_t i = 1; i < labels.size(); ++i) {
+    run = run && labels[i] == labels[i - 1] + 1;
+  }
+  if (run) {
+    return std::to_string(labels.front()) + "-" + std::to_string(labels.back());
+  }
+  std::string out;
+  for (const int64_t c : labels) {
+    out += (out.empty() ? "" : ",") + std::to_string(c);
+  }
+  return out;
+}
+
+LabelSet labels_of(const nlohmann::ordered_json& metadata, int64_t outputs) {
+  if (metadata.is_object()) {
+    if (const auto it = metadata.find("labels");
+        it != metadata.end() && it->is_array() && static_cast<int64_t>(it->size()) == outputs) {
+      LabelSet labels;
+      for (const auto& v : *it) {
+        if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() >= kNumClasses ||
+            std::find(labels.begin(), labels.end(), v.get<int64_t>()) != labels.end()) {
+          break;
+        }
+        labels.push_back(v.get<int64_t>());
+      }
+      if (static_cast<int64_t>(labels.size()) == outputs) {
+        return labels;
+      }
+    }
+  }
+  LabelSet labels = all_labels();
+  labels.resize(static_cast<size_t>(std::clamp<int64_t>(outputs, 0, kNumClasses)));
+  return labels;
+}
+
+nlohmann::ordered_json with_labels(nlohmann::ordered_json metadata,
+                                   DatasetKind kind,
+                                   const LabelSet& labels) {
+  if (!metadata.is_object()) {
+    metadata = nlohmann::ordered_json::object();
+  }
+  if (kind == DatasetKind::kMnist && labels == all_labels()) {
+    for (const char* key : {"dataset", "classNames", "labels"}) {
+      metadata.erase(key);
+    }
+    return metadata.empty() ? nlohmann::ordered_json() : metadata;
+  }
+  std::vector<std::string> names;
+  for (const int64_t c : labels) {
+    names.push_back(class_names(kind).at(static_cast<size_t>(c)));
+  }
+  metadata["dataset"] = dataset_name(kind);
+  metadata["classNames"] = names;
+  if (labels == all_labels()) {
+    metadata.erase("labels");
+  } else {
+    metadata["labels"] = labels;
+  }
+  return metadata;
+}
+
+std::vector<std::string> class_names_of(const nlohmann::ordered_json& metadata, int64_t outputs) {
   if (metadata.is_object()) {
     if (const auto it = metadata.find("classNames");
-        it != metadata.end() && it->is_array() && it->size() == 10 &&
+        it != metadata.end() && it->is_array() && static_cast<int64_t>(it->size()) == outputs &&
         std::all_of(it->begin(), it->end(), [](const auto& v) { return v.is_string(); })) {
       return it->get<std::vector<std::string>>();
     }
   }
-  return class_names(dataset_of(metadata));
+  std::vector<std::string> names;
+  for (const int64_t c : labels_of(metadata, outputs)) {
+    names.push_back(class_names(dataset_of(metadata)).at(static_cast<size_t>(c)));
+  }
+  return names;
+}
+
+Dataset select_labels(const Dataset& data, const LabelSet& labels) {
+  if (labels == all_labels() || data.size() == 0) {
+    return data;
+  }
+  // position[label] = its output, or -1 for a label outside the set.
+  at::Tensor position = at::full({kNumClasses}, -1, at::kLong);
+  for (size_t i = 0; i < labels.size(); ++i) {
+    position[labels[i]] = static_cast<int64_t>(i);
+  }
+  const at::Tensor relabelled = position.index_select(0, data.labels.to(at::kLong));
+  const at::Tensor keep = (relabelled >= 0).nonzero().squeeze(1);
+  return {data.images.index_select(0, keep), relabelled.index_select(0, keep)};
 }
 
 Dataset load_pair(const std::string& dir,

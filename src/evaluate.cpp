@@ -25,7 +25,9 @@ at::Tensor tfjs_categorical_crossentropy(const at::Tensor& logits,
 EvalResult evaluate(Model& model, const Dataset& data, int64_t batch_size, Precision precision) {
   EvalResult result;
   result.count = data.size();
-  result.confusion = at::zeros({kNumClasses, kNumClasses}, at::kLong);
+  // One row and column per output: ten, or the size of the label set.
+  const int64_t classes = model_outputs(model);
+  result.confusion = at::zeros({classes, classes}, at::kLong);
   if (result.count == 0) {
     result.loss = result.accuracy = std::numeric_limits<double>::quiet_NaN();
     return result;
@@ -36,7 +38,7 @@ EvalResult evaluate(Model& model, const Dataset& data, int64_t batch_size, Preci
   const c10::Device device = model->device();
   const auto on_device = at::TensorOptions(device);
   at::Tensor loss_sum = at::zeros({}, on_device.dtype(at::kDouble));
-  at::Tensor pairs = at::zeros({kNumClasses * kNumClasses}, on_device.dtype(at::kLong));
+  at::Tensor pairs = at::zeros({classes * classes}, on_device.dtype(at::kLong));
   for (int64_t start = 0; start < result.count; start += batch_size) {
     const int64_t len = std::min(batch_size, result.count - start);
     const at::Tensor x = data.images.narrow(0, start, len).to(device);
@@ -48,12 +50,12 @@ EvalResult evaluate(Model& model, const Dataset& data, int64_t batch_size, Preci
     }
     logits = logits.to(at::kFloat);
     loss_sum += tfjs_categorical_crossentropy(logits, y, at::Reduction::Sum).to(at::kDouble);
-    pairs += at::bincount(y * kNumClasses + logits.argmax(1), /*weights=*/{},
-                          /*minlength=*/kNumClasses * kNumClasses);
+    pairs += at::bincount(y * classes + logits.argmax(1), /*weights=*/{},
+                          /*minlength=*/classes * classes);
   }
   model->train(was_training);
   const auto n = static_cast<double>(result.count);
-  result.confusion = pairs.view({kNumClasses, kNumClasses}).cpu();
+  result.confusion = pairs.view({classes, classes}).cpu();
   result.loss = loss_sum.item<double>() / n;
   result.accuracy = static_cast<double>(result.confusion.trace().item<int64_t>()) / n;
   return result;

@@ -139,7 +139,7 @@ const char* activation_name(Activation activation) {
   return kNames[static_cast<size_t>(activation)];
 }
 
-ModelSpec mnist_node_spec(bool with_dropout) {
+ModelSpec mnist_node_spec(bool with_dropout, int64_t classes) {
   auto conv = [](const char* name, int64_t filters) {
     Layer l;
     l.kind = LayerKind::kConv2D;
@@ -186,7 +186,7 @@ ModelSpec mnist_node_spec(bool with_dropout) {
                  dropout("dropout_Dropout1", 0.25),
                  dense("dense_Dense1", 512, Activation::kRelu),
                  dropout("dropout_Dropout2", 0.5),
-                 dense("dense_Dense2", 10, Activation::kSoftmax)};
+                 dense("dense_Dense2", classes, Activation::kSoftmax)};
   if (!with_dropout) {
     std::vector<Layer> kept;
     for (Layer& l : spec.layers) {
@@ -569,6 +569,49 @@ size_t freeze_up_to(Model& model, const std::string& name_or_index) {
     model->set_trainable(i, false);
   }
   return last + 1;
+}
+
+Model replace_head(const Model& model, int64_t units) {
+  ModelSpec spec = model->spec();
+  auto& layers = spec.layers;
+  size_t head = layers.size();
+  for (size_t i = layers.size(); i-- > 0;) {
+    if (layers[i].kind == LayerKind::kDense) {
+      head = i;
+      break;
+    }
+    if (layers[i].kind != LayerKind::kActivation && layers[i].kind != LayerKind::kDropout) {
+      throw ConfigError("the model ends in layer " + layers[i].name + " (" +
+                        class_name(layers[i].kind) +
+                        "): a new head replaces the last Dense layer, which only Activation "
+                        "and Dropout layers may follow");
+    }
+  }
+  if (head == layers.size()) {
+    throw ConfigError("the model has no Dense layer to replace");
+  }
+  Layer& l = layers[head];
+  l.units = units;
+  l.trainable = true;
+  if (l.config.is_object()) {
+    l.config["units"] = units;
+    l.config["trainable"] = true;
+  }
+  const std::string prefix = l.name + "/";
+  Model fresh(std::move(spec));  // every weight drawn anew: the head's stay
+  torch::NoGradGuard no_grad;
+  for (auto& [name, tensor] : fresh->tfjs_weights()) {
+    if (name.compare(0, prefix.size(), prefix) != 0) {
+      tensor.copy_(model->weight(name));
+    }
+  }
+  fresh->optimizer_weights_skipped = model->optimizer_weights_skipped;
+  return fresh;
+}
+
+int64_t model_outputs(const Model& model) {
+  const auto& out = model->spec().layers.back().output_shape;
+  return out.size() == 1 ? out[0] : 0;
 }
 
 int64_t count_trainable_params(const Model& model) {

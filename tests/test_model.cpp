@@ -341,5 +341,50 @@ TEST(ModelTest, RefusesDuplicateEmptyOrDottedLayerNames) {
   }
 }
 
+TEST(ModelTest, ReplaceHeadGivesTheLastDenseNewUnitsAndKeepsEveryOtherWeight) {
+  torch::manual_seed(1);
+  Model base(mnist_node_spec(true, 5));
+  EXPECT_EQ(model_outputs(base), 5);
+  EXPECT_EQ(count_params(base), 594922 - 5 * 513);
+  freeze_up_to(base, "dense_Dense1");  // the head's replacement is trainable anyway
+  base->set_trainable(10, false);
+  const auto replaced = [&](uint64_t seed) {
+    torch::manual_seed(seed);
+    return replace_head(base, 3);
+  };
+  Model head = replaced(7);
+  EXPECT_EQ(model_outputs(head), 3);
+  EXPECT_TRUE(head->ends_in_softmax());
+  EXPECT_EQ(head->spec().layers.back().name, "dense_Dense2");
+  EXPECT_TRUE(head->spec().layers.back().trainable);
+  EXPECT_EQ(count_trainable_params(head), 3 * 513);
+  for (const auto& [name, tensor] : base->tfjs_weights()) {
+    if (name.rfind("dense_Dense2/", 0) != 0) {
+      EXPECT_TRUE(head->weight(name).equal(tensor)) << name;
+    }
+  }
+  const at::Tensor kernel = head->weight("dense_Dense2/kernel");
+  EXPECT_EQ(kernel.sizes(), (at::IntArrayRef{3, 512}));
+  EXPECT_TRUE(head->weight("dense_Dense2/bias").equal(at::zeros({3})));
+  // Glorot normal, truncated at 2 std: std sqrt(2 / (512 + 3)).
+  EXPECT_LE(kernel.abs().max().item<double>(), 2.0 * std::sqrt(2.0 / 515.0) + 1e-6);
+  EXPECT_TRUE(replaced(7)->weight("dense_Dense2/kernel").equal(kernel));  // from the seed
+  EXPECT_FALSE(replaced(8)->weight("dense_Dense2/kernel").equal(kernel));
+  EXPECT_EQ(predict_proba(head, at::rand({2, 1, 28, 28}), 2).sizes(), (at::IntArrayRef{2, 3}));
+
+  // A model read from model.json keeps its config, with the new units.
+  ModelSpec read = mnist_node_spec(false);
+  read.layers.back().config = {{"units", 10}, {"activation", "softmax"}, {"name", "dense_Dense2"}};
+  Model from_file(read);
+  EXPECT_EQ(replace_head(from_file, 4)->spec().layers.back().config["units"], 4);
+  // Only layers without weights may follow the head.
+  ModelSpec tail = mnist_node_spec(false);
+  tail.layers.push_back(layer(LayerKind::kBatchNormalization, "bn"));
+  EXPECT_THROW(replace_head(Model(tail), 4), ConfigError);
+  ModelSpec no_dense;
+  no_dense.layers = {layer(LayerKind::kFlatten, "f")};
+  EXPECT_THROW(replace_head(Model(no_dense), 4), ConfigError);
+}
+
 }  // namespace
 }  // namespace mnist

@@ -10,18 +10,26 @@ const SAMPLE_IMAGES_URL = 'sample/images.bin';  // N*784 uint8, row-major 28x28
 const SAMPLE_LABELS_URL = 'sample/labels.bin';  // N uint8 in 0..9
 const SIDE = 28;
 // MNIST's digits; a model trained on another dataset (mnist-train --dataset
-// fashion-mnist) names its classes in model.json's userDefinedMetadata.
+// fashion-mnist) names its classes in model.json's userDefinedMetadata, and
+// one trained on some of them (--labels 5-9) says which: output k stands for
+// dataset label LABELS[k].
 let CLASSES = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
+let LABELS = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
 
 function useModelClassNames(model) {
-  const meta = model.getUserDefinedMetadata ? model.getUserDefinedMetadata() : null;
-  const names = meta && meta.classNames;
-  if (Array.isArray(names) && names.length === CLASSES.length) {
-    CLASSES = names.map(String);
-    page.classNames = CLASSES;
-    $('probs').classList.add('named');
-    setupBars();
-  }
+  const meta = (model.getUserDefinedMetadata && model.getUserDefinedMetadata()) || {};
+  const k = model.outputs[0].shape[1];
+  const labels = Array.isArray(meta.labels) && meta.labels.length === k ?
+      meta.labels.map(Number) : Array.from({length: k}, (_, c) => c);
+  const names = Array.isArray(meta.classNames) && meta.classNames.length === k ?
+      meta.classNames.map(String) : labels.map((l) => CLASSES[l] || String(l));
+  if (k === CLASSES.length && String(names) === String(CLASSES)) return;
+  CLASSES = names;
+  LABELS = labels;
+  page.classNames = CLASSES;
+  page.labels = LABELS;
+  if (meta.dataset && meta.dataset !== 'mnist') $('probs').classList.add('named');
+  setupBars();
 }
 
 const page = {done: false, error: null, model: null, gridPredictions: [],
@@ -113,10 +121,11 @@ async function showHistory() {
 
 function argmaxRows(probs, n) {
   const out = new Array(n);
+  const k = CLASSES.length;
   for (let i = 0; i < n; i++) {
     let best = 0;
-    for (let c = 1; c < CLASSES.length; c++) {
-      if (probs[i * 10 + c] > probs[i * 10 + best]) best = c;
+    for (let c = 1; c < k; c++) {
+      if (probs[i * k + c] > probs[i * k + best]) best = c;
     }
     out[i] = best;
   }
@@ -142,7 +151,23 @@ async function showSample(model) {
     $('grid').textContent = `No test sample: ${e.message}`;
     return;
   }
-  const n = Math.min(labels.length, Math.floor(images.length / (SIDE * SIDE)));
+  // A model of some classes only is shown the sample images of those, each
+  // label as the output that stands for it.
+  const count = Math.min(labels.length, Math.floor(images.length / (SIDE * SIDE)));
+  const keep = [];
+  for (let i = 0; i < count; i++) if (LABELS.includes(labels[i])) keep.push(i);
+  if (keep.length < count) {
+    const kept = new Uint8Array(keep.length * SIDE * SIDE);
+    keep.forEach((j, i) => kept.set(images.subarray(j * SIDE * SIDE, (j + 1) * SIDE * SIDE),
+                                    i * SIDE * SIDE));
+    images = kept;
+  }
+  labels = Uint8Array.from(keep, (j) => LABELS.indexOf(labels[j]));
+  const n = labels.length;
+  if (n === 0) {
+    $('grid').textContent = 'No test sample of this model\'s classes.';
+    return;
+  }
   const probs = tf.tidy(() => {
     const x = tf.tensor4d(images.subarray(0, n * SIDE * SIDE), [n, SIDE, SIDE, 1], 'float32')
                   .div(255);
@@ -163,7 +188,7 @@ async function showSample(model) {
     cell.dataset.pred = preds[i];
     cell.dataset.label = labels[i];
     cell.title = `#${i}: predicted ${CLASSES[preds[i]]} ` +
-        `(p=${probs[i * 10 + preds[i]].toFixed(3)}), true ${CLASSES[labels[i]]}`;
+        `(p=${probs[i * CLASSES.length + preds[i]].toFixed(3)}), true ${CLASSES[labels[i]]}`;
     const canvas = document.createElement('canvas');
     canvas.width = canvas.height = SIDE;
     drawDigit(canvas, images, i);

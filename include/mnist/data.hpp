@@ -55,9 +55,37 @@ nlohmann::ordered_json dataset_metadata(DatasetKind kind);
 /// The dataset a model's metadata names (MNIST when it names none or one
 /// this build does not know).
 DatasetKind dataset_of(const nlohmann::ordered_json& metadata);
-/// The metadata's "classNames" when it holds ten strings, else the class
-/// names of dataset_of(metadata).
-std::vector<std::string> class_names_of(const nlohmann::ordered_json& metadata);
+
+/// A label set: the dataset labels (0..9) a model tells apart, in the order
+/// of its outputs (--labels 5-9: output 0 is digit 5). All ten in order
+/// unless a model was trained on some classes only.
+using LabelSet = std::vector<int64_t>;
+LabelSet all_labels();
+/// "0-4", "5,6,7,8,9" or both mixed ("0-2,7"): at least two distinct labels
+/// in 0..9, kept in the order given. Throws ConfigError saying what is wrong.
+LabelSet parse_labels(const std::string& text);
+/// "0-4" for a run of consecutive labels, else "5,7,9".
+std::string labels_text(const LabelSet& labels);
+/// The label set of a model with `outputs` output units: the metadata's
+/// "labels" when they are `outputs` distinct labels in 0..9, else 0..outputs-1
+/// (a model made elsewhere with fewer classes than ten: its first ones).
+LabelSet labels_of(const nlohmann::ordered_json& metadata, int64_t outputs = 10);
+/// `metadata` for a model of `kind` trained on `labels`: "dataset",
+/// "classNames" (one per output) and "labels" set; for MNIST's ten labels
+/// those keys are removed instead (null when nothing else is left), so a
+/// plain MNIST model carries none, as mnist-node's. Other keys are kept.
+nlohmann::ordered_json with_labels(nlohmann::ordered_json metadata,
+                                   DatasetKind kind,
+                                   const LabelSet& labels);
+/// The class name of each output: the metadata's "classNames" when it holds
+/// one string per output, else the names of labels_of(metadata, outputs) in
+/// dataset_of(metadata).
+std::vector<std::string> class_names_of(const nlohmann::ordered_json& metadata,
+                                        int64_t outputs = 10);
+/// The records of `data` whose label is in `labels`, in file order,
+/// relabelled by their position in `labels` (what a model of that label set
+/// is trained and tested on).
+Dataset select_labels(const Dataset& data, const LabelSet& labels);
 
 /// `dir/name`, or `dir/name.gz` when only the compressed file exists.
 std::string idx_path(const std::string& dir, const std::string& name);

@@ -22,7 +22,7 @@ struct EvalResult {
   double loss = 0.0;      ///< mean categorical cross-entropy
   double accuracy = 0.0;  ///< fraction of argmax == label
   int64_t count = 0;      ///< number of images evaluated
-  at::Tensor confusion;   ///< [10,10] int64 on the CPU: [true label][predicted]
+  at::Tensor confusion;  ///< [K,K] int64 on the CPU: [true label][predicted], K the model's outputs
 };
 
 /// TF.js's categoricalCrossentropy on a softmax output, from the logits before
@@ -45,7 +45,7 @@ EvalResult evaluate(Model& model,
                     int64_t batch_size,
                     Precision precision = Precision::kFloat32);
 
-/// Per-class accuracy [10] double from a confusion matrix (NaN for a class
+/// Per-class accuracy [K] double from a confusion matrix (NaN for a class
 /// with no images).
 at::Tensor per_class_accuracy(const at::Tensor& confusion);
 

@@ -83,8 +83,9 @@ const char* activation_name(Activation activation);
 /// maxpool, conv 64, conv 64, maxpool, flatten, dropout 0.25, dense 512
 /// relu, dropout 0.5, dense 10 softmax (594,922 parameters).
 /// `with_dropout` false leaves out the two Dropout layers (the chapter's
-/// exercise 3); the other layers keep their names.
-ModelSpec mnist_node_spec(bool with_dropout = true);
+/// exercise 3); the other layers keep their names. `classes`: the last
+/// Dense layer's units (fewer for a model of some digits only, --labels).
+ModelSpec mnist_node_spec(bool with_dropout = true, int64_t classes = 10);
 
 /// A Sequential model on libtorch. Activations are NCHW (any memory
 /// format); Flatten flattens in TF.js's NHWC order, so every weight keeps
@@ -163,6 +164,9 @@ class ModelImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Model);
 
+/// The units of the model's output when it is flat ([N,units]), else 0.
+int64_t model_outputs(const Model& model);
+
 /// Number of parameters (594,922 for the mnist-node convnet).
 int64_t count_params(const Model& model);
 
@@ -173,6 +177,13 @@ int64_t count_trainable_params(const Model& model);
 /// Freezes layers 0..layer_index(name_or_index) (`trainable` false), as
 /// --freeze-up-to does; returns how many layers that is.
 size_t freeze_up_to(Model& model, const std::string& name_or_index);
+
+/// --replace-head: a copy of `model` whose last Dense layer has `units`
+/// units, a new Glorot-normal kernel and zero bias (as reset_tfjs(), from
+/// libtorch's global generator) and is trainable; its name, activation and
+/// every other weight stay. The layers after it must have no weights
+/// (Activation, Dropout). Throws ConfigError.
+Model replace_head(const Model& model, int64_t units);
 
 /// The summary table exactly as TF.js's model.summary() prints it.
 std::string summary_text(const Model& model);

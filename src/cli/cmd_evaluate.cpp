@@ -40,12 +40,22 @@ int run_evaluate(const EvaluateOptions& o) {
   const c10::Device device = device_for_flag(o.gpu);
   configure_cpu_threads(0);
   Model model = load_tfjs(o.model);
-  require_classifier(model, o.model);
-  const DatasetKind dataset = dataset_of(model->spec().metadata);
-  const std::vector<std::string> names = class_names_of(model->spec().metadata);
+  const LabelSet labels = require_classifier(model, o.model);
+  const auto classes = static_cast<int64_t>(labels.size());
+  const nlohmann::ordered_json& metadata = model->spec().metadata;
+  const DatasetKind dataset = dataset_of(metadata);
+  const std::vector<std::string> names = class_names_of(metadata, classes);
   const bool named = names != class_names(DatasetKind::kMnist);
+  // A model of some digits only (--labels) is tested on those; each row of
+  // the text says the digit, not its output's index.
+  const bool digits = dataset == DatasetKind::kMnist;
   const std::string data_dir = o.data_dir.empty() ? default_data_dir(dataset) : o.data_dir;
-  const Dataset test = load_pair(data_dir, kTestImagesFile, kTestLabelsFile, o.test_limit);
+  const Dataset all = load_pair(data_dir, kTestImagesFile, kTestLabelsFile, o.test_limit);
+  const Dataset test = select_labels(all, labels);
+  if (test.size() == 0) {
+    throw DataError(data_dir + ": none of the " + std::to_string(all.size()) +
+                    " test images has one of the model's labels (" + labels_text(labels) + ")");
+  }
   model->to(device);
   const Precision precision = resolve_precision(o.precision, device);
   apply_onednn_flag(o.onednn, device, precision);
@@ -62,33 +72,40 @@ int run_evaluate(const EvaluateOptions& o) {
       doc["dataset"] = dataset_name(dataset);
       doc["class_names"] = names;
     }
-    std::vector<double> acc(per_class.data_ptr<double>(),
-                            per_class.data_ptr<double>() + kNumClasses);
+    if (labels != all_labels()) {
+      doc["labels"] = labels;
+    }
+    std::vector<double> acc(per_class.data_ptr<double>(), per_class.data_ptr<double>() + classes);
     doc["per_class_accuracy"] = acc;
     nlohmann::ordered_json rows = nlohmann::ordered_json::array();
-    for (int64_t t = 0; t < kNumClasses; ++t) {
+    for (int64_t t = 0; t < classes; ++t) {
       const at::Tensor row = r.confusion[t].contiguous();
       rows.push_back(
-          std::vector<int64_t>(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + kNumClasses));
+          std::vector<int64_t>(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + classes));
     }
     doc["confusion"] = rows;
     std::printf("%s\n", doc.dump().c_str());
     return 0;
   }
   print_evaluation(r);
-  std::string out = "\nPer-class accuracy (test images):\n";
-  for (int64_t c = 0; c < kNumClasses; ++c) {
-    out += fmt::format("  {}{}: {:.4f} ({} images)\n", c, named ? " " + names[c] : "",
-                       per_class[c].item<double>(), r.confusion[c].sum().item<int64_t>());
+  const auto row_name = [&](int64_t c) {
+    return digits ? names[c] : std::to_string(c) + (named ? " " + names[c] : "");
+  };
+  std::string out = "\nPer-class accuracy (test images";
+  out += labels == all_labels() ? "" : " of " + labels_text(labels);
+  out += "):\n";
+  for (int64_t c = 0; c < classes; ++c) {
+    out += fmt::format("  {}: {:.4f} ({} images)\n", row_name(c), per_class[c].item<double>(),
+                       r.confusion[c].sum().item<int64_t>());
   }
   out += "\nConfusion matrix (rows: true label, columns: predicted):\n     ";
-  for (int64_t c = 0; c < kNumClasses; ++c) {
-    out += fmt::format("{:>6}", c);
+  for (int64_t c = 0; c < classes; ++c) {
+    out += fmt::format("{:>6}", digits ? names[c] : std::to_string(c));
   }
   out += "\n";
-  for (int64_t t = 0; t < kNumClasses; ++t) {
-    out += fmt::format("  {:>2} ", t);
-    for (int64_t p = 0; p < kNumClasses; ++p) {
+  for (int64_t t = 0; t < classes; ++t) {
+    out += fmt::format("  {:>2} ", digits ? names[t] : std::to_string(t));
+    for (int64_t p = 0; p < classes; ++p) {
       out += fmt::format("{:>6}", r.confusion[t][p].item<int64_t>());
     }
     out += "\n";

@@ -50,7 +50,8 @@ int run_predict(const PredictOptions& o) {
     inputs.emplace_back(path, load_digit_image(path, o.invert));
   }
   Model model = load_tfjs(o.model);
-  require_classifier(model, o.model);
+  const LabelSet labels = require_classifier(model, o.model);
+  const auto classes = static_cast<int64_t>(labels.size());
 
   if (!o.idx.empty()) {
     const at::Tensor images = read_idx_images(o.idx);
@@ -69,28 +70,37 @@ int run_predict(const PredictOptions& o) {
   }();
   const at::Tensor probs = predict_proba(model, batch, kEvalBatchSize).contiguous();
 
-  // A model of another dataset than MNIST names its classes (e.g. "Sneaker").
-  const std::vector<std::string> names = class_names_of(model->spec().metadata);
+  // A model of another dataset than MNIST names its classes (e.g. "Sneaker");
+  // one of some digits only (--labels) says the digit of each output.
+  const std::vector<std::string> names = class_names_of(model->spec().metadata, classes);
   const bool named = names != class_names(DatasetKind::kMnist);
+  const bool digits = dataset_of(model->spec().metadata) == DatasetKind::kMnist;
   nlohmann::ordered_json doc = nlohmann::ordered_json::array();
   std::string text;
   for (size_t i = 0; i < inputs.size(); ++i) {
     const at::Tensor p = probs[static_cast<int64_t>(i)];
     const int64_t predicted = p.argmax().item<int64_t>();
-    std::vector<double> values(kNumClasses);
-    for (int64_t c = 0; c < kNumClasses; ++c) {
+    std::vector<double> values(static_cast<size_t>(classes));
+    for (int64_t c = 0; c < classes; ++c) {
       values[c] = p[c].item<double>();
     }
+    // "predicted" is the output's index; "label" the dataset label it stands
+    // for, when the model knows some classes only.
     nlohmann::ordered_json entry = {
         {"input", inputs[i].first}, {"predicted", predicted}, {"probabilities", values}};
+    if (labels != all_labels()) {
+      entry["label"] = labels[predicted];
+    }
     if (named) {
       entry["class_name"] = names[predicted];
     }
     doc.push_back(entry);
-    text += fmt::format("{}: {}{} (probability {:.4f})\n ", inputs[i].first, predicted,
-                        named ? " " + names[predicted] : "", values[predicted]);
-    for (int64_t c = 0; c < kNumClasses; ++c) {
-      text += fmt::format(" {}:{:.4f}", c, values[c]);
+    text += fmt::format("{}: {} (probability {:.4f})\n ", inputs[i].first,
+                        digits ? names[predicted]
+                               : std::to_string(predicted) + (named ? " " + names[predicted] : ""),
+                        values[predicted]);
+    for (int64_t c = 0; c < classes; ++c) {
+      text += fmt::format(" {}:{:.4f}", digits ? names[c] : std::to_string(c), values[c]);
     }
     text += "\n";
   }

@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <thread>
+#include <tuple>
 
 #include <spdlog/spdlog.h>
 
@@ -22,6 +23,7 @@
 #include "mnist/data.hpp"
 #include "mnist/fs_util.hpp"
 #include "mnist/history.hpp"
+#include "mnist/idx.hpp"
 #include "mnist/tfjs_io.hpp"
 #include "mnist/train.hpp"
 
@@ -64,6 +66,26 @@ CLI::App* add_train_options(CLI::App& app, TrainOptions& o) {
                  "as in TF.js's model.layers[i]): their weights stay as they are, and the saved "
                  "model.json marks them trainable: false, as Keras and TF.js do")
       ->type_name("LAYER");
+  app.add_option("--labels", o.labels,
+                 "Train and test on these digits only (a range, 0-4, or a list, 5,6,7,8,9): "
+                 "relabelled 0..K-1 in the order given for a K-unit softmax; the saved model "
+                 "names them (userDefinedMetadata), so predict, evaluate and the page print the "
+                 "real digits (default: all ten, or the label set of --model-load-path's model)")
+      ->type_name("LABELS")
+      ->check(
+          [](const std::string& text) {
+            try {
+              parse_labels(text);
+              return std::string();
+            } catch (const ConfigError& e) {
+              return std::string(e.what());
+            }
+          },
+          "0-9 as a range or a list");
+  app.add_flag("--replace-head", o.replace_head,
+               "With --model-load-path: replace the model's last Dense layer by a new one, "
+               "one unit per label (--labels), Glorot-normal kernel and zero bias, for "
+               "fine-tuning on other classes (tfjs-examples' mnist-transfer-cnn)");
   app.add_option("--checkpoint-dir", o.checkpoint_dir,
                  "Write a checkpoint (model, optimizer, position, random state) "
                  "here after every epoch and on Ctrl-C");
@@ -199,12 +221,36 @@ int run_train(const TrainOptions& o, const GlobalOptions& global, const std::str
     csv = std::make_unique<CsvLog>(o.csv_log, o.resume, checkpoint ? checkpoint->state.epoch : 1,
                                    o.validation_split > 0);
   }
-  Model model = checkpoint                   ? checkpoint->model
-                : !o.model_load_path.empty() ? load_tfjs(o.model_load_path)
-                                             : Model(mnist_node_spec(o.dropout));
-  if (!checkpoint && (dataset != DatasetKind::kMnist ||
-                      dataset_of(model->spec().metadata) != DatasetKind::kMnist)) {
-    model->set_metadata(dataset_metadata(dataset));  // the data it is trained on now
+  const uint64_t seed = checkpoint ? checkpoint->settings["seed"].get<uint64_t>()
+                        : o.seed   ? *o.seed
+                                   : random_seed();
+  const LabelSet given_labels = o.labels.empty() ? LabelSet() : parse_labels(o.labels);
+  Model model =
+      checkpoint ? checkpoint->model
+      : !o.model_load_path.empty()
+          ? load_tfjs(o.model_load_path)
+          : Model(mnist_node_spec(o.dropout, given_labels.empty()
+                                                 ? kNumClasses
+                                                 : static_cast<int64_t>(given_labels.size())));
+  // The classes it learns: --labels, else the ones the model knows.
+  const int64_t outputs = model_outputs(model);
+  const LabelSet model_labels = labels_of(model->spec().metadata, outputs);
+  const LabelSet labels = given_labels.empty() ? model_labels : given_labels;
+  const auto classes = static_cast<int64_t>(labels.size());
+  if (o.replace_head) {
+    torch::manual_seed(seed);  // the new head's weights come from the seed
+    model = replace_head(model, classes);
+    spdlog::info("new head: {} has {} units, for labels {}", model->spec().layers.back().name,
+                 classes, labels_text(labels));
+  } else if (outputs != classes) {
+    throw ConfigError((checkpoint ? checkpoint->path : o.model_load_path) + ": the model has " +
+                      std::to_string(outputs) + " outputs (labels " + labels_text(model_labels) +
+                      "), --labels " + o.labels + " needs " + std::to_string(classes) +
+                      "; add --replace-head to give it a new last Dense layer of " +
+                      std::to_string(classes) + " units");
+  }
+  if (!checkpoint) {  // the data it is trained on now
+    model->set_metadata(with_labels(model->spec().metadata, dataset, labels));
   }
   for (const Layer& l : model->spec().layers) {
     if (!l.training_problem.empty()) {
@@ -242,20 +288,29 @@ int run_train(const TrainOptions& o, const GlobalOptions& global, const std::str
   if (checkpoint) {
     check_resumable(checkpoint->settings, settings, checkpoint->path);
   }
-  const uint64_t seed = checkpoint ? checkpoint->settings["seed"].get<uint64_t>()
-                        : o.seed   ? *o.seed
-                                   : random_seed();
   settings["seed"] = seed;
   settings["threads"] = threads;
   const std::string data_dir = data_dir_for(o.data_dir, dataset);
   settings["data_dir"] = data_dir;
   spdlog::debug("settings: {}", settings.dump());
 
-  const MnistData data = load_mnist(data_dir, o.train_limit, o.test_limit);
+  const MnistData all_data = load_mnist(data_dir, o.train_limit, o.test_limit);
+  // --labels: those records only, relabelled; the validation split is taken
+  // from them, as fit({validationSplit}) on a filtered dataset would.
+  const MnistData data = {select_labels(all_data.train, labels),
+                          select_labels(all_data.test, labels)};
+  for (const auto& [set, all, name] : {std::tuple{&data.train, &all_data.train, "training"},
+                                       std::tuple{&data.test, &all_data.test, "test"}}) {
+    if (set->size() == 0) {
+      throw DataError(data_dir + ": none of the " + std::to_string(all->size()) + " " + name +
+                      " images has one of the labels " + labels_text(labels));
+    }
+  }
   const Split split = split_validation(data.train, o.validation_split);
-  spdlog::info("data: {} training, {} validation, {} test images from {}{}", split.train.size(),
+  spdlog::info("data: {} training, {} validation, {} test images from {}{}{}", split.train.size(),
                split.validation.size(), data.test.size(), data_dir,
-               dataset == DatasetKind::kMnist ? "" : " (" + o.dataset + ")");
+               dataset == DatasetKind::kMnist ? "" : " (" + o.dataset + ")",
+               labels == all_labels() ? "" : ", labels " + labels_text(labels));
   if (o.batch_size > split.train.size() && split.train.size() > 0) {
     spdlog::warn(
         "--batch-size {} is more than the {} training images: each epoch is one step of "

@@ -35,6 +35,7 @@ constexpr const char* kResumeKeys[] = {"batch_size",
                                        "train_limit",
                                        "seed",
                                        "dataset",
+                                       "labels",
                                        "dropout",
                                        "shuffle",
                                        "optimizer",
@@ -113,6 +114,11 @@ void validate(const TrainOptions& o) {
         "--no-dropout builds mnist-node's model without its Dropout layers; it cannot change a "
         "model given with --model-load-path");
   }
+  if (o.replace_head && o.model_load_path.empty()) {
+    throw ConfigError(
+        "--replace-head gives a model loaded with --model-load-path a new last Dense layer; a "
+        "new model gets one sized to --labels anyway");
+  }
   if (o.resume && o.checkpoint_dir.empty()) {
     throw ConfigError("--resume needs --checkpoint-dir (the folder the interrupted run wrote)");
   }
@@ -137,6 +143,8 @@ nlohmann::ordered_json to_json(const TrainOptions& o) {
           {"data_dir", o.data_dir},
           {"model_load_path", o.model_load_path},
           {"freeze_up_to", o.freeze_up_to},
+          {"labels", o.labels},
+          {"replace_head", o.replace_head},
           {"checkpoint_dir", o.checkpoint_dir},
           {"precision", o.precision},
           {"dataset", o.dataset},
@@ -187,6 +195,7 @@ std::string resume_command(const std::string& program, const TrainOptions& o) {
   if (!o.onednn) add("--no-onednn");
   if (!o.data_dir.empty()) add("--data-dir", o.data_dir);
   if (!o.freeze_up_to.empty()) add("--freeze-up-to", o.freeze_up_to);
+  if (!o.labels.empty()) add("--labels", o.labels);
   if (o.precision != d.precision) add("--precision", o.precision);
   if (o.dataset != d.dataset) add("--dataset", o.dataset);
   if (!o.dropout) add("--no-dropout");

@@ -105,13 +105,14 @@ bool is_positive(double x) { return x > 0; }
 bool is_non_negative(double x) { return x >= 0; }
 bool is_between_0_and_1(double x) { return x > 0 && x < 1; }
 
-void require_classifier(const Model& model, const std::string& origin) {
-  const auto& out = model->spec().layers.back().output_shape;
-  if (out.size() != 1 || out[0] != kNumClasses || !model->ends_in_softmax()) {
+LabelSet require_classifier(const Model& model, const std::string& origin) {
+  const int64_t outputs = model_outputs(model);
+  if (outputs < 2 || outputs > kNumClasses || !model->ends_in_softmax()) {
     throw ConfigError(origin +
-                      ": the model must end in a 10-unit softmax to classify MNIST "
-                      "digits");
+                      ": the model must end in a softmax over 2 to 10 classes (10 units for "
+                      "all MNIST digits) to classify images");
   }
+  return labels_of(model->spec().metadata, outputs);
 }
 
 void add_precision_option(CLI::App& app, std::string& precision) {

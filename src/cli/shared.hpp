@@ -11,6 +11,7 @@
 #include <c10/core/Device.h>
 #include <CLI/CLI.hpp>
 
+#include "mnist/data.hpp"
 #include "mnist/device.hpp"
 #include "mnist/error.hpp"
 #include "mnist/evaluate.hpp"
@@ -71,8 +72,9 @@ bool is_positive(double x);         ///< x > 0
 bool is_non_negative(double x);     ///< x >= 0
 bool is_between_0_and_1(double x);  ///< 0 < x < 1
 
-/// Throws ConfigError unless `model` outputs 10 class probabilities.
-void require_classifier(const Model& model, const std::string& origin);
+/// Throws ConfigError unless `model` ends in a softmax over 2 to 10
+/// classes; returns their labels (labels_of its metadata).
+LabelSet require_classifier(const Model& model, const std::string& origin);
 
 /// --precision: "fp32" or "bf16" (CLI11 refuses others).
 void add_precision_option(CLI::App& app, std::string& precision);

@@ -21,9 +21,13 @@ Options:
   --images FILE          raw IDX images file, e.g. t10k-images-idx3-ubyte (required)
   --labels FILE          raw IDX labels file; with --min-accuracy
   --count N              number of images to use (default 100)
-  --expect FILE          N*10 little-endian float32 probabilities to compare with
+  --expect FILE          N*K little-endian float32 probabilities to compare with
+                         (K: the model's outputs, 10 for all digits)
   --tol T                max allowed |tfjs - expected| (default 1e-5)
-  --min-accuracy A       fail if argmax accuracy against --labels is below A (0..1)
+  --min-accuracy A       fail if argmax accuracy against --labels is below A (0..1);
+                         a model whose userDefinedMetadata has "labels" (mnist-train
+                         --labels) is scored on the images of those labels, output k
+                         standing for labels[k]
   --params P             fail unless model.countParams() == P
   -h, --help             show this help
 
@@ -147,6 +151,7 @@ function readModelArtifacts(dir) {
   }
   return {
     artifacts: {modelTopology: json.modelTopology, weightSpecs, weightData,
+                userDefinedMetadata: json.userDefinedMetadata,
                 format: json.format, generatedBy: json.generatedBy, convertedBy: json.convertedBy},
     nFiles, nWeights: weightSpecs.length, bytes: weightData.byteLength,
     generatedBy: json.generatedBy,
@@ -168,15 +173,7 @@ async function main() {
     labels = readIdxLabels(opts.labels);
     if (labels.length < n) throw new UsageError(`--count ${n} exceeds the ${labels.length} labels in ${opts.labels}`);
   }
-  let expected = null;
-  if (opts.expect) {
-    const buf = readFile(opts.expect, 'expected-probabilities file');
-    if (buf.length !== n * 10 * 4) {
-      throw new CheckFailure(`${opts.expect} has ${buf.length} bytes, expected ${n}*10 float32 = ${n * 40}`);
-    }
-    expected = new Float32Array(n * 10);
-    for (let i = 0; i < n * 10; i++) expected[i] = buf.readFloatLE(i * 4);
-  }
+  const expectBytes = opts.expect ? readFile(opts.expect, 'expected-probabilities file') : null;
   const loaded = readModelArtifacts(opts.model);
 
   const tf = await loadTf();
@@ -205,17 +202,33 @@ async function main() {
       const x = tf.tensor4d(pixels, [n, 28, 28, 1], 'float32');
       const y = model.predict(x, {batchSize: 100});
       if (Array.isArray(y)) throw new Error(`model has ${y.length} outputs, expected 1`);
-      if (y.shape.length !== 2 || y.shape[1] !== 10) throw new Error(`output shape [${y.shape}], expected [${n},10]`);
+      if (y.shape.length !== 2 || y.shape[1] < 2 || y.shape[1] > 10) {
+        throw new Error(`output shape [${y.shape}], expected [${n},K], K from 2 to 10`);
+      }
       return y.dataSync().slice();
     });
   } catch (e) {
     throw new CheckFailure(`predict failed: ${e.message}`);
   }
+  const K = probs.length / n;
+  // What each output stands for: mnist-train --labels saves the label set.
+  const meta = model.getUserDefinedMetadata() || {};
+  const outputLabels = Array.isArray(meta.labels) && meta.labels.length === K ?
+      meta.labels : Array.from({length: K}, (_, k) => k);
+  if (K !== 10) parts.push(`${K} outputs, labels ${outputLabels.join(',')}`);
+  let expected = null;
+  if (expectBytes) {
+    if (expectBytes.length !== n * K * 4) {
+      throw new CheckFailure(`${opts.expect} has ${expectBytes.length} bytes, expected ${n}*${K} float32 = ${n * K * 4}`);
+    }
+    expected = new Float32Array(n * K);
+    for (let i = 0; i < n * K; i++) expected[i] = expectBytes.readFloatLE(i * 4);
+  }
   const predictMs = Date.now() - t0;
 
   const argmax = (arr, row) => {
     let best = 0;
-    for (let k = 1; k < 10; k++) if (arr[row * 10 + k] > arr[row * 10 + best]) best = k;
+    for (let k = 1; k < K; k++) if (arr[row * K + k] > arr[row * K + best]) best = k;
     return best;
   };
 
@@ -231,17 +244,21 @@ async function main() {
     }
     for (let r = 0; r < n; r++) if (argmax(probs, r) === argmax(expected, r)) agree++;
     console.log(`max |tfjs - ours| = ${maxDiff.toExponential(3)}` +
-                (worst >= 0 ? ` (image ${Math.floor(worst / 10)}, class ${worst % 10})` : ''));
+                (worst >= 0 ? ` (image ${Math.floor(worst / K)}, class ${worst % K})` : ''));
     console.log(`argmax agreement: ${agree}/${n}`);
     parts.push(`max |tfjs - ours| = ${maxDiff.toExponential(3)}, argmax agree ${agree}/${n}`);
     if (!(maxDiff <= opts.tol)) failures.push(`max |tfjs - ours| = ${maxDiff} > tol ${opts.tol}`);
   }
 
   if (labels) {
-    let correct = 0;
-    for (let r = 0; r < n; r++) if (argmax(probs, r) === labels[r]) correct++;
-    const acc = correct / n;
-    parts.push(`accuracy ${acc.toFixed(4)} (${correct}/${n})`);
+    let correct = 0, scored = 0;
+    for (let r = 0; r < n; r++) {
+      if (!outputLabels.includes(labels[r])) continue;
+      scored++;
+      if (outputLabels[argmax(probs, r)] === labels[r]) correct++;
+    }
+    const acc = correct / scored;
+    parts.push(`accuracy ${acc.toFixed(4)} (${correct}/${scored})`);
     if (opts.minAccuracy !== undefined && acc < opts.minAccuracy) {
       failures.push(`accuracy ${acc} < min ${opts.minAccuracy}`);
     }
