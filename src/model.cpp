@@ -395,6 +395,32 @@ at::Tensor ModelImpl::apply(const Layer& l, size_t i, at::Tensor x, bool final_s
   return x;
 }
 
+bool ModelImpl::regularized() const {
+  return std::any_of(spec_.layers.begin(), spec_.layers.end(),
+                     [](const Layer& l) { return l.kernel_penalty.any() || l.bias_penalty.any(); });
+}
+
+at::Tensor ModelImpl::regularization_loss() const {
+  at::Tensor total = at::zeros({}, at::TensorOptions(device()).dtype(at::kFloat));
+  for (size_t i = 0; i < spec_.layers.size(); ++i) {
+    const Layer& l = spec_.layers[i];
+    for (const auto& [penalty, weight] :
+         {std::pair{&l.kernel_penalty, &kernels_[i]}, {&l.bias_penalty, &biases_[i]}}) {
+      // tfjs-layers regularizers.ts L1L2.apply: sum(l1 * |x|) + sum(l2 * x^2).
+      if (!weight->defined()) {
+        continue;
+      }
+      if (penalty->l1 != 0.0) {
+        total = total + (weight->abs() * penalty->l1).sum();
+      }
+      if (penalty->l2 != 0.0) {
+        total = total + (weight->square() * penalty->l2).sum();
+      }
+    }
+  }
+  return total;
+}
+
 at::Tensor ModelImpl::batch_normalization(size_t i, const at::Tensor& x) {
   // tfjs-layers normalization.ts: in training, the batch's mean and
   // (biased, as tf.moments computes it) variance over every axis but the

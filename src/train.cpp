@@ -60,6 +60,7 @@ TrainOutcome train(Model& model,
   // Metric sums stay on the device (and in place, for a captured step).
   const at::Tensor loss_sum = at::zeros({}, on_device.dtype(at::kDouble));
   const at::Tensor correct = at::zeros({}, on_device.dtype(at::kLong));
+  const bool regularized = model->regularized();
   const auto step = [&](const at::Tensor& idx) {
     const at::Tensor y = labels.index_select(0, idx);
     optimizer.zero_grad();
@@ -68,7 +69,10 @@ TrainOutcome train(Model& model,
       const AutocastGuard autocast(cfg.precision, device);
       logits = model->forward(images.index_select(0, idx));
     }
-    const at::Tensor loss = tfjs_categorical_crossentropy(logits.to(at::kFloat), y);
+    at::Tensor loss = tfjs_categorical_crossentropy(logits.to(at::kFloat), y);
+    if (regularized) {
+      loss = loss + model->regularization_loss();  // as TF.js's fit: in the loss it reports
+    }
     loss.backward();
     optimizer.step();
     loss_sum.add_(loss.detach() * static_cast<double>(idx.size(0)));

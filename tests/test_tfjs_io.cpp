@@ -562,9 +562,32 @@ TEST(TfjsLoadTest, BatchNormalizationFieldsAndRegularizersAreChecked) {
   c["axis"] = {3};
   c["gamma_regularizer"] = {{"class_name", "L1L2"}, {"config", {{"l1", 0}, {"l2", 0.01}}}};
   write_text(dir.file("model.json"), doc.dump());
+  c["beta_regularizer"] = {{"class_name", "L1L2"}, {"config", {{"l2", nullptr}}}};
+  write_text(dir.file("model.json"), doc.dump());
   Model keras = load_tfjs(dir.path().string());
-  EXPECT_EQ(keras->spec().layers[0].training_problem,
-            "field \"gamma_regularizer\" (L1L2) is not applied in training by mnist-train");
+  // L1L2 is applied (a missing or null factor is 0.01, as TF.js's fromConfig).
+  EXPECT_TRUE(keras->spec().layers[0].training_problem.empty());
+  EXPECT_EQ(keras->spec().layers[0].kernel_penalty.l1, 0.0);
+  EXPECT_EQ(keras->spec().layers[0].kernel_penalty.l2, 0.01);
+  EXPECT_EQ(keras->spec().layers[0].bias_penalty.l1, 0.01);
+  EXPECT_EQ(keras->spec().layers[0].bias_penalty.l2, 0.01);
+  EXPECT_TRUE(keras->regularized());
+  // One channel: gamma 1 (0.01 * 1^2), beta 0.
+  EXPECT_NEAR(keras->regularization_loss().item<double>(), 0.01, 1e-9);
+  c["beta_regularizer"] = {{"class_name", "L1L2"}, {"config", {{"l1", -1}}}};
+  write_text(dir.file("model.json"), doc.dump());
+  EXPECT_NE(load_error(dir.path().string())
+                .find("field \"beta_regularizer\": l1 must be a number of at least 0, found -1"),
+            std::string::npos)
+      << load_error(dir.path().string());
+  c["beta_regularizer"] = {{"class_name", "L2"}, {"config", {{"l2", 0.01}}}};
+  c["gamma_constraint"] = {{"class_name", "NonNeg"}, {"config", ordered_json::object()}};
+  write_text(dir.file("model.json"), doc.dump());
+  EXPECT_EQ(load_tfjs(dir.path().string())->spec().layers[0].training_problem,
+            "field \"beta_regularizer\" (L2) is not applied in training by mnist-train (only "
+            "L1L2 kernel and bias regularizers are)");
+  c.erase("beta_regularizer");
+  c.erase("gamma_constraint");
   c["axis"] = 1;
   write_text(dir.file("model.json"), doc.dump());
   EXPECT_NE(load_error(dir.path().string())

@@ -30,6 +30,14 @@ enum class LayerKind {
 
 enum class Activation { kLinear, kRelu, kSoftmax, kSigmoid, kTanh };
 
+/// TF.js's L1L2 regularizer of one weight: l1 * sum(|w|) + l2 * sum(w^2),
+/// added to the training loss (not to validation or test losses, as TF.js).
+struct Penalty {
+  double l1 = 0.0;
+  double l2 = 0.0;
+  bool any() const { return l1 != 0.0 || l2 != 0.0; }
+};
+
 /// One layer of a Sequential model, as TF.js describes it.
 struct Layer {
   LayerKind kind = LayerKind::kFlatten;
@@ -48,8 +56,13 @@ struct Layer {
   bool center = true;  ///< a beta (offset) weight
   bool scale = true;   ///< a gamma (scale) weight
   int64_t axis = -1;   ///< -1, or the index of the last axis (checked by Model)
+  /// kernel_regularizer / bias_regularizer (BatchNormalization:
+  /// gamma_regularizer / beta_regularizer), L1L2 only.
+  Penalty kernel_penalty;
+  Penalty bias_penalty;
   /// Why training would not do what TF.js does with this layer (a
-  /// regularizer or constraint in its config: not applied here), or "".
+  /// constraint, an activity or non-L1L2 regularizer in its config: not
+  /// applied here), or "".
   /// Loading, predicting and saving are unaffected; a training refuses.
   std::string training_problem;
   /// TF.js's `trainable`: false freezes the layer's weights in training
@@ -109,6 +122,14 @@ class ModelImpl : public torch::nn::Module {
   /// Whether the last layer applies softmax (needed to train with
   /// categorical cross-entropy).
   bool ends_in_softmax() const { return softmax_at_end_; }
+
+  /// Whether any layer has an L1L2 regularizer (Layer::kernel_penalty,
+  /// bias_penalty).
+  bool regularized() const;
+  /// The sum of every layer's regularizer penalties, as TF.js adds them to
+  /// the training loss (frozen layers too): a float32 scalar on the
+  /// weights' device, 0 for a model without regularizers.
+  at::Tensor regularization_loss() const;
 
   /// Redraws kernels with Glorot normal (std sqrt(2 / (fan_in + fan_out)),
   /// values beyond 2 std redrawn) and zeroes biases, as TF.js initialises

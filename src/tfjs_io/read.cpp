@@ -275,20 +275,48 @@ Layer parse_layer(const ordered_json& entry, size_t index, const std::string& fi
            "AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, BatchNormalization, "
            "Flatten, Dropout, Dense, Activation)");
   }
-  // Regularizers and constraints change what training does; they are kept
-  // (saved again) but not applied, so a training refuses such a layer.
+  // L1L2 regularizers of a layer's weights are applied in training, as
+  // TF.js applies them; constraints, activity regularizers and other
+  // regularizer classes change what training does and are not, so they are
+  // kept (saved again) and a training refuses such a layer.
+  const bool norm = l.kind == LayerKind::kBatchNormalization;
+  const bool weighted = l.kind == LayerKind::kConv2D || l.kind == LayerKind::kDense || norm;
   for (const auto& [key, value] : c.items()) {
     const auto ends_with = [&key = key](const std::string& tail) {
       return key.size() > tail.size() &&
              key.compare(key.size() - tail.size(), tail.size(), tail) == 0;
     };
-    if (!value.is_null() && (ends_with("_regularizer") || ends_with("_constraint"))) {
-      const ordered_json* kind = find(value, "class_name");
+    if (value.is_null() || !(ends_with("_regularizer") || ends_with("_constraint"))) {
+      continue;
+    }
+    const ordered_json* kind = find(value, "class_name");
+    Penalty* penalty = !weighted ? nullptr
+                       : key == (norm ? "gamma_regularizer" : "kernel_regularizer")
+                           ? &l.kernel_penalty
+                       : key == (norm ? "beta_regularizer" : "bias_regularizer") ? &l.bias_penalty
+                                                                                 : nullptr;
+    if (penalty != nullptr && kind != nullptr && *kind == "L1L2") {
+      // regularizers.ts L1L2.fromConfig: a missing (or null) l1 or l2 is 0.01.
+      const ordered_json* config = find(value, "config");
+      for (auto [name, factor] : {std::pair{"l1", &penalty->l1}, {"l2", &penalty->l2}}) {
+        const ordered_json* v = config != nullptr ? find(*config, name) : nullptr;
+        if (v == nullptr || v->is_null()) {
+          *factor = 0.01;
+        } else if (v->is_number() && std::isfinite(v->get<double>()) && v->get<double>() >= 0.0) {
+          *factor = v->get<double>();
+        } else {
+          w.fail("field \"" + key + "\": " + name + " must be a number of at least 0, found " +
+                 v->dump());
+        }
+      }
+      continue;
+    }
+    if (l.training_problem.empty()) {
       l.training_problem =
           "field \"" + key + "\" (" +
           (kind != nullptr && kind->is_string() ? kind->get<std::string>() : value.dump()) +
-          ") is not applied in training by mnist-train";
-      break;
+          ") is not applied in training by mnist-train (only L1L2 kernel and bias regularizers "
+          "are)";
     }
   }
   return l;

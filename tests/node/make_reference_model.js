@@ -34,7 +34,11 @@ Writes into OUTDIR:
                    max pool, conv 16 without bias, BatchNormalization
                    (momentum 0.9), relu, flatten, dense 32 relu without
                    bias, BatchNormalization, dense 10 softmax;
-                 these three seeded, and trained by model.fit 2 epochs on
+                 regularized: conv 8 (trainable: false, kernel L2 0.01, bias
+                   L1 0.01), max pool, BatchNormalization (gamma L2 0.005,
+                   beta L1 0.001), flatten, dense 10 softmax (kernel L1L2
+                   0.001 / 0.01);
+                 these four seeded, and trained by model.fit 2 epochs on
                    the first 64 test images (batches of 16, in order);
                    global-max saved with includeOptimizer (RMSprop's
                    weights in the manifest).
@@ -50,9 +54,9 @@ function fail(msg, code = 2) {
 }
 
 const ARCHS = ['mnist-node', 'small-convnet', 'dense', 'mixed', 'global-avg', 'global-max',
-               'batchnorm'];
+               'batchnorm', 'regularized'];
 // Built and then trained a little by TF.js (model.fit), not only initialised.
-const FITTED = ['global-avg', 'global-max', 'batchnorm'];
+const FITTED = ['global-avg', 'global-max', 'batchnorm', 'regularized'];
 // Saved with model.save(..., {includeOptimizer: true}): the optimizer's
 // weights ("group": "optimizer", an int32 "iter" among them) follow the model's.
 const WITH_OPTIMIZER = ['global-max'];
@@ -138,6 +142,23 @@ function buildModel(tf, arch) {
     model.add(tf.layers.dense({units: 32, activation: 'relu', useBias: false, kernelInitializer: init(3)}));
     model.add(tf.layers.batchNormalization({}));
     model.add(tf.layers.dense({units: 10, activation: 'softmax', kernelInitializer: init(4)}));
+    return randomBiases(tf, model);
+  }
+  if (arch === 'regularized') {
+    // Every kind of L1L2 penalty TF.js's fit adds to the loss: l1, l2 and both,
+    // on kernels, biases, gamma and beta, and on a frozen layer (whose
+    // penalty is in the loss but moves nothing).
+    const init = (seed) => tf.initializers.glorotUniform({seed});
+    const r = tf.regularizers;
+    model.add(tf.layers.conv2d({inputShape: [28, 28, 1], kernelSize: 3, filters: 8, activation: 'relu',
+                                trainable: false, kernelInitializer: init(1),
+                                kernelRegularizer: r.l2({l2: 0.01}), biasRegularizer: r.l1({l1: 0.01})}));
+    model.add(tf.layers.maxPooling2d({poolSize: 2}));
+    model.add(tf.layers.batchNormalization({gammaRegularizer: r.l2({l2: 0.005}),
+                                            betaRegularizer: r.l1({l1: 0.001})}));
+    model.add(tf.layers.flatten());
+    model.add(tf.layers.dense({units: 10, activation: 'softmax', kernelInitializer: init(2),
+                               kernelRegularizer: r.l1l2({l1: 0.001, l2: 0.01})}));
     return randomBiases(tf, model);
   }
   if (arch === 'global-avg' || arch === 'global-max') {
