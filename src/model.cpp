@@ -631,7 +631,9 @@ Model replace_head(const Model& model, int64_t units) {
       tensor.copy_(model->weight(name));
     }
   }
-  fresh->optimizer_weights_skipped = model->optimizer_weights_skipped;
+  // The saved optimizer state stays behind: it is the old head's.
+  fresh->saved_optimizer.count = model->saved_optimizer.count;
+  fresh->saved_optimizer.class_name = model->saved_optimizer.class_name;
   return fresh;
 }
 

@@ -2,6 +2,8 @@
 #include "mnist/optimizer.hpp"
 
 #include <cmath>
+#include <map>
+#include <stdexcept>
 #include <string>
 
 #include <ATen/ATen.h>
@@ -175,6 +177,82 @@ void Optimizer::zero_grad() {
   for (auto& p : params_) {
     p.mutable_grad().reset();
   }
+}
+
+std::optional<std::vector<std::string>> tfjs_slot_names(OptimizerKind kind) {
+  switch (kind) {
+    case OptimizerKind::kRmsProp:
+      return std::vector<std::string>{"rms"};
+    case OptimizerKind::kAdam:
+      return std::vector<std::string>{"m", "v"};
+    case OptimizerKind::kSgd:
+      return std::vector<std::string>{};
+    case OptimizerKind::kAdagrad:
+      return std::vector<std::string>{"accumulator"};
+    case OptimizerKind::kAdadelta:
+      return std::vector<std::string>{"accum_grad", "accum_var"};
+    case OptimizerKind::kAdamax:
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+std::string load_tfjs_state(Optimizer& optimizer,
+                            const std::vector<std::string>& param_names,
+                            const std::string& class_name,
+                            const nlohmann::ordered_json& config,
+                            const std::vector<std::pair<std::string, at::Tensor>>& weights) {
+  // The class names of tfjs-core's optimizers (their static className).
+  static const std::map<std::string, OptimizerKind> classes = {
+      {"RMSProp", OptimizerKind::kRmsProp},   {"Adam", OptimizerKind::kAdam},
+      {"SGD", OptimizerKind::kSgd},           {"Adagrad", OptimizerKind::kAdagrad},
+      {"Adadelta", OptimizerKind::kAdadelta}, {"Adamax", OptimizerKind::kAdamax}};
+  const OptimizerKind kind = optimizer.kind();
+  const std::string ours = optimizer_name(kind);
+  if (!class_name.empty()) {
+    const auto it = classes.find(class_name);
+    if (it == classes.end() || it->second != kind) {
+      return "it is the state of TF.js's " + class_name + ", this training's optimizer is " + ours;
+    }
+  }
+  const auto suffixes = tfjs_slot_names(kind);
+  if (!suffixes) {
+    return "TF.js saves no state of " + ours;
+  }
+  // tfjs-layers getOptimizer('rmsprop') has no momentum and is not
+  // centered; a state saved with either is another optimizer's.
+  if (kind == OptimizerKind::kRmsProp && config.is_object()) {
+    const auto momentum = config.find("momentum");
+    const auto centered = config.find("centered");
+    if ((momentum != config.end() && momentum->is_number() && momentum->get<double>() != 0.0) ||
+        (centered != config.end() && *centered == true)) {
+      return "its RMSProp has momentum or is centered (" + config.dump() + "), " + ours +
+             " has neither";
+    }
+  }
+  std::map<std::string, at::Tensor> by_name(weights.begin(), weights.end());
+  const auto iter = by_name.find("iter");
+  if (iter == by_name.end() || iter->second.dim() != 0 || iter->second.item<int64_t>() < 0) {
+    return "it has no step count (\"iter\")";
+  }
+  const std::vector<at::Tensor>& params = optimizer.params();
+  if (param_names.size() != params.size()) {
+    throw std::invalid_argument("load_tfjs_state: one name per parameter");
+  }
+  std::vector<at::Tensor> slots = optimizer.slots();
+  for (size_t s = 0; s < suffixes->size(); ++s) {
+    for (size_t i = 0; i < params.size(); ++i) {
+      const std::string name = param_names[i] + "/" + (*suffixes)[s];
+      const auto it = by_name.find(name);
+      if (it != by_name.end() && it->second.sizes() == params[i].sizes()) {
+        slots[s * params.size() + i] = it->second;
+      } else if (params[i].requires_grad()) {
+        return "it has no \"" + name + "\" of the model's shape";
+      }
+    }
+  }
+  optimizer.load_state(slots, iter->second.item<int64_t>());
+  return "";
 }
 
 }  // namespace mnist

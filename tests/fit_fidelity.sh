@@ -3,10 +3,12 @@
 # saved model must equal real TF.js model.fit() from the same model, compiled
 # with that optimizer string: the losses of K steps and the weights after one
 # (tests/node/fit_check.js). Dropout is set to rate 0 so both are deterministic.
-# Usage: [N=16] [K=3] [BASE=DIR] fit_fidelity.sh MNIST_TRAIN DATA_DIR NODE_DIR OUT_DIR [OPTIMIZERS...]
+# Usage: [N=16] [K=3] [BASE=DIR] [CONTINUE=1] fit_fidelity.sh MNIST_TRAIN DATA_DIR NODE_DIR OUT_DIR [OPTIMIZERS...]
 # (N images in the one batch, K >= 2 steps; DATA_DIR with the raw IDX files;
 # default: all six optimizers; BASE: start from that saved model, e.g. one
-# TF.js made with other layers, instead of a briefly trained mnist-node one)
+# TF.js made with other layers, instead of a briefly trained mnist-node one;
+# CONTINUE=1: both go on with the optimizer state BASE holds, saved by TF.js
+# with includeOptimizer, instead of a fresh optimizer)
 set -euo pipefail
 train=$1 data=$2 node_dir=$3 out=$4
 shift 4
@@ -34,7 +36,8 @@ for (const l of m.modelTopology.config.layers) if (l.class_name === "Dropout") l
 fs.writeFileSync(process.argv[2], JSON.stringify(m));
 ' "$out/base/model.json" "$out/nodrop/model.json"
 
-failed=()
+failed=() fresh=(--fresh-optimizer) continue=()
+if [ "${CONTINUE:-0}" = 1 ]; then fresh=() continue=(--continue); fi
 for opt in "${optimizers[@]}"; do
   echo "=== $opt: $k steps of $n images"
   # K steps and one step, side by side (one thread each).
@@ -42,7 +45,7 @@ for opt in "${optimizers[@]}"; do
   for epochs in "$k" 1; do
     "$train" --model-load-path "$out/nodrop" --train-limit "$n" --batch-size "$n" \
       --validation-split 0 --test-limit 1 --epochs "$epochs" --optimizer "$opt" --seed 1 \
-      --threads 1 -q --data-dir "$data" --model-save-path "$out/$opt-$epochs" \
+      --threads 1 -q --data-dir "$data" --model-save-path "$out/$opt-$epochs" "${fresh[@]}" \
       > "$out/$opt-$epochs.txt" 2>&1 &
     pids+=($!)
   done
@@ -53,7 +56,7 @@ for opt in "${optimizers[@]}"; do
   if ! "$node" "$node_dir/fit_check.js" --model "$out/nodrop" \
       --images "$data/train-images-idx3-ubyte" --labels "$data/train-labels-idx1-ubyte" \
       --count "$n" --steps "$k" --optimizer "$opt" \
-      --ours-steps "$out/$opt-$k" --ours-one "$out/$opt-1"; then
+      --ours-steps "$out/$opt-$k" --ours-one "$out/$opt-1" "${continue[@]}"; then
     failed+=("$opt")
   fi
 done

@@ -8,6 +8,9 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include <ATen/ATen.h>
 
@@ -159,6 +162,56 @@ TEST(OptimizerTest, LoadStateRestoresSlotsAndStepCount) {
   EXPECT_TRUE(w.equal(w2));
   EXPECT_THROW(b.load_state({}, 0), ConfigError);
   EXPECT_THROW(b.load_state({at::zeros({2}), at::zeros({2})}, 0), ConfigError);
+}
+
+TEST(OptimizerTest, TakesOverTfjsStateOnlyWhenItIsItsOwn) {
+  using Named = std::vector<std::pair<std::string, at::Tensor>>;
+  at::Tensor k = at::ones({2, 3}).set_requires_grad(true);
+  at::Tensor b = at::ones({2}).set_requires_grad(true);
+  at::Tensor frozen = at::ones({4});  // takes no gradient: needs no saved slots
+  const std::vector<std::string> names = {"d/kernel", "d/bias", "c/kernel"};
+  const Named adam = {{"iter", at::scalar_tensor(int64_t{5}, at::kLong)},
+                      {"d/kernel/m", at::full({2, 3}, 0.1)},
+                      {"d/bias/m", at::full({2}, 0.2)},
+                      {"d/kernel/v", at::full({2, 3}, 0.3)},
+                      {"d/bias/v", at::full({2}, 0.4)}};
+  Optimizer opt({k, b, frozen}, OptimizerKind::kAdam);
+  EXPECT_EQ(load_tfjs_state(opt, names, "Adam", nullptr, adam), "");
+  EXPECT_EQ(opt.iterations(), 5);
+  EXPECT_TRUE(opt.slots()[0].equal(at::full({2, 3}, 0.1)));  // m of d/kernel
+  EXPECT_TRUE(opt.slots()[4].equal(at::full({2}, 0.4)));     // v of d/bias
+  EXPECT_TRUE(opt.slots()[2].equal(at::zeros({4})));         // the frozen one's m
+  // Adam's next step uses t = 6: (m / (1 - 0.9^6)) / (sqrt(v / (1 - 0.999^6)) + eps).
+  k.mutable_grad() = at::zeros({2, 3});
+  b.mutable_grad() = at::zeros({2});
+  opt.step();
+  const double m = 0.9 * 0.1, v = 0.999 * 0.3;
+  const double step =
+      0.001 * (m / (1 - std::pow(0.9, 6))) / (std::sqrt(v / (1 - std::pow(0.999, 6))) + 1e-7);
+  EXPECT_NEAR(k[0][0].item<double>(), 1.0 - step, 1e-6);
+
+  Optimizer rms({k, b, frozen}, OptimizerKind::kRmsProp);
+  EXPECT_EQ(load_tfjs_state(rms, names, "Adam", nullptr, adam),
+            "it is the state of TF.js's Adam, this training's optimizer is rmsprop");
+  EXPECT_EQ(load_tfjs_state(rms, names, "", nullptr, adam),
+            "it has no \"d/kernel/rms\" of the model's shape");
+  const Named rms_state = {{"iter", at::scalar_tensor(int64_t{2}, at::kLong)},
+                           {"d/kernel/rms", at::full({2, 3}, 0.5)},
+                           {"d/bias/rms", at::full({3}, 0.5)}};  // not d/bias's shape
+  EXPECT_EQ(load_tfjs_state(rms, names, "RMSProp", nullptr, rms_state),
+            "it has no \"d/bias/rms\" of the model's shape");
+  EXPECT_NE(load_tfjs_state(rms, names, "RMSProp", {{"momentum", 0.9}}, rms_state)
+                .find("its RMSProp has momentum or is centered"),
+            std::string::npos);
+  EXPECT_EQ(rms.iterations(), 0);  // nothing taken over
+  EXPECT_TRUE(rms.slots()[0].equal(at::zeros({2, 3})));
+  Optimizer adamax({k, b, frozen}, OptimizerKind::kAdamax);
+  EXPECT_EQ(load_tfjs_state(adamax, names, "", nullptr, adam), "TF.js saves no state of adamax");
+  Optimizer sgd({k, b, frozen}, OptimizerKind::kSgd);
+  EXPECT_EQ(load_tfjs_state(sgd, names, "SGD", nullptr, Named{adam[0]}), "");
+  EXPECT_EQ(sgd.iterations(), 5);
+  EXPECT_EQ(load_tfjs_state(sgd, names, "SGD", nullptr, Named{}),
+            "it has no step count (\"iter\")");
 }
 
 TEST(OptimizerTest, ZeroGradDropsGradients) {

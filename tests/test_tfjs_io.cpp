@@ -603,29 +603,50 @@ TEST(TfjsLoadTest, BatchNormalizationFieldsAndRegularizersAreChecked) {
             std::string::npos);
 }
 
-TEST(TfjsLoadTest, IncludeOptimizerWeightsAreReadPastAndCounted) {
+TEST(TfjsLoadTest, IncludeOptimizerWeightsAreKeptForTheOptimizer) {
   // As TF.js's model.save(..., {includeOptimizer: true}) writes them: after
   // the model's weights, in the same group, "group": "optimizer", an int32
-  // "iter" first.
+  // "iter" first; the compile() settings in "trainingConfig".
   test::TempDir dir;
   Model model = saved_model(dir.path().string());
   ordered_json doc = read_json(dir.file("model.json"));
+  doc["trainingConfig"] = {
+      {"loss", "categorical_crossentropy"},
+      {"optimizer_config", {{"class_name", "RMSProp"}, {"config", {{"momentum", 0}}}}}};
   ordered_json& weights = doc["weightsManifest"][0]["weights"];
-  weights.push_back({{"name", "iter"},
-                     {"shape", ordered_json::array()},
-                     {"dtype", "int32"},
-                     {"group", "optimizer"}});
-  weights.push_back({{"name", "dense_Dense2/bias/rms"},
-                     {"shape", {10}},
-                     {"dtype", "float32"},
-                     {"group", "optimizer"}});
+  const auto entry = [](const char* name, ordered_json shape, const char* dtype) {
+    return ordered_json{{"name", name}, {"shape", shape}, {"dtype", dtype}, {"group", "optimizer"}};
+  };
+  weights.push_back(entry("iter", ordered_json::array(), "int32"));
+  weights.push_back(entry("dense_Dense2/bias/rms", {10}, "float32"));
+  weights.push_back(entry("dense_Dense2/kernel/rms", {512, 10}, "float32"));
+  weights.push_back(entry("no_such_layer/bias/rms", {10}, "float32"));
   write_text(dir.file("model.json"), doc.dump());
   std::vector<char> bytes = read_all(dir.file("weights.bin"));
-  bytes.resize(bytes.size() + 4 + 40, 0);
+  const size_t start = bytes.size();
+  bytes.resize(start + 4 + 4 * (10 + 5120 + 10), 0);
+  const int32_t iter = 7;
+  std::memcpy(bytes.data() + start, &iter, 4);
+  std::vector<float> kernel_rms(5120);
+  for (size_t i = 0; i < kernel_rms.size(); ++i) {
+    kernel_rms[i] = static_cast<float>(i);  // TF.js's [in=512, out=10], row-major
+  }
+  std::memcpy(bytes.data() + start + 44, kernel_rms.data(), 4 * kernel_rms.size());
   test::write_bytes(dir.file("weights.bin"), bytes.data(), bytes.size());
   Model loaded = load_tfjs(dir.path().string());
-  EXPECT_EQ(loaded->optimizer_weights_skipped, 2U);
   EXPECT_TRUE(loaded->weight("dense_Dense2/bias").equal(model->weight("dense_Dense2/bias")));
+  const auto& saved = loaded->saved_optimizer;
+  EXPECT_EQ(saved.count, 4U);
+  EXPECT_EQ(saved.class_name, "RMSProp");
+  EXPECT_EQ(saved.config["momentum"], 0);
+  ASSERT_EQ(saved.weights.size(), 3U);  // the unknown layer's slot is of no use
+  EXPECT_EQ(saved.weights[0].first, "iter");
+  EXPECT_EQ(saved.weights[0].second.item<int64_t>(), 7);
+  EXPECT_EQ(saved.weights[1].first, "dense_Dense2/bias/rms");
+  // In libtorch's layout, as the kernel: [out=10, in=512].
+  const at::Tensor k = saved.weights[2].second;
+  EXPECT_EQ(k.sizes(), (at::IntArrayRef{10, 512}));
+  EXPECT_EQ(k[3][2].item<float>(), 2.0F * 10 + 3);
   // int32 is accepted only there.
   weights[0]["dtype"] = "int32";
   write_text(dir.file("model.json"), doc.dump());

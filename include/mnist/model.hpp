@@ -152,11 +152,21 @@ class ModelImpl : public torch::nn::Module {
   /// Replaces spec().metadata (written by the next save).
   void set_metadata(nlohmann::ordered_json metadata) { spec_.metadata = std::move(metadata); }
 
-  /// Weights of the "optimizer" group that the loaded model.json held
-  /// (TF.js's model.save(..., {includeOptimizer: true})): load_tfjs reads
-  /// past them and does not use them (a training starts its optimizer
-  /// afresh; the CLI says so). 0 when none.
-  size_t optimizer_weights_skipped = 0;
+  /// The optimizer state a loaded model.json held (TF.js's model.save(...,
+  /// {includeOptimizer: true})): the optimizer's class and config from
+  /// "trainingConfig" (TF.js's "RMSProp", "Adam", ...; "" and null when
+  /// absent) and the weights of the "optimizer" group by TF.js name:
+  /// "iter" as an int64 scalar, "<weight>/<slot>" (e.g.
+  /// "dense_Dense1/kernel/rms") in libtorch layout, like the weight; a slot
+  /// of a weight the model does not have is left out. A training may
+  /// continue from it (load_tfjs_state in optimizer.hpp).
+  struct SavedOptimizer {
+    std::string class_name;
+    nlohmann::ordered_json config;
+    std::vector<std::pair<std::string, at::Tensor>> weights;
+    size_t count = 0;  ///< the group's entries, all of them
+  };
+  SavedOptimizer saved_optimizer;
 
   /// The device of the weights (CPU for a model without weights).
   c10::Device device() const;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <ATen/core/Tensor.h>
+#include <nlohmann/json.hpp>
 
 namespace mnist {
 
@@ -83,6 +84,8 @@ class Optimizer {
   /// Restores saved slots (same count and shapes, any device) and the step
   /// count; throws ConfigError otherwise.
   void load_state(const std::vector<at::Tensor>& slots, int64_t iterations);
+  /// The parameters it updates, in slot order.
+  const std::vector<at::Tensor>& params() const { return params_; }
 
  private:
   std::vector<at::Tensor> params_;
@@ -92,5 +95,25 @@ class Optimizer {
   double learning_rate_;
   int64_t iterations_ = 0;
 };
+
+/// TF.js's names of `kind`'s slots, in slots() order (tfjs-core's
+/// *_optimizer.ts: "<weight>/rms"; "/m", "/v"; "/accumulator"; "/accum_grad",
+/// "/accum_var"; none for sgd); nullopt for adamax, whose state TF.js cannot
+/// save (getWeights() is not implemented there).
+std::optional<std::vector<std::string>> tfjs_slot_names(OptimizerKind kind);
+
+/// Takes over the state TF.js saved with a model (model.save(...,
+/// {includeOptimizer: true}); Model's saved_optimizer) when it is this
+/// optimizer's: `class_name` and `config` from its trainingConfig (class ""
+/// when unknown), `weights` "iter" and "<param name>/<slot>" in libtorch
+/// layout. `param_names`: TF.js's name of each of optimizer.params(). Every
+/// parameter that takes gradients needs its slots; the frozen ones keep
+/// fresh slots. Returns "" when the state was taken over, else why not
+/// (nothing changed then). The learning rate stays the optimizer's own.
+std::string load_tfjs_state(Optimizer& optimizer,
+                            const std::vector<std::string>& param_names,
+                            const std::string& class_name,
+                            const nlohmann::ordered_json& config,
+                            const std::vector<std::pair<std::string, at::Tensor>>& weights);
 
 }  // namespace mnist

@@ -86,6 +86,10 @@ CLI::App* add_train_options(CLI::App& app, TrainOptions& o) {
                "With --model-load-path: replace the model's last Dense layer by a new one, "
                "one unit per label (--labels), Glorot-normal kernel and zero bias, for "
                "fine-tuning on other classes (tfjs-examples' mnist-transfer-cnn)");
+  app.add_flag("--fresh-optimizer", o.fresh_optimizer,
+               "With --model-load-path: start the optimizer afresh even when the model holds "
+               "the state of the same optimizer (TF.js's includeOptimizer), as model.compile() "
+               "again would");
   app.add_option("--checkpoint-dir", o.checkpoint_dir,
                  "Write a checkpoint (model, optimizer, position, random state) "
                  "here after every epoch and on Ctrl-C");
@@ -259,12 +263,6 @@ int run_train(const TrainOptions& o, const GlobalOptions& global, const std::str
                         "; predict, evaluate and convert use such a model as it is");
     }
   }
-  if (model->optimizer_weights_skipped > 0) {
-    spdlog::warn(
-        "{}: its {} optimizer weights (saved with includeOptimizer) are not used: the {} "
-        "optimizer starts afresh",
-        o.model_load_path, model->optimizer_weights_skipped, o.optimizer);
-  }
   if (!o.freeze_up_to.empty()) {
     const size_t frozen = freeze_up_to(model, o.freeze_up_to);
     spdlog::info("frozen: layers 0-{} ({} to {}); {} of {} parameters train", frozen - 1,
@@ -328,6 +326,29 @@ int run_train(const TrainOptions& o, const GlobalOptions& global, const std::str
   model->to(device);
   to_channels_last(model);
   Optimizer optimizer(model->parameters(), optimizer_kind, o.learning_rate);
+  if (const auto& saved = model->saved_optimizer; !checkpoint && saved.count > 0) {
+    // includeOptimizer: go on from TF.js's optimizer state, as its fit() does
+    // on a loaded model that is not compiled again.
+    std::string why = o.fresh_optimizer ? "--fresh-optimizer"
+                      : o.replace_head  ? "the model has a new head"
+                                        : "";
+    if (why.empty()) {
+      std::vector<std::string> names;
+      for (const auto& p : model->named_parameters()) {
+        names.push_back(p.key());
+      }
+      why = load_tfjs_state(optimizer, names, saved.class_name, saved.config, saved.weights);
+    }
+    if (why.empty()) {
+      spdlog::info("optimizer: {} goes on from the state saved with {} (step {}, {} weights)",
+                   o.optimizer, o.model_load_path, optimizer.iterations(), saved.count);
+    } else {
+      spdlog::warn(
+          "{}: its {} optimizer weights (saved with includeOptimizer) are not used ({}): the {} "
+          "optimizer starts afresh",
+          o.model_load_path, saved.count, why, o.optimizer);
+    }
+  }
   TrainingCallbacks epoch_callbacks(callback_config(o));
   std::vector<at::Tensor> best_weights;  // EarlyStopping's, with --restore-best-weights
   TrainState state;

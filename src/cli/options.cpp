@@ -119,6 +119,11 @@ void validate(const TrainOptions& o) {
         "--replace-head gives a model loaded with --model-load-path a new last Dense layer; a "
         "new model gets one sized to --labels anyway");
   }
+  if (o.fresh_optimizer && o.model_load_path.empty()) {
+    throw ConfigError(
+        "--fresh-optimizer is about the optimizer state a model given with --model-load-path "
+        "may hold; a new model's optimizer starts afresh anyway");
+  }
   if (o.resume && o.checkpoint_dir.empty()) {
     throw ConfigError("--resume needs --checkpoint-dir (the folder the interrupted run wrote)");
   }
@@ -145,6 +150,7 @@ nlohmann::ordered_json to_json(const TrainOptions& o) {
           {"freeze_up_to", o.freeze_up_to},
           {"labels", o.labels},
           {"replace_head", o.replace_head},
+          {"fresh_optimizer", o.fresh_optimizer},
           {"checkpoint_dir", o.checkpoint_dir},
           {"precision", o.precision},
           {"dataset", o.dataset},

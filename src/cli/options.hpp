@@ -34,6 +34,7 @@ struct TrainOptions {
   std::string freeze_up_to;        ///< empty: none; else a layer name or 0-based index
   std::string labels;              ///< empty: all (or the loaded model's); else "0-4", "5,6,7"
   bool replace_head = false;       ///< a new last Dense layer sized to the labels
+  bool fresh_optimizer = false;    ///< ignore the loaded model's optimizer state
   std::string checkpoint_dir;      ///< write a checkpoint after every epoch here
   bool resume = false;             ///< continue from the newest checkpoint
   std::string precision = "fp32";  ///< fp32 | bf16 (compute; weights stay fp32)

@@ -472,6 +472,17 @@ Model load_tfjs(const std::string& path) {
     spec.metadata = *metadata;
   }
   Model model(std::move(spec));
+  // model.save(..., {includeOptimizer: true}) writes the compile() settings.
+  if (const ordered_json* training = find(doc, "trainingConfig")) {
+    if (const ordered_json* optimizer = find(*training, "optimizer_config")) {
+      if (const ordered_json* cls = find(*optimizer, "class_name"); cls && cls->is_string()) {
+        model->saved_optimizer.class_name = cls->get<std::string>();
+      }
+      if (const ordered_json* config = find(*optimizer, "config"); config && config->is_object()) {
+        model->saved_optimizer.config = *config;
+      }
+    }
+  }
 
   std::map<std::string, at::Tensor> targets;
   for (const auto& [name, tensor] : model->tfjs_weights()) {
@@ -538,7 +549,31 @@ Model load_tfjs(const std::string& path) {
     for (const Entry& e : entries) {
       Where ew{file, "weight \"" + e.name + "\""};
       if (e.optimizer) {
-        ++model->optimizer_weights_skipped;
+        // includeOptimizer: "iter", then "<weight>/<slot>" shaped as the weight.
+        auto& saved = model->saved_optimizer;
+        ++saved.count;
+        if (e.name == "iter" && e.shape.empty() && e.encoding.storage == WeightStorage::kFloat32) {
+          int32_t iter = 0;
+          std::memcpy(&iter, bytes.data() + e.offset, sizeof iter);  // int32, little-endian
+          saved.weights.emplace_back(e.name, at::scalar_tensor(int64_t{iter}, at::kLong));
+          continue;
+        }
+        const size_t slash = e.name.rfind('/');
+        const auto of =
+            slash == std::string::npos ? targets.end() : targets.find(e.name.substr(0, slash));
+        if (of == targets.end() || e.shape != tfjs::tfjs_view(of->second).sizes().vec()) {
+          continue;  // not a slot of one of the model's weights: of no use
+        }
+        at::Tensor slot = at::empty_like(of->second);
+        const bool finite =
+            e.encoding.storage == WeightStorage::kFloat32
+                ? tfjs::copy_tfjs_weight(bytes.data() + e.offset, slot)
+                : tfjs::copy_tfjs_weight(
+                      decode_weight_values(bytes.data() + e.offset, e.count, e.encoding), slot);
+        if (!finite) {
+          ew.fail("holds NaN or infinite values");
+        }
+        saved.weights.emplace_back(e.name, slot);
         continue;
       }
       const auto it = targets.find(e.name);

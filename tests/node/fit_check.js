@@ -40,6 +40,10 @@ Options:
   --loss-tol T         max relative loss difference per epoch (default 1e-4)
   --weight-tol X       max weight error relative to the step, per weight
                        (default 0.05 for adam and adamax, 1e-3 for the others)
+  --continue           go on with the optimizer state DIR holds (saved with
+                       includeOptimizer): load it with its trainingConfig, as
+                       tf.loadLayersModel does, and fit without compiling again
+                       (its optimizer must be OPT)
   -h, --help           show this help
 
 Exit status: 0 PASS, 1 FAIL, 2 usage or I/O error.`;
@@ -64,6 +68,7 @@ function parseArgs(argv) {
   for (let i = 0; i < argv.length; i++) {
     let a = argv[i];
     if (a === '-h' || a === '--help') { opts.help = true; continue; }
+    if (a === '--continue') { opts.continue = true; continue; }
     let value;
     const eq = a.indexOf('=');
     if (a.startsWith('--') && eq > 0) { value = a.slice(eq + 1); a = a.slice(0, eq); }
@@ -169,7 +174,9 @@ function readModel(dir) {
     offset += size * 4;
   }
   if (offset !== weightData.byteLength) throw new CheckFailure(`${dir}: weight files hold extra bytes`);
-  return {artifacts: {modelTopology: json.modelTopology, weightSpecs, weightData}, weights};
+  return {artifacts: {modelTopology: json.modelTopology, weightSpecs, weightData,
+                      trainingConfig: json.trainingConfig},
+          weights};
 }
 
 function epochLosses(dir, steps) {
@@ -295,7 +302,17 @@ async function main() {
   } catch (e) {
     throw new CheckFailure(`tf.loadLayersModel rejected ${opts.model}: ${e.message}`);
   }
-  model.compile({optimizer: opts.optimizer, loss: 'categoricalCrossentropy', metrics: ['accuracy']});
+  if (opts.continue) {
+    const saved = model.optimizer && model.optimizer.getClassName();
+    const expected = {rmsprop: 'RMSProp', adam: 'Adam', sgd: 'SGD', adagrad: 'Adagrad',
+                      adadelta: 'Adadelta'}[opts.optimizer];
+    if (saved !== expected) {
+      throw new UsageError(`--continue: ${opts.model} holds the state of ${saved || 'no optimizer'}, not ${opts.optimizer}`);
+    }
+    console.log(`continuing ${saved} from step ${model.optimizer.iterations}`);
+  } else {
+    model.compile({optimizer: opts.optimizer, loss: 'categoricalCrossentropy', metrics: ['accuracy']});
+  }
 
   // The weights after every epoch (each epoch is one step).
   const snapshots = [];

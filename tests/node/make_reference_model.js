@@ -41,7 +41,8 @@ Writes into OUTDIR:
                  these four seeded, and trained by model.fit 2 epochs on
                    the first 64 test images (batches of 16, in order);
                    global-max saved with includeOptimizer (RMSprop's
-                   weights in the manifest).
+                   weights in the manifest), regularized too (compiled with
+                   adam: Adam's).
                  Biases get random values too, so bias layout bugs show.
   --layout L     single: one group, paths ["weights.bin"] (what model.save writes)
                  shards: one group, weights split over 3 files at arbitrary
@@ -59,7 +60,7 @@ const ARCHS = ['mnist-node', 'small-convnet', 'dense', 'mixed', 'global-avg', 'g
 const FITTED = ['global-avg', 'global-max', 'batchnorm', 'regularized'];
 // Saved with model.save(..., {includeOptimizer: true}): the optimizer's
 // weights ("group": "optimizer", an int32 "iter" among them) follow the model's.
-const WITH_OPTIMIZER = ['global-max'];
+const WITH_OPTIMIZER = ['global-max', 'regularized'];
 
 function parseArgs(argv) {
   const o = {count: 100, layout: 'single', arch: 'mnist-node'};
@@ -159,7 +160,7 @@ function buildModel(tf, arch) {
     model.add(tf.layers.flatten());
     model.add(tf.layers.dense({units: 10, activation: 'softmax', kernelInitializer: init(2),
                                kernelRegularizer: r.l1l2({l1: 0.001, l2: 0.01})}));
-    return randomBiases(tf, model);
+    return randomBiases(tf, model, 'adam');
   }
   if (arch === 'global-avg' || arch === 'global-max') {
     const init = (seed) => tf.initializers.glorotUniform({seed});
@@ -199,11 +200,11 @@ function buildModel(tf, arch) {
 }
 
 // Zero biases (TF.js's initialiser) would hide a bias layout bug.
-function randomBiases(tf, model) {
+function randomBiases(tf, model, optimizer = 'rmsprop') {
   for (const w of model.weights) {
     if (w.name.endsWith('/bias')) w.write(tf.randomNormal(w.shape, 0, 0.2, 'float32', 7));
   }
-  model.compile({optimizer: 'rmsprop', loss: 'categoricalCrossentropy', metrics: ['accuracy']});
+  model.compile({optimizer, loss: 'categoricalCrossentropy', metrics: ['accuracy']});
   return model;
 }
 
