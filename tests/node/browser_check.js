@@ -6,6 +6,9 @@
 //
 // Usage: node browser_check.js --server MNIST_TRAIN --model DIR
 //          --expect DIR/preds.json --screenshot FILE.png [--empty-model DIR]
+//          [--labels-model DIR]
+// --labels-model: a model of some digits only (mnist-train --labels): the
+// page names its outputs by them and shows the sample images of those.
 // Exit status: 0 PASS, 1 FAIL.
 'use strict';
 
@@ -165,6 +168,31 @@ async function main() {
       const text = shown ? await p2.textContent('#model-error') : '';
       check(failures, shown && /could not be loaded/.test(text) && /404/.test(text),
             `missing model reported on the page: ${JSON.stringify(text.split('\n')[1] || s2.error)}`);
+    }
+    // A model of some digits only (--labels 5-9): bars and grid speak of them.
+    if (o['labels-model']) {
+      const meta = JSON.parse(fs.readFileSync(path.join(o['labels-model'], 'model.json'),
+                                              'utf8')).userDefinedMetadata;
+      const labelsUrl = await startServer(o.server, o['labels-model']);
+      const sample = new Uint8Array(await (await fetch(`${labelsUrl}sample/labels.bin`)).arrayBuffer());
+      const inSet = Array.from(sample).filter((l) => meta.labels.includes(l));
+      const p4 = await browser.newPage();
+      await p4.goto(labelsUrl);
+      const s4 = await pageState(p4);
+      const bars = await p4.$$eval('#probs li b', (els) => els.map((e) => e.textContent));
+      check(failures, s4.error === null && JSON.stringify(bars) === JSON.stringify(meta.classNames),
+            `labels model: bars ${JSON.stringify(bars)} (error: ${s4.error})`);
+      const cells = await p4.$$eval('#grid .cell', (els) => els.map((e) =>
+          [Number(e.dataset.pred), Number(e.dataset.label), e.querySelector('.pred').textContent]));
+      const truth = cells.map(([, l]) => meta.labels[l]);
+      check(failures, cells.length === inSet.length && cells.length > 0 &&
+                          JSON.stringify(truth) === JSON.stringify(inSet),
+            `labels model: the grid shows the ${inSet.length} sample images of ` +
+            `${meta.labels.join(',')} (${cells.length} shown)`);
+      const right = cells.filter(([p, l]) => p === l).length;
+      const named = cells.every(([p, , text]) => text === meta.classNames[p]);
+      check(failures, named && right >= 0.8 * cells.length,
+            `labels model: predictions named by digit, ${right}/${cells.length} right`);
     }
     // The same model with its manifest naming "./weights.bin", as TF.js's
     // browser saver (model.save('downloads://...')) writes it: it loads.
