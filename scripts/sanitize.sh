@@ -2,8 +2,9 @@
 # Builds everything with clang, AddressSanitizer + UndefinedBehaviorSanitizer
 # and the libFuzzer harnesses (build-asan/, -DMNIST_FUZZ=ON), then runs the
 # unit and end-to-end tests there (the Node/browser ones aside: they check
-# TF.js, not our memory; and those labelled "long", whose code paths shorter
-# tests cover). Any sanitizer report fails the run. Run
+# TF.js, not our memory; those labelled "long", whose code paths shorter
+# tests cover; and the packaging test, "install", which checks installed files
+# and a .deb). Any sanitizer report fails the run. Run
 # scripts/setup.sh --tests first (scripts/test.sh does).
 # Usage: scripts/sanitize.sh [CTEST_ARGS...]
 set -euo pipefail
@@ -16,4 +17,4 @@ cmake --build "$build_dir" -j "$(nproc)"
 # shellcheck source=scripts/sanitizer_env.sh
 . "$root/scripts/sanitizer_env.sh"
 cd "$build_dir"
-exec ctest --output-on-failure -j "$(nproc)" -LE "node|long" "$@"
+exec ctest --output-on-failure -j "$(nproc)" -LE "node|long|install" "$@"
