@@ -29,6 +29,10 @@ std::string shape_text(const std::vector<int64_t>& shape) {
   return out.str();
 }
 
+std::string pair_text(const std::array<int64_t, 2>& pair) {
+  return "[" + std::to_string(pair[0]) + "," + std::to_string(pair[1]) + "]";
+}
+
 /// tfjs-layers utils/layer_utils.ts printRow: each field is cut or padded so
 /// that it ends at its column position; a field that reaches its column
 /// gets its last character replaced by one separating space.
@@ -108,6 +112,28 @@ at::Tensor train_dropout(const at::Tensor& x, double rate) {
   return x * keep.to(x.scalar_type()).mul_(1.0 / (1.0 - rate));
 }
 
+/// at::conv2d's padding: none (TF's is applied by pad_hw, as it may be
+/// uneven).
+constexpr std::array<int64_t, 2> kNoPadding{0, 0};
+
+/// The extent of a kernel of `size` taps `dilation` apart (TF.js's
+/// conv_util getEffectiveFilterSize).
+int64_t dilated(int64_t size, int64_t dilation) { return (size - 1) * dilation + 1; }
+
+bool is_conv(LayerKind kind) {
+  return kind == LayerKind::kConv2D || kind == LayerKind::kDepthwiseConv2D ||
+         kind == LayerKind::kSeparableConv2D;
+}
+
+/// Glorot uniform (TF.js's glorotUniform: VarianceScaling with scale 1,
+/// mode fan_avg, distribution uniform): U(-limit, limit), limit
+/// sqrt(6 / (fan_in + fan_out)).
+void glorot_uniform_(at::Tensor weight, int64_t fan_in, int64_t fan_out) {
+  torch::NoGradGuard no_grad;
+  const double limit = std::sqrt(6.0 / static_cast<double>(fan_in + fan_out));
+  weight.uniform_(-limit, limit);
+}
+
 /// Pads H and W of an NCHW tensor by (before, after) per axis with `value`.
 at::Tensor pad_hw(at::Tensor x, const AxisPlan& h, const AxisPlan& w, double value) {
   if (h.pad_before + h.pad_after + w.pad_before + w.pad_after == 0) {
@@ -129,7 +155,9 @@ const char* class_name(LayerKind kind) {
                                            "Activation",
                                            "GlobalAveragePooling2D",
                                            "GlobalMaxPooling2D",
-                                           "BatchNormalization"};
+                                           "BatchNormalization",
+                                           "DepthwiseConv2D",
+                                           "SeparableConv2D"};
   return kNames[static_cast<size_t>(kind)];
 }
 
@@ -208,6 +236,7 @@ ModelImpl::ModelImpl(ModelSpec spec) : spec_(std::move(spec)) {
   biases_.resize(spec_.layers.size());
   moving_mean_.resize(spec_.layers.size());
   moving_variance_.resize(spec_.layers.size());
+  pointwise_.resize(spec_.layers.size());
   std::set<std::string> names;
   for (size_t i = 0; i < spec_.layers.size(); ++i) {
     Layer& l = spec_.layers[i];
@@ -223,6 +252,8 @@ ModelImpl::ModelImpl(ModelSpec spec) : spec_(std::move(spec)) {
     const bool image = shape.size() == 3;
     switch (l.kind) {
       case LayerKind::kConv2D:
+      case LayerKind::kDepthwiseConv2D:
+      case LayerKind::kSeparableConv2D:
       case LayerKind::kMaxPooling2D:
       case LayerKind::kAveragePooling2D: {
         if (!image) {
@@ -231,22 +262,57 @@ ModelImpl::ModelImpl(ModelSpec spec) : spec_(std::move(spec)) {
         if (l.kernel[0] < 1 || l.kernel[1] < 1 || l.strides[0] < 1 || l.strides[1] < 1) {
           bad_layer(l, "kernel/pool size and strides must be at least 1");
         }
-        const AxisPlan h = plan_axis(shape[0], l.kernel[0], l.strides[0], l.same_padding);
-        const AxisPlan w = plan_axis(shape[1], l.kernel[1], l.strides[1], l.same_padding);
+        const bool conv = is_conv(l.kind);
+        if (!conv) {
+          l.dilation = {1, 1};  // pooling has none
+        }
+        if (l.dilation[0] < 1 || l.dilation[1] < 1) {
+          bad_layer(l, "dilation_rate must be at least 1");
+        }
+        // tfjs-core conv2d and depthwiseConv2d: "Either strides or dilations
+        // must be 1".
+        if ((l.dilation[0] > 1 || l.dilation[1] > 1) && (l.strides[0] > 1 || l.strides[1] > 1)) {
+          bad_layer(l, "dilation_rate " + pair_text(l.dilation) + " with strides " +
+                           pair_text(l.strides) +
+                           ": either the strides or the dilation rate must be 1 (as in TF.js)");
+        }
+        const AxisPlan h =
+            plan_axis(shape[0], dilated(l.kernel[0], l.dilation[0]), l.strides[0], l.same_padding);
+        const AxisPlan w =
+            plan_axis(shape[1], dilated(l.kernel[1], l.dilation[1]), l.strides[1], l.same_padding);
         if (h.out < 1 || w.out < 1) {
           bad_layer(l, "input " + shape_text(shape) + " is smaller than the window");
         }
-        int64_t channels = shape[2];
-        if (l.kind == LayerKind::kConv2D) {
+        const int64_t in = shape[2];
+        int64_t channels = in;
+        if (l.kind == LayerKind::kDepthwiseConv2D || l.kind == LayerKind::kSeparableConv2D) {
+          if (l.depth_multiplier < 1) {
+            bad_layer(l, "depth_multiplier must be at least 1");
+          }
+          // [depth_multiplier,in,kh,kw]: its TF.js view is [kh,kw,in,dm].
+          kernels_[i] =
+              register_parameter(l.name + "/depthwise_kernel",
+                                 at::empty({l.depth_multiplier, in, l.kernel[0], l.kernel[1]}));
+          channels = in * l.depth_multiplier;
+          if (l.kind == LayerKind::kDepthwiseConv2D) {
+            l.units = channels;
+          }
+        }
+        if (l.kind == LayerKind::kConv2D || l.kind == LayerKind::kSeparableConv2D) {
           if (l.units < 1) {
             bad_layer(l, "filters must be at least 1");
           }
-          channels = l.units;
-          kernels_[i] = register_parameter(
-              l.name + "/kernel", at::empty({l.units, shape[2], l.kernel[0], l.kernel[1]}));
-          if (l.use_bias) {
-            biases_[i] = register_parameter(l.name + "/bias", at::empty({l.units}));
+          if (l.kind == LayerKind::kConv2D) {
+            kernels_[i] = register_parameter(l.name + "/kernel",
+                                             at::empty({l.units, in, l.kernel[0], l.kernel[1]}));
+          } else {
+            pointwise_[i] = register_parameter(l.name + "/pointwise_kernel",
+                                               at::empty({l.units, channels, 1, 1}));
           }
+          channels = l.units;
+        }
+        if (conv && l.use_bias) {
+          biases_[i] = register_parameter(l.name + "/bias", at::empty({channels}));
         }
         shape = {h.out, w.out, channels};
         break;
@@ -317,9 +383,9 @@ ModelImpl::ModelImpl(ModelSpec spec) : spec_(std::move(spec)) {
     }
   }
   const Layer& last = spec_.layers.back();
-  softmax_at_end_ = last.activation == Activation::kSoftmax &&
-                    (last.kind == LayerKind::kDense || last.kind == LayerKind::kConv2D ||
-                     last.kind == LayerKind::kActivation);
+  softmax_at_end_ =
+      last.activation == Activation::kSoftmax &&
+      (last.kind == LayerKind::kDense || is_conv(last.kind) || last.kind == LayerKind::kActivation);
   reset_tfjs();
 }
 
@@ -329,19 +395,29 @@ at::Tensor ModelImpl::apply(const Layer& l, size_t i, at::Tensor x, bool final_s
                              : l.activation;
   switch (l.kind) {
     case LayerKind::kConv2D: {
-      const AxisPlan h = plan_axis(x.size(2), l.kernel[0], l.strides[0], l.same_padding);
-      const AxisPlan w = plan_axis(x.size(3), l.kernel[1], l.strides[1], l.same_padding);
+      const AxisPlan h =
+          plan_axis(x.size(2), dilated(l.kernel[0], l.dilation[0]), l.strides[0], l.same_padding);
+      const AxisPlan w =
+          plan_axis(x.size(3), dilated(l.kernel[1], l.dilation[1]), l.strides[1], l.same_padding);
       const ConvPadding pad{h.pad_before, h.pad_after, w.pad_before, w.pad_after};
       const bool relu = act == Activation::kRelu;
-      if (l.strides[0] == 1 && l.strides[1] == 1) {
+      const bool plain = l.dilation[0] == 1 && l.dilation[1] == 1;
+      if (plain && l.strides[0] == 1 && l.strides[1] == 1) {
         const at::Tensor out = try_onednn_conv2d(x, kernels_[i], biases_[i], pad, relu);
         if (out.defined()) {
           return relu ? out : activate(out, act);
         }
       }
-      x = at::conv2d(pad_hw(x, h, w, 0.0), kernels_[i], biases_[i], {l.strides[0], l.strides[1]});
+      x = at::conv2d(pad_hw(x, h, w, 0.0), kernels_[i], biases_[i], {l.strides[0], l.strides[1]},
+                     kNoPadding, {l.dilation[0], l.dilation[1]});
       return activate(x, act);
     }
+    case LayerKind::kDepthwiseConv2D:
+      return activate(depthwise(l, i, x), act);
+    case LayerKind::kSeparableConv2D:
+      // tfjs-core separableConv2d: the depthwise step (strides, padding,
+      // dilation), then a 1x1 convolution; then the bias.
+      return activate(at::conv2d(depthwise(l, i, x), pointwise_[i], biases_[i]), act);
     case LayerKind::kMaxPooling2D: {
       const AxisPlan h = plan_axis(x.size(2), l.kernel[0], l.strides[0], l.same_padding);
       const AxisPlan w = plan_axis(x.size(3), l.kernel[1], l.strides[1], l.same_padding);
@@ -404,8 +480,9 @@ at::Tensor ModelImpl::regularization_loss() const {
   at::Tensor total = at::zeros({}, at::TensorOptions(device()).dtype(at::kFloat));
   for (size_t i = 0; i < spec_.layers.size(); ++i) {
     const Layer& l = spec_.layers[i];
-    for (const auto& [penalty, weight] :
-         {std::pair{&l.kernel_penalty, &kernels_[i]}, {&l.bias_penalty, &biases_[i]}}) {
+    for (const auto& [penalty, weight] : {std::pair{&l.kernel_penalty, &kernels_[i]},
+                                          {&l.bias_penalty, &biases_[i]},
+                                          {&l.pointwise_penalty, &pointwise_[i]}}) {
       // tfjs-layers regularizers.ts L1L2.apply: sum(l1 * |x|) + sum(l2 * x^2).
       if (!weight->defined()) {
         continue;
@@ -419,6 +496,24 @@ at::Tensor ModelImpl::regularization_loss() const {
     }
   }
   return total;
+}
+
+at::Tensor ModelImpl::depthwise(const Layer& l, size_t i, const at::Tensor& x) {
+  // tfjs-core depthwiseConv2d: input channel c with multiplier m gives output
+  // channel c * depth_multiplier + m, as a grouped convolution of one group
+  // per input channel orders them. Its weight [in*dm,1,kh,kw] is the kernel
+  // [dm,in,kh,kw] with its first two axes swapped.
+  const AxisPlan h =
+      plan_axis(x.size(2), dilated(l.kernel[0], l.dilation[0]), l.strides[0], l.same_padding);
+  const AxisPlan w =
+      plan_axis(x.size(3), dilated(l.kernel[1], l.dilation[1]), l.strides[1], l.same_padding);
+  const at::Tensor& k = kernels_[i];
+  const int64_t in = k.size(1);
+  const at::Tensor weight =
+      k.permute({1, 0, 2, 3}).reshape({in * k.size(0), 1, k.size(2), k.size(3)});
+  const at::Tensor bias = l.kind == LayerKind::kDepthwiseConv2D ? biases_[i] : at::Tensor();
+  return at::conv2d(pad_hw(x, h, w, 0.0), weight, bias, {l.strides[0], l.strides[1]}, kNoPadding,
+                    {l.dilation[0], l.dilation[1]}, /*groups=*/in);
 }
 
 at::Tensor ModelImpl::batch_normalization(size_t i, const at::Tensor& x) {
@@ -505,10 +600,23 @@ void ModelImpl::reset_tfjs() {
       }
       continue;
     }
-    if (k.defined()) {
-      // conv [out,in,kh,kw]: fans in*kh*kw and out*kh*kw; dense [out,in].
-      const int64_t receptive = k.dim() == 4 ? k.size(2) * k.size(3) : 1;
-      glorot_normal_truncated_(k, k.size(1) * receptive, k.size(0) * receptive);
+    // tfjs-layers initializers.ts computeFans of TF.js's shape: conv
+    // [kh,kw,in,out] (depthwise: out is the multiplier; pointwise: kh = kw
+    // = 1), in*kh*kw and out*kh*kw; libtorch's [out,in,kh,kw] has the same
+    // factors. Dense [out,in].
+    const auto fans = [](const at::Tensor& t) {
+      const int64_t receptive = t.dim() == 4 ? t.size(2) * t.size(3) : 1;
+      return std::pair{t.size(1) * receptive, t.size(0) * receptive};
+    };
+    if (spec_.layers[i].kind == LayerKind::kSeparableConv2D) {
+      // SeparableConv's defaults: glorotUniform for both kernels.
+      for (const at::Tensor& t : {k, pointwise_[i]}) {
+        const auto [in, out] = fans(t);
+        glorot_uniform_(t, in, out);
+      }
+    } else if (k.defined()) {
+      const auto [in, out] = fans(k);
+      glorot_normal_truncated_(k, in, out);
     }
     if (biases_[i].defined()) {
       biases_[i].zero_();
@@ -527,7 +635,14 @@ std::vector<std::pair<std::string, at::Tensor>> ModelImpl::tfjs_weights() const 
     const bool norm = l.kind == LayerKind::kBatchNormalization;
     auto& part = l.trainable ? out : others;
     if (kernels_[i].defined()) {
-      part.emplace_back(l.name + (norm ? "/gamma" : "/kernel"), kernels_[i]);
+      part.emplace_back(l.name + (norm ? "/gamma"
+                                  : l.kind == LayerKind::kConv2D || l.kind == LayerKind::kDense
+                                      ? "/kernel"
+                                      : "/depthwise_kernel"),
+                        kernels_[i]);
+    }
+    if (pointwise_[i].defined()) {
+      part.emplace_back(l.name + "/pointwise_kernel", pointwise_[i]);
     }
     if (biases_[i].defined()) {
       part.emplace_back(l.name + (norm ? "/beta" : "/bias"), biases_[i]);
@@ -561,7 +676,7 @@ c10::Device ModelImpl::device() const {
 
 void ModelImpl::set_trainable(size_t index, bool trainable) {
   spec_.layers.at(index).trainable = trainable;
-  for (at::Tensor* t : {&kernels_[index], &biases_[index]}) {
+  for (at::Tensor* t : {&kernels_[index], &biases_[index], &pointwise_[index]}) {
     if (t->defined()) {
       t->requires_grad_(trainable);
     }

@@ -33,6 +33,16 @@ cp "$out/base/"*.bin "$out/nodrop/"
 const fs = require("fs");
 const m = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
 for (const l of m.modelTopology.config.layers) if (l.class_name === "Dropout") l.config.rate = 0;
+// TF.js 4.22 saves a SeparableConv2D without its depth_multiplier and then
+// cannot load the model when it is above 1: put it back from the kernel.
+const shapes = {};
+for (const g of m.weightsManifest) for (const w of g.weights) shapes[w.name] = w.shape;
+for (const l of m.modelTopology.config.layers) {
+  const kernel = shapes[l.config.name + "/depthwise_kernel"];
+  if (l.class_name === "SeparableConv2D" && l.config.depth_multiplier == null && kernel) {
+    l.config.depth_multiplier = kernel[3];
+  }
+}
 fs.writeFileSync(process.argv[2], JSON.stringify(m));
 ' "$out/base/model.json" "$out/nodrop/model.json"
 

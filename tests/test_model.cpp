@@ -194,6 +194,168 @@ TEST(ModelTest, RefusesShapesThatDoNotWorkOut) {
   EXPECT_THROW(Model m(too_small), FormatError);
 }
 
+TEST(ModelTest, DilatedConvolutionIsOneWithItsKernelSpreadOut) {
+  // dilation_rate [2,3] on a 3x2 kernel: taps 2 rows and 3 columns apart,
+  // a 5x4 window. The same convolution with a 5x4 kernel that is zero
+  // between the taps gives the same output, and the same gradient at the
+  // taps: so training a dilated model (which TF.js's gradients refuse)
+  // follows from the plain convolution's.
+  Layer d = layer(LayerKind::kConv2D, "d");
+  d.units = 3;
+  d.kernel = {3, 2};
+  d.dilation = {2, 3};
+  d.same_padding = true;
+  d.activation = Activation::kTanh;
+  Layer spread_out = d;
+  spread_out.kernel = {5, 4};
+  spread_out.dilation = {1, 1};
+  ModelSpec dilated_spec;
+  dilated_spec.layers = {d};
+  ModelSpec spread_spec;
+  spread_spec.layers = {spread_out};
+  Model dilated(dilated_spec);
+  Model spread(spread_spec);
+  EXPECT_EQ(dilated->spec().layers[0].output_shape, (std::vector<int64_t>{28, 28, 3}));
+  const at::Tensor k = dilated->weight("d/kernel");
+  at::Tensor wide = spread->weight("d/kernel");
+  {
+    torch::NoGradGuard no_grad;
+    wide.zero_();
+    for (int64_t i = 0; i < 3; ++i) {
+      for (int64_t j = 0; j < 2; ++j) {
+        wide.select(2, 2 * i).select(2, 3 * j).copy_(k.select(2, i).select(2, j));
+      }
+    }
+    dilated->weight("d/bias").normal_();
+    spread->weight("d/bias").copy_(dilated->weight("d/bias"));
+  }
+  const at::Tensor x = at::rand({2, 1, 28, 28});
+  const at::Tensor a = dilated->forward(x);
+  const at::Tensor b = spread->forward(x);
+  ASSERT_EQ(a.sizes(), b.sizes());
+  EXPECT_TRUE(a.allclose(b, 1e-5, 1e-6));
+  const at::Tensor r = at::randn_like(a);
+  (a * r).sum().backward();
+  (b * r).sum().backward();
+  for (int64_t i = 0; i < 3; ++i) {
+    for (int64_t j = 0; j < 2; ++j) {
+      EXPECT_TRUE(k.grad().select(2, i).select(2, j).allclose(
+          wide.grad().select(2, 2 * i).select(2, 3 * j), 1e-4, 1e-5))
+          << "tap " << i << "," << j;
+    }
+  }
+  EXPECT_TRUE(dilated->weight("d/bias").grad().allclose(spread->weight("d/bias").grad(), 1e-4));
+  // "valid": 28 - 5 + 1 rows, 28 - 4 + 1 columns.
+  d.same_padding = false;
+  dilated_spec.layers = {d};
+  EXPECT_EQ(Model(dilated_spec)->spec().layers[0].output_shape, (std::vector<int64_t>{24, 25, 3}));
+}
+
+TEST(ModelTest, DepthwiseAndSeparableConvolutionsFollowTfjs) {
+  // A 1x1 convolution makes three channels x * w_c; then a DepthwiseConv2D
+  // (depth multiplier 2, 3x3, same, strides 2) or a SeparableConv2D (the
+  // same depthwise step, dilation 2, valid, then 4 filters of 1x1).
+  // tfjs-core: input channel c and multiplier m give channel c * 2 + m, from
+  // the kernel's TF.js [kh,kw,c,m], which is [m,c,kh,kw] here.
+  Layer widen = layer(LayerKind::kConv2D, "widen");
+  widen.units = 3;
+  widen.use_bias = false;
+  Layer dw = layer(LayerKind::kDepthwiseConv2D, "dw");
+  dw.depth_multiplier = 2;
+  dw.kernel = {3, 3};
+  dw.strides = {2, 2};
+  dw.same_padding = true;
+  Layer sep = layer(LayerKind::kSeparableConv2D, "sep");
+  sep.units = 4;
+  sep.depth_multiplier = 2;
+  sep.kernel = {3, 3};
+  sep.dilation = {2, 2};
+  sep.activation = Activation::kRelu;
+  ModelSpec depthwise_spec;
+  depthwise_spec.layers = {widen, dw};
+  ModelSpec separable_spec;
+  separable_spec.layers = {widen, sep};
+  Model depthwise(depthwise_spec);
+  Model separable(separable_spec);
+  EXPECT_EQ(depthwise->spec().layers[1].output_shape, (std::vector<int64_t>{14, 14, 6}));
+  EXPECT_EQ(depthwise->spec().layers[1].units, 6);
+  EXPECT_EQ(separable->spec().layers[1].output_shape, (std::vector<int64_t>{24, 24, 4}));
+  std::vector<std::string> names;
+  for (const auto& [name, tensor] : separable->tfjs_weights()) {
+    names.push_back(name);
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"widen/kernel", "sep/depthwise_kernel",
+                                             "sep/pointwise_kernel", "sep/bias"}));
+  EXPECT_EQ(count_params(depthwise), 3 + 9 * 3 * 2 + 6);
+  EXPECT_EQ(count_params(separable), 3 + 9 * 3 * 2 + 6 * 4 + 4);
+  EXPECT_EQ(depthwise->weight("dw/depthwise_kernel").sizes(), (at::IntArrayRef{2, 3, 3, 3}));
+  EXPECT_EQ(separable->weight("sep/pointwise_kernel").sizes(), (at::IntArrayRef{4, 6, 1, 1}));
+  {
+    torch::NoGradGuard no_grad;
+    depthwise->weight("dw/bias").normal_();
+    separable->weight("sep/bias").normal_();
+  }
+  const at::Tensor x = at::rand({2, 1, 28, 28});
+  torch::NoGradGuard no_grad;
+  const auto channel = [&x](const Model& m, int64_t c) {
+    return x * m->weight("widen/kernel")[c][0][0][0];
+  };
+  const at::Tensor k = depthwise->weight("dw/depthwise_kernel");
+  const at::Tensor out = depthwise->forward(x);
+  for (int64_t c = 0; c < 3; ++c) {
+    for (int64_t m = 0; m < 2; ++m) {
+      // Same padding of 28 by a 3x3 window at stride 2: 0 before, 1 after.
+      const at::Tensor expected =
+          at::conv2d(at::constant_pad_nd(channel(depthwise, c), {0, 1, 0, 1}),
+                     k[m][c].view({1, 1, 3, 3}), {}, {2, 2}) +
+          depthwise->weight("dw/bias")[c * 2 + m];
+      EXPECT_TRUE(out.select(1, c * 2 + m).allclose(expected.select(1, 0), 1e-5, 1e-6))
+          << "channel " << c * 2 + m;
+    }
+  }
+  const at::Tensor sk = separable->weight("sep/depthwise_kernel");
+  std::vector<at::Tensor> steps;
+  for (int64_t c = 0; c < 3; ++c) {
+    for (int64_t m = 0; m < 2; ++m) {
+      steps.push_back(at::conv2d(channel(separable, c), sk[m][c].view({1, 1, 3, 3}), {}, {1, 1},
+                                 at::IntArrayRef{0, 0}, {2, 2}));
+    }
+  }
+  const at::Tensor pointwise = separable->weight("sep/pointwise_kernel").flatten(1);  // [4,6]
+  const at::Tensor expected = (at::einsum("nchw,fc->nfhw", {at::cat(steps, 1), pointwise}) +
+                               separable->weight("sep/bias").view({1, 4, 1, 1}))
+                                  .relu();
+  EXPECT_TRUE(separable->forward(x).allclose(expected, 1e-5, 1e-6));
+}
+
+TEST(ModelTest, RefusesDilationWithStridesAndNoDepth) {
+  const auto error = [](const Layer& l) {
+    ModelSpec spec;
+    spec.layers = {l};
+    try {
+      Model m(spec);
+    } catch (const FormatError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  Layer conv = layer(LayerKind::kConv2D, "c");
+  conv.units = 2;
+  conv.kernel = {3, 3};
+  conv.dilation = {2, 1};
+  conv.strides = {1, 2};
+  EXPECT_EQ(error(conv),
+            "layer c (Conv2D): dilation_rate [2,1] with strides [1,2]: either the strides or the "
+            "dilation rate must be 1 (as in TF.js)");
+  conv.strides = {1, 1};
+  conv.dilation = {14, 14};  // a 29x29 window
+  EXPECT_NE(error(conv).find("is smaller than the window"), std::string::npos);
+  Layer dw = layer(LayerKind::kDepthwiseConv2D, "dw");
+  dw.kernel = {3, 3};
+  dw.depth_multiplier = 0;
+  EXPECT_EQ(error(dw), "layer dw (DepthwiseConv2D): depth_multiplier must be at least 1");
+}
+
 TEST(ModelTest, GlobalPoolingIsTheMeanOrMaxOverHeightAndWidth) {
   for (const LayerKind kind :
        {LayerKind::kGlobalAveragePooling2D, LayerKind::kGlobalMaxPooling2D}) {

@@ -538,6 +538,99 @@ TEST(TfjsLoadTest, GlobalPoolingLayersLoadAndKeepdimsIsRefused) {
             std::string::npos);
 }
 
+TEST(TfjsLoadTest, SeparableAndDepthwiseConvolutionsLoadAsTfjsWritesThem) {
+  test::TempDir dir;
+  Layer dw;
+  dw.kind = LayerKind::kDepthwiseConv2D;
+  dw.name = "dw";
+  dw.kernel = {3, 3};
+  dw.depth_multiplier = 2;
+  dw.same_padding = true;
+  Layer sep;
+  sep.kind = LayerKind::kSeparableConv2D;
+  sep.name = "sep";
+  sep.units = 5;
+  sep.kernel = {2, 3};
+  sep.depth_multiplier = 3;
+  sep.dilation = {2, 1};
+  sep.activation = Activation::kRelu;
+  Layer flatten;
+  flatten.kind = LayerKind::kFlatten;
+  flatten.name = "f";
+  Layer dense;
+  dense.kind = LayerKind::kDense;
+  dense.name = "d";
+  dense.units = 10;
+  dense.activation = Activation::kSoftmax;
+  ModelSpec spec;
+  spec.layers = {dw, sep, flatten, dense};
+  Model model(spec);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& [name, tensor] : model->tfjs_weights()) {
+      tensor.normal_(0.0, 0.3);
+    }
+  }
+  save_tfjs(model, dir.path().string());
+  ordered_json doc = read_json(dir.file("model.json"));
+  const ordered_json& manifest = doc["weightsManifest"][0]["weights"];
+  EXPECT_EQ(manifest[0]["name"], "dw/depthwise_kernel");
+  EXPECT_EQ(manifest[0]["shape"], ordered_json::parse("[3,3,1,2]"));
+  EXPECT_EQ(manifest[2]["name"], "sep/depthwise_kernel");
+  EXPECT_EQ(manifest[2]["shape"], ordered_json::parse("[2,3,2,3]"));
+  EXPECT_EQ(manifest[3]["name"], "sep/pointwise_kernel");
+  EXPECT_EQ(manifest[3]["shape"], ordered_json::parse("[1,1,6,5]"));
+  ordered_json& layers = doc["modelTopology"]["config"]["layers"];
+  EXPECT_EQ(layers[1]["config"]["dilation_rate"], ordered_json::parse("[2,1]"));
+  EXPECT_EQ(layers[1]["config"]["depth_multiplier"], 3);
+  const at::Tensor x = at::rand({3, 1, 28, 28});
+  Model same = load_tfjs(dir.path().string());
+  EXPECT_TRUE(predict_proba(same, x, 3).equal(predict_proba(model, x, 3)));
+  // TF.js 4.22 saves a SeparableConv2D without its depth_multiplier; the
+  // depthwise kernel's last axis gives it, and a save writes it.
+  layers[1]["config"].erase("depth_multiplier");
+  write_text(dir.file("model.json"), doc.dump());
+  Model loaded = load_tfjs(dir.path().string());
+  EXPECT_EQ(loaded->spec().layers[1].depth_multiplier, 3);
+  EXPECT_TRUE(predict_proba(loaded, x, 3).equal(predict_proba(model, x, 3)));
+  test::TempDir again;
+  save_tfjs(loaded, again.path().string());
+  EXPECT_EQ(
+      read_json(again.file(
+          "model.json"))["modelTopology"]["config"]["layers"][1]["config"]["depth_multiplier"],
+      3);
+  // Regularizers of the depthwise and pointwise kernels are applied.
+  layers[1]["config"]["depthwise_regularizer"] = {{"class_name", "L1L2"},
+                                                  {"config", {{"l1", 0.0}, {"l2", 0.5}}}};
+  layers[1]["config"]["pointwise_regularizer"] = {{"class_name", "L1L2"},
+                                                  {"config", {{"l1", 0.25}, {"l2", 0.0}}}};
+  write_text(dir.file("model.json"), doc.dump());
+  Model regularized = load_tfjs(dir.path().string());
+  EXPECT_EQ(regularized->spec().layers[1].kernel_penalty.l2, 0.5);
+  EXPECT_EQ(regularized->spec().layers[1].pointwise_penalty.l1, 0.25);
+  EXPECT_TRUE(regularized->spec().layers[1].training_problem.empty());
+  const double expected =
+      0.5 * regularized->weight("sep/depthwise_kernel").square().sum().item<double>() +
+      0.25 * regularized->weight("sep/pointwise_kernel").abs().sum().item<double>();
+  EXPECT_NEAR(regularized->regularization_loss().item<double>(), expected, 1e-5 * expected);
+  // TF.js's DepthwiseConv2D computes no dilation whatever its config says.
+  layers[0]["config"]["dilation_rate"] = {2, 2};
+  write_text(dir.file("model.json"), doc.dump());
+  EXPECT_NE(load_error(dir.path().string())
+                .find("layer 0 'dw' (DepthwiseConv2D): field \"dilation_rate\" is [2,2]: TF.js "
+                      "ignores a DepthwiseConv2D's dilation rate"),
+            std::string::npos)
+      << load_error(dir.path().string());
+  layers[0]["config"]["dilation_rate"] = {1, 1};
+  layers[0]["config"]["depth_multiplier"] = "two";
+  write_text(dir.file("model.json"), doc.dump());
+  EXPECT_NE(load_error(dir.path().string())
+                .find("layer 0 'dw' (DepthwiseConv2D): field \"depth_multiplier\" must be a "
+                      "non-negative integer, found \"two\""),
+            std::string::npos)
+      << load_error(dir.path().string());
+}
+
 TEST(TfjsLoadTest, BatchNormalizationFieldsAndRegularizersAreChecked) {
   test::TempDir dir;
   ModelSpec spec;
@@ -585,7 +678,7 @@ TEST(TfjsLoadTest, BatchNormalizationFieldsAndRegularizersAreChecked) {
   write_text(dir.file("model.json"), doc.dump());
   EXPECT_EQ(load_tfjs(dir.path().string())->spec().layers[0].training_problem,
             "field \"beta_regularizer\" (L2) is not applied in training by mnist-train (only "
-            "L1L2 kernel and bias regularizers are)");
+            "L1L2 regularizers of its weights are)");
   c.erase("beta_regularizer");
   c.erase("gamma_constraint");
   c["axis"] = 1;
@@ -760,19 +853,22 @@ TEST(TfjsLoadTest, BadTopologiesNameTheLayerAndField) {
       }).find("layer 0 'conv2d_Conv2D1' (Conv2D): field \"data_format\" is \"channels_first\""),
       std::string::npos);
   EXPECT_NE(error_after([](ordered_json& d) {
-              d["modelTopology"]["config"]["layers"][7]["class_name"] = "SeparableConv2D";
+              d["modelTopology"]["config"]["layers"][7]["class_name"] = "Conv2DTranspose";
             })
-                .find("layer 7 'dropout_Dropout1' (SeparableConv2D): layer class "
-                      "SeparableConv2D is not supported"),
+                .find("layer 7 'dropout_Dropout1' (Conv2DTranspose): layer class "
+                      "Conv2DTranspose is not supported"),
             std::string::npos);
   EXPECT_NE(error_after([](ordered_json& d) {
               d["modelTopology"]["class_name"] = "Model";
             }).find("only Sequential models load"),
             std::string::npos);
-  EXPECT_NE(error_after([](ordered_json& d) {
-              layer_config(d, 1)["dilation_rate"] = {2, 2};
-            }).find("field \"dilation_rate\" must be 1"),
-            std::string::npos);
+  EXPECT_NE(
+      error_after([](ordered_json& d) {
+        layer_config(d, 1)["dilation_rate"] = {2, 0};
+      })
+          .find("layer 1 'conv2d_Conv2D2' (Conv2D): field \"dilation_rate\" must hold positive "
+                "integers, found [2,0]"),
+      std::string::npos);
   EXPECT_NE(error_after([](ordered_json& d) {
               layer_config(d, 0)["batch_input_shape"] = {nullptr, 32, 32, 3};
             }).find("field \"batch_input_shape\" is [null,32,32,3] (expected [null,28,28,1])"),

@@ -26,6 +26,8 @@ enum class LayerKind {
   kGlobalAveragePooling2D,
   kGlobalMaxPooling2D,
   kBatchNormalization,
+  kDepthwiseConv2D,
+  kSeparableConv2D,
 };
 
 enum class Activation { kLinear, kRelu, kSoftmax, kSigmoid, kTanh };
@@ -41,10 +43,19 @@ struct Penalty {
 /// One layer of a Sequential model, as TF.js describes it.
 struct Layer {
   LayerKind kind = LayerKind::kFlatten;
-  std::string name;                     ///< TF.js layer name, e.g. "conv2d_Conv2D1"
-  int64_t units = 0;                    ///< Conv2D filters or Dense units
-  std::array<int64_t, 2> kernel{1, 1};  ///< Conv2D kernel or pooling window
+  std::string name;  ///< TF.js layer name, e.g. "conv2d_Conv2D1"
+  /// Conv2D and SeparableConv2D filters, Dense units (DepthwiseConv2D:
+  /// its output channels, input channels * depth_multiplier, set by Model)
+  int64_t units = 0;
+  std::array<int64_t, 2> kernel{1, 1};  ///< convolution kernel or pooling window
   std::array<int64_t, 2> strides{1, 1};
+  /// Conv2D and SeparableConv2D dilation_rate: kernel taps this far apart
+  /// (a window of (kernel - 1) * dilation + 1); with strides 1 only, as in
+  /// TF.js.
+  std::array<int64_t, 2> dilation{1, 1};
+  /// DepthwiseConv2D and SeparableConv2D: output channels per input channel
+  /// of the depthwise step.
+  int64_t depth_multiplier = 1;
   bool same_padding = false;  ///< TF "same" padding, else "valid"
   Activation activation = Activation::kLinear;
   bool use_bias = true;
@@ -57,9 +68,11 @@ struct Layer {
   bool scale = true;   ///< a gamma (scale) weight
   int64_t axis = -1;   ///< -1, or the index of the last axis (checked by Model)
   /// kernel_regularizer / bias_regularizer (BatchNormalization:
-  /// gamma_regularizer / beta_regularizer), L1L2 only.
+  /// gamma_regularizer / beta_regularizer; DepthwiseConv2D and
+  /// SeparableConv2D: depthwise_regularizer / bias_regularizer), L1L2 only.
   Penalty kernel_penalty;
   Penalty bias_penalty;
+  Penalty pointwise_penalty;  ///< SeparableConv2D's pointwise_regularizer
   /// Why training would not do what TF.js does with this layer (a
   /// constraint, an activity or non-L1L2 regularizer in its config: not
   /// applied here), or "".
@@ -139,10 +152,14 @@ class ModelImpl : public torch::nn::Module {
   /// Every weight in TF.js manifest order (model.weights: the trainable
   /// weights of all layers, then the non-trainable ones), named "<layer>/kernel" or
   /// "<layer>/bias" (BatchNormalization: "<layer>/gamma", "/beta",
-  /// "/moving_mean", "/moving_variance", in that order, as TF.js orders
+  /// "/moving_mean", "/moving_variance"; DepthwiseConv2D:
+  /// "/depthwise_kernel", "/bias"; SeparableConv2D: "/depthwise_kernel",
+  /// "/pointwise_kernel", "/bias"; in those orders, as TF.js orders
   /// them), with its tensor in libtorch layout (conv [out,in,kh,kw], dense
-  /// [out,in]). The moving statistics are parameters that never take a
-  /// gradient: training updates them as TF.js does, and checkpoints keep them.
+  /// [out,in], depthwise [depth_multiplier,in,kh,kw], so that the one 4-D
+  /// axis order gives TF.js's [kh,kw,in,depth_multiplier]). The moving
+  /// statistics are parameters that never take a gradient: training updates
+  /// them as TF.js does, and checkpoints keep them.
   std::vector<std::pair<std::string, at::Tensor>> tfjs_weights() const;
 
   /// The weight named as in tfjs_weights(); throws std::out_of_range.
@@ -183,10 +200,14 @@ class ModelImpl : public torch::nn::Module {
  private:
   at::Tensor apply(const Layer& layer, size_t index, at::Tensor x, bool final_softmax);
   at::Tensor batch_normalization(size_t index, const at::Tensor& x);
+  at::Tensor depthwise(const Layer& layer, size_t index, const at::Tensor& x);
 
   ModelSpec spec_;
   std::vector<at::Tensor> kernels_;  ///< per layer; undefined if none
-  std::vector<at::Tensor> biases_;   ///< per layer; undefined if none
+  /// SeparableConv2D's pointwise kernel [filters,in*depth_multiplier,1,1]
+  /// (its depthwise kernel is in kernels_); undefined for other layers.
+  std::vector<at::Tensor> pointwise_;
+  std::vector<at::Tensor> biases_;  ///< per layer; undefined if none
   /// BatchNormalization's gamma is in kernels_, beta in biases_; these hold
   /// its moving mean and variance (undefined for other layers).
   std::vector<at::Tensor> moving_mean_;

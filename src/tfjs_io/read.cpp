@@ -138,6 +138,18 @@ void require_channels_last(const ordered_json& c, const Where& w) {
   }
 }
 
+/// A boolean field, `fallback` when absent or null.
+bool get_bool(const ordered_json& c, const char* key, const Where& w, bool fallback) {
+  const ordered_json* v = find(c, key);
+  if (v == nullptr) {
+    return fallback;
+  }
+  if (!v->is_boolean()) {
+    w.fail(std::string("field \"") + key + "\" must be true or false, found " + v->dump());
+  }
+  return v->get<bool>();
+}
+
 Activation get_activation(const ordered_json& c, const Where& w) {
   const ordered_json* v = find(c, "activation");
   if (v == nullptr) {
@@ -190,24 +202,31 @@ Layer parse_layer(const ordered_json& entry, size_t index, const std::string& fi
   w.entry = "layer " + std::to_string(index) + " '" + l.name + "' (" + cls + ")";
   check_input_shape(c, w);
   l.config = c;  // kept as read (key order too), for saving again
-  if (const ordered_json* trainable = find(c, "trainable")) {
-    if (!trainable->is_boolean()) {
-      w.fail("field \"trainable\" must be true or false, found " + trainable->dump());
-    }
-    l.trainable = trainable->get<bool>();
-  }
-  if (cls == "Conv2D") {
-    l.kind = LayerKind::kConv2D;
+  l.trainable = get_bool(c, "trainable", w, true);
+  if (cls == "Conv2D" || cls == "DepthwiseConv2D" || cls == "SeparableConv2D") {
+    l.kind = cls == "Conv2D"            ? LayerKind::kConv2D
+             : cls == "DepthwiseConv2D" ? LayerKind::kDepthwiseConv2D
+                                        : LayerKind::kSeparableConv2D;
     require_channels_last(c, w);
-    l.units = get_int(c, "filters", w);
+    if (l.kind != LayerKind::kDepthwiseConv2D) {
+      l.units = get_int(c, "filters", w);
+    }
+    if (l.kind != LayerKind::kConv2D) {
+      l.depth_multiplier = get_int(c, "depth_multiplier", w, 1);
+    }
     l.kernel = get_pair(c, "kernel_size", w, {0, 0});
     l.strides = get_pair(c, "strides", w, {1, 1});
-    if (get_pair(c, "dilation_rate", w, {1, 1}) != std::array<int64_t, 2>{1, 1}) {
-      w.fail("field \"dilation_rate\" must be 1 (dilated convolutions are not supported)");
+    l.dilation = get_pair(c, "dilation_rate", w, {1, 1});
+    if (l.kind == LayerKind::kDepthwiseConv2D && l.dilation != std::array<int64_t, 2>{1, 1}) {
+      // tfjs-layers convolutional_depthwise.ts: DepthwiseConv2D's call()
+      // passes no dilation ("TODO(cais): Add support for dilation").
+      w.fail("field \"dilation_rate\" is " + find(c, "dilation_rate")->dump() +
+             ": TF.js ignores a DepthwiseConv2D's dilation rate, so this model would predict "
+             "one thing in TF.js and another where it was made; only 1 is supported");
     }
     l.same_padding = same_padding(c, w);
     l.activation = get_activation(c, w);
-    l.use_bias = find(c, "use_bias") == nullptr || c["use_bias"].get<bool>();
+    l.use_bias = get_bool(c, "use_bias", w, true);
   } else if (cls == "MaxPooling2D" || cls == "AveragePooling2D") {
     l.kind = cls == "MaxPooling2D" ? LayerKind::kMaxPooling2D : LayerKind::kAveragePooling2D;
     require_channels_last(c, w);
@@ -231,7 +250,7 @@ Layer parse_layer(const ordered_json& entry, size_t index, const std::string& fi
     l.kind = LayerKind::kDense;
     l.units = get_int(c, "units", w);
     l.activation = get_activation(c, w);
-    l.use_bias = find(c, "use_bias") == nullptr || c["use_bias"].get<bool>();
+    l.use_bias = get_bool(c, "use_bias", w, true);
   } else if (cls == "Activation") {
     l.kind = LayerKind::kActivation;
     l.activation = get_activation(c, w);
@@ -253,14 +272,8 @@ Layer parse_layer(const ordered_json& entry, size_t index, const std::string& fi
         *value = v->get<double>();
       }
     }
-    for (auto [key, value] : {std::pair{"center", &l.center}, {"scale", &l.scale}}) {
-      if (const ordered_json* v = find(c, key)) {
-        if (!v->is_boolean()) {
-          w.fail(std::string("field \"") + key + "\" must be true or false, found " + v->dump());
-        }
-        *value = v->get<bool>();
-      }
-    }
+    l.center = get_bool(c, "center", w, true);
+    l.scale = get_bool(c, "scale", w, true);
   } else if (cls == "GlobalAveragePooling2D" || cls == "GlobalMaxPooling2D") {
     l.kind = cls == "GlobalAveragePooling2D" ? LayerKind::kGlobalAveragePooling2D
                                              : LayerKind::kGlobalMaxPooling2D;
@@ -271,7 +284,7 @@ Layer parse_layer(const ordered_json& entry, size_t index, const std::string& fi
     }
   } else {
     w.fail("layer class " + cls +
-           " is not supported (supported: Conv2D, MaxPooling2D, "
+           " is not supported (supported: Conv2D, DepthwiseConv2D, SeparableConv2D, MaxPooling2D, "
            "AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, BatchNormalization, "
            "Flatten, Dropout, Dense, Activation)");
   }
@@ -279,8 +292,27 @@ Layer parse_layer(const ordered_json& entry, size_t index, const std::string& fi
   // TF.js applies them; constraints, activity regularizers and other
   // regularizer classes change what training does and are not, so they are
   // kept (saved again) and a training refuses such a layer.
-  const bool norm = l.kind == LayerKind::kBatchNormalization;
-  const bool weighted = l.kind == LayerKind::kConv2D || l.kind == LayerKind::kDense || norm;
+  // Which config key regularizes which weight (Penalty in model.hpp).
+  std::vector<std::pair<std::string, Penalty*>> penalties;
+  switch (l.kind) {
+    case LayerKind::kConv2D:
+    case LayerKind::kDense:
+      penalties = {{"kernel_regularizer", &l.kernel_penalty},
+                   {"bias_regularizer", &l.bias_penalty}};
+      break;
+    case LayerKind::kBatchNormalization:
+      penalties = {{"gamma_regularizer", &l.kernel_penalty}, {"beta_regularizer", &l.bias_penalty}};
+      break;
+    case LayerKind::kSeparableConv2D:
+      penalties = {{"pointwise_regularizer", &l.pointwise_penalty}};
+      [[fallthrough]];
+    case LayerKind::kDepthwiseConv2D:
+      penalties.insert(penalties.end(), {{"depthwise_regularizer", &l.kernel_penalty},
+                                         {"bias_regularizer", &l.bias_penalty}});
+      break;
+    default:
+      break;
+  }
   for (const auto& [key, value] : c.items()) {
     const auto ends_with = [&key = key](const std::string& tail) {
       return key.size() > tail.size() &&
@@ -290,11 +322,12 @@ Layer parse_layer(const ordered_json& entry, size_t index, const std::string& fi
       continue;
     }
     const ordered_json* kind = find(value, "class_name");
-    Penalty* penalty = !weighted ? nullptr
-                       : key == (norm ? "gamma_regularizer" : "kernel_regularizer")
-                           ? &l.kernel_penalty
-                       : key == (norm ? "beta_regularizer" : "bias_regularizer") ? &l.bias_penalty
-                                                                                 : nullptr;
+    Penalty* penalty = nullptr;
+    for (const auto& [name, target] : penalties) {
+      if (key == name) {
+        penalty = target;
+      }
+    }
     if (penalty != nullptr && kind != nullptr && *kind == "L1L2") {
       // regularizers.ts L1L2.fromConfig: a missing (or null) l1 or l2 is 0.01.
       const ordered_json* config = find(value, "config");
@@ -315,11 +348,36 @@ Layer parse_layer(const ordered_json& entry, size_t index, const std::string& fi
       l.training_problem =
           "field \"" + key + "\" (" +
           (kind != nullptr && kind->is_string() ? kind->get<std::string>() : value.dump()) +
-          ") is not applied in training by mnist-train (only L1L2 kernel and bias regularizers "
+          ") is not applied in training by mnist-train (only L1L2 regularizers of its weights "
           "are)";
     }
   }
   return l;
+}
+
+/// TF.js 4.22's SeparableConv2D leaves "depth_multiplier" out of the config
+/// it saves (and TF.js then fails to load its own model when the multiplier
+/// is above 1): where the field is absent, it is the last axis of the
+/// layer's depthwise kernel in the manifest, [kh,kw,in,depth_multiplier].
+void infer_depth_multipliers(ModelSpec& spec, const ordered_json& manifest) {
+  for (Layer& l : spec.layers) {
+    if (l.kind != LayerKind::kSeparableConv2D || find(l.config, "depth_multiplier") != nullptr) {
+      continue;
+    }
+    for (const auto& group : manifest) {
+      const ordered_json* weights = find(group, "weights");
+      for (const auto& entry :
+           weights != nullptr && weights->is_array() ? *weights : ordered_json::array()) {
+        const ordered_json* name = find(entry, "name");
+        const ordered_json* shape = find(entry, "shape");
+        if (name != nullptr && *name == l.name + "/depthwise_kernel" && shape != nullptr &&
+            shape->is_array() && shape->size() == 4 && (*shape)[3].is_number_integer() &&
+            (*shape)[3].get<int64_t>() >= 1 && (*shape)[3].get<int64_t>() <= (int64_t{1} << 16)) {
+          l.depth_multiplier = (*shape)[3].get<int64_t>();
+        }
+      }
+    }
+  }
 }
 
 /// The bytes of one weight group: its files, concatenated in order.
@@ -465,6 +523,7 @@ Model load_tfjs(const std::string& path) {
     w.fail("missing \"modelTopology\" or \"weightsManifest\"");
   }
   ModelSpec spec = parse_topology(*topology, file);
+  infer_depth_multipliers(spec, *manifest);
   if (const ordered_json* metadata = find(doc, "userDefinedMetadata")) {
     if (!metadata->is_object()) {
       w.fail("\"userDefinedMetadata\" is not a JSON object");
@@ -546,6 +605,18 @@ Model load_tfjs(const std::string& path) {
       needed += count * bytes_per_value(encoding.storage);
     }
     const std::vector<char> bytes = read_group(json_path.parent_path(), *paths, needed, gw);
+    // An entry's values, decoded as tfjs-core's decodeWeights does, into a
+    // tensor of the model's layout.
+    const auto copy_entry = [&bytes](const Entry& e, at::Tensor& into, const Where& ew) {
+      const bool finite =
+          e.encoding.storage == WeightStorage::kFloat32
+              ? tfjs::copy_tfjs_weight(bytes.data() + e.offset, into)
+              : tfjs::copy_tfjs_weight(
+                    decode_weight_values(bytes.data() + e.offset, e.count, e.encoding), into);
+      if (!finite) {
+        ew.fail("holds NaN or infinite values");
+      }
+    };
     for (const Entry& e : entries) {
       Where ew{file, "weight \"" + e.name + "\""};
       if (e.optimizer) {
@@ -565,22 +636,15 @@ Model load_tfjs(const std::string& path) {
           continue;  // not a slot of one of the model's weights: of no use
         }
         at::Tensor slot = at::empty_like(of->second);
-        const bool finite =
-            e.encoding.storage == WeightStorage::kFloat32
-                ? tfjs::copy_tfjs_weight(bytes.data() + e.offset, slot)
-                : tfjs::copy_tfjs_weight(
-                      decode_weight_values(bytes.data() + e.offset, e.count, e.encoding), slot);
-        if (!finite) {
-          ew.fail("holds NaN or infinite values");
-        }
+        copy_entry(e, slot, ew);
         saved.weights.emplace_back(e.name, slot);
         continue;
       }
       const auto it = targets.find(e.name);
       if (it == targets.end()) {
         ew.fail(
-            "the model has no such weight (names are \"<layer name>/kernel\" and "
-            "\"<layer name>/bias\")");
+            "the model has no such weight (names are \"<layer name>/kernel\", "
+            "\"<layer name>/bias\" and, by layer class, /gamma, /depthwise_kernel, ...)");
       }
       if (loaded[e.name]) {
         ew.fail("appears twice in the manifest");
@@ -591,14 +655,7 @@ Model load_tfjs(const std::string& path) {
         ew.fail("shape " + ordered_json(e.shape).dump() + " does not match the layer's " +
                 ordered_json(expected).dump());
       }
-      const bool finite =
-          e.encoding.storage == WeightStorage::kFloat32
-              ? tfjs::copy_tfjs_weight(bytes.data() + e.offset, target)
-              : tfjs::copy_tfjs_weight(
-                    decode_weight_values(bytes.data() + e.offset, e.count, e.encoding), target);
-      if (!finite) {
-        ew.fail("holds NaN or infinite values");
-      }
+      copy_entry(e, target, ew);
       loaded[e.name] = true;
     }
   }

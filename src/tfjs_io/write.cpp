@@ -25,10 +25,11 @@ namespace mnist {
 
 namespace {
 
-ordered_json variance_scaling() {
+/// Glorot normal (TF.js's Conv2D and Dense default) or uniform.
+ordered_json variance_scaling(const char* distribution = "normal") {
   return {{"class_name", "VarianceScaling"},
           {"config",
-           {{"scale", 1}, {"mode", "fan_avg"}, {"distribution", "normal"}, {"seed", nullptr}}}};
+           {{"scale", 1}, {"mode", "fan_avg"}, {"distribution", distribution}, {"seed", nullptr}}}};
 }
 
 ordered_json zeros() { return {{"class_name", "Zeros"}, {"config", ordered_json::object()}}; }
@@ -48,7 +49,7 @@ ordered_json generated_config(const Layer& l) {
       c["strides"] = {l.strides[0], l.strides[1]};
       c["padding"] = padding_name(l);
       c["data_format"] = "channels_last";
-      c["dilation_rate"] = {1, 1};
+      c["dilation_rate"] = {l.dilation[0], l.dilation[1]};
       c["activation"] = activation_name(l.activation);
       c["use_bias"] = l.use_bias;
       c["bias_initializer"] = zeros();
@@ -56,6 +57,43 @@ ordered_json generated_config(const Layer& l) {
       c["activity_regularizer"] = nullptr;
       c["bias_constraint"] = nullptr;
       break;
+    case LayerKind::kDepthwiseConv2D:
+    case LayerKind::kSeparableConv2D: {
+      const bool separable = l.kind == LayerKind::kSeparableConv2D;
+      if (separable) {
+        c["filters"] = l.units;
+      }
+      c["kernel_size"] = {l.kernel[0], l.kernel[1]};
+      c["strides"] = {l.strides[0], l.strides[1]};
+      c["padding"] = padding_name(l);
+      c["data_format"] = "channels_last";
+      c["dilation_rate"] = {l.dilation[0], l.dilation[1]};
+      c["activation"] = activation_name(l.activation);
+      c["use_bias"] = l.use_bias;
+      c["bias_initializer"] = zeros();
+      c["bias_regularizer"] = nullptr;
+      c["activity_regularizer"] = nullptr;
+      c["bias_constraint"] = nullptr;
+      c["name"] = l.name;
+      c["trainable"] = l.trainable;
+      // TF.js 4.22's SeparableConv2D leaves depth_multiplier out of its
+      // config (and then cannot load its own model of a multiplier above 1);
+      // it reads the field, so it is written for both.
+      c["depth_multiplier"] = l.depth_multiplier;
+      c["depthwise_initializer"] = variance_scaling(separable ? "uniform" : "normal");
+      if (separable) {
+        c["pointwise_initializer"] = variance_scaling("uniform");
+      }
+      c["depthwise_regularizer"] = nullptr;
+      if (separable) {
+        c["pointwise_regularizer"] = nullptr;
+      }
+      c["depthwise_constraint"] = nullptr;
+      if (separable) {
+        c["pointwise_constraint"] = nullptr;
+      }
+      break;
+    }
     case LayerKind::kMaxPooling2D:
     case LayerKind::kAveragePooling2D:
       c["pool_size"] = {l.kernel[0], l.kernel[1]};
@@ -147,6 +185,9 @@ ordered_json model_topology(const ModelSpec& spec) {
     const Layer& l = spec.layers[i];
     ordered_json config = l.config.is_object() ? l.config : generated_config(l);
     config["trainable"] = l.trainable;  // --freeze-up-to may have changed it
+    if (l.kind == LayerKind::kSeparableConv2D) {
+      config["depth_multiplier"] = l.depth_multiplier;  // TF.js's may lack it (generated_config)
+    }
     if (i == 0 && !config.contains("batch_input_shape") && !config.contains("input_shape")) {
       config["batch_input_shape"] = {nullptr, 28, 28, 1};
       config["dtype"] = "float32";

@@ -38,11 +38,21 @@ Writes into OUTDIR:
                    L1 0.01), max pool, BatchNormalization (gamma L2 0.005,
                    beta L1 0.001), flatten, dense 10 softmax (kernel L1L2
                    0.001 / 0.01);
-                 these four seeded, and trained by model.fit 2 epochs on
+                 separable: DepthwiseConv2D (depth multiplier 4, same,
+                   strides 2, relu), SeparableConv2D (8 filters, depth
+                   multiplier 2, relu; depthwise L2 0.01, pointwise L1
+                   0.001 and bias L1 0.01 regularizers), DepthwiseConv2D
+                   [2,3] (trainable: false), max pool, flatten, dense 10
+                   softmax;
+                 these five seeded, and trained by model.fit 2 epochs on
                    the first 64 test images (batches of 16, in order);
                    global-max saved with includeOptimizer (RMSprop's
                    weights in the manifest), regularized too (compiled with
                    adam: Adam's).
+                 dilated: Conv2D dilation_rate 2, Conv2D [3,2] dilation
+                   [2,3] same, SeparableConv2D dilation 2 same, max pool,
+                   Conv2D dilation 3, flatten, dense 10 softmax (not
+                   trained: TF.js 4.22 has no gradient for dilation > 1).
                  Biases get random values too, so bias layout bugs show.
   --layout L     single: one group, paths ["weights.bin"] (what model.save writes)
                  shards: one group, weights split over 3 files at arbitrary
@@ -55,9 +65,9 @@ function fail(msg, code = 2) {
 }
 
 const ARCHS = ['mnist-node', 'small-convnet', 'dense', 'mixed', 'global-avg', 'global-max',
-               'batchnorm', 'regularized'];
+               'batchnorm', 'regularized', 'separable', 'dilated'];
 // Built and then trained a little by TF.js (model.fit), not only initialised.
-const FITTED = ['global-avg', 'global-max', 'batchnorm', 'regularized'];
+const FITTED = ['global-avg', 'global-max', 'batchnorm', 'regularized', 'separable'];
 // Saved with model.save(..., {includeOptimizer: true}): the optimizer's
 // weights ("group": "optimizer", an int32 "iter" among them) follow the model's.
 const WITH_OPTIMIZER = ['global-max', 'regularized'];
@@ -161,6 +171,40 @@ function buildModel(tf, arch) {
     model.add(tf.layers.dense({units: 10, activation: 'softmax', kernelInitializer: init(2),
                                kernelRegularizer: r.l1l2({l1: 0.001, l2: 0.01})}));
     return randomBiases(tf, model, 'adam');
+  }
+  if (arch === 'separable') {
+    // Every axis of the depthwise kernel [kh,kw,in,multiplier] differs, and
+    // TF.js saves a SeparableConv2D without its depth_multiplier (2 here).
+    const init = (seed) => tf.initializers.glorotUniform({seed});
+    const r = tf.regularizers;
+    model.add(tf.layers.depthwiseConv2d({inputShape: [28, 28, 1], kernelSize: 3, depthMultiplier: 4,
+                                         padding: 'same', strides: 2, activation: 'relu',
+                                         depthwiseInitializer: init(1)}));
+    model.add(tf.layers.separableConv2d({kernelSize: 3, filters: 8, depthMultiplier: 2,
+                                         activation: 'relu', depthwiseInitializer: init(2),
+                                         pointwiseInitializer: init(3),
+                                         depthwiseRegularizer: r.l2({l2: 0.01}),
+                                         pointwiseRegularizer: r.l1({l1: 0.001}),
+                                         biasRegularizer: r.l1({l1: 0.01})}));
+    model.add(tf.layers.depthwiseConv2d({kernelSize: [2, 3], trainable: false,
+                                         depthwiseInitializer: init(4)}));
+    model.add(tf.layers.maxPooling2d({poolSize: 2}));
+    model.add(tf.layers.flatten());
+    model.add(tf.layers.dense({units: 10, activation: 'softmax', kernelInitializer: init(5)}));
+    return randomBiases(tf, model);
+  }
+  if (arch === 'dilated') {
+    model.add(tf.layers.conv2d({inputShape: [28, 28, 1], kernelSize: 3, filters: 6, dilationRate: 2,
+                                activation: 'relu'}));
+    model.add(tf.layers.conv2d({kernelSize: [3, 2], filters: 8, dilationRate: [2, 3], padding: 'same',
+                                activation: 'tanh'}));
+    model.add(tf.layers.separableConv2d({kernelSize: 3, filters: 8, dilationRate: 2, padding: 'same',
+                                         activation: 'relu'}));
+    model.add(tf.layers.maxPooling2d({poolSize: 2}));
+    model.add(tf.layers.conv2d({kernelSize: 3, filters: 4, dilationRate: 3}));
+    model.add(tf.layers.flatten());
+    model.add(tf.layers.dense({units: 10, activation: 'softmax'}));
+    return randomBiases(tf, model);
   }
   if (arch === 'global-avg' || arch === 'global-max') {
     const init = (seed) => tf.initializers.glorotUniform({seed});
