@@ -629,6 +629,20 @@ TEST(TfjsLoadTest, SeparableAndDepthwiseConvolutionsLoadAsTfjsWritesThem) {
                       "non-negative integer, found \"two\""),
             std::string::npos)
       << load_error(dir.path().string());
+  // A value that parses but does not work out names the file too.
+  layers[0]["config"]["depth_multiplier"] = 0;
+  write_text(dir.file("model.json"), doc.dump());
+  EXPECT_EQ(load_error(dir.path().string()),
+            dir.file("model.json") +
+                ": layer dw (DepthwiseConv2D): depth_multiplier must be at "
+                "least 1");
+  layers[0]["config"]["depth_multiplier"] = 2;
+  layers[0]["config"]["use_bias"] = "yes";
+  write_text(dir.file("model.json"), doc.dump());
+  EXPECT_NE(load_error(dir.path().string())
+                .find("layer 0 'dw' (DepthwiseConv2D): field \"use_bias\" must be true or false, "
+                      "found \"yes\""),
+            std::string::npos);
 }
 
 TEST(TfjsLoadTest, BatchNormalizationFieldsAndRegularizersAreChecked) {

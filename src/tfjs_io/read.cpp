@@ -530,7 +530,13 @@ Model load_tfjs(const std::string& path) {
     }
     spec.metadata = *metadata;
   }
-  Model model(std::move(spec));
+  Model model = [&] {
+    try {
+      return Model(std::move(spec));
+    } catch (const FormatError& e) {  // a shape or value that does not work out
+      w.fail(e.what());
+    }
+  }();
   // model.save(..., {includeOptimizer: true}) writes the compile() settings.
   if (const ordered_json* training = find(doc, "trainingConfig")) {
     if (const ordered_json* optimizer = find(*training, "optimizer_config")) {
