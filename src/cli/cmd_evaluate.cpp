@@ -44,11 +44,9 @@ int run_evaluate(const EvaluateOptions& o) {
   const auto classes = static_cast<int64_t>(labels.size());
   const nlohmann::ordered_json& metadata = model->spec().metadata;
   const DatasetKind dataset = dataset_of(metadata);
-  const std::vector<std::string> names = class_names_of(metadata, classes);
-  const bool named = names != class_names(DatasetKind::kMnist);
   // A model of some digits only (--labels) is tested on those; each row of
   // the text says the digit, not its output's index.
-  const bool digits = dataset == DatasetKind::kMnist;
+  const OutputNames names = output_names(metadata, classes);
   const std::string data_dir = o.data_dir.empty() ? default_data_dir(dataset) : o.data_dir;
   const Dataset all = load_pair(data_dir, kTestImagesFile, kTestLabelsFile, o.test_limit);
   const Dataset test = select_labels(all, labels);
@@ -68,9 +66,9 @@ int run_evaluate(const EvaluateOptions& o) {
     doc["count"] = r.count;
     doc["loss"] = r.loss;
     doc["accuracy"] = r.accuracy;
-    if (named) {
+    if (names.named) {
       doc["dataset"] = dataset_name(dataset);
-      doc["class_names"] = names;
+      doc["class_names"] = names.names;
     }
     if (labels != all_labels()) {
       doc["labels"] = labels;
@@ -88,23 +86,20 @@ int run_evaluate(const EvaluateOptions& o) {
     return 0;
   }
   print_evaluation(r);
-  const auto row_name = [&](int64_t c) {
-    return digits ? names[c] : std::to_string(c) + (named ? " " + names[c] : "");
-  };
   std::string out = "\nPer-class accuracy (test images";
   out += labels == all_labels() ? "" : " of " + labels_text(labels);
   out += "):\n";
   for (int64_t c = 0; c < classes; ++c) {
-    out += fmt::format("  {}: {:.4f} ({} images)\n", row_name(c), per_class[c].item<double>(),
-                       r.confusion[c].sum().item<int64_t>());
+    out += fmt::format("  {}: {:.4f} ({} images)\n", names.with_name(c),
+                       per_class[c].item<double>(), r.confusion[c].sum().item<int64_t>());
   }
   out += "\nConfusion matrix (rows: true label, columns: predicted):\n     ";
   for (int64_t c = 0; c < classes; ++c) {
-    out += fmt::format("{:>6}", digits ? names[c] : std::to_string(c));
+    out += fmt::format("{:>6}", names.short_name(c));
   }
   out += "\n";
   for (int64_t t = 0; t < classes; ++t) {
-    out += fmt::format("  {:>2} ", digits ? names[t] : std::to_string(t));
+    out += fmt::format("  {:>2} ", names.short_name(t));
     for (int64_t p = 0; p < classes; ++p) {
       out += fmt::format("{:>6}", r.confusion[t][p].item<int64_t>());
     }

@@ -72,9 +72,7 @@ int run_predict(const PredictOptions& o) {
 
   // A model of another dataset than MNIST names its classes (e.g. "Sneaker");
   // one of some digits only (--labels) says the digit of each output.
-  const std::vector<std::string> names = class_names_of(model->spec().metadata, classes);
-  const bool named = names != class_names(DatasetKind::kMnist);
-  const bool digits = dataset_of(model->spec().metadata) == DatasetKind::kMnist;
+  const OutputNames names = output_names(model->spec().metadata, classes);
   nlohmann::ordered_json doc = nlohmann::ordered_json::array();
   std::string text;
   for (size_t i = 0; i < inputs.size(); ++i) {
@@ -91,16 +89,14 @@ int run_predict(const PredictOptions& o) {
     if (labels != all_labels()) {
       entry["label"] = labels[predicted];
     }
-    if (named) {
-      entry["class_name"] = names[predicted];
+    if (names.named) {
+      entry["class_name"] = names.names[predicted];
     }
     doc.push_back(entry);
     text += fmt::format("{}: {} (probability {:.4f})\n ", inputs[i].first,
-                        digits ? names[predicted]
-                               : std::to_string(predicted) + (named ? " " + names[predicted] : ""),
-                        values[predicted]);
+                        names.with_name(predicted), values[predicted]);
     for (int64_t c = 0; c < classes; ++c) {
-      text += fmt::format(" {}:{:.4f}", digits ? names[c] : std::to_string(c), values[c]);
+      text += fmt::format(" {}:{:.4f}", names.short_name(c), values[c]);
     }
     text += "\n";
   }

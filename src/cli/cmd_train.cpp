@@ -246,6 +246,16 @@ int run_train(const TrainOptions& o, const GlobalOptions& global, const std::str
     model = replace_head(model, classes);
     spdlog::info("new head: {} has {} units, for labels {}", model->spec().layers.back().name,
                  classes, labels_text(labels));
+  } else if (outputs < 2 || outputs > kNumClasses) {
+    std::string shape = "[null";
+    for (const int64_t d : model->spec().layers.back().output_shape) {
+      shape += "," + std::to_string(d);
+    }
+    throw ConfigError((checkpoint ? checkpoint->path : o.model_load_path) +
+                      ": the model's output is " + shape +
+                      "]; mnist-train trains classifiers of 2 to 10 outputs, one per label; add "
+                      "--replace-head to give it a new last Dense layer of " +
+                      std::to_string(classes) + " units");
   } else if (outputs != classes) {
     throw ConfigError((checkpoint ? checkpoint->path : o.model_load_path) + ": the model has " +
                       std::to_string(outputs) + " outputs (labels " + labels_text(model_labels) +
@@ -299,6 +309,9 @@ int run_train(const TrainOptions& o, const GlobalOptions& global, const std::str
                           select_labels(all_data.test, labels)};
   for (const auto& [set, all, name] : {std::tuple{&data.train, &all_data.train, "training"},
                                        std::tuple{&data.test, &all_data.test, "test"}}) {
+    if (all->size() == 0) {
+      throw DataError(data_dir + ": the " + name + " images file holds no images");
+    }
     if (set->size() == 0) {
       throw DataError(data_dir + ": none of the " + std::to_string(all->size()) + " " + name +
                       " images has one of the labels " + labels_text(labels));

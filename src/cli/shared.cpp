@@ -164,6 +164,23 @@ void apply_onednn_flag(bool onednn, const c10::Device& device, Precision precisi
                             : "convolutions: libtorch's (--no-onednn); max pooling: libtorch's");
 }
 
+std::string OutputNames::with_name(int64_t output) const {
+  const auto& name = names.at(static_cast<size_t>(output));
+  return digits ? name : std::to_string(output) + (named ? " " + name : "");
+}
+
+std::string OutputNames::short_name(int64_t output) const {
+  return digits ? names.at(static_cast<size_t>(output)) : std::to_string(output);
+}
+
+OutputNames output_names(const nlohmann::ordered_json& metadata, int64_t outputs) {
+  OutputNames out;
+  out.names = class_names_of(metadata, outputs);
+  out.named = out.names != class_names(DatasetKind::kMnist);
+  out.digits = dataset_of(metadata) == DatasetKind::kMnist;
+  return out;
+}
+
 void print_evaluation(const EvalResult& result) {
   std::printf("Evaluation result:\n  Loss = %.3f; Accuracy = %.3f\n", result.loss, result.accuracy);
   std::fflush(stdout);

@@ -104,4 +104,20 @@ void apply_onednn_flag(bool onednn, const c10::Device& device, Precision precisi
 /// prints it, on stdout (flushed).
 void print_evaluation(const EvalResult& result);
 
+/// How evaluate's and predict's text names a model's outputs: an MNIST
+/// model (all digits, or some, --labels) by the digit each output stands
+/// for; one of another dataset by its index, and its class name where one
+/// is wanted ("7 Sneaker").
+struct OutputNames {
+  std::vector<std::string> names;  ///< class_names_of(metadata, outputs)
+  bool named = false;              ///< not MNIST's names: JSON adds them
+  bool digits = true;              ///< an MNIST model
+
+  /// "7" (a digit), or "7 Sneaker".
+  std::string with_name(int64_t output) const;
+  /// "7" (a digit), or "7" (the index): a table column.
+  std::string short_name(int64_t output) const;
+};
+OutputNames output_names(const nlohmann::ordered_json& metadata, int64_t outputs);
+
 }  // namespace mnist::cli
