@@ -6,7 +6,9 @@
 # tests cover; and the packaging test, "install", which checks installed files
 # and a .deb). Any sanitizer report fails the run. Run
 # scripts/setup.sh --tests first (scripts/test.sh does).
-# Usage: scripts/sanitize.sh [CTEST_ARGS...]
+# Without arguments the unit tests run as one process per core
+# (scripts/unit_tests.sh): under ASan a start costs about 3 s.
+# Usage: scripts/sanitize.sh [CTEST_ARGS...] (given, ctest runs with them)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build_dir=${ASAN_BUILD_DIR:-$root/build-asan}
@@ -17,4 +19,10 @@ cmake --build "$build_dir" -j "$(nproc)"
 # shellcheck source=scripts/sanitizer_env.sh
 . "$root/scripts/sanitizer_env.sh"
 cd "$build_dir"
-exec ctest --output-on-failure -j "$(nproc)" -LE "node|long|install" "$@"
+if [ $# -gt 0 ]; then
+  exec ctest --output-on-failure -j "$(nproc)" -LE "node|long|install" "$@"
+fi
+status=0
+ctest --output-on-failure -j "$(nproc)" -LE "node|long|install|unit" || status=1
+"$root/scripts/unit_tests.sh" "$build_dir" || status=1
+exit "$status"

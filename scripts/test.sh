@@ -2,7 +2,9 @@
 # One command from a fresh Debian 12 machine to a full test run: the same
 # set-up as scripts/train.sh plus the test dependencies, then
 #   0. the C++ files' format (scripts/check_format.sh, clang-format 14);
-#   1. every test of the Release build (unit, end to end, real TF.js, browser);
+#   1. every test of the Release build (end to end, real TF.js, browser
+#      through ctest; the unit tests as one process per core,
+#      scripts/unit_tests.sh);
 #   2. the unit and end-to-end tests again under ASan + UBSan (clang,
 #      build-asan/: scripts/sanitize.sh);
 #   3. each libFuzzer harness for FUZZ_SECONDS (default 60) s (scripts/fuzz.sh).
@@ -24,7 +26,9 @@ step() { echo; echo "==> $1" >&2; }
 step "format (clang-format 14)"
 "$root/scripts/check_format.sh" || failed+=("format")
 step "tests (Release build)"
-ctest --output-on-failure -j "$(nproc)" || failed+=("tests")
+ctest --output-on-failure -j "$(nproc)" -LE unit || failed+=("tests")
+step "unit tests (Release build), one process per core"
+"$root/scripts/unit_tests.sh" . || failed+=("unit tests")
 step "tests under ASan + UBSan"
 "$root/scripts/sanitize.sh" || failed+=("sanitizers")
 step "fuzzing, ${FUZZ_SECONDS:-60} s per harness"
