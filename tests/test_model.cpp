@@ -12,6 +12,7 @@
 #include <torch/utils.h>
 #include "mnist/error.hpp"
 #include "mnist/optimizer.hpp"
+#include "test_util.hpp"
 
 namespace mnist {
 namespace {
@@ -136,12 +137,7 @@ TEST(ModelTest, ForwardIsLogitsAndPredictIsSoftmax) {
   EXPECT_TRUE(model->ends_in_softmax());
 }
 
-Layer layer(LayerKind kind, const char* name) {
-  Layer l;
-  l.kind = kind;
-  l.name = name;
-  return l;
-}
+using test::layer;
 
 TEST(ModelTest, SamePaddingStridesAndAveragePoolingFollowTf) {
   ModelSpec spec;

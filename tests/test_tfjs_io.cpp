@@ -540,30 +540,21 @@ TEST(TfjsLoadTest, GlobalPoolingLayersLoadAndKeepdimsIsRefused) {
 
 TEST(TfjsLoadTest, SeparableAndDepthwiseConvolutionsLoadAsTfjsWritesThem) {
   test::TempDir dir;
-  Layer dw;
-  dw.kind = LayerKind::kDepthwiseConv2D;
-  dw.name = "dw";
+  Layer dw = test::layer(LayerKind::kDepthwiseConv2D, "dw");
   dw.kernel = {3, 3};
   dw.depth_multiplier = 2;
   dw.same_padding = true;
-  Layer sep;
-  sep.kind = LayerKind::kSeparableConv2D;
-  sep.name = "sep";
+  Layer sep = test::layer(LayerKind::kSeparableConv2D, "sep");
   sep.units = 5;
   sep.kernel = {2, 3};
   sep.depth_multiplier = 3;
   sep.dilation = {2, 1};
   sep.activation = Activation::kRelu;
-  Layer flatten;
-  flatten.kind = LayerKind::kFlatten;
-  flatten.name = "f";
-  Layer dense;
-  dense.kind = LayerKind::kDense;
-  dense.name = "d";
+  Layer dense = test::layer(LayerKind::kDense, "d");
   dense.units = 10;
   dense.activation = Activation::kSoftmax;
   ModelSpec spec;
-  spec.layers = {dw, sep, flatten, dense};
+  spec.layers = {dw, sep, test::layer(LayerKind::kFlatten, "f"), dense};
   Model model(spec);
   {
     torch::NoGradGuard no_grad;

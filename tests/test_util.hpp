@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "mnist/model.hpp"
+
 namespace mnist::test {
 
 /// A fresh folder under the system temp dir, removed with its content.
@@ -122,6 +124,14 @@ inline void write_tiny_mnist(const std::string& dir,
   }
   write_idx(dir + "/" + images_name, 2051, {n, 28, 28}, pixels);
   write_idx(dir + "/" + labels_name, 2049, {n}, labels);
+}
+
+/// A layer of `kind` named `name`, every other field at its default.
+inline Layer layer(LayerKind kind, const char* name) {
+  Layer l;
+  l.kind = kind;
+  l.name = name;
+  return l;
 }
 
 }  // namespace mnist::test

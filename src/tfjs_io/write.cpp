@@ -36,6 +36,21 @@ ordered_json zeros() { return {{"class_name", "Zeros"}, {"config", ordered_json:
 
 std::string padding_name(const Layer& l) { return l.same_padding ? "same" : "valid"; }
 
+/// The fields TF.js's BaseConv writes for every convolution, in its order.
+void add_conv_fields(ordered_json& c, const Layer& l) {
+  c["kernel_size"] = {l.kernel[0], l.kernel[1]};
+  c["strides"] = {l.strides[0], l.strides[1]};
+  c["padding"] = padding_name(l);
+  c["data_format"] = "channels_last";
+  c["dilation_rate"] = {l.dilation[0], l.dilation[1]};
+  c["activation"] = activation_name(l.activation);
+  c["use_bias"] = l.use_bias;
+  c["bias_initializer"] = zeros();
+  c["bias_regularizer"] = nullptr;
+  c["activity_regularizer"] = nullptr;
+  c["bias_constraint"] = nullptr;
+}
+
 /// A layer's config with TF.js 4.22's keys in TF.js's order.
 ordered_json generated_config(const Layer& l) {
   ordered_json c;
@@ -45,17 +60,7 @@ ordered_json generated_config(const Layer& l) {
       c["kernel_initializer"] = variance_scaling();
       c["kernel_regularizer"] = nullptr;
       c["kernel_constraint"] = nullptr;
-      c["kernel_size"] = {l.kernel[0], l.kernel[1]};
-      c["strides"] = {l.strides[0], l.strides[1]};
-      c["padding"] = padding_name(l);
-      c["data_format"] = "channels_last";
-      c["dilation_rate"] = {l.dilation[0], l.dilation[1]};
-      c["activation"] = activation_name(l.activation);
-      c["use_bias"] = l.use_bias;
-      c["bias_initializer"] = zeros();
-      c["bias_regularizer"] = nullptr;
-      c["activity_regularizer"] = nullptr;
-      c["bias_constraint"] = nullptr;
+      add_conv_fields(c, l);
       break;
     case LayerKind::kDepthwiseConv2D:
     case LayerKind::kSeparableConv2D: {
@@ -63,17 +68,7 @@ ordered_json generated_config(const Layer& l) {
       if (separable) {
         c["filters"] = l.units;
       }
-      c["kernel_size"] = {l.kernel[0], l.kernel[1]};
-      c["strides"] = {l.strides[0], l.strides[1]};
-      c["padding"] = padding_name(l);
-      c["data_format"] = "channels_last";
-      c["dilation_rate"] = {l.dilation[0], l.dilation[1]};
-      c["activation"] = activation_name(l.activation);
-      c["use_bias"] = l.use_bias;
-      c["bias_initializer"] = zeros();
-      c["bias_regularizer"] = nullptr;
-      c["activity_regularizer"] = nullptr;
-      c["bias_constraint"] = nullptr;
+      add_conv_fields(c, l);
       c["name"] = l.name;
       c["trainable"] = l.trainable;
       // TF.js 4.22's SeparableConv2D leaves depth_multiplier out of its
