@@ -17,8 +17,6 @@
 
 namespace mnist {
 
-namespace {
-
 std::string shape_text(const std::vector<int64_t>& shape) {
   std::ostringstream out;
   out << "[null";
@@ -28,6 +26,8 @@ std::string shape_text(const std::vector<int64_t>& shape) {
   out << "]";
   return out.str();
 }
+
+namespace {
 
 std::string pair_text(const std::array<int64_t, 2>& pair) {
   return "[" + std::to_string(pair[0]) + "," + std::to_string(pair[1]) + "]";
@@ -119,6 +119,13 @@ constexpr std::array<int64_t, 2> kNoPadding{0, 0};
 /// The extent of a kernel of `size` taps `dilation` apart (TF.js's
 /// conv_util getEffectiveFilterSize).
 int64_t dilated(int64_t size, int64_t dilation) { return (size - 1) * dilation + 1; }
+
+/// The (rows, columns) plans of a convolution's or pooling layer's window on
+/// a height x width input (pooling layers have dilation 1: the Model sets it).
+std::pair<AxisPlan, AxisPlan> plan_window(const Layer& l, int64_t height, int64_t width) {
+  return {plan_axis(height, dilated(l.kernel[0], l.dilation[0]), l.strides[0], l.same_padding),
+          plan_axis(width, dilated(l.kernel[1], l.dilation[1]), l.strides[1], l.same_padding)};
+}
 
 bool is_conv(LayerKind kind) {
   return kind == LayerKind::kConv2D || kind == LayerKind::kDepthwiseConv2D ||
@@ -276,10 +283,7 @@ ModelImpl::ModelImpl(ModelSpec spec) : spec_(std::move(spec)) {
                            pair_text(l.strides) +
                            ": either the strides or the dilation rate must be 1 (as in TF.js)");
         }
-        const AxisPlan h =
-            plan_axis(shape[0], dilated(l.kernel[0], l.dilation[0]), l.strides[0], l.same_padding);
-        const AxisPlan w =
-            plan_axis(shape[1], dilated(l.kernel[1], l.dilation[1]), l.strides[1], l.same_padding);
+        const auto [h, w] = plan_window(l, shape[0], shape[1]);
         if (h.out < 1 || w.out < 1) {
           bad_layer(l, "input " + shape_text(shape) + " is smaller than the window");
         }
@@ -395,10 +399,7 @@ at::Tensor ModelImpl::apply(const Layer& l, size_t i, at::Tensor x, bool final_s
                              : l.activation;
   switch (l.kind) {
     case LayerKind::kConv2D: {
-      const AxisPlan h =
-          plan_axis(x.size(2), dilated(l.kernel[0], l.dilation[0]), l.strides[0], l.same_padding);
-      const AxisPlan w =
-          plan_axis(x.size(3), dilated(l.kernel[1], l.dilation[1]), l.strides[1], l.same_padding);
+      const auto [h, w] = plan_window(l, x.size(2), x.size(3));
       const ConvPadding pad{h.pad_before, h.pad_after, w.pad_before, w.pad_after};
       const bool relu = act == Activation::kRelu;
       const bool plain = l.dilation[0] == 1 && l.dilation[1] == 1;
@@ -419,8 +420,7 @@ at::Tensor ModelImpl::apply(const Layer& l, size_t i, at::Tensor x, bool final_s
       // dilation), then a 1x1 convolution; then the bias.
       return activate(at::conv2d(depthwise(l, i, x), pointwise_[i], biases_[i]), act);
     case LayerKind::kMaxPooling2D: {
-      const AxisPlan h = plan_axis(x.size(2), l.kernel[0], l.strides[0], l.same_padding);
-      const AxisPlan w = plan_axis(x.size(3), l.kernel[1], l.strides[1], l.same_padding);
+      const auto [h, w] = plan_window(l, x.size(2), x.size(3));
       const at::Tensor out =
           try_onednn_max_pool2d(x, {l.kernel[0], l.kernel[1]}, {l.strides[0], l.strides[1]},
                                 {h.pad_before, h.pad_after, w.pad_before, w.pad_after});
@@ -431,8 +431,7 @@ at::Tensor ModelImpl::apply(const Layer& l, size_t i, at::Tensor x, bool final_s
                             {l.kernel[0], l.kernel[1]}, {l.strides[0], l.strides[1]});
     }
     case LayerKind::kAveragePooling2D: {
-      const AxisPlan h = plan_axis(x.size(2), l.kernel[0], l.strides[0], l.same_padding);
-      const AxisPlan w = plan_axis(x.size(3), l.kernel[1], l.strides[1], l.same_padding);
+      const auto [h, w] = plan_window(l, x.size(2), x.size(3));
       const at::Tensor sum = at::avg_pool2d(pad_hw(x, h, w, 0.0), {l.kernel[0], l.kernel[1]},
                                             {l.strides[0], l.strides[1]});
       if (!l.same_padding) {
@@ -503,10 +502,7 @@ at::Tensor ModelImpl::depthwise(const Layer& l, size_t i, const at::Tensor& x) {
   // channel c * depth_multiplier + m, as a grouped convolution of one group
   // per input channel orders them. Its weight [in*dm,1,kh,kw] is the kernel
   // [dm,in,kh,kw] with its first two axes swapped.
-  const AxisPlan h =
-      plan_axis(x.size(2), dilated(l.kernel[0], l.dilation[0]), l.strides[0], l.same_padding);
-  const AxisPlan w =
-      plan_axis(x.size(3), dilated(l.kernel[1], l.dilation[1]), l.strides[1], l.same_padding);
+  const auto [h, w] = plan_window(l, x.size(2), x.size(3));
   const at::Tensor& k = kernels_[i];
   const int64_t in = k.size(1);
   const at::Tensor weight =

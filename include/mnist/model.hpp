@@ -100,6 +100,9 @@ struct ModelSpec {
   nlohmann::ordered_json metadata;
 };
 
+/// A layer's shape with its batch axis, as TF.js prints it: "[null,12]".
+std::string shape_text(const std::vector<int64_t>& shape);
+
 /// TF.js's class name of a layer kind ("Conv2D", "Dense", ...).
 const char* class_name(LayerKind kind);
 /// TF.js's name of an activation ("relu", "softmax", ...).

@@ -247,13 +247,10 @@ int run_train(const TrainOptions& o, const GlobalOptions& global, const std::str
     spdlog::info("new head: {} has {} units, for labels {}", model->spec().layers.back().name,
                  classes, labels_text(labels));
   } else if (outputs < 2 || outputs > kNumClasses) {
-    std::string shape = "[null";
-    for (const int64_t d : model->spec().layers.back().output_shape) {
-      shape += "," + std::to_string(d);
-    }
     throw ConfigError((checkpoint ? checkpoint->path : o.model_load_path) +
-                      ": the model's output is " + shape +
-                      "]; mnist-train trains classifiers of 2 to 10 outputs, one per label; add "
+                      ": the model's output is " +
+                      shape_text(model->spec().layers.back().output_shape) +
+                      "; mnist-train trains classifiers of 2 to 10 outputs, one per label; add "
                       "--replace-head to give it a new last Dense layer of " +
                       std::to_string(classes) + " units");
   } else if (outputs != classes) {
