@@ -23,6 +23,7 @@ at::Tensor tfjs_categorical_crossentropy(const at::Tensor& logits,
 }
 
 EvalResult evaluate(Model& model, const Dataset& data, int64_t batch_size, Precision precision) {
+  check_input(model, data.images);
   EvalResult result;
   result.count = data.size();
   // One row and column per output: ten, or the size of the label set.

@@ -44,6 +44,7 @@ TrainOutcome train(Model& model,
         "the model's last layer must apply softmax to train it with "
         "categorical cross-entropy");
   }
+  check_input(model, train.images);
   const c10::Device device = cfg.device;
   const at::Tensor images = train.images.to(device);
   const at::Tensor labels = train.labels.to(device);

@@ -91,13 +91,10 @@ int export_model(const std::string& out, int64_t n, uint64_t seed) {
 
 int write_versions(const std::string& out) {
   mnist::ModelSpec small;
-  small.layers.resize(2);
-  small.layers[0].kind = mnist::LayerKind::kFlatten;
-  small.layers[0].name = "flatten_Flatten1";
-  small.layers[1].kind = mnist::LayerKind::kDense;
-  small.layers[1].name = "dense_Dense1";
-  small.layers[1].units = 10;
-  small.layers[1].activation = mnist::Activation::kSoftmax;
+  small.layers = {
+      mnist::make_layer("Flatten", {{"name", "flatten_Flatten1"}}),
+      mnist::make_layer("Dense",
+                        {{"name", "dense_Dense1"}, {"units", 10}, {"activation", "softmax"}})};
   const std::vector<std::pair<std::string, mnist::ModelSpec>> versions = {
       {"A", mnist::mnist_node_spec()}, {"B", mnist::mnist_node_spec()}, {"C", small}};
   at::Tensor image = at::arange(784, at::kFloat).fmod(7).div(7).reshape({1, 1, 28, 28});

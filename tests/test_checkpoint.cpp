@@ -196,15 +196,8 @@ TEST(SaveTfjsReplaceTest, AFolderLeftByAKilledSaveLoadsAndTheNextSaveCleansItUp)
   namespace fs = std::filesystem;
   const std::string folder = dir.path().string();
   ModelSpec spec;
-  Layer flatten;
-  flatten.kind = LayerKind::kFlatten;
-  flatten.name = "flatten_Flatten1";
-  Layer dense;
-  dense.kind = LayerKind::kDense;
-  dense.name = "dense_Dense1";
-  dense.units = 10;
-  dense.activation = Activation::kSoftmax;
-  spec.layers = {flatten, dense};
+  spec.layers = {test::layer("Flatten", "flatten_Flatten1"),
+                 test::layer("Dense", "dense_Dense1", {{"units", 10}, {"activation", "softmax"}})};
   Model small(spec);
   Model big(mnist_node_spec());
   save_tfjs(big, folder);

@@ -26,7 +26,7 @@ TEST(ModelTest, Has594922Parameters) {
   Model model(mnist_node_spec());
   EXPECT_EQ(count_params(model), 594922);
   EXPECT_EQ(model->spec().layers.size(), 11U);
-  EXPECT_EQ(model->spec().layers[6].output_shape, (std::vector<int64_t>{1024}));
+  EXPECT_EQ(model->spec().layers[6]->output_shape, (std::vector<int64_t>{1024}));
 }
 
 TEST(ModelTest, SummaryIsWhatTfjsPrints) {
@@ -98,14 +98,7 @@ TEST(ModelTest, TrainingDropoutKeepsOneMinusRateScaled) {
   // 0.25 and 0.5 take the byte-mask path, 0.3 libtorch's dropout.
   for (const double rate : {0.25, 0.5, 0.3}) {
     ModelSpec spec;
-    Layer flatten;
-    flatten.kind = LayerKind::kFlatten;
-    flatten.name = "f";
-    Layer drop;
-    drop.kind = LayerKind::kDropout;
-    drop.name = "d";
-    drop.rate = rate;
-    spec.layers = {flatten, drop};
+    spec.layers = {test::layer("Flatten", "f"), test::layer("Dropout", "d", {{"rate", rate}})};
     Model model(spec);
     const at::Tensor x = at::ones({2000, 1, 28, 28});
     const at::Tensor y = model->forward(x);
@@ -141,30 +134,21 @@ using test::layer;
 
 TEST(ModelTest, SamePaddingStridesAndAveragePoolingFollowTf) {
   ModelSpec spec;
-  Layer conv = layer(LayerKind::kConv2D, "c");
-  conv.units = 4;
-  conv.kernel = {3, 3};
-  conv.strides = {2, 2};
-  conv.same_padding = true;
-  Layer pool = layer(LayerKind::kAveragePooling2D, "p");
-  pool.kernel = {3, 3};
-  pool.strides = {3, 3};
-  pool.same_padding = true;
-  Layer dense = layer(LayerKind::kDense, "d");
-  dense.units = 10;
-  dense.activation = Activation::kSoftmax;
-  spec.layers = {conv, pool, layer(LayerKind::kFlatten, "f"), dense};
+  spec.layers = {
+      layer("Conv2D", "c",
+            {{"filters", 4}, {"kernel_size", 3}, {"strides", 2}, {"padding", "same"}}),
+      layer("AveragePooling2D", "p", {{"pool_size", 3}, {"strides", 3}, {"padding", "same"}}),
+      layer("Flatten", "f"), layer("Dense", "d", {{"units", 10}, {"activation", "softmax"}})};
   Model model(spec);
   // TF: ceil(28 / 2) = 14, then ceil(14 / 3) = 5.
-  EXPECT_EQ(model->spec().layers[0].output_shape, (std::vector<int64_t>{14, 14, 4}));
-  EXPECT_EQ(model->spec().layers[1].output_shape, (std::vector<int64_t>{5, 5, 4}));
+  EXPECT_EQ(model->spec().layers[0]->output_shape, (std::vector<int64_t>{14, 14, 4}));
+  EXPECT_EQ(model->spec().layers[1]->output_shape, (std::vector<int64_t>{5, 5, 4}));
   EXPECT_EQ(model->forward(at::rand({2, 1, 28, 28})).sizes(), (at::IntArrayRef{2, 10}));
   // Average pooling with "same" averages only the cells inside the input.
   ModelSpec ones;
-  Layer avg = pool;
-  avg.kernel = {2, 2};
-  avg.strides = {2, 2};
-  ones.layers = {avg, layer(LayerKind::kFlatten, "f")};
+  ones.layers = {
+      layer("AveragePooling2D", "p", {{"pool_size", 2}, {"strides", 2}, {"padding", "same"}}),
+      layer("Flatten", "f")};
   Model pooling(ones);
   const at::Tensor out = pooling->forward(at::ones({1, 1, 28, 28}));
   EXPECT_TRUE(out.allclose(at::ones_like(out)));
@@ -172,9 +156,7 @@ TEST(ModelTest, SamePaddingStridesAndAveragePoolingFollowTf) {
 
 TEST(ModelTest, RefusesShapesThatDoNotWorkOut) {
   ModelSpec dense_on_image;
-  Layer dense = layer(LayerKind::kDense, "dense_x");
-  dense.units = 10;
-  dense_on_image.layers = {dense};
+  dense_on_image.layers = {layer("Dense", "dense_x", {{"units", 10}})};
   try {
     Model m(dense_on_image);
     FAIL() << "expected FormatError";
@@ -183,10 +165,7 @@ TEST(ModelTest, RefusesShapesThatDoNotWorkOut) {
         << e.what();
   }
   ModelSpec too_small;
-  Layer conv = layer(LayerKind::kConv2D, "c");
-  conv.units = 1;
-  conv.kernel = {29, 29};
-  too_small.layers = {conv};
+  too_small.layers = {layer("Conv2D", "c", {{"filters", 1}, {"kernel_size", 29}})};
   EXPECT_THROW(Model m(too_small), FormatError);
 }
 
@@ -196,22 +175,21 @@ TEST(ModelTest, DilatedConvolutionIsOneWithItsKernelSpreadOut) {
   // between the taps gives the same output, and the same gradient at the
   // taps: so training a dilated model (which TF.js's gradients refuse)
   // follows from the plain convolution's.
-  Layer d = layer(LayerKind::kConv2D, "d");
-  d.units = 3;
-  d.kernel = {3, 2};
-  d.dilation = {2, 3};
-  d.same_padding = true;
-  d.activation = Activation::kTanh;
-  Layer spread_out = d;
-  spread_out.kernel = {5, 4};
-  spread_out.dilation = {1, 1};
+  nlohmann::ordered_json d = {{"filters", 3},
+                              {"kernel_size", {3, 2}},
+                              {"dilation_rate", {2, 3}},
+                              {"padding", "same"},
+                              {"activation", "tanh"}};
+  nlohmann::ordered_json spread_out = d;
+  spread_out["kernel_size"] = {5, 4};
+  spread_out["dilation_rate"] = {1, 1};
   ModelSpec dilated_spec;
-  dilated_spec.layers = {d};
+  dilated_spec.layers = {layer("Conv2D", "d", d)};
   ModelSpec spread_spec;
-  spread_spec.layers = {spread_out};
+  spread_spec.layers = {layer("Conv2D", "d", spread_out)};
   Model dilated(dilated_spec);
   Model spread(spread_spec);
-  EXPECT_EQ(dilated->spec().layers[0].output_shape, (std::vector<int64_t>{28, 28, 3}));
+  EXPECT_EQ(dilated->spec().layers[0]->output_shape, (std::vector<int64_t>{28, 28, 3}));
   const at::Tensor k = dilated->weight("d/kernel");
   at::Tensor wide = spread->weight("d/kernel");
   {
@@ -242,9 +220,9 @@ TEST(ModelTest, DilatedConvolutionIsOneWithItsKernelSpreadOut) {
   }
   EXPECT_TRUE(dilated->weight("d/bias").grad().allclose(spread->weight("d/bias").grad(), 1e-4));
   // "valid": 28 - 5 + 1 rows, 28 - 4 + 1 columns.
-  d.same_padding = false;
-  dilated_spec.layers = {d};
-  EXPECT_EQ(Model(dilated_spec)->spec().layers[0].output_shape, (std::vector<int64_t>{24, 25, 3}));
+  d["padding"] = "valid";
+  dilated_spec.layers = {layer("Conv2D", "d", d)};
+  EXPECT_EQ(Model(dilated_spec)->spec().layers[0]->output_shape, (std::vector<int64_t>{24, 25, 3}));
 }
 
 TEST(ModelTest, DepthwiseAndSeparableConvolutionsFollowTfjs) {
@@ -253,29 +231,25 @@ TEST(ModelTest, DepthwiseAndSeparableConvolutionsFollowTfjs) {
   // same depthwise step, dilation 2, valid, then 4 filters of 1x1).
   // tfjs-core: input channel c and multiplier m give channel c * 2 + m, from
   // the kernel's TF.js [kh,kw,c,m], which is [m,c,kh,kw] here.
-  Layer widen = layer(LayerKind::kConv2D, "widen");
-  widen.units = 3;
-  widen.use_bias = false;
-  Layer dw = layer(LayerKind::kDepthwiseConv2D, "dw");
-  dw.depth_multiplier = 2;
-  dw.kernel = {3, 3};
-  dw.strides = {2, 2};
-  dw.same_padding = true;
-  Layer sep = layer(LayerKind::kSeparableConv2D, "sep");
-  sep.units = 4;
-  sep.depth_multiplier = 2;
-  sep.kernel = {3, 3};
-  sep.dilation = {2, 2};
-  sep.activation = Activation::kRelu;
+  const LayerPtr widen =
+      layer("Conv2D", "widen", {{"filters", 3}, {"kernel_size", 1}, {"use_bias", false}});
+  const LayerPtr dw =
+      layer("DepthwiseConv2D", "dw",
+            {{"depth_multiplier", 2}, {"kernel_size", 3}, {"strides", 2}, {"padding", "same"}});
+  const LayerPtr sep = layer("SeparableConv2D", "sep",
+                             {{"filters", 4},
+                              {"depth_multiplier", 2},
+                              {"kernel_size", 3},
+                              {"dilation_rate", 2},
+                              {"activation", "relu"}});
   ModelSpec depthwise_spec;
   depthwise_spec.layers = {widen, dw};
   ModelSpec separable_spec;
   separable_spec.layers = {widen, sep};
   Model depthwise(depthwise_spec);
   Model separable(separable_spec);
-  EXPECT_EQ(depthwise->spec().layers[1].output_shape, (std::vector<int64_t>{14, 14, 6}));
-  EXPECT_EQ(depthwise->spec().layers[1].units, 6);
-  EXPECT_EQ(separable->spec().layers[1].output_shape, (std::vector<int64_t>{24, 24, 4}));
+  EXPECT_EQ(depthwise->spec().layers[1]->output_shape, (std::vector<int64_t>{14, 14, 6}));
+  EXPECT_EQ(separable->spec().layers[1]->output_shape, (std::vector<int64_t>{24, 24, 4}));
   std::vector<std::string> names;
   for (const auto& [name, tensor] : separable->tfjs_weights()) {
     names.push_back(name);
@@ -325,9 +299,9 @@ TEST(ModelTest, DepthwiseAndSeparableConvolutionsFollowTfjs) {
 }
 
 TEST(ModelTest, RefusesDilationWithStridesAndNoDepth) {
-  const auto error = [](const Layer& l) {
+  const auto error = [](const char* cls, const char* name, const nlohmann::ordered_json& c) {
     ModelSpec spec;
-    spec.layers = {l};
+    spec.layers = {layer(cls, name, c)};
     try {
       Model m(spec);
     } catch (const FormatError& e) {
@@ -335,54 +309,43 @@ TEST(ModelTest, RefusesDilationWithStridesAndNoDepth) {
     }
     return std::string();
   };
-  Layer conv = layer(LayerKind::kConv2D, "c");
-  conv.units = 2;
-  conv.kernel = {3, 3};
-  conv.dilation = {2, 1};
-  conv.strides = {1, 2};
-  EXPECT_EQ(error(conv),
+  nlohmann::ordered_json conv = {
+      {"filters", 2}, {"kernel_size", 3}, {"dilation_rate", {2, 1}}, {"strides", {1, 2}}};
+  EXPECT_EQ(error("Conv2D", "c", conv),
             "layer c (Conv2D): dilation_rate [2,1] with strides [1,2]: either the strides or the "
             "dilation rate must be 1 (as in TF.js)");
-  conv.strides = {1, 1};
-  conv.dilation = {14, 14};  // a 29x29 window
-  EXPECT_NE(error(conv).find("is smaller than the window"), std::string::npos);
-  Layer dw = layer(LayerKind::kDepthwiseConv2D, "dw");
-  dw.kernel = {3, 3};
-  dw.depth_multiplier = 0;
-  EXPECT_EQ(error(dw), "layer dw (DepthwiseConv2D): depth_multiplier must be at least 1");
+  conv["strides"] = {1, 1};
+  conv["dilation_rate"] = {14, 14};  // a 29x29 window
+  EXPECT_NE(error("Conv2D", "c", conv).find("is smaller than the window"), std::string::npos);
+  EXPECT_EQ(error("DepthwiseConv2D", "dw", {{"kernel_size", 3}, {"depth_multiplier", 0}}),
+            "layer dw (DepthwiseConv2D): depth_multiplier must be at least 1");
 }
 
 TEST(ModelTest, GlobalPoolingIsTheMeanOrMaxOverHeightAndWidth) {
-  for (const LayerKind kind :
-       {LayerKind::kGlobalAveragePooling2D, LayerKind::kGlobalMaxPooling2D}) {
+  for (const std::string kind : {"GlobalAveragePooling2D", "GlobalMaxPooling2D"}) {
     ModelSpec spec;
-    Layer conv = layer(LayerKind::kConv2D, "c");
-    conv.units = 5;
-    conv.kernel = {3, 3};
-    Layer dense = layer(LayerKind::kDense, "d");
-    dense.units = 10;
-    spec.layers = {conv, layer(kind, "g"), dense};
+    spec.layers = {layer("Conv2D", "c", {{"filters", 5}, {"kernel_size", 3}}),
+                   layer(kind.c_str(), "g"), layer("Dense", "d", {{"units", 10}})};
     Model model(spec);
-    EXPECT_EQ(model->spec().layers[1].output_shape, (std::vector<int64_t>{5}));
+    EXPECT_EQ(model->spec().layers[1]->output_shape, (std::vector<int64_t>{5}));
     EXPECT_EQ(count_params(model), 5 * 9 + 5 + 5 * 10 + 10);
     ModelSpec alone;
-    alone.layers = {layer(kind, "g")};
+    alone.layers = {layer(kind.c_str(), "g")};
     Model pooling(alone);
     const at::Tensor x = at::rand({2, 1, 28, 28});
-    const at::Tensor expected =
-        kind == LayerKind::kGlobalAveragePooling2D ? x.mean({2, 3}) : x.amax({2, 3});
-    EXPECT_TRUE(pooling->forward(x).allclose(expected, 1e-6, 0)) << class_name(kind);
+    const at::Tensor expected = kind == "GlobalAveragePooling2D" ? x.mean({2, 3}) : x.amax({2, 3});
+    EXPECT_TRUE(pooling->forward(x).allclose(expected, 1e-6, 0)) << kind;
   }
   // Global pooling needs an image.
   ModelSpec flat;
-  flat.layers = {layer(LayerKind::kFlatten, "f"), layer(LayerKind::kGlobalMaxPooling2D, "g")};
+  flat.layers = {layer("Flatten", "f"), layer("GlobalMaxPooling2D", "g")};
   EXPECT_THROW(Model m(flat), FormatError);
 }
 
 TEST(ModelTest, GlobalMaxPoolingGivesEveryTiedMaximumTheWholeGradient) {
   // TF.js: dx = dy * equal(x, max(x)); three cells share the maximum 0.75.
   ModelSpec spec;
-  spec.layers = {layer(LayerKind::kGlobalMaxPooling2D, "g")};
+  spec.layers = {layer("GlobalMaxPooling2D", "g")};
   Model model(spec);
   at::Tensor x = at::zeros({1, 1, 28, 28});
   x[0][0][0][0] = 0.75;
@@ -404,8 +367,8 @@ TEST(ModelTest, FrozenLayersTakeNoGradientAndCountAsNonTrainable) {
   EXPECT_EQ(count_trainable_params(model), 594922);
   EXPECT_EQ(freeze_up_to(model, "max_pooling2d_MaxPooling2D1"), 3U);
   EXPECT_EQ(model->layer_index("2"), 2U);
-  EXPECT_FALSE(model->spec().layers[2].trainable);
-  EXPECT_TRUE(model->spec().layers[3].trainable);
+  EXPECT_FALSE(model->spec().layers[2]->trainable);
+  EXPECT_TRUE(model->spec().layers[3]->trainable);
   EXPECT_EQ(count_trainable_params(model), 594922 - 320 - 9248);
   const std::string summary = summary_text(model);
   EXPECT_NE(summary.find("Total params: 594922\nTrainable params: 585354\nNon-trainable params: "
@@ -437,10 +400,7 @@ TEST(ModelTest, FrozenLayersTakeNoGradientAndCountAsNonTrainable) {
 
 TEST(ModelTest, BatchNormalizationUsesBatchStatisticsInTrainingAndMovesTheAverages) {
   ModelSpec spec;
-  Layer norm = layer(LayerKind::kBatchNormalization, "bn");
-  norm.momentum = 0.75;
-  norm.epsilon = 0.01;
-  spec.layers = {norm};
+  spec.layers = {layer("BatchNormalization", "bn", {{"momentum", 0.75}, {"epsilon", 0.01}})};
   Model model(spec);
   EXPECT_EQ(count_params(model), 4);
   EXPECT_EQ(count_trainable_params(model), 2) << "gamma and beta";
@@ -477,7 +437,7 @@ TEST(ModelTest, BatchNormalizationUsesBatchStatisticsInTrainingAndMovesTheAverag
   EXPECT_EQ(fresh->weight("bn/moving_variance").item<float>(), 1.0f);
   EXPECT_EQ(fresh->weight("bn/moving_mean").item<float>(), 0.0f);
   // Only the channels axis.
-  spec.layers[0].axis = 2;
+  spec.layers = {layer("BatchNormalization", "bn", {{"axis", 2}})};
   EXPECT_THROW(Model bad(spec), FormatError);
 }
 
@@ -486,10 +446,7 @@ TEST(ModelTest, BatchNormalizationUsesBatchStatisticsInTrainingAndMovesTheAverag
 // an internal error instead of a format error naming the layer.
 TEST(ModelTest, RefusesDuplicateEmptyOrDottedLayerNames) {
   const auto conv_named = [](const std::string& name) {
-    Layer c = layer(LayerKind::kConv2D, name.c_str());
-    c.units = 2;
-    c.kernel = {3, 3};
-    return c;
+    return layer("Conv2D", name.c_str(), {{"filters", 2}, {"kernel_size", 3}});
   };
   for (const auto& names :
        std::vector<std::vector<std::string>>{{"c1", "c1"}, {"", "c2"}, {"a.b", "c2"}}) {
@@ -513,8 +470,8 @@ TEST(ModelTest, ReplaceHeadGivesTheLastDenseNewUnitsAndKeepsEveryOtherWeight) {
   Model head = replaced(7);
   EXPECT_EQ(model_outputs(head), 3);
   EXPECT_TRUE(head->ends_in_softmax());
-  EXPECT_EQ(head->spec().layers.back().name, "dense_Dense2");
-  EXPECT_TRUE(head->spec().layers.back().trainable);
+  EXPECT_EQ(head->spec().layers.back()->name, "dense_Dense2");
+  EXPECT_TRUE(head->spec().layers.back()->trainable);
   EXPECT_EQ(count_trainable_params(head), 3 * 513);
   for (const auto& [name, tensor] : base->tfjs_weights()) {
     if (name.rfind("dense_Dense2/", 0) != 0) {
@@ -532,15 +489,15 @@ TEST(ModelTest, ReplaceHeadGivesTheLastDenseNewUnitsAndKeepsEveryOtherWeight) {
 
   // A model read from model.json keeps its config, with the new units.
   ModelSpec read = mnist_node_spec(false);
-  read.layers.back().config = {{"units", 10}, {"activation", "softmax"}, {"name", "dense_Dense2"}};
+  read.layers.back()->config = {{"units", 10}, {"activation", "softmax"}, {"name", "dense_Dense2"}};
   Model from_file(read);
-  EXPECT_EQ(replace_head(from_file, 4)->spec().layers.back().config["units"], 4);
+  EXPECT_EQ(replace_head(from_file, 4)->spec().layers.back()->config["units"], 4);
   // Only layers without weights may follow the head.
   ModelSpec tail = mnist_node_spec(false);
-  tail.layers.push_back(layer(LayerKind::kBatchNormalization, "bn"));
+  tail.layers.push_back(layer("BatchNormalization", "bn"));
   EXPECT_THROW(replace_head(Model(tail), 4), ConfigError);
   ModelSpec no_dense;
-  no_dense.layers = {layer(LayerKind::kFlatten, "f")};
+  no_dense.layers = {layer("Flatten", "f")};
   EXPECT_THROW(replace_head(Model(no_dense), 4), ConfigError);
 }
 

@@ -483,7 +483,7 @@ TEST(TfjsIoTest, TrainableFalseIsReadAndWritten) {
   EXPECT_EQ(layers[1]["config"]["trainable"], false);
   EXPECT_EQ(layers[2]["config"]["trainable"], true);
   Model loaded = load_tfjs(dir.path().string());
-  EXPECT_FALSE(loaded->spec().layers[1].trainable);
+  EXPECT_FALSE(loaded->spec().layers[1]->trainable);
   EXPECT_EQ(count_trainable_params(loaded), count_trainable_params(model));
   // A loaded layer keeps its config; freezing it changes only "trainable".
   freeze_up_to(loaded, "conv2d_Conv2D3");
@@ -507,20 +507,9 @@ TEST(TfjsIoTest, TrainableFalseIsReadAndWritten) {
 TEST(TfjsLoadTest, GlobalPoolingLayersLoadAndKeepdimsIsRefused) {
   test::TempDir dir;
   ModelSpec spec;
-  Layer conv;
-  conv.kind = LayerKind::kConv2D;
-  conv.name = "c";
-  conv.units = 3;
-  conv.kernel = {3, 3};
-  Layer pool;
-  pool.kind = LayerKind::kGlobalMaxPooling2D;
-  pool.name = "g";
-  Layer dense;
-  dense.kind = LayerKind::kDense;
-  dense.name = "d";
-  dense.units = 10;
-  dense.activation = Activation::kSoftmax;
-  spec.layers = {conv, pool, dense};
+  spec.layers = {test::layer("Conv2D", "c", {{"filters", 3}, {"kernel_size", 3}}),
+                 test::layer("GlobalMaxPooling2D", "g"),
+                 test::layer("Dense", "d", {{"units", 10}, {"activation", "softmax"}})};
   Model model(spec);
   save_tfjs(model, dir.path().string());
   ordered_json doc = read_json(dir.file("model.json"));
@@ -540,21 +529,17 @@ TEST(TfjsLoadTest, GlobalPoolingLayersLoadAndKeepdimsIsRefused) {
 
 TEST(TfjsLoadTest, SeparableAndDepthwiseConvolutionsLoadAsTfjsWritesThem) {
   test::TempDir dir;
-  Layer dw = test::layer(LayerKind::kDepthwiseConv2D, "dw");
-  dw.kernel = {3, 3};
-  dw.depth_multiplier = 2;
-  dw.same_padding = true;
-  Layer sep = test::layer(LayerKind::kSeparableConv2D, "sep");
-  sep.units = 5;
-  sep.kernel = {2, 3};
-  sep.depth_multiplier = 3;
-  sep.dilation = {2, 1};
-  sep.activation = Activation::kRelu;
-  Layer dense = test::layer(LayerKind::kDense, "d");
-  dense.units = 10;
-  dense.activation = Activation::kSoftmax;
   ModelSpec spec;
-  spec.layers = {dw, sep, test::layer(LayerKind::kFlatten, "f"), dense};
+  spec.layers = {test::layer("DepthwiseConv2D", "dw",
+                             {{"kernel_size", 3}, {"depth_multiplier", 2}, {"padding", "same"}}),
+                 test::layer("SeparableConv2D", "sep",
+                             {{"filters", 5},
+                              {"kernel_size", {2, 3}},
+                              {"depth_multiplier", 3},
+                              {"dilation_rate", {2, 1}},
+                              {"activation", "relu"}}),
+                 test::layer("Flatten", "f"),
+                 test::layer("Dense", "d", {{"units", 10}, {"activation", "softmax"}})};
   Model model(spec);
   {
     torch::NoGradGuard no_grad;
@@ -582,7 +567,7 @@ TEST(TfjsLoadTest, SeparableAndDepthwiseConvolutionsLoadAsTfjsWritesThem) {
   layers[1]["config"].erase("depth_multiplier");
   write_text(dir.file("model.json"), doc.dump());
   Model loaded = load_tfjs(dir.path().string());
-  EXPECT_EQ(loaded->spec().layers[1].depth_multiplier, 3);
+  EXPECT_EQ(loaded->weight("sep/depthwise_kernel").size(0), 3) << "[multiplier,in,kh,kw]";
   EXPECT_TRUE(predict_proba(loaded, x, 3).equal(predict_proba(model, x, 3)));
   test::TempDir again;
   save_tfjs(loaded, again.path().string());
@@ -597,9 +582,12 @@ TEST(TfjsLoadTest, SeparableAndDepthwiseConvolutionsLoadAsTfjsWritesThem) {
                                                   {"config", {{"l1", 0.25}, {"l2", 0.0}}}};
   write_text(dir.file("model.json"), doc.dump());
   Model regularized = load_tfjs(dir.path().string());
-  EXPECT_EQ(regularized->spec().layers[1].kernel_penalty.l2, 0.5);
-  EXPECT_EQ(regularized->spec().layers[1].pointwise_penalty.l1, 0.25);
-  EXPECT_TRUE(regularized->spec().layers[1].training_problem.empty());
+  const auto& sep_weights = regularized->weight_specs(1);
+  EXPECT_EQ(sep_weights[0].name, "depthwise_kernel");
+  EXPECT_EQ(sep_weights[0].penalty.l2, 0.5);
+  EXPECT_EQ(sep_weights[1].name, "pointwise_kernel");
+  EXPECT_EQ(sep_weights[1].penalty.l1, 0.25);
+  EXPECT_TRUE(regularized->spec().layers[1]->training_problem.empty());
   const double expected =
       0.5 * regularized->weight("sep/depthwise_kernel").square().sum().item<double>() +
       0.25 * regularized->weight("sep/pointwise_kernel").abs().sum().item<double>();
@@ -639,13 +627,7 @@ TEST(TfjsLoadTest, SeparableAndDepthwiseConvolutionsLoadAsTfjsWritesThem) {
 TEST(TfjsLoadTest, BatchNormalizationFieldsAndRegularizersAreChecked) {
   test::TempDir dir;
   ModelSpec spec;
-  Layer norm;
-  norm.kind = LayerKind::kBatchNormalization;
-  norm.name = "bn";
-  Layer flatten;
-  flatten.kind = LayerKind::kFlatten;
-  flatten.name = "f";
-  spec.layers = {norm, flatten};
+  spec.layers = {test::layer("BatchNormalization", "bn"), test::layer("Flatten", "f")};
   Model model(spec);
   save_tfjs(model, dir.path().string());
   ordered_json doc = read_json(dir.file("model.json"));
@@ -654,8 +636,8 @@ TEST(TfjsLoadTest, BatchNormalizationFieldsAndRegularizersAreChecked) {
   EXPECT_EQ(c["momentum"], 0.99);
   EXPECT_EQ(c["gamma_initializer"]["class_name"], "Ones");
   Model loaded = load_tfjs(dir.path().string());
-  EXPECT_EQ(loaded->spec().layers[0].kind, LayerKind::kBatchNormalization);
-  EXPECT_TRUE(loaded->spec().layers[0].training_problem.empty());
+  EXPECT_STREQ(loaded->spec().layers[0]->class_name(), "BatchNormalization");
+  EXPECT_TRUE(loaded->spec().layers[0]->training_problem.empty());
   // Keras writes the axis as a list.
   c["axis"] = {3};
   c["gamma_regularizer"] = {{"class_name", "L1L2"}, {"config", {{"l1", 0}, {"l2", 0.01}}}};
@@ -664,11 +646,14 @@ TEST(TfjsLoadTest, BatchNormalizationFieldsAndRegularizersAreChecked) {
   write_text(dir.file("model.json"), doc.dump());
   Model keras = load_tfjs(dir.path().string());
   // L1L2 is applied (a missing or null factor is 0.01, as TF.js's fromConfig).
-  EXPECT_TRUE(keras->spec().layers[0].training_problem.empty());
-  EXPECT_EQ(keras->spec().layers[0].kernel_penalty.l1, 0.0);
-  EXPECT_EQ(keras->spec().layers[0].kernel_penalty.l2, 0.01);
-  EXPECT_EQ(keras->spec().layers[0].bias_penalty.l1, 0.01);
-  EXPECT_EQ(keras->spec().layers[0].bias_penalty.l2, 0.01);
+  EXPECT_TRUE(keras->spec().layers[0]->training_problem.empty());
+  const auto& bn_weights = keras->weight_specs(0);
+  EXPECT_EQ(bn_weights[0].name, "gamma");
+  EXPECT_EQ(bn_weights[0].penalty.l1, 0.0);
+  EXPECT_EQ(bn_weights[0].penalty.l2, 0.01);
+  EXPECT_EQ(bn_weights[1].name, "beta");
+  EXPECT_EQ(bn_weights[1].penalty.l1, 0.01);
+  EXPECT_EQ(bn_weights[1].penalty.l2, 0.01);
   EXPECT_TRUE(keras->regularized());
   // One channel: gamma 1 (0.01 * 1^2), beta 0.
   EXPECT_NEAR(keras->regularization_loss().item<double>(), 0.01, 1e-9);
@@ -681,7 +666,7 @@ TEST(TfjsLoadTest, BatchNormalizationFieldsAndRegularizersAreChecked) {
   c["beta_regularizer"] = {{"class_name", "L2"}, {"config", {{"l2", 0.01}}}};
   c["gamma_constraint"] = {{"class_name", "NonNeg"}, {"config", ordered_json::object()}};
   write_text(dir.file("model.json"), doc.dump());
-  EXPECT_EQ(load_tfjs(dir.path().string())->spec().layers[0].training_problem,
+  EXPECT_EQ(load_tfjs(dir.path().string())->spec().layers[0]->training_problem,
             "field \"beta_regularizer\" (L2) is not applied in training by mnist-train (only "
             "L1L2 regularizers of its weights are)");
   c.erase("beta_regularizer");
@@ -874,17 +859,59 @@ TEST(TfjsLoadTest, BadTopologiesNameTheLayerAndField) {
           .find("layer 1 'conv2d_Conv2D2' (Conv2D): field \"dilation_rate\" must hold positive "
                 "integers, found [2,0]"),
       std::string::npos);
+  // Any image or flat input loads; sizes that are no sizes, or too large to
+  // train, are refused before any tensor is made.
+  for (const auto& [shape, why] : std::vector<std::pair<ordered_json, std::string>>{
+           {{nullptr, 0, 28, 1}, "(each size must be a whole number from 1 to 65536)"},
+           {{nullptr, 1000000, 1000000, 1}, "(each size must be a whole number from 1 to 65536)"},
+           {{nullptr, 4096, 4096, 3}, "(more than 16777216 values per example"},
+           {{nullptr, 28, 28}, "(supported: images [null,h,w,c] and flat inputs [null,n])"},
+           {{nullptr}, "(expected [null,h,w,c] or [null,n])"}}) {
+    EXPECT_NE(error_after([&shape = shape](ordered_json& d) {
+                layer_config(d, 0)["batch_input_shape"] = shape;
+              })
+                  .find("layer 0 'conv2d_Conv2D1' (Conv2D): field \"batch_input_shape\" is " +
+                        shape.dump() + " " + why),
+              std::string::npos)
+        << shape.dump();
+  }
   EXPECT_NE(error_after([](ordered_json& d) {
-              layer_config(d, 0)["batch_input_shape"] = {nullptr, 32, 32, 3};
-            }).find("field \"batch_input_shape\" is [null,32,32,3] (expected [null,28,28,1])"),
-            std::string::npos);
-  EXPECT_NE(error_after([](ordered_json& d) {
-              layer_config(d, 8)["activation"] = "gelu";
-            }).find("field \"activation\" is \"gelu\""),
+              layer_config(d, 8)["activation"] = "exponential";
+            }).find("field \"activation\" is \"exponential\""),
             std::string::npos);
   EXPECT_NE(
       error_after([](ordered_json& d) { d["format"] = "graph-model"; }).find("tf.loadGraphModel"),
       std::string::npos);
+}
+
+TEST(TfjsLoadTest, AnyImageOrFlatInputLoadsAndIsSavedAgain) {
+  for (const Shape& input : {Shape{32, 32, 3}, Shape{784}}) {
+    test::TempDir dir;
+    ModelSpec spec;
+    spec.input_shape = input;
+    if (input.size() == 3) {
+      spec.layers = {test::layer("Conv2D", "c", {{"filters", 4}, {"kernel_size", 3}}),
+                     test::layer("Flatten", "f")};
+    }
+    spec.layers.push_back(test::layer("Dense", "d", {{"units", 10}, {"activation", "softmax"}}));
+    Model model(spec);
+    save_tfjs(model, dir.path().string());
+    ordered_json doc = read_json(dir.file("model.json"));
+    ordered_json expected = ordered_json::array({nullptr});
+    for (const int64_t d : input) {
+      expected.push_back(d);
+    }
+    ordered_json& first = doc["modelTopology"]["config"]["layers"][0]["config"];
+    EXPECT_EQ(first["batch_input_shape"], expected);
+    EXPECT_EQ(load_tfjs(dir.path().string())->spec().input_shape, input);
+    // Keras 3 writes batch_shape.
+    first["batch_shape"] = first["batch_input_shape"];
+    first.erase("batch_input_shape");
+    write_text(dir.file("model.json"), doc.dump());
+    Model keras = load_tfjs(dir.path().string());
+    EXPECT_EQ(keras->spec().input_shape, input);
+    EXPECT_NE(summary_text(keras).find("[[null," + std::to_string(input[0])), std::string::npos);
+  }
 }
 
 TEST(TfjsLoadTest, BadFilesAreClearErrors) {

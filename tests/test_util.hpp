@@ -126,12 +126,14 @@ inline void write_tiny_mnist(const std::string& dir,
   write_idx(dir + "/" + labels_name, 2049, {n}, labels);
 }
 
-/// A layer of `kind` named `name`, every other field at its default.
-inline Layer layer(LayerKind kind, const char* name) {
-  Layer l;
-  l.kind = kind;
-  l.name = name;
-  return l;
+/// A registry layer of TF.js class `cls` named `name`, made from `config`
+/// (TF.js's config fields; every other field at its default).
+inline LayerPtr layer(const char* cls, const char* name, nlohmann::ordered_json config = {}) {
+  if (!config.is_object()) {
+    config = nlohmann::ordered_json::object();
+  }
+  config["name"] = name;
+  return make_layer(cls, config);
 }
 
 }  // namespace mnist::test

@@ -1,6 +1,6 @@
-// Sequential models of the layers TF.js's MNIST examples use, built from a
-// spec (the mnist-node convnet, or a topology read from model.json), with
-// TF.js's layer names, initialisers and summary table.
+// Sequential models of registry layers (layers.hpp), built from a spec (the
+// mnist-node convnet, or a topology read from model.json), with TF.js's layer
+// names, initialisers, manifest order and summary table.
 #pragma once
 
 #include <array>
@@ -13,86 +13,16 @@
 #include <torch/nn/pimpl.h>
 #include <nlohmann/json.hpp>
 
+#include "mnist/layers.hpp"
+
 namespace mnist {
 
-enum class LayerKind {
-  kConv2D,
-  kMaxPooling2D,
-  kAveragePooling2D,
-  kFlatten,
-  kDropout,
-  kDense,
-  kActivation,
-  kGlobalAveragePooling2D,
-  kGlobalMaxPooling2D,
-  kBatchNormalization,
-  kDepthwiseConv2D,
-  kSeparableConv2D,
-};
-
-enum class Activation { kLinear, kRelu, kSoftmax, kSigmoid, kTanh };
-
-/// TF.js's L1L2 regularizer of one weight: l1 * sum(|w|) + l2 * sum(w^2),
-/// added to the training loss (not to validation or test losses, as TF.js).
-struct Penalty {
-  double l1 = 0.0;
-  double l2 = 0.0;
-  bool any() const { return l1 != 0.0 || l2 != 0.0; }
-};
-
-/// One layer of a Sequential model, as TF.js describes it.
-struct Layer {
-  LayerKind kind = LayerKind::kFlatten;
-  std::string name;  ///< TF.js layer name, e.g. "conv2d_Conv2D1"
-  /// Conv2D and SeparableConv2D filters, Dense units (DepthwiseConv2D:
-  /// its output channels, input channels * depth_multiplier, set by Model)
-  int64_t units = 0;
-  std::array<int64_t, 2> kernel{1, 1};  ///< convolution kernel or pooling window
-  std::array<int64_t, 2> strides{1, 1};
-  /// Conv2D and SeparableConv2D dilation_rate: kernel taps this far apart
-  /// (a window of (kernel - 1) * dilation + 1); with strides 1 only, as in
-  /// TF.js.
-  std::array<int64_t, 2> dilation{1, 1};
-  /// DepthwiseConv2D and SeparableConv2D: output channels per input channel
-  /// of the depthwise step.
-  int64_t depth_multiplier = 1;
-  bool same_padding = false;  ///< TF "same" padding, else "valid"
-  Activation activation = Activation::kLinear;
-  bool use_bias = true;
-  double rate = 0.0;  ///< Dropout rate
-  // BatchNormalization (axis -1: the channels, or the features of a flat
-  // input), TF.js's defaults.
-  double momentum = 0.99;
-  double epsilon = 1e-3;
-  bool center = true;  ///< a beta (offset) weight
-  bool scale = true;   ///< a gamma (scale) weight
-  int64_t axis = -1;   ///< -1, or the index of the last axis (checked by Model)
-  /// kernel_regularizer / bias_regularizer (BatchNormalization:
-  /// gamma_regularizer / beta_regularizer; DepthwiseConv2D and
-  /// SeparableConv2D: depthwise_regularizer / bias_regularizer), L1L2 only.
-  Penalty kernel_penalty;
-  Penalty bias_penalty;
-  Penalty pointwise_penalty;  ///< SeparableConv2D's pointwise_regularizer
-  /// Why training would not do what TF.js does with this layer (a
-  /// constraint, an activity or non-L1L2 regularizer in its config: not
-  /// applied here), or "".
-  /// Loading, predicting and saving are unaffected; a training refuses.
-  std::string training_problem;
-  /// TF.js's `trainable`: false freezes the layer's weights in training
-  /// (they get no gradient, so no optimizer changes them).
-  bool trainable = true;
-  /// The layer's TF.js config as read from a model.json (null for layers
-  /// built here); written back unchanged on save.
-  nlohmann::ordered_json config;
-  std::vector<int64_t> input_shape;   ///< NHWC without batch; set by Model
-  std::vector<int64_t> output_shape;  ///< NHWC without batch; set by Model
-};
-
-/// A Sequential model: its TF.js name and layers; the input is always
-/// [null,28,28,1].
+/// A Sequential model: its TF.js name, its input's shape and its layers.
 struct ModelSpec {
   std::string name = "sequential_1";
-  std::vector<Layer> layers;
+  /// The model's input without the batch axis ([28,28,1] for MNIST).
+  Shape input_shape = {28, 28, 1};
+  std::vector<LayerPtr> layers;
   /// model.json's "userDefinedMetadata" (TF.js keeps it: a LayersModel's
   /// getUserDefinedMetadata()); null when there is none. mnist-train writes
   /// {"dataset", "classNames"} there for a model of another dataset than
@@ -100,13 +30,17 @@ struct ModelSpec {
   nlohmann::ordered_json metadata;
 };
 
-/// A layer's shape with its batch axis, as TF.js prints it: "[null,12]".
-std::string shape_text(const std::vector<int64_t>& shape);
+/// One weight of a model: its TF.js name ("<layer>/<weight>"), its tensor
+/// (libtorch layout) and how that layout maps onto TF.js's.
+struct ModelWeight {
+  std::string name;
+  at::Tensor tensor;
+  WeightLayout layout = WeightLayout::kVector;
+};
 
-/// TF.js's class name of a layer kind ("Conv2D", "Dense", ...).
-const char* class_name(LayerKind kind);
-/// TF.js's name of an activation ("relu", "softmax", ...).
-const char* activation_name(Activation activation);
+/// Whether a new Model draws its weights with TF.js's initialisers, or leaves
+/// them unset for a load to fill (load_tfjs fills every one or fails).
+enum class WeightInit { kTfjs, kForLoad };
 
 /// The mnist-node "enhanced" convnet (docs/design.md): conv 32, conv 32,
 /// maxpool, conv 64, conv 64, maxpool, flatten, dropout 0.25, dense 512
@@ -121,35 +55,36 @@ ModelSpec mnist_node_spec(bool with_dropout = true, int64_t classes = 10);
 /// TF.js's meaning and only kernel axes differ (see tfjs_io.cpp).
 class ModelImpl : public torch::nn::Module {
  public:
-  /// Checks the spec (shapes must work out from [28,28,1]; Dense needs a
-  /// flat input; Conv2D and pooling need an image) and fills in each
-  /// layer's shapes. Throws FormatError naming the layer. Initialises the
-  /// weights as TF.js does (reset_tfjs()).
-  explicit ModelImpl(ModelSpec spec);
+  /// Builds each layer for the shape before it (from spec.input_shape),
+  /// which checks it and fills in its shapes, and makes the weights it
+  /// declares. Throws FormatError naming the layer. `init` kTfjs draws the
+  /// weights as TF.js does (reset_tfjs()); kForLoad leaves them for a load.
+  explicit ModelImpl(ModelSpec spec, WeightInit init = WeightInit::kTfjs);
 
-  /// [N,1,28,28] float32 in [0,1] → the output before the model's final
-  /// softmax (logits) when it ends in one, else the plain output.
+  /// Images [N,C,H,W] (float32 in [0,1]) of the model's input shape → the
+  /// output before the model's final softmax (logits) when it ends in one,
+  /// else the plain output. A model of flat input [n] takes images of n
+  /// values, flattened in TF.js's NHWC order (input_mismatch checks).
   at::Tensor forward(at::Tensor x);
 
-  /// [N,1,28,28] → the model's own output (softmax applied if it ends in
-  /// one), as TF.js's predict() returns it.
+  /// The same, the model's own output (softmax applied if it ends in one),
+  /// as TF.js's predict() returns it.
   at::Tensor predict(at::Tensor x);
 
   /// Whether the last layer applies softmax (needed to train with
   /// categorical cross-entropy).
   bool ends_in_softmax() const { return softmax_at_end_; }
 
-  /// Whether any layer has an L1L2 regularizer (Layer::kernel_penalty,
-  /// bias_penalty).
+  /// Whether any weight has an L1L2 regularizer (WeightSpec::penalty).
   bool regularized() const;
   /// The sum of every layer's regularizer penalties, as TF.js adds them to
   /// the training loss (frozen layers too): a float32 scalar on the
   /// weights' device, 0 for a model without regularizers.
   at::Tensor regularization_loss() const;
 
-  /// Redraws kernels with Glorot normal (std sqrt(2 / (fan_in + fan_out)),
-  /// values beyond 2 std redrawn) and zeroes biases, as TF.js initialises
-  /// them. Uses libtorch's global generator (torch::manual_seed).
+  /// Redraws every weight with its initializer (WeightSpec::initializer),
+  /// layer after layer, weight after weight, as TF.js initialises them. Uses
+  /// libtorch's global generator (torch::manual_seed).
   void reset_tfjs();
 
   /// Every weight in TF.js manifest order (model.weights: the trainable
@@ -164,6 +99,14 @@ class ModelImpl : public torch::nn::Module {
   /// statistics are parameters that never take a gradient: training updates
   /// them as TF.js does, and checkpoints keep them.
   std::vector<std::pair<std::string, at::Tensor>> tfjs_weights() const;
+  /// The same with each weight's layout (what the TF.js format's reader and
+  /// writer convert by).
+  std::vector<ModelWeight> manifest_weights() const;
+
+  /// The weights layer `index` declared when it was built, in its order.
+  const std::vector<WeightSpec>& weight_specs(size_t index) const {
+    return weight_specs_.at(index);
+  }
 
   /// The weight named as in tfjs_weights(); throws std::out_of_range.
   at::Tensor weight(const std::string& tfjs_name) const;
@@ -201,23 +144,25 @@ class ModelImpl : public torch::nn::Module {
   size_t layer_index(const std::string& name_or_index) const;
 
  private:
-  at::Tensor apply(const Layer& layer, size_t index, at::Tensor x, bool final_softmax);
-  at::Tensor batch_normalization(size_t index, const at::Tensor& x);
-  at::Tensor depthwise(const Layer& layer, size_t index, const at::Tensor& x);
+  at::Tensor apply(size_t index, at::Tensor x, bool final_softmax);
 
   ModelSpec spec_;
-  std::vector<at::Tensor> kernels_;  ///< per layer; undefined if none
-  /// SeparableConv2D's pointwise kernel [filters,in*depth_multiplier,1,1]
-  /// (its depthwise kernel is in kernels_); undefined for other layers.
-  std::vector<at::Tensor> pointwise_;
-  std::vector<at::Tensor> biases_;  ///< per layer; undefined if none
-  /// BatchNormalization's gamma is in kernels_, beta in biases_; these hold
-  /// its moving mean and variance (undefined for other layers).
-  std::vector<at::Tensor> moving_mean_;
-  std::vector<at::Tensor> moving_variance_;
+  /// Per layer, its weights in the order its build declared them.
+  std::vector<std::vector<WeightSpec>> weight_specs_;
+  std::vector<std::vector<at::Tensor>> weights_;
   bool softmax_at_end_ = false;
 };
 TORCH_MODULE(Model);
+
+/// Why `model` cannot take images of `images` ([h,w,c], without the batch
+/// axis), naming both shapes, or "" when it can: its input is [h,w,c], or
+/// [h*w*c] (the images flattened, as TF.js users feed MNIST to a Dense
+/// model).
+std::string input_mismatch(const Model& model, const Shape& images);
+
+/// Throws ConfigError with input_mismatch(model, shape of `images`) when it
+/// is not "": `images` is [N,C,H,W].
+void check_input(const Model& model, const at::Tensor& images);
 
 /// The units of the model's output when it is flat ([N,units]), else 0.
 int64_t model_outputs(const Model& model);

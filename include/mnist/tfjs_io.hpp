@@ -83,9 +83,13 @@ StoredWeight store_weight_values(const std::vector<float>& values, WeightStorage
 // ---- Reading ---------------------------------------------------------------
 
 /// The ModelSpec described by a modelTopology (Sequential models of the
-/// layers in model.hpp, input [null,28,28,1], channels_last). `origin`
-/// names the file in errors. Throws FormatError naming the layer and field.
-ModelSpec parse_topology(const nlohmann::ordered_json& topology, const std::string& origin);
+/// registry's layers, layers.hpp; input [null,28,28,1], channels_last), with
+/// the model's weights manifest (a SeparableConv2D that TF.js saved without
+/// its depth_multiplier has it there). `origin` names the file in errors.
+/// Throws FormatError naming the layer and field.
+ModelSpec parse_topology(const nlohmann::ordered_json& topology,
+                         const std::string& origin,
+                         const nlohmann::ordered_json& manifest = nlohmann::ordered_json::array());
 
 /// Loads a Layers model saved by mnist-train or by TF.js: DIR/model.json (or
 /// the given .json file) and every weight file its manifest names (several

@@ -244,12 +244,12 @@ int run_train(const TrainOptions& o, const GlobalOptions& global, const std::str
   if (o.replace_head) {
     torch::manual_seed(seed);  // the new head's weights come from the seed
     model = replace_head(model, classes);
-    spdlog::info("new head: {} has {} units, for labels {}", model->spec().layers.back().name,
+    spdlog::info("new head: {} has {} units, for labels {}", model->spec().layers.back()->name,
                  classes, labels_text(labels));
   } else if (outputs < 2 || outputs > kNumClasses) {
     throw ConfigError((checkpoint ? checkpoint->path : o.model_load_path) +
                       ": the model's output is " +
-                      shape_text(model->spec().layers.back().output_shape) +
+                      shape_text(model->spec().layers.back()->output_shape) +
                       "; mnist-train trains classifiers of 2 to 10 outputs, one per label; add "
                       "--replace-head to give it a new last Dense layer of " +
                       std::to_string(classes) + " units");
@@ -263,17 +263,17 @@ int run_train(const TrainOptions& o, const GlobalOptions& global, const std::str
   if (!checkpoint) {  // the data it is trained on now
     model->set_metadata(with_labels(model->spec().metadata, dataset, labels));
   }
-  for (const Layer& l : model->spec().layers) {
-    if (!l.training_problem.empty()) {
-      throw ConfigError(o.model_load_path + ": layer " + l.name + " (" + class_name(l.kind) +
-                        "): " + l.training_problem +
+  for (const LayerPtr& l : model->spec().layers) {
+    if (!l->training_problem.empty()) {
+      throw ConfigError(o.model_load_path + ": layer " + l->name + " (" + l->class_name() +
+                        "): " + l->training_problem +
                         "; predict, evaluate and convert use such a model as it is");
     }
   }
   if (!o.freeze_up_to.empty()) {
     const size_t frozen = freeze_up_to(model, o.freeze_up_to);
     spdlog::info("frozen: layers 0-{} ({} to {}); {} of {} parameters train", frozen - 1,
-                 model->spec().layers.front().name, model->spec().layers[frozen - 1].name,
+                 model->spec().layers.front()->name, model->spec().layers[frozen - 1]->name,
                  count_trainable_params(model), count_params(model));
   }
   // The saved model's format is checked now, not after the training.

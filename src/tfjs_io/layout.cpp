@@ -18,14 +18,20 @@ namespace mnist::tfjs {
 namespace {
 
 /// The axis order that turns a libtorch parameter into TF.js layout.
-std::vector<int64_t> tfjs_axes(int64_t dim) {
-  if (dim == 4) {
-    return {2, 3, 1, 0};  // [O,I,H,W] -> [H,W,I,O]
+std::vector<int64_t> tfjs_axes(WeightLayout layout, int64_t dim) {
+  switch (layout) {
+    case WeightLayout::kConvKernel:
+      return {2, 3, 1, 0};  // [O,I,H,W] -> [H,W,I,O]
+    case WeightLayout::kDenseKernel:
+      return {1, 0};  // [out,in] -> [in,out]
+    case WeightLayout::kVector:
+      break;
   }
-  if (dim == 2) {
-    return {1, 0};  // [out,in] -> [in,out]
+  std::vector<int64_t> same(static_cast<size_t>(dim));
+  for (int64_t i = 0; i < dim; ++i) {
+    same[static_cast<size_t>(i)] = i;
   }
-  return {0};
+  return same;
 }
 
 constexpr bool kLittleEndian = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
@@ -39,10 +45,12 @@ void swap_float32_bytes(char* data, size_t size) {
 
 }  // namespace
 
-at::Tensor tfjs_view(const at::Tensor& param) { return param.permute(tfjs_axes(param.dim())); }
+at::Tensor tfjs_view(const at::Tensor& param, WeightLayout layout) {
+  return param.permute(tfjs_axes(layout, param.dim()));
+}
 
-void append_tfjs_weight(std::vector<char>& out, const at::Tensor& param) {
-  const at::Tensor t = tfjs_view(param.detach()).to(at::kCPU, at::kFloat).contiguous();
+void append_tfjs_weight(std::vector<char>& out, const at::Tensor& param, WeightLayout layout) {
+  const at::Tensor t = tfjs_view(param.detach(), layout).to(at::kCPU, at::kFloat).contiguous();
   const auto* data = static_cast<const char*>(t.data_ptr());
   const size_t size = static_cast<size_t>(t.numel()) * sizeof(float);
   const size_t offset = out.size();
@@ -52,8 +60,8 @@ void append_tfjs_weight(std::vector<char>& out, const at::Tensor& param) {
   }
 }
 
-bool copy_tfjs_weight(const char* bytes, at::Tensor& param) {
-  const at::Tensor view = tfjs_view(param);
+bool copy_tfjs_weight(const char* bytes, at::Tensor& param, WeightLayout layout) {
+  const at::Tensor view = tfjs_view(param, layout);
   at::Tensor value = at::empty(view.sizes(), at::kFloat);
   const size_t size = static_cast<size_t>(value.numel()) * sizeof(float);
   std::memcpy(value.data_ptr(), bytes, size);
@@ -68,8 +76,8 @@ bool copy_tfjs_weight(const char* bytes, at::Tensor& param) {
   return true;
 }
 
-bool copy_tfjs_weight(const std::vector<float>& values, at::Tensor& param) {
-  const at::Tensor view = tfjs_view(param);
+bool copy_tfjs_weight(const std::vector<float>& values, at::Tensor& param, WeightLayout layout) {
+  const at::Tensor view = tfjs_view(param, layout);
   if (static_cast<size_t>(view.numel()) != values.size()) {
     return false;
   }

@@ -1,11 +1,13 @@
-// TF.js Layers format, reading: topology -> ModelSpec (every field checked,
-// errors naming the file, the layer and the field), the weights manifest and
-// its weight files -> the Model's tensors (through layout.hpp).
+// TF.js Layers format, reading: topology -> ModelSpec (each layer made by the
+// registry, layers.hpp; errors naming the file, the layer and the field), the
+// weights manifest and its weight files -> the Model's tensors (through
+// layout.hpp).
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <utility>
 
 #include <ATen/ATen.h>
@@ -78,107 +80,77 @@ WeightEncoding parse_quantization(const ordered_json& spec, const Where& w) {
   return encoding;
 }
 
-int64_t get_int(const ordered_json& c, const char* key, const Where& w, int64_t fallback = -1) {
-  const ordered_json* v = find(c, key);
-  if (v == nullptr) {
-    if (fallback >= 0) {
-      return fallback;
+/// The largest input one example may have: 16,777,216 values (4096 x 4096
+/// pixels of one channel), each side at most 65,536, refused before any
+/// tensor is made.
+constexpr int64_t kMaxInputValues = int64_t{1} << 24;
+constexpr int64_t kMaxInputSide = int64_t{1} << 16;
+
+/// The input shape a layer's config declares (without the batch axis), if
+/// any: "batch_input_shape" (TF.js, Keras 2), "batch_shape" (Keras 3) or
+/// "input_shape"; [h,w,c] or [n], each size a positive integer, the whole
+/// bounded (kMaxInputValues).
+std::optional<Shape> declared_input_shape(const ordered_json& c, const Where& w) {
+  std::optional<Shape> shape;
+  for (const char* key : {"batch_input_shape", "batch_shape", "input_shape"}) {
+    const ordered_json* v = find(c, key);
+    if (v == nullptr || shape) {
+      continue;
     }
-    w.fail(std::string("missing field \"") + key + "\"");
-  }
-  if (!v->is_number_integer() || v->get<int64_t>() < 0 || v->get<int64_t>() > (int64_t{1} << 31)) {
-    w.fail(std::string("field \"") + key + "\" must be a non-negative integer, found " + v->dump());
-  }
-  return v->get<int64_t>();
-}
-
-/// An int or a pair of ints ("kernel_size": 3 or [3,3]).
-std::array<int64_t, 2> get_pair(const ordered_json& c,
-                                const char* key,
-                                const Where& w,
-                                std::array<int64_t, 2> fallback) {
-  const ordered_json* v = find(c, key);
-  if (v == nullptr) {
-    if (fallback[0] > 0) {
-      return fallback;
+    const bool batch = std::string(key) != "input_shape";
+    const std::string what = std::string("field \"") + key + "\" is " + v->dump();
+    if (!v->is_array() || v->size() < (batch ? 2U : 1U)) {
+      w.fail(what + " (expected " + (batch ? "[null,h,w,c] or [null,n]" : "[h,w,c] or [n]") + ")");
     }
-    w.fail(std::string("missing field \"") + key + "\"");
-  }
-  auto positive = [&](const ordered_json& x) {
-    if (!x.is_number_integer() || x.get<int64_t>() < 1 || x.get<int64_t>() > 4096) {
-      w.fail(std::string("field \"") + key + "\" must hold positive integers, found " + v->dump());
+    Shape dims;
+    int64_t values = 1;
+    for (size_t i = batch ? 1 : 0; i < v->size(); ++i) {
+      const ordered_json& d = (*v)[i];
+      if (!d.is_number_integer() || d.get<int64_t>() < 1 || d.get<int64_t>() > kMaxInputSide) {
+        w.fail(what + " (each size must be a whole number from 1 to " +
+               std::to_string(kMaxInputSide) + ")");
+      }
+      dims.push_back(d.get<int64_t>());
+      values *= dims.back();
+      if (values > kMaxInputValues) {
+        w.fail(what + " (more than " + std::to_string(kMaxInputValues) +
+               " values per example: too large to train here)");
+      }
     }
-    return x.get<int64_t>();
-  };
-  if (v->is_array() && v->size() == 2) {
-    return {positive((*v)[0]), positive((*v)[1])};
+    if (dims.size() != 1 && dims.size() != 3) {
+      w.fail(what + " (supported: images [null,h,w,c] and flat inputs [null,n])");
+    }
+    shape = std::move(dims);
   }
-  if (v->is_number_integer()) {
-    const int64_t n = positive(*v);
-    return {n, n};
-  }
-  w.fail(std::string("field \"") + key + "\" must be an integer or a pair, found " + v->dump());
+  return shape;
 }
 
-bool same_padding(const ordered_json& c, const Where& w) {
-  const ordered_json* v = find(c, "padding");
-  if (v == nullptr || *v == "valid") {
-    return false;
-  }
-  if (*v == "same") {
-    return true;
-  }
-  w.fail("field \"padding\" is " + v->dump() + " (supported: \"valid\", \"same\")");
-}
-
-void require_channels_last(const ordered_json& c, const Where& w) {
-  const ordered_json* v = find(c, "data_format");
-  if (v != nullptr && *v != "channels_last") {
-    w.fail("field \"data_format\" is " + v->dump() + " (only \"channels_last\" is supported)");
-  }
-}
-
-/// A boolean field, `fallback` when absent or null.
-bool get_bool(const ordered_json& c, const char* key, const Where& w, bool fallback) {
-  const ordered_json* v = find(c, key);
-  if (v == nullptr) {
-    return fallback;
-  }
-  if (!v->is_boolean()) {
-    w.fail(std::string("field \"") + key + "\" must be true or false, found " + v->dump());
-  }
-  return v->get<bool>();
-}
-
-Activation get_activation(const ordered_json& c, const Where& w) {
-  const ordered_json* v = find(c, "activation");
-  if (v == nullptr) {
-    return Activation::kLinear;
-  }
-  for (Activation a : {Activation::kLinear, Activation::kRelu, Activation::kSoftmax,
-                       Activation::kSigmoid, Activation::kTanh}) {
-    if (*v == activation_name(a)) {
-      return a;
+/// The depth multiplier of SeparableConv2D layer `name` as the manifest's
+/// shape of its depthwise kernel gives it ([kh,kw,in,depth_multiplier]), or
+/// 0.
+int64_t manifest_depth_multiplier(const ordered_json& manifest, const std::string& name) {
+  int64_t multiplier = 0;
+  for (const auto& group : manifest) {
+    const ordered_json* weights = find(group, "weights");
+    for (const auto& entry :
+         weights != nullptr && weights->is_array() ? *weights : ordered_json::array()) {
+      const ordered_json* weight = find(entry, "name");
+      const ordered_json* shape = find(entry, "shape");
+      if (weight != nullptr && *weight == name + "/depthwise_kernel" && shape != nullptr &&
+          shape->is_array() && shape->size() == 4 && (*shape)[3].is_number_integer() &&
+          (*shape)[3].get<int64_t>() >= 1 && (*shape)[3].get<int64_t>() <= (int64_t{1} << 16)) {
+        multiplier = (*shape)[3].get<int64_t>();
+      }
     }
   }
-  w.fail("field \"activation\" is " + v->dump() +
-         " (supported: linear, relu, softmax, sigmoid, tanh)");
+  return multiplier;
 }
 
-void check_input_shape(const ordered_json& c, const Where& w) {
-  if (const ordered_json* v = find(c, "batch_input_shape")) {
-    if (*v != ordered_json::array({nullptr, 28, 28, 1})) {
-      w.fail("field \"batch_input_shape\" is " + v->dump() + " (expected [null,28,28,1])");
-    }
-  }
-  if (const ordered_json* v = find(c, "input_shape")) {
-    if (*v != ordered_json::array({28, 28, 1})) {
-      w.fail("field \"input_shape\" is " + v->dump() + " (expected [28,28,1])");
-    }
-  }
-}
-
-Layer parse_layer(const ordered_json& entry, size_t index, const std::string& file) {
+LayerPtr parse_layer(const ordered_json& entry,
+                     size_t index,
+                     const std::string& file,
+                     const ordered_json& manifest,
+                     std::optional<Shape>& input_shape) {
   Where w{file, "layer " + std::to_string(index)};
   if (!entry.is_object() || find(entry, "class_name") == nullptr ||
       !entry["class_name"].is_string()) {
@@ -190,193 +162,38 @@ Layer parse_layer(const ordered_json& entry, size_t index, const std::string& fi
     w.fail("class " + cls + ": missing \"config\" object");
   }
   const ordered_json& c = *cp;
-  Layer l;
-  if (const ordered_json* name = find(c, "name"); name != nullptr && name->is_string()) {
-    l.name = name->get<std::string>();
+  std::string name;
+  if (const ordered_json* n = find(c, "name"); n != nullptr && n->is_string()) {
+    name = n->get<std::string>();
   } else {
     w.fail("class " + cls + ": missing field \"name\"");
   }
-  if (l.name.empty() || l.name.find_first_of("/.") != std::string::npos) {
-    w.fail("layer name \"" + l.name + "\" is empty or holds '/' or '.'");
+  if (name.empty() || name.find_first_of("/.") != std::string::npos) {
+    w.fail("layer name \"" + name + "\" is empty or holds '/' or '.'");
   }
-  w.entry = "layer " + std::to_string(index) + " '" + l.name + "' (" + cls + ")";
-  check_input_shape(c, w);
-  l.config = c;  // kept as read (key order too), for saving again
-  l.trainable = get_bool(c, "trainable", w, true);
-  if (cls == "Conv2D" || cls == "DepthwiseConv2D" || cls == "SeparableConv2D") {
-    l.kind = cls == "Conv2D"            ? LayerKind::kConv2D
-             : cls == "DepthwiseConv2D" ? LayerKind::kDepthwiseConv2D
-                                        : LayerKind::kSeparableConv2D;
-    require_channels_last(c, w);
-    if (l.kind != LayerKind::kDepthwiseConv2D) {
-      l.units = get_int(c, "filters", w);
-    }
-    if (l.kind != LayerKind::kConv2D) {
-      l.depth_multiplier = get_int(c, "depth_multiplier", w, 1);
-    }
-    l.kernel = get_pair(c, "kernel_size", w, {0, 0});
-    l.strides = get_pair(c, "strides", w, {1, 1});
-    l.dilation = get_pair(c, "dilation_rate", w, {1, 1});
-    if (l.kind == LayerKind::kDepthwiseConv2D && l.dilation != std::array<int64_t, 2>{1, 1}) {
-      // tfjs-layers convolutional_depthwise.ts: DepthwiseConv2D's call()
-      // passes no dilation ("TODO(cais): Add support for dilation").
-      w.fail("field \"dilation_rate\" is " + find(c, "dilation_rate")->dump() +
-             ": TF.js ignores a DepthwiseConv2D's dilation rate, so this model would predict "
-             "one thing in TF.js and another where it was made; only 1 is supported");
-    }
-    l.same_padding = same_padding(c, w);
-    l.activation = get_activation(c, w);
-    l.use_bias = get_bool(c, "use_bias", w, true);
-  } else if (cls == "MaxPooling2D" || cls == "AveragePooling2D") {
-    l.kind = cls == "MaxPooling2D" ? LayerKind::kMaxPooling2D : LayerKind::kAveragePooling2D;
-    require_channels_last(c, w);
-    l.kernel = get_pair(c, "pool_size", w, {2, 2});
-    l.strides = get_pair(c, "strides", w, l.kernel);
-    l.same_padding = same_padding(c, w);
-  } else if (cls == "Flatten") {
-    l.kind = LayerKind::kFlatten;
-    require_channels_last(c, w);
-  } else if (cls == "Dropout") {
-    l.kind = LayerKind::kDropout;
-    const ordered_json* rate = find(c, "rate");
-    if (rate == nullptr || !rate->is_number()) {
-      w.fail("field \"rate\" must be a number");
-    }
-    l.rate = rate->get<double>();
-    if (find(c, "noise_shape") != nullptr) {
-      w.fail("field \"noise_shape\" is not supported");
-    }
-  } else if (cls == "Dense") {
-    l.kind = LayerKind::kDense;
-    l.units = get_int(c, "units", w);
-    l.activation = get_activation(c, w);
-    l.use_bias = get_bool(c, "use_bias", w, true);
-  } else if (cls == "Activation") {
-    l.kind = LayerKind::kActivation;
-    l.activation = get_activation(c, w);
-  } else if (cls == "BatchNormalization") {
-    l.kind = LayerKind::kBatchNormalization;
-    if (const ordered_json* axis = find(c, "axis")) {
-      // TF.js writes -1; Keras writes [3] after building the layer.
-      const ordered_json& a = axis->is_array() && axis->size() == 1 ? (*axis)[0] : *axis;
-      if (!a.is_number_integer() || a.get<int64_t>() < -1 || a.get<int64_t>() > 3) {
-        w.fail("field \"axis\" is " + axis->dump() + " (only the channels axis, -1, is supported)");
-      }
-      l.axis = a.get<int64_t>();
-    }
-    for (auto [key, value] : {std::pair{"momentum", &l.momentum}, {"epsilon", &l.epsilon}}) {
-      if (const ordered_json* v = find(c, key)) {
-        if (!v->is_number()) {
-          w.fail(std::string("field \"") + key + "\" must be a number, found " + v->dump());
-        }
-        *value = v->get<double>();
-      }
-    }
-    l.center = get_bool(c, "center", w, true);
-    l.scale = get_bool(c, "scale", w, true);
-  } else if (cls == "GlobalAveragePooling2D" || cls == "GlobalMaxPooling2D") {
-    l.kind = cls == "GlobalAveragePooling2D" ? LayerKind::kGlobalAveragePooling2D
-                                             : LayerKind::kGlobalMaxPooling2D;
-    require_channels_last(c, w);
-    // Keras 2.6+ writes keepdims; TF.js 4.22 has no such option.
-    if (const ordered_json* keep = find(c, "keepdims"); keep != nullptr && *keep != false) {
-      w.fail("field \"keepdims\" is " + keep->dump() + " (only false is supported, as in TF.js)");
-    }
-  } else {
-    w.fail("layer class " + cls +
-           " is not supported (supported: Conv2D, DepthwiseConv2D, SeparableConv2D, MaxPooling2D, "
-           "AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, BatchNormalization, "
-           "Flatten, Dropout, Dense, Activation)");
+  w.entry = "layer " + std::to_string(index) + " '" + name + "' (" + cls + ")";
+  if (std::optional<Shape> declared = declared_input_shape(c, w); declared && index == 0) {
+    input_shape = std::move(declared);
   }
-  // L1L2 regularizers of a layer's weights are applied in training, as
-  // TF.js applies them; constraints, activity regularizers and other
-  // regularizer classes change what training does and are not, so they are
-  // kept (saved again) and a training refuses such a layer.
-  // Which config key regularizes which weight (Penalty in model.hpp).
-  std::vector<std::pair<std::string, Penalty*>> penalties;
-  switch (l.kind) {
-    case LayerKind::kConv2D:
-    case LayerKind::kDense:
-      penalties = {{"kernel_regularizer", &l.kernel_penalty},
-                   {"bias_regularizer", &l.bias_penalty}};
-      break;
-    case LayerKind::kBatchNormalization:
-      penalties = {{"gamma_regularizer", &l.kernel_penalty}, {"beta_regularizer", &l.bias_penalty}};
-      break;
-    case LayerKind::kSeparableConv2D:
-      penalties = {{"pointwise_regularizer", &l.pointwise_penalty}};
-      [[fallthrough]];
-    case LayerKind::kDepthwiseConv2D:
-      penalties.insert(penalties.end(), {{"depthwise_regularizer", &l.kernel_penalty},
-                                         {"bias_regularizer", &l.bias_penalty}});
-      break;
-    default:
-      break;
-  }
-  for (const auto& [key, value] : c.items()) {
-    const auto ends_with = [&key = key](const std::string& tail) {
-      return key.size() > tail.size() &&
-             key.compare(key.size() - tail.size(), tail.size(), tail) == 0;
-    };
-    if (value.is_null() || !(ends_with("_regularizer") || ends_with("_constraint"))) {
-      continue;
-    }
-    const ordered_json* kind = find(value, "class_name");
-    Penalty* penalty = nullptr;
-    for (const auto& [name, target] : penalties) {
-      if (key == name) {
-        penalty = target;
+  try {
+    if (cls == "SeparableConv2D" && find(c, "depth_multiplier") == nullptr) {
+      // TF.js 4.22's SeparableConv2D leaves "depth_multiplier" out of the
+      // config it saves (and TF.js then fails to load its own model when the
+      // multiplier is above 1): where the field is absent, it is the last
+      // axis of the layer's depthwise kernel in the manifest.
+      ordered_json with = c;
+      if (const int64_t m = manifest_depth_multiplier(manifest, name); m > 0) {
+        with["depth_multiplier"] = m;
       }
+      LayerPtr layer = make_layer(cls, with);
+      layer->config = c;  // kept as read (key order too), for saving again
+      return layer;
     }
-    if (penalty != nullptr && kind != nullptr && *kind == "L1L2") {
-      // regularizers.ts L1L2.fromConfig: a missing (or null) l1 or l2 is 0.01.
-      const ordered_json* config = find(value, "config");
-      for (auto [name, factor] : {std::pair{"l1", &penalty->l1}, {"l2", &penalty->l2}}) {
-        const ordered_json* v = config != nullptr ? find(*config, name) : nullptr;
-        if (v == nullptr || v->is_null()) {
-          *factor = 0.01;
-        } else if (v->is_number() && std::isfinite(v->get<double>()) && v->get<double>() >= 0.0) {
-          *factor = v->get<double>();
-        } else {
-          w.fail("field \"" + key + "\": " + name + " must be a number of at least 0, found " +
-                 v->dump());
-        }
-      }
-      continue;
-    }
-    if (l.training_problem.empty()) {
-      l.training_problem =
-          "field \"" + key + "\" (" +
-          (kind != nullptr && kind->is_string() ? kind->get<std::string>() : value.dump()) +
-          ") is not applied in training by mnist-train (only L1L2 regularizers of its weights "
-          "are)";
-    }
-  }
-  return l;
-}
-
-/// TF.js 4.22's SeparableConv2D leaves "depth_multiplier" out of the config
-/// it saves (and TF.js then fails to load its own model when the multiplier
-/// is above 1): where the field is absent, it is the last axis of the
-/// layer's depthwise kernel in the manifest, [kh,kw,in,depth_multiplier].
-void infer_depth_multipliers(ModelSpec& spec, const ordered_json& manifest) {
-  for (Layer& l : spec.layers) {
-    if (l.kind != LayerKind::kSeparableConv2D || find(l.config, "depth_multiplier") != nullptr) {
-      continue;
-    }
-    for (const auto& group : manifest) {
-      const ordered_json* weights = find(group, "weights");
-      for (const auto& entry :
-           weights != nullptr && weights->is_array() ? *weights : ordered_json::array()) {
-        const ordered_json* name = find(entry, "name");
-        const ordered_json* shape = find(entry, "shape");
-        if (name != nullptr && *name == l.name + "/depthwise_kernel" && shape != nullptr &&
-            shape->is_array() && shape->size() == 4 && (*shape)[3].is_number_integer() &&
-            (*shape)[3].get<int64_t>() >= 1 && (*shape)[3].get<int64_t>() <= (int64_t{1} << 16)) {
-          l.depth_multiplier = (*shape)[3].get<int64_t>();
-        }
-      }
-    }
+    LayerPtr layer = make_layer(cls, c);
+    layer->config = c;
+    return layer;
+  } catch (const FormatError& e) {
+    w.fail(e.what());
   }
 }
 
@@ -454,7 +271,9 @@ WeightPath check_weight_path(const std::string& manifest_path) {
   return {"", problem};
 }
 
-ModelSpec parse_topology(const ordered_json& topology, const std::string& origin) {
+ModelSpec parse_topology(const ordered_json& topology,
+                         const std::string& origin,
+                         const ordered_json& manifest) {
   Where w{origin, "modelTopology"};
   const ordered_json* top = &topology;
   if (const ordered_json* inner = find(topology, "model_config")) {
@@ -481,15 +300,26 @@ ModelSpec parse_topology(const ordered_json& topology, const std::string& origin
   if (layers == nullptr || !layers->is_array()) {
     w.fail("missing the \"layers\" array");
   }
+  // The model's input: the shape its InputLayer or first layer declares (as
+  // TF.js reads a Sequential model; later layers' are checked, not used),
+  // else MNIST's.
+  std::optional<Shape> input_shape;
   for (size_t i = 0; i < layers->size(); ++i) {
     const ordered_json& entry = (*layers)[i];
     if (find(entry, "class_name") != nullptr && entry["class_name"] == "InputLayer") {
       if (const ordered_json* c = find(entry, "config")) {
-        check_input_shape(*c, Where{origin, "layer " + std::to_string(i) + " (InputLayer)"});
+        std::optional<Shape> declared =
+            declared_input_shape(*c, Where{origin, "layer " + std::to_string(i) + " (InputLayer)"});
+        if (declared && i == 0) {
+          input_shape = std::move(declared);
+        }
       }
       continue;
     }
-    spec.layers.push_back(parse_layer(entry, i, origin));
+    spec.layers.push_back(parse_layer(entry, i, origin, manifest, input_shape));
+  }
+  if (input_shape) {
+    spec.input_shape = std::move(*input_shape);
   }
   return spec;
 }
@@ -522,8 +352,7 @@ Model load_tfjs(const std::string& path) {
   if (topology == nullptr || manifest == nullptr || !manifest->is_array()) {
     w.fail("missing \"modelTopology\" or \"weightsManifest\"");
   }
-  ModelSpec spec = parse_topology(*topology, file);
-  infer_depth_multipliers(spec, *manifest);
+  ModelSpec spec = parse_topology(*topology, file, *manifest);
   if (const ordered_json* metadata = find(doc, "userDefinedMetadata")) {
     if (!metadata->is_object()) {
       w.fail("\"userDefinedMetadata\" is not a JSON object");
@@ -532,7 +361,7 @@ Model load_tfjs(const std::string& path) {
   }
   Model model = [&] {
     try {
-      return Model(std::move(spec));
+      return Model(std::move(spec), WeightInit::kForLoad);
     } catch (const FormatError& e) {  // a shape or value that does not work out
       w.fail(e.what());
     }
@@ -549,9 +378,9 @@ Model load_tfjs(const std::string& path) {
     }
   }
 
-  std::map<std::string, at::Tensor> targets;
-  for (const auto& [name, tensor] : model->tfjs_weights()) {
-    targets.emplace(name, tensor);
+  std::map<std::string, ModelWeight> targets;
+  for (ModelWeight& weight : model->manifest_weights()) {
+    targets.emplace(weight.name, std::move(weight));
   }
   std::map<std::string, bool> loaded;
   for (size_t g = 0; g < manifest->size(); ++g) {
@@ -613,12 +442,13 @@ Model load_tfjs(const std::string& path) {
     const std::vector<char> bytes = read_group(json_path.parent_path(), *paths, needed, gw);
     // An entry's values, decoded as tfjs-core's decodeWeights does, into a
     // tensor of the model's layout.
-    const auto copy_entry = [&bytes](const Entry& e, at::Tensor& into, const Where& ew) {
-      const bool finite =
-          e.encoding.storage == WeightStorage::kFloat32
-              ? tfjs::copy_tfjs_weight(bytes.data() + e.offset, into)
-              : tfjs::copy_tfjs_weight(
-                    decode_weight_values(bytes.data() + e.offset, e.count, e.encoding), into);
+    const auto copy_entry = [&bytes](const Entry& e, at::Tensor& into, WeightLayout layout,
+                                     const Where& ew) {
+      const bool finite = e.encoding.storage == WeightStorage::kFloat32
+                              ? tfjs::copy_tfjs_weight(bytes.data() + e.offset, into, layout)
+                              : tfjs::copy_tfjs_weight(decode_weight_values(bytes.data() + e.offset,
+                                                                            e.count, e.encoding),
+                                                       into, layout);
       if (!finite) {
         ew.fail("holds NaN or infinite values");
       }
@@ -638,11 +468,12 @@ Model load_tfjs(const std::string& path) {
         const size_t slash = e.name.rfind('/');
         const auto of =
             slash == std::string::npos ? targets.end() : targets.find(e.name.substr(0, slash));
-        if (of == targets.end() || e.shape != tfjs::tfjs_view(of->second).sizes().vec()) {
+        if (of == targets.end() ||
+            e.shape != tfjs::tfjs_view(of->second.tensor, of->second.layout).sizes().vec()) {
           continue;  // not a slot of one of the model's weights: of no use
         }
-        at::Tensor slot = at::empty_like(of->second);
-        copy_entry(e, slot, ew);
+        at::Tensor slot = at::empty_like(of->second.tensor);
+        copy_entry(e, slot, of->second.layout, ew);
         saved.weights.emplace_back(e.name, slot);
         continue;
       }
@@ -655,13 +486,14 @@ Model load_tfjs(const std::string& path) {
       if (loaded[e.name]) {
         ew.fail("appears twice in the manifest");
       }
-      at::Tensor& target = it->second;
-      const std::vector<int64_t> expected = tfjs::tfjs_view(target).sizes().vec();
+      at::Tensor& target = it->second.tensor;
+      const WeightLayout layout = it->second.layout;
+      const std::vector<int64_t> expected = tfjs::tfjs_view(target, layout).sizes().vec();
       if (e.shape != expected) {
         ew.fail("shape " + ordered_json(e.shape).dump() + " does not match the layer's " +
                 ordered_json(expected).dump());
       }
-      copy_entry(e, target, ew);
+      copy_entry(e, target, layout, ew);
       loaded[e.name] = true;
     }
   }

@@ -25,120 +25,10 @@ namespace mnist {
 
 namespace {
 
-/// Glorot normal (TF.js's Conv2D and Dense default) or uniform.
-ordered_json variance_scaling(const char* distribution = "normal") {
-  return {{"class_name", "VarianceScaling"},
-          {"config",
-           {{"scale", 1}, {"mode", "fan_avg"}, {"distribution", distribution}, {"seed", nullptr}}}};
-}
-
-ordered_json zeros() { return {{"class_name", "Zeros"}, {"config", ordered_json::object()}}; }
-
-std::string padding_name(const Layer& l) { return l.same_padding ? "same" : "valid"; }
-
-/// The fields TF.js's BaseConv writes for every convolution, in its order.
-void add_conv_fields(ordered_json& c, const Layer& l) {
-  c["kernel_size"] = {l.kernel[0], l.kernel[1]};
-  c["strides"] = {l.strides[0], l.strides[1]};
-  c["padding"] = padding_name(l);
-  c["data_format"] = "channels_last";
-  c["dilation_rate"] = {l.dilation[0], l.dilation[1]};
-  c["activation"] = activation_name(l.activation);
-  c["use_bias"] = l.use_bias;
-  c["bias_initializer"] = zeros();
-  c["bias_regularizer"] = nullptr;
-  c["activity_regularizer"] = nullptr;
-  c["bias_constraint"] = nullptr;
-}
-
 /// A layer's config with TF.js 4.22's keys in TF.js's order.
 ordered_json generated_config(const Layer& l) {
-  ordered_json c;
-  switch (l.kind) {
-    case LayerKind::kConv2D:
-      c["filters"] = l.units;
-      c["kernel_initializer"] = variance_scaling();
-      c["kernel_regularizer"] = nullptr;
-      c["kernel_constraint"] = nullptr;
-      add_conv_fields(c, l);
-      break;
-    case LayerKind::kDepthwiseConv2D:
-    case LayerKind::kSeparableConv2D: {
-      const bool separable = l.kind == LayerKind::kSeparableConv2D;
-      if (separable) {
-        c["filters"] = l.units;
-      }
-      add_conv_fields(c, l);
-      c["name"] = l.name;
-      c["trainable"] = l.trainable;
-      // TF.js 4.22's SeparableConv2D leaves depth_multiplier out of its
-      // config (and then cannot load its own model of a multiplier above 1);
-      // it reads the field, so it is written for both.
-      c["depth_multiplier"] = l.depth_multiplier;
-      c["depthwise_initializer"] = variance_scaling(separable ? "uniform" : "normal");
-      if (separable) {
-        c["pointwise_initializer"] = variance_scaling("uniform");
-      }
-      c["depthwise_regularizer"] = nullptr;
-      if (separable) {
-        c["pointwise_regularizer"] = nullptr;
-      }
-      c["depthwise_constraint"] = nullptr;
-      if (separable) {
-        c["pointwise_constraint"] = nullptr;
-      }
-      break;
-    }
-    case LayerKind::kMaxPooling2D:
-    case LayerKind::kAveragePooling2D:
-      c["pool_size"] = {l.kernel[0], l.kernel[1]};
-      c["padding"] = padding_name(l);
-      c["strides"] = {l.strides[0], l.strides[1]};
-      c["data_format"] = "channels_last";
-      break;
-    case LayerKind::kFlatten:
-      break;
-    case LayerKind::kDropout:
-      c["rate"] = l.rate;
-      c["noise_shape"] = nullptr;
-      c["seed"] = nullptr;
-      break;
-    case LayerKind::kDense:
-      c["units"] = l.units;
-      c["activation"] = activation_name(l.activation);
-      c["use_bias"] = l.use_bias;
-      c["kernel_initializer"] = variance_scaling();
-      c["bias_initializer"] = zeros();
-      c["kernel_regularizer"] = nullptr;
-      c["bias_regularizer"] = nullptr;
-      c["activity_regularizer"] = nullptr;
-      c["kernel_constraint"] = nullptr;
-      c["bias_constraint"] = nullptr;
-      break;
-    case LayerKind::kActivation:
-      c["activation"] = activation_name(l.activation);
-      break;
-    case LayerKind::kGlobalAveragePooling2D:
-    case LayerKind::kGlobalMaxPooling2D:
-      c["data_format"] = "channels_last";
-      break;
-    case LayerKind::kBatchNormalization:
-      c["axis"] = l.axis;
-      c["momentum"] = l.momentum;
-      c["epsilon"] = l.epsilon;
-      c["center"] = l.center;
-      c["scale"] = l.scale;
-      c["beta_initializer"] = zeros();
-      c["gamma_initializer"] = {{"class_name", "Ones"}, {"config", ordered_json::object()}};
-      c["moving_mean_initializer"] = zeros();
-      c["moving_variance_initializer"] = {{"class_name", "Ones"},
-                                          {"config", ordered_json::object()}};
-      c["beta_regularizer"] = nullptr;
-      c["gamma_regularizer"] = nullptr;
-      c["beta_constraint"] = nullptr;
-      c["gamma_constraint"] = nullptr;
-      break;
-  }
+  ordered_json c = ordered_json::object();
+  l.write_config(c);
   c["name"] = l.name;
   c["trainable"] = l.trainable;
   return c;
@@ -177,17 +67,20 @@ std::string generated_by() { return std::string("mnist-train v") + MNIST_VERSION
 ordered_json model_topology(const ModelSpec& spec) {
   ordered_json layers = ordered_json::array();
   for (size_t i = 0; i < spec.layers.size(); ++i) {
-    const Layer& l = spec.layers[i];
+    const Layer& l = *spec.layers[i];
     ordered_json config = l.config.is_object() ? l.config : generated_config(l);
     config["trainable"] = l.trainable;  // --freeze-up-to may have changed it
-    if (l.kind == LayerKind::kSeparableConv2D) {
-      config["depth_multiplier"] = l.depth_multiplier;  // TF.js's may lack it (generated_config)
+    if (l.config.is_object()) {
+      l.refresh_config(config);
     }
     if (i == 0 && !config.contains("batch_input_shape") && !config.contains("input_shape")) {
-      config["batch_input_shape"] = {nullptr, 28, 28, 1};
+      config["batch_input_shape"] = ordered_json::array({nullptr});
+      for (const int64_t d : spec.input_shape) {
+        config["batch_input_shape"].push_back(d);
+      }
       config["dtype"] = "float32";
     }
-    layers.push_back({{"class_name", class_name(l.kind)}, {"config", config}});
+    layers.push_back({{"class_name", l.class_name()}, {"config", config}});
   }
   ordered_json topology;
   topology["class_name"] = "Sequential";
@@ -202,9 +95,9 @@ namespace {
 /// Every weight in manifest order, stored as `storage`.
 std::vector<StoredWeight> stored_weights(const Model& model, WeightStorage storage) {
   std::vector<StoredWeight> out;
-  for (const auto& named : model->tfjs_weights()) {
+  for (const ModelWeight& weight : model->manifest_weights()) {
     std::vector<char> bytes;
-    tfjs::append_tfjs_weight(bytes, named.second);
+    tfjs::append_tfjs_weight(bytes, weight.tensor, weight.layout);
     if (storage == WeightStorage::kFloat32) {
       out.push_back({std::move(bytes), {}});
     } else {
@@ -220,10 +113,10 @@ std::vector<StoredWeight> stored_weights(const Model& model, WeightStorage stora
 ordered_json manifest_entries(const Model& model, const std::vector<StoredWeight>& stored) {
   ordered_json weights = ordered_json::array();
   size_t i = 0;
-  for (const auto& [name, tensor] : model->tfjs_weights()) {
+  for (const auto& [name, tensor, layout] : model->manifest_weights()) {
     ordered_json spec;
     spec["name"] = name;
-    spec["shape"] = tfjs::tfjs_view(tensor).sizes().vec();
+    spec["shape"] = tfjs::tfjs_view(tensor, layout).sizes().vec();
     spec["dtype"] = "float32";
     const WeightEncoding& e = stored.at(i++).encoding;
     if (e.storage == WeightStorage::kFloat16) {

@@ -44,7 +44,24 @@ Writes into OUTDIR:
                    0.001 and bias L1 0.01 regularizers), DepthwiseConv2D
                    [2,3] (trainable: false), max pool, flatten, dense 10
                    softmax;
-                 these five seeded, and trained by model.fit 2 epochs on
+                 activations: every activation string TF.js 4.22 loads
+                   again (elu, hard_sigmoid, linear, relu, relu6, selu,
+                   sigmoid, softmax, softplus, softsign, tanh, swish, mish,
+                   gelu, log_softmax; not gelu_new, which it saves but
+                   cannot load) on 1x1 Conv2Ds of 4 filters, an Activation
+                   layer and a Dense; ReLU (maxValue 6, and none),
+                   LeakyReLU (alpha 0.2), PReLU (constant 0.25, sharedAxes
+                   [1,2]; and one with its zeros default, on the Dense),
+                   ELU (alpha 1: TF.js refuses others), Softmax (axis -1),
+                   max pool, flatten, dense 12 tanh, PReLU, dense 10 softmax;
+                 reshaping: conv 3 (strides 2), ZeroPadding2D [[1,2],[0,1]],
+                   conv 4, Cropping2D [[1,0],[2,1]], UpSampling2D [2,1]
+                   (nearest), conv 4 (strides 2), Reshape [48,4] (a -1
+                   there TF.js's summary prints as null), Permute [2,1],
+                   Reshape [8,6,4], Permute
+                   [2,1,3], Rescaling (scale 0.5, offset 0.1), conv 4,
+                   flatten, dense 10 softmax;
+                 these seven seeded, and trained by model.fit 2 epochs on
                    the first 64 test images (batches of 16, in order);
                    global-max saved with includeOptimizer (RMSprop's
                    weights in the manifest), regularized too (compiled with
@@ -65,9 +82,10 @@ function fail(msg, code = 2) {
 }
 
 const ARCHS = ['mnist-node', 'small-convnet', 'dense', 'mixed', 'global-avg', 'global-max',
-               'batchnorm', 'regularized', 'separable', 'dilated'];
+               'batchnorm', 'regularized', 'separable', 'dilated', 'activations', 'reshaping'];
 // Built and then trained a little by TF.js (model.fit), not only initialised.
-const FITTED = ['global-avg', 'global-max', 'batchnorm', 'regularized', 'separable'];
+const FITTED = ['global-avg', 'global-max', 'batchnorm', 'regularized', 'separable',
+                'activations', 'reshaping'];
 // Saved with model.save(..., {includeOptimizer: true}): the optimizer's
 // weights ("group": "optimizer", an int32 "iter" among them) follow the model's.
 const WITH_OPTIMIZER = ['global-max', 'regularized'];
@@ -191,6 +209,74 @@ function buildModel(tf, arch) {
     model.add(tf.layers.maxPooling2d({poolSize: 2}));
     model.add(tf.layers.flatten());
     model.add(tf.layers.dense({units: 10, activation: 'softmax', kernelInitializer: init(5)}));
+    return randomBiases(tf, model);
+  }
+  if (arch === 'activations') {
+    // Every activation string TF.js 4.22's deserializer accepts (gelu_new is
+    // written but cannot be loaded again: its saved name comes back as
+    // "geluNew"), on 1x1 convolutions of 4 filters, on a Dense and in an
+    // Activation layer; and the advanced-activation layers. ELU keeps its
+    // alpha of 1 (TF.js refuses any other); ReLU has only maxValue.
+    // Each kernel's seed and scale are picked so that its pre-activations
+    // spread over both sides of each activation's kinks (and past 6 before
+    // the ReLU of maxValue 6), and no layer loses the input: the probabilities
+    // depend on the image through every layer.
+    const init = (seed, scale) => tf.initializers.varianceScaling({scale, mode: 'fanAvg', distribution: 'uniform', seed});
+    const conv = (seed, scale, activation, extra = {}) =>
+      model.add(tf.layers.conv2d({kernelSize: 1, filters: 4, activation, kernelInitializer: init(seed, scale), ...extra}));
+    conv(9, 89, 'selu', {inputShape: [28, 28, 1], kernelSize: 3, strides: 2});    // [13,13,4]
+    model.add(tf.layers.reLU({maxValue: 6}));
+    conv(57, 3.8, 'elu');
+    conv(95, 0.86, undefined);               // no activation: saved as "linear"
+    model.add(tf.layers.softmax({axis: -1}));  // TF.js's default axis is 1, not Keras's -1
+    conv(133, 100, 'hardSigmoid');           // saved as "hard_sigmoid"
+    conv(177, 65, 'linear');
+    model.add(tf.layers.reLU({}));           // saved with "max_value": null
+    conv(225, 11, 'relu6');
+    conv(269, 1.2, 'logSoftmax');            // saved as "log_softmax"
+    conv(284, 0.4, 'sigmoid');
+    conv(359, 28, 'softplus');
+    conv(365, 0.75, 'linear');
+    model.add(tf.layers.activation({activation: 'softsign'}));
+    model.add(tf.layers.leakyReLU({alpha: 0.2}));
+    conv(410, 12, 'tanh');
+    conv(441, 5.7, 'swish');
+    conv(511, 2.1, 'mish');
+    // alpha [1,1,4]: one slope per channel, shared over rows and columns.
+    model.add(tf.layers.prelu({alphaInitializer: tf.initializers.constant({value: 0.25}), sharedAxes: [1, 2]}));
+    conv(560, 9.8, 'gelu');
+    model.add(tf.layers.elu({}));
+    conv(566, 0.18, 'softmax');              // over the 4 channels
+    conv(604, 69, 'relu');
+    model.add(tf.layers.maxPooling2d({poolSize: 2}));                              // [6,6,4]
+    model.add(tf.layers.flatten());
+    model.add(tf.layers.dense({units: 12, activation: 'tanh', kernelInitializer: init(656, 1.5)}));
+    model.add(tf.layers.prelu({}));          // alpha [12], zeros at first: made non-zero by the fit
+    model.add(tf.layers.dense({units: 10, activation: 'softmax', kernelInitializer: init(699, 17)}));
+    return randomBiases(tf, model);
+  }
+  if (arch === 'reshaping') {
+    // Seeds and scales picked, as for activations, so that no ReLU leaves a
+    // channel dead and the probabilities depend on the image.
+    const init = (seed, scale) => tf.initializers.varianceScaling({scale, mode: 'fanAvg', distribution: 'uniform', seed});
+    model.add(tf.layers.conv2d({inputShape: [28, 28, 1], kernelSize: 3, filters: 3, strides: 2,
+                                activation: 'relu', kernelInitializer: init(12, 71)}));     // [13,13,3]
+    model.add(tf.layers.zeroPadding2d({padding: [[1, 2], [0, 1]]}));                        // [16,14,3]
+    model.add(tf.layers.conv2d({kernelSize: 3, filters: 4, activation: 'tanh',
+                                kernelInitializer: init(49, 0.55)}));                       // [14,12,4]
+    model.add(tf.layers.cropping2D({cropping: [[1, 0], [2, 1]]}));                          // [13,9,4]
+    model.add(tf.layers.upSampling2d({size: [2, 1]}));                                      // [26,9,4]
+    model.add(tf.layers.conv2d({kernelSize: 3, filters: 4, strides: 2, activation: 'relu',
+                                kernelInitializer: init(110, 4.9)}));                       // [12,4,4]
+    model.add(tf.layers.reshape({targetShape: [48, 4]}));  // (TF.js prints a -1 as null)
+    model.add(tf.layers.permute({dims: [2, 1]}));                                           // [4,48]
+    model.add(tf.layers.reshape({targetShape: [8, 6, 4]}));                                 // [8,6,4]
+    model.add(tf.layers.permute({dims: [2, 1, 3]}));                                        // [6,8,4]
+    model.add(tf.layers.rescaling({scale: 0.5, offset: 0.1}));
+    model.add(tf.layers.conv2d({kernelSize: 3, filters: 4, activation: 'relu',
+                                kernelInitializer: init(160, 6.3)}));                       // [4,6,4]
+    model.add(tf.layers.flatten());
+    model.add(tf.layers.dense({units: 10, activation: 'softmax', kernelInitializer: init(192, 4.5)}));
     return randomBiases(tf, model);
   }
   if (arch === 'dilated') {

@@ -1,0 +1,121 @@
+// What the layer families share (private to src/layers/): reading a TF.js
+// config's fields, checked, and TF's window arithmetic (same and valid
+// padding) for convolutions and pooling.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+#include <nlohmann/json.hpp>
+
+#include "mnist/error.hpp"
+#include "mnist/layers.hpp"
+
+namespace mnist::layers {
+
+using nlohmann::ordered_json;
+using Pair = std::array<int64_t, 2>;
+
+/// Throws FormatError(what): a field that does not work out.
+[[noreturn]] void fail(const std::string& what);
+
+/// The value of `key` in a JSON object, or nullptr when absent or null.
+const ordered_json* find(const ordered_json& object, const char* key);
+
+/// A non-negative integer field; `fallback` (if >= 0) when absent.
+int64_t get_int(const ordered_json& c, const char* key, int64_t fallback = -1);
+/// An int or a pair of ints ("kernel_size": 3 or [3,3]), each 1..4096;
+/// `fallback` (if positive) when absent.
+Pair get_pair(const ordered_json& c, const char* key, Pair fallback);
+/// A boolean field, `fallback` when absent or null.
+bool get_bool(const ordered_json& c, const char* key, bool fallback);
+/// A number field, `fallback` when absent or null.
+double get_number(const ordered_json& c, const char* key, double fallback);
+/// "padding": "same" (true) or "valid" (false, also when absent).
+bool get_same_padding(const ordered_json& c);
+/// "activation" (linear when absent).
+Activation get_activation(const ordered_json& c);
+/// Refuses a "data_format" other than "channels_last".
+void require_channels_last(const ordered_json& c);
+
+/// Reads the layer's "*_regularizer" and "*_constraint" fields: an L1L2
+/// regularizer of a key in `keys` ({config key, weight name}) becomes that
+/// weight's entry in `penalties`; any other one (a constraint, an activity
+/// regularizer, another class) is kept as the layer's training_problem.
+void read_regularizers(const ordered_json& c,
+                       const std::vector<std::pair<const char*, const char*>>& keys,
+                       std::vector<std::pair<std::string, Penalty>>& penalties,
+                       std::string& training_problem);
+/// The penalty of weight `name` in `penalties` (none if absent).
+Penalty penalty_of(const std::vector<std::pair<std::string, Penalty>>& penalties,
+                   const std::string& name);
+
+/// Glorot normal (TF.js's Conv2D and Dense default) or uniform, as TF.js
+/// writes the initializer in a config.
+ordered_json variance_scaling(const char* distribution = "normal");
+ordered_json zeros_initializer();
+ordered_json ones_initializer();
+
+/// "[a,b]".
+std::string pair_text(const Pair& pair);
+
+/// TF's output size and (before, after) padding along one axis.
+struct AxisPlan {
+  int64_t out = 0;
+  int64_t pad_before = 0;
+  int64_t pad_after = 0;
+};
+
+/// A convolution's or pooling layer's window: size, strides, dilation (1
+/// for pooling) and TF's padding.
+struct Window {
+  Pair size{1, 1};
+  Pair strides{1, 1};
+  Pair dilation{1, 1};
+  bool same = false;
+  /// The (rows, columns) plans of the window on a height x width input.
+  std::pair<AxisPlan, AxisPlan> plan(int64_t height, int64_t width) const;
+  /// Checks the window against an image input shape [h,w,c] (throws) and
+  /// returns its output's height and width.
+  Pair output_size(const Shape& input) const;
+};
+
+/// Refuses a non-image input ("needs an image input [h,w,c], got ...").
+void require_image(const Shape& input);
+
+/// Pads H and W of an NCHW tensor by (before, after) per axis with `value`.
+at::Tensor pad_hw(const at::Tensor& x, const AxisPlan& h, const AxisPlan& w, double value);
+
+/// The single input of a one-input layer (throws if there are several).
+const Shape& single(const std::vector<Shape>& inputs);
+
+/// A layer class of the registry: its TF.js class name and the code that
+/// makes it from its config.
+struct LayerClass {
+  const char* name;
+  std::unique_ptr<Layer> (*make)(const ordered_json& config);
+};
+
+// Each family's classes (one source file each), in the registry's order.
+std::vector<LayerClass> convolutional_layers();
+std::vector<LayerClass> pooling_layers();
+std::vector<LayerClass> normalization_layers();
+std::vector<LayerClass> core_layers();
+std::vector<LayerClass> activation_layers();
+std::vector<LayerClass> reshaping_layers();
+
+/// A layer class T's clone().
+template <typename T>
+class LayerOf : public Layer {
+ public:
+  std::unique_ptr<Layer> clone() const override {
+    return std::make_unique<T>(static_cast<const T&>(*this));
+  }
+};
+
+}  // namespace mnist::layers

@@ -1,0 +1,145 @@
+// Normalization as tfjs-layers 4.22 computes and saves it (normalization.ts):
+// BatchNormalization over the last axis (the channels, or the features of a
+// flat input), batch statistics and TF.js's moving-average update in
+// training, the moving statistics otherwise.
+#include <cmath>
+
+#include <ATen/ATen.h>
+#include <torch/utils.h>
+
+#include "layers/layer_util.hpp"
+
+namespace mnist::layers {
+
+namespace {
+
+class BatchNormalization : public LayerOf<BatchNormalization> {
+ public:
+  explicit BatchNormalization(const ordered_json& c) {
+    if (const ordered_json* axis = find(c, "axis")) {
+      // TF.js writes -1; Keras writes [3] after building the layer.
+      const ordered_json& a = axis->is_array() && axis->size() == 1 ? (*axis)[0] : *axis;
+      if (!a.is_number_integer() || a.get<int64_t>() < -1 || a.get<int64_t>() > 3) {
+        fail("field \"axis\" is " + axis->dump() + " (only the channels axis, -1, is supported)");
+      }
+      axis_ = a.get<int64_t>();
+    }
+    momentum_ = get_number(c, "momentum", momentum_);
+    epsilon_ = get_number(c, "epsilon", epsilon_);
+    center_ = get_bool(c, "center", true);
+    scale_ = get_bool(c, "scale", true);
+    read_regularizers(c, {{"gamma_regularizer", "gamma"}, {"beta_regularizer", "beta"}}, penalties_,
+                      training_problem);
+  }
+  const char* class_name() const override { return "BatchNormalization"; }
+
+  Shape build(const std::vector<Shape>& inputs, std::vector<WeightSpec>& weights) override {
+    const Shape& in = single(inputs);
+    if (!(epsilon_ > 0.0) || !std::isfinite(epsilon_) || !(momentum_ >= 0.0) ||
+        !(momentum_ <= 1.0)) {
+      fail("epsilon must be above 0 and momentum in [0, 1]");
+    }
+    if (axis_ != -1 && axis_ != static_cast<int64_t>(in.size())) {
+      fail("axis " + std::to_string(axis_) + " is not the last axis of its input " +
+           shape_text(in) + " (only the channels axis, -1, is supported)");
+    }
+    const int64_t features = in.back();
+    // TF.js's defaults: gamma ones, beta zeros, moving mean 0, variance 1;
+    // the moving statistics take no gradient, whatever `trainable`.
+    if (scale_) {
+      weights.push_back({"gamma",
+                         {features},
+                         WeightLayout::kVector,
+                         Initializer::kOnes,
+                         true,
+                         penalty_of(penalties_, "gamma")});
+    }
+    if (center_) {
+      weights.push_back({"beta",
+                         {features},
+                         WeightLayout::kVector,
+                         Initializer::kZeros,
+                         true,
+                         penalty_of(penalties_, "beta")});
+    }
+    weights.push_back(
+        {"moving_mean", {features}, WeightLayout::kVector, Initializer::kZeros, false, {}});
+    weights.push_back(
+        {"moving_variance", {features}, WeightLayout::kVector, Initializer::kOnes, false, {}});
+    return in;
+  }
+
+  at::Tensor call(const std::vector<at::Tensor>& inputs,
+                  const std::vector<at::Tensor>& w,
+                  const CallContext& context) const override {
+    // tfjs-layers normalization.ts: in training, the batch's mean and
+    // (biased, as tf.moments computes it) variance over every axis but the
+    // channels, and each moving statistic moves to it by (1 - momentum):
+    // moving -= (moving - batch) * (1 - momentum). Otherwise the moving ones.
+    const at::Tensor& x = inputs[0];
+    const size_t stats = w.size() - 2;
+    const at::Tensor& moving_mean = w[stats];
+    const at::Tensor& moving_variance = w[stats + 1];
+    const std::vector<int64_t> axes =
+        x.dim() == 4 ? std::vector<int64_t>{0, 2, 3} : std::vector<int64_t>{0};
+    std::vector<int64_t> broadcast(static_cast<size_t>(x.dim()), 1);
+    broadcast[1] = x.size(1);
+    at::Tensor mean;
+    at::Tensor variance;
+    if (context.training) {
+      mean = x.mean(axes, /*keepdim=*/true);
+      variance = (x - mean).square().mean(axes, /*keepdim=*/true);
+      torch::NoGradGuard no_grad;
+      const double decay = 1.0 - momentum_;
+      moving_mean.sub_((moving_mean - mean.detach().reshape({-1}).to(at::kFloat)).mul_(decay));
+      moving_variance.sub_(
+          (moving_variance - variance.detach().reshape({-1}).to(at::kFloat)).mul_(decay));
+    } else {
+      mean = moving_mean.view(broadcast);
+      variance = moving_variance.view(broadcast);
+    }
+    at::Tensor y = (x - mean) * (variance + epsilon_).rsqrt();
+    size_t next = 0;
+    if (scale_) {
+      y = y * w[next++].view(broadcast);
+    }
+    if (center_) {
+      y = y + w[next].view(broadcast);
+    }
+    return y;
+  }
+
+  void write_config(ordered_json& c) const override {
+    c["axis"] = axis_;
+    c["momentum"] = momentum_;
+    c["epsilon"] = epsilon_;
+    c["center"] = center_;
+    c["scale"] = scale_;
+    c["beta_initializer"] = zeros_initializer();
+    c["gamma_initializer"] = ones_initializer();
+    c["moving_mean_initializer"] = zeros_initializer();
+    c["moving_variance_initializer"] = ones_initializer();
+    c["beta_regularizer"] = nullptr;
+    c["gamma_regularizer"] = nullptr;
+    c["beta_constraint"] = nullptr;
+    c["gamma_constraint"] = nullptr;
+  }
+
+ private:
+  int64_t axis_ = -1;  ///< -1, or the index of the last axis (checked by build)
+  double momentum_ = 0.99;
+  double epsilon_ = 1e-3;
+  bool center_ = true;  ///< a beta (offset) weight
+  bool scale_ = true;   ///< a gamma (scale) weight
+  std::vector<std::pair<std::string, Penalty>> penalties_;
+};
+
+}  // namespace
+
+std::vector<LayerClass> normalization_layers() {
+  return {{"BatchNormalization", [](const ordered_json& c) -> std::unique_ptr<Layer> {
+             return std::make_unique<BatchNormalization>(c);
+           }}};
+}
+
+}  // namespace mnist::layers
