@@ -25,6 +25,9 @@ std::string remedy_hint(Remedy remedy) {
       "; train without CUDA graphs (mnist-train --no-cuda-graphs)",
       " (train with --model-save-path first)",
       "; try --port 0 for any free port",
+      "; choose another --model-save-path",
+      "; choose another --checkpoint-dir",
+      "; resume with the same flags",
   };
   return kHints[static_cast<size_t>(remedy)];
 }
