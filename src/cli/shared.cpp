@@ -41,12 +41,6 @@ c10::Device device_for_flag(bool gpu) {
   return select_device(gpu);
 }
 
-void check_writable_dir(const std::string& dir, const std::string& what, const char* flag) {
-  if (const auto problem = writable_dir_problem(dir, what)) {
-    throw IoError(*problem + "; choose another " + flag);
-  }
-}
-
 CLI::Validator integer_in(long long min, long long max) {
   return CLI::Validator(
       [min, max](std::string& text) -> std::string {
