@@ -26,6 +26,16 @@ double seconds_since(Clock::time_point start) {
 
 }  // namespace
 
+std::string training_problem(const Model& model) {
+  for (const LayerPtr& l : model->spec().layers) {  // the one place this reads the layers
+    if (!l->training_problem.empty()) {
+      return "layer " + l->name + " (" + l->class_name() + "): " + l->training_problem +
+             "; predict, evaluate and convert use such a model as it is";
+    }
+  }
+  return "";
+}
+
 TrainOutcome train(Model& model,
                    Optimizer& optimizer,
                    const Dataset& train,
@@ -43,6 +53,9 @@ TrainOutcome train(Model& model,
     throw ConfigError(
         "the model's last layer must apply softmax to train it with "
         "categorical cross-entropy");
+  }
+  if (const std::string problem = training_problem(model); !problem.empty()) {
+    throw ConfigError(problem);
   }
   check_input(model, train.images);
   const c10::Device device = cfg.device;

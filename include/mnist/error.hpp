@@ -12,11 +12,14 @@ namespace mnist {
 /// flag (src/cli/app.cpp).
 enum class Remedy {
   kNone,
-  kDataFolder,      ///< fetch MNIST, or use another data folder
-  kInvertImage,     ///< the image shows dark ink on a light background
-  kNoCudaGraphs,    ///< train without CUDA graphs
-  kSaveModelFirst,  ///< a folder to serve holds no saved model yet
-  kAnyPort,         ///< listen on another (any free) port
+  kDataFolder,             ///< fetch MNIST, or use another data folder
+  kInvertImage,            ///< the image shows dark ink on a light background
+  kNoCudaGraphs,           ///< train without CUDA graphs
+  kSaveModelFirst,         ///< a folder to serve holds no saved model yet
+  kAnyPort,                ///< listen on another (any free) port
+  kOtherModelFolder,       ///< save the model into another folder
+  kOtherCheckpointFolder,  ///< write checkpoints into another folder
+  kSameSettings,           ///< resume a checkpoint with the settings it was made with
 };
 
 /// Base of every error the core library throws on purpose.

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include <c10/core/Device.h>
@@ -85,7 +86,13 @@ struct TrainCallbacks {
 /// run is complete); kStopped: interrupted through `stop` (resumable).
 enum class TrainOutcome { kFinished, kStoppedEarly, kStopped };
 
-/// Trains `model` (already on cfg.device; its last layer must be softmax)
+/// Why `model` cannot be trained as TF.js would train it: its first layer
+/// with a Layer::training_problem, as "layer NAME (CLASS): PROBLEM; predict,
+/// evaluate and convert use such a model as it is"; "" when there is none.
+std::string training_problem(const Model& model);
+
+/// Trains `model` (already on cfg.device; its last layer must be softmax and
+/// no layer may have a training_problem: ConfigError otherwise)
 /// with `optimizer` and categorical cross-entropy until cfg.epochs epochs
 /// are done, starting from `state` (a fresh TrainState starts at epoch 1).
 /// Each epoch shuffles `train` with libtorch's global generator (seed it

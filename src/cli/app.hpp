@@ -37,7 +37,7 @@ void reexec_for_fast_blas(char** argv);
 /// (README.md, "Exit codes").
 int run(int argc, const char* const* argv);
 
-/// `mnist-train [train]`: options -> TrainConfig; train, evaluate, save.
+/// `mnist-train [train]`: options -> TrainSettings; run_train_job, printing what it reports.
 /// `program` is how the binary was invoked (argv[0]), for the resume hint.
 CLI::App* add_train_options(CLI::App& app, TrainOptions& options);
 int run_train(const TrainOptions& options, const GlobalOptions& global, const std::string& program);

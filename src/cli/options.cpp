@@ -1,8 +1,8 @@
-// Cross-field checks of the options, their JSON form (logged, and saved in
-// history.json and checkpoints), and the command that resumes a run.
+// Cross-field checks of the options, the core settings they map onto (and
+// their JSON form, as history.json records it), and the command that
+// resumes a run.
 #include "cli/options.hpp"
 
-#include <random>
 #include <utility>
 
 #include <spdlog/fmt/fmt.h>
@@ -28,52 +28,9 @@ std::string shell_word(const std::string& text) {
   return quoted + "'";
 }
 
-/// Settings that must not change between a run and its resumption (a
-/// checkpoint made before a key existed holds that key's default).
-constexpr const char* kResumeKeys[] = {"batch_size",
-                                       "validation_split",
-                                       "train_limit",
-                                       "seed",
-                                       "dataset",
-                                       "labels",
-                                       "dropout",
-                                       "shuffle",
-                                       "optimizer",
-                                       "learning_rate",
-                                       "early_stopping_patience",
-                                       "monitor",
-                                       "min_delta",
-                                       "restore_best_weights",
-                                       "save_best",
-                                       "reduce_lr_patience",
-                                       "reduce_lr_factor",
-                                       "reduce_lr_min_delta",
-                                       "min_learning_rate"};
-
 std::string number_text(double v) { return fmt::format("{}", v); }
 
 }  // namespace
-
-uint64_t random_seed() {
-  std::random_device rd;
-  return (uint64_t{rd()} << 32 | rd()) & ((uint64_t{1} << 53) - 1);  // exact in JSON
-}
-
-void check_resumable(const nlohmann::ordered_json& saved,
-                     const nlohmann::ordered_json& now,
-                     const std::string& path) {
-  const nlohmann::ordered_json defaults = to_json(TrainOptions{});
-  for (const char* key : kResumeKeys) {
-    if (key == std::string("seed") && now[key].is_null()) {
-      continue;  // no --seed: take the checkpoint's
-    }
-    const nlohmann::ordered_json was = saved.contains(key) ? saved[key] : defaults[key];
-    if (was != now[key]) {
-      throw ConfigError(path + " was made with " + key + " = " + was.dump() + ", this run has " +
-                        now[key].dump() + "; resume with the same flags");
-    }
-  }
-}
 
 void validate(const TrainOptions& o) {
   const bool early_stopping = o.early_stopping_patience > 0;
@@ -133,43 +90,52 @@ void validate(const TrainOptions& o) {
   }
 }
 
+TrainSettings train_settings(const TrainOptions& o) {
+  TrainSettings s;
+  s.epochs = o.epochs;
+  s.batch_size = o.batch_size;
+  s.validation_split = o.validation_split;
+  s.seed = o.seed;
+  s.threads = o.threads;
+  s.train_limit = o.train_limit;
+  s.test_limit = o.test_limit;
+  s.model_save_path = o.model_save_path;
+  s.gpu = o.gpu;
+  s.cuda_graphs = o.cuda_graphs;
+  s.onednn = o.onednn;
+  s.data_dir = o.data_dir;
+  s.model_load_path = o.model_load_path;
+  s.freeze_up_to = o.freeze_up_to;
+  s.labels = o.labels;
+  s.replace_head = o.replace_head;
+  s.fresh_optimizer = o.fresh_optimizer;
+  s.checkpoint_dir = o.checkpoint_dir;
+  s.resume = o.resume;
+  s.precision = o.precision == "bf16" ? Precision::kBFloat16 : Precision::kFloat32;
+  s.dataset = parse_dataset(o.dataset).value();
+  s.dropout = o.dropout;
+  s.shuffle = o.shuffle;
+  s.optimizer = parse_optimizer(o.optimizer).value();
+  s.learning_rate = o.learning_rate;
+  CallbackConfig& c = s.callbacks;
+  c.monitor = parse_monitor(o.monitor.value_or("val_loss")).value();
+  c.early_stopping_patience = o.early_stopping_patience;
+  c.min_delta = o.min_delta.value_or(c.min_delta);
+  c.restore_best_weights = o.restore_best_weights;
+  c.save_best = o.save_best;
+  c.reduce_lr_patience = o.reduce_lr_patience;
+  c.reduce_lr_factor = o.reduce_lr_factor.value_or(c.reduce_lr_factor);
+  c.reduce_lr_min_delta = o.reduce_lr_min_delta.value_or(c.reduce_lr_min_delta);
+  c.min_learning_rate = o.min_learning_rate.value_or(c.min_learning_rate);
+  s.csv_log = o.csv_log;
+  s.save_format.storage =
+      o.quantize.empty() ? WeightStorage::kFloat32 : parse_storage(o.quantize).value();
+  s.save_format.shard_bytes = o.weight_shard_size;
+  return s;
+}
+
 nlohmann::ordered_json to_json(const TrainOptions& o) {
-  return {{"epochs", o.epochs},
-          {"batch_size", o.batch_size},
-          {"validation_split", o.validation_split},
-          {"seed", o.seed ? nlohmann::ordered_json(*o.seed) : nlohmann::ordered_json(nullptr)},
-          {"threads", o.threads},
-          {"train_limit", o.train_limit},
-          {"test_limit", o.test_limit},
-          {"model_save_path", o.model_save_path},
-          {"gpu", o.gpu},
-          {"cuda_graphs", o.cuda_graphs},
-          {"onednn_conv", o.onednn},  // the key's name before --no-onednn: files stay comparable
-          {"data_dir", o.data_dir},
-          {"model_load_path", o.model_load_path},
-          {"freeze_up_to", o.freeze_up_to},
-          {"labels", o.labels},
-          {"replace_head", o.replace_head},
-          {"fresh_optimizer", o.fresh_optimizer},
-          {"checkpoint_dir", o.checkpoint_dir},
-          {"precision", o.precision},
-          {"dataset", o.dataset},
-          {"dropout", o.dropout},
-          {"shuffle", o.shuffle},
-          {"optimizer", o.optimizer},
-          {"learning_rate", o.learning_rate},
-          {"early_stopping_patience", o.early_stopping_patience},
-          {"monitor", o.monitor.value_or("val_loss")},
-          {"min_delta", o.min_delta.value_or(0.0)},
-          {"restore_best_weights", o.restore_best_weights},
-          {"save_best", o.save_best},
-          {"reduce_lr_patience", o.reduce_lr_patience},
-          {"reduce_lr_factor", o.reduce_lr_factor.value_or(0.1)},
-          {"reduce_lr_min_delta", o.reduce_lr_min_delta.value_or(1e-4)},
-          {"min_learning_rate", o.min_learning_rate.value_or(0.0)},
-          {"csv_log", o.csv_log},
-          {"quantize", o.quantize},
-          {"weight_shard_size", o.weight_shard_size}};
+  return legacy_settings_json(train_settings(o));
 }
 
 nlohmann::ordered_json to_json(const ServeOptions& o) {

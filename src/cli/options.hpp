@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "mnist/train_job.hpp"
+
 namespace mnist::cli {
 
 /// Options every command shares.
@@ -114,17 +116,12 @@ void validate(const TrainOptions& options);
 /// needed).
 std::string resume_command(const std::string& program, const TrainOptions& options);
 
-/// A random seed for a run without --seed (53 bits: exact in JSON).
-uint64_t random_seed();
+/// The training job's settings (train_job.hpp) these options ask for
+/// (CLI11 has checked each value).
+TrainSettings train_settings(const TrainOptions& options);
 
-/// Throws ConfigError unless the settings a checkpoint was made with
-/// (`saved`, to_json's form) agree with this run's (`now`) on what a resumed
-/// run must keep: batch size, validation split, train limit and seed (a run
-/// without --seed takes the checkpoint's). `path` names the checkpoint.
-void check_resumable(const nlohmann::ordered_json& saved,
-                     const nlohmann::ordered_json& now,
-                     const std::string& path);
-
+/// train_settings(options) in history.json's form (legacy_settings_json);
+/// a resumed run compares it with its checkpoint's (check_resumable).
 nlohmann::ordered_json to_json(const TrainOptions& options);
 nlohmann::ordered_json to_json(const ServeOptions& options);
 

@@ -25,6 +25,9 @@ std::string remedy_hint(Remedy remedy) {
       "; train without CUDA graphs (mnist-train --no-cuda-graphs)",
       " (train with --model-save-path first)",
       "; try --port 0 for any free port",
+      "; choose another --model-save-path",
+      "; choose another --checkpoint-dir",
+      "; resume with the same flags",
   };
   return kHints[static_cast<size_t>(remedy)];
 }
@@ -36,12 +39,6 @@ c10::Device device_for_flag(bool gpu) {
     }
   }
   return select_device(gpu);
-}
-
-void check_writable_dir(const std::string& dir, const std::string& what, const char* flag) {
-  if (const auto problem = writable_dir_problem(dir, what)) {
-    throw IoError(*problem + "; choose another " + flag);
-  }
 }
 
 CLI::Validator integer_in(long long min, long long max) {

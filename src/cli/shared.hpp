@@ -28,10 +28,6 @@ std::string remedy_hint(Remedy remedy);
 /// "--gpu: <why>" (DeviceError).
 c10::Device device_for_flag(bool gpu);
 
-/// ensure_writable_dir(dir, what), its IoError ending in "; choose another
-/// FLAG".
-void check_writable_dir(const std::string& dir, const std::string& what, const char* flag);
-
 /// The exclusive lock on a model folder for one save (FolderLock::wait),
 /// logging "DIR: waiting for another mnist-train (pid N) to finish saving
 /// there" while another writer holds it; none when DIR is `checkpoint_dir`,

@@ -1,0 +1,363 @@
+// The training job: its settings as JSON in both forms (the settings' own,
+// and the command line's option keys that history.json and older
+// checkpoints hold), resuming a checkpoint of the older form, messages that
+// name settings through the observer, and train() refusing what it cannot
+// train.
+#include "mnist/train_job.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "mnist/checkpoint.hpp"
+#include "mnist/error.hpp"
+#include "mnist/fs_util.hpp"
+#include "test_util.hpp"
+
+namespace mnist {
+namespace {
+
+using nlohmann::ordered_json;
+
+/// Settings as checkpoints held them before TrainSettings' own form: the
+/// command line's option JSON (state.json's "settings", copied from one the
+/// earlier mnist-train wrote; its paths shortened).
+constexpr const char* kOldCheckpointSettings = R"({"epochs":1,"batch_size":128,
+  "validation_split":0.15,"seed":1,"threads":2,"train_limit":2000,"test_limit":500,
+  "model_save_path":"","gpu":false,"cuda_graphs":true,"onednn_conv":true,
+  "data_dir":"/data/mnist","model_load_path":"","freeze_up_to":"","labels":"",
+  "replace_head":false,"fresh_optimizer":false,"checkpoint_dir":"/runs/ck",
+  "precision":"fp32","dataset":"mnist","dropout":true,"shuffle":true,"optimizer":"rmsprop",
+  "learning_rate":0.0,"early_stopping_patience":0,"monitor":"val_loss","min_delta":0.0,
+  "restore_best_weights":false,"save_best":false,"reduce_lr_patience":0,"reduce_lr_factor":0.1,
+  "reduce_lr_min_delta":0.0001,"min_learning_rate":0.0,"csv_log":"","quantize":"",
+  "weight_shard_size":0})";
+
+/// What a job reports.
+class Recorder : public TrainJobObserver {
+ public:
+  void log(Level, const std::string& line) override { lines.push_back(line); }
+  void on_epoch(const EpochStats& stats) override { epochs.push_back(stats.epoch); }
+  void on_saved(Saved what, const std::string& path) override { saved.emplace_back(what, path); }
+
+  bool logged(const std::string& start) const {
+    for (const auto& line : lines) {
+      if (line.rfind(start, 0) == 0) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  std::vector<std::string> lines;
+  std::vector<int64_t> epochs;
+  std::vector<std::pair<Saved, std::string>> saved;
+};
+
+/// A job of one epoch on 64 tiny training and 20 test images in `dir`.
+TrainSettings small_job(const test::TempDir& dir) {
+  const std::string data = dir.file("data");
+  std::filesystem::create_directories(data);
+  test::write_tiny_mnist(data, kTrainImagesFile, kTrainLabelsFile, 64);
+  test::write_tiny_mnist(data, kTestImagesFile, kTestLabelsFile, 20);
+  TrainSettings s;
+  s.epochs = 1;
+  s.batch_size = 32;
+  s.seed = 5;
+  s.data_dir = data;
+  return s;
+}
+
+TrainSettings unusual_settings() {
+  TrainSettings s;
+  s.epochs = 3;
+  s.batch_size = 64;
+  s.validation_split = 0.2;
+  s.seed = 9007199254740991ULL;
+  s.threads = 2;
+  s.train_limit = 500;
+  s.model_save_path = "/m";
+  s.onednn = false;
+  s.labels = "5-9";
+  s.checkpoint_dir = "/ck";
+  s.resume = true;
+  s.precision = Precision::kBFloat16;
+  s.dataset = DatasetKind::kFashionMnist;
+  s.shuffle = false;
+  s.optimizer = OptimizerKind::kAdamax;
+  s.learning_rate = 0.02;
+  s.callbacks.monitor = Monitor::kValAcc;
+  s.callbacks.early_stopping_patience = 3;
+  s.callbacks.min_delta = 0.001;
+  s.callbacks.save_best = true;
+  s.callbacks.reduce_lr_factor = 0.5;
+  s.csv_log = "/l.csv";
+  s.save_format.storage = WeightStorage::kUint8;
+  s.save_format.shard_bytes = 4194304;
+  return s;
+}
+
+TEST(TrainJobTest, SettingsJsonRoundTrips) {
+  const TrainSettings s = unusual_settings();
+  const ordered_json json = to_json(s);
+  EXPECT_EQ(json["format"], "mnist-train-settings");
+  EXPECT_EQ(json["callbacks"]["monitor"], "val_acc");
+  EXPECT_EQ(json["weight_storage"], "uint8");
+  EXPECT_EQ(to_json(settings_from_json(json, "s")), json);
+  EXPECT_EQ(to_json(settings_from_json(ordered_json::parse(json.dump()), "s")), json);
+  EXPECT_EQ(to_json(checkpoint_settings(json, "s")), json);
+  EXPECT_EQ(to_json(settings_from_json(to_json(TrainSettings{}), "s")), to_json(TrainSettings{}));
+
+  ordered_json bad = json;
+  bad["batch_size"] = "64";
+  try {
+    settings_from_json(bad, "ck/state.json");
+    FAIL() << "a string batch size was taken";
+  } catch (const FormatError& e) {
+    EXPECT_STREQ(e.what(),
+                 "ck/state.json: settings field \"batch_size\" must be a number, not \"64\"");
+  }
+  bad = json;
+  bad["callbacks"]["monitor"] = "accuracy";
+  EXPECT_THROW(settings_from_json(bad, "s"), FormatError);
+  EXPECT_THROW(settings_from_json(ordered_json::array(), "s"), FormatError);
+}
+
+/// history.json keeps the keys (and order) it has always had.
+TEST(TrainJobTest, LegacyFormHasTheOptionKeys) {
+  const ordered_json json = legacy_settings_json(TrainSettings{});
+  std::vector<std::string> keys;
+  for (const auto& item : json.items()) {
+    keys.push_back(item.key());
+  }
+  EXPECT_EQ(keys, (std::vector<std::string>{
+                      "epochs",
+                      "batch_size",
+                      "validation_split",
+                      "seed",
+                      "threads",
+                      "train_limit",
+                      "test_limit",
+                      "model_save_path",
+                      "gpu",
+                      "cuda_graphs",
+                      "onednn_conv",
+                      "data_dir",
+                      "model_load_path",
+                      "freeze_up_to",
+                      "labels",
+                      "replace_head",
+                      "fresh_optimizer",
+                      "checkpoint_dir",
+                      "precision",
+                      "dataset",
+                      "dropout",
+                      "shuffle",
+                      "optimizer",
+                      "learning_rate",
+                      "early_stopping_patience",
+                      "monitor",
+                      "min_delta",
+                      "restore_best_weights",
+                      "save_best",
+                      "reduce_lr_patience",
+                      "reduce_lr_factor",
+                      "reduce_lr_min_delta",
+                      "min_learning_rate",
+                      "csv_log",
+                      "quantize",
+                      "weight_shard_size",
+                  }));
+  EXPECT_TRUE(json["seed"].is_null());
+  EXPECT_EQ(json["quantize"], "");
+  const TrainSettings s = unusual_settings();
+  EXPECT_EQ(legacy_settings_json(settings_from_legacy_json(legacy_settings_json(s), "s")),
+            legacy_settings_json(s));
+  EXPECT_EQ(legacy_settings_json(s)["quantize"], "uint8");
+}
+
+TEST(TrainJobTest, ReadsTheOldCheckpointForm) {
+  const ordered_json old = ordered_json::parse(kOldCheckpointSettings);
+  const TrainSettings s = checkpoint_settings(old, "ck");
+  EXPECT_EQ(s.seed, 1U);
+  EXPECT_EQ(s.threads, 2);
+  EXPECT_EQ(s.train_limit, 2000);
+  EXPECT_EQ(s.test_limit, 500);
+  EXPECT_TRUE(s.onednn);
+  EXPECT_EQ(s.checkpoint_dir, "/runs/ck");
+  EXPECT_EQ(s.optimizer, OptimizerKind::kRmsProp);
+  EXPECT_EQ(s.callbacks.monitor, Monitor::kValLoss);
+  EXPECT_DOUBLE_EQ(s.callbacks.reduce_lr_min_delta, 1e-4);
+  EXPECT_EQ(s.save_format.storage, WeightStorage::kFloat32);
+  EXPECT_EQ(legacy_settings_json(s), old);  // nothing lost
+  // A key a checkpoint predates keeps its default.
+  ordered_json older = old;
+  older.erase("optimizer");
+  older.erase("dropout");
+  EXPECT_EQ(checkpoint_settings(older, "ck").optimizer, OptimizerKind::kRmsProp);
+  EXPECT_NO_THROW(check_resumable(older, old, "ck"));
+  ordered_json other = old;
+  other["batch_size"] = 64;
+  try {
+    check_resumable(old, other, "ck");
+    FAIL() << "another batch size was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_STREQ(e.what(), "ck was made with batch_size = 128, this run has 64");
+    EXPECT_EQ(e.remedy(), Remedy::kSameSettings);
+  }
+}
+
+/// A checkpoint whose state.json holds the settings in the older form (the
+/// command line's option JSON) resumes, and the job's next checkpoint is of
+/// the new form.
+TEST(TrainJobTest, ResumesACheckpointOfTheOldForm) {
+  test::TempDir dir;
+  TrainSettings s = small_job(dir);
+  s.checkpoint_dir = dir.file("ck");
+  Recorder first;
+  EXPECT_EQ(run_train_job(s, first).outcome, TrainOutcome::kFinished);
+  const std::string checkpoint = latest_checkpoint(s.checkpoint_dir);
+  ASSERT_FALSE(checkpoint.empty());
+  ASSERT_EQ(first.saved.size(), 1U);
+  EXPECT_EQ(first.saved[0], std::pair(Saved::kCheckpoint, checkpoint));
+
+  // What the earlier mnist-train wrote there, for this run.
+  const std::string state_file = checkpoint + "/state.json";
+  ordered_json state = read_json_file(state_file);
+  EXPECT_EQ(state["settings"]["format"], "mnist-train-settings");
+  ordered_json old = ordered_json::parse(kOldCheckpointSettings);
+  old["batch_size"] = 32;
+  old["seed"] = 5;
+  old["train_limit"] = 0;
+  old["test_limit"] = 0;
+  old["data_dir"] = s.data_dir;
+  old["checkpoint_dir"] = s.checkpoint_dir;
+  state["settings"] = old;
+  write_file_atomic(state_file, state.dump(2) + "\n");
+
+  s.epochs = 2;
+  s.resume = true;
+  s.seed.reset();  // the checkpoint's
+  TrainSettings other = s;
+  other.batch_size = 16;
+  Recorder refused;
+  try {
+    run_train_job(other, refused);
+    FAIL() << "resumed with another batch size";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              checkpoint + " was made with batch_size = 32, this run has 16");
+    EXPECT_EQ(e.remedy(), Remedy::kSameSettings);
+  }
+
+  Recorder resumed;
+  EXPECT_EQ(run_train_job(s, resumed).outcome, TrainOutcome::kFinished);
+  EXPECT_TRUE(resumed.logged("resuming at epoch 2, batch 0")) << resumed.lines.size();
+  EXPECT_TRUE(resumed.logged("device: CPU")) << resumed.lines.size();
+  EXPECT_EQ(resumed.epochs, std::vector<int64_t>{2});
+  const Checkpoint next = load_checkpoint(latest_checkpoint(s.checkpoint_dir));
+  EXPECT_EQ(next.state.epoch, 3);
+  EXPECT_EQ(next.settings["format"], "mnist-train-settings");
+  EXPECT_EQ(checkpoint_settings(next.settings, "next").seed, 5U);
+}
+
+/// The model folder gets the model and history.json, whose settings are of
+/// the option keys, with the seed, threads and data folder the job used.
+TEST(TrainJobTest, SavesTheModelAndHistory) {
+  test::TempDir dir;
+  TrainSettings s = small_job(dir);
+  s.model_save_path = dir.file("model");
+  Recorder recorder;
+  const TrainJobResult result = run_train_job(s, recorder);
+  EXPECT_EQ(result.outcome, TrainOutcome::kFinished);
+  EXPECT_EQ(result.test.count, 20);
+  ASSERT_EQ(recorder.saved.size(), 1U);
+  EXPECT_EQ(recorder.saved[0], std::pair(Saved::kModel, s.model_save_path));
+  const ordered_json history = read_json_file(s.model_save_path + "/history.json");
+  EXPECT_EQ(history["settings"]["seed"], 5);
+  EXPECT_EQ(history["settings"]["data_dir"], s.data_dir);
+  EXPECT_GT(history["settings"]["threads"].get<int>(), 0);
+  EXPECT_TRUE(history["settings"].contains("onednn_conv"));
+  EXPECT_TRUE(std::filesystem::exists(s.model_save_path + "/weights.bin"));
+}
+
+/// Messages name settings as the observer does (by default, by their
+/// field), and the model is checked before any data is read.
+TEST(TrainJobTest, NamesSettingsThroughTheObserver) {
+  test::TempDir dir;
+  save_tfjs(Model(mnist_node_spec()), dir.file("ten"));
+  TrainSettings s;
+  s.model_load_path = dir.file("ten");
+  s.labels = "0-4";
+  s.data_dir = "/nonexistent";
+  TrainJobObserver plain;
+  try {
+    run_train_job(s, plain);
+    FAIL() << "a model of 10 outputs trained on 5 labels";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              s.model_load_path +
+                  ": the model has 10 outputs (labels 0-9), labels 0-4 needs 5; add "
+                  "replace_head to give it a new last Dense layer of 5 units");
+  }
+  struct Flags : TrainJobObserver {
+    std::string name_of(Setting setting) const override { return "--" + setting_field(setting); }
+  } flags;
+  try {
+    run_train_job(s, flags);
+    FAIL() << "a model of 10 outputs trained on 5 labels";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("--labels 0-4 needs 5; add --replace_head"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(TrainJobTest, FolderProblemsCarryTheirRemedy) {
+  TrainSettings s;
+  s.model_save_path = "/proc/mnist-model";
+  TrainJobObserver observer;
+  try {
+    run_train_job(s, observer);
+    FAIL() << "saved into /proc";
+  } catch (const IoError& e) {
+    EXPECT_EQ(e.remedy(), Remedy::kOtherModelFolder);
+  }
+  s.model_save_path.clear();
+  s.checkpoint_dir = "/proc/mnist-ck";
+  try {
+    run_train_job(s, observer);
+    FAIL() << "checkpointed into /proc";
+  } catch (const IoError& e) {
+    EXPECT_EQ(e.remedy(), Remedy::kOtherCheckpointFolder);
+  }
+}
+
+/// train() itself refuses a layer whose TF.js config it would not apply,
+/// whoever calls it.
+TEST(TrainJobTest, TrainRefusesALayerItCannotTrain) {
+  ModelSpec spec = mnist_node_spec();
+  spec.layers.back()->training_problem =
+      "field \"kernel_constraint\" (MaxNorm) is not applied in training by mnist-train";
+  Model model(spec);
+  const std::string expected =
+      "layer dense_Dense2 (Dense): field \"kernel_constraint\" (MaxNorm) is not applied in "
+      "training by mnist-train; predict, evaluate and convert use such a model as it is";
+  EXPECT_EQ(training_problem(model), expected);
+  EXPECT_EQ(training_problem(Model(mnist_node_spec())), "");
+  Optimizer optimizer(model->parameters(), OptimizerKind::kRmsProp);
+  TrainState state;
+  const Dataset data{at::rand({8, 1, 28, 28}), at::arange(8, at::kLong).remainder(10)};
+  try {
+    train(model, optimizer, data, Dataset{}, TrainConfig{}, state, {});
+    FAIL() << "trained a layer with a MaxNorm constraint";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()), expected);
+  }
+}
+
+}  // namespace
+}  // namespace mnist
