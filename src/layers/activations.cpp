@@ -118,7 +118,7 @@ namespace {
 /// ReLU: relu, clipped at max_value when it has one. TF.js 4.22 reads no
 /// negative_slope or threshold (Keras's), so a layer with either is refused:
 /// it would compute another function in TF.js.
-class ReLU : public LayerOf<ReLU> {
+class ReLU : public ElementwiseOf<ReLU> {
  public:
   explicit ReLU(const ordered_json& c) {
     if (find(c, "max_value") != nullptr) {
@@ -134,9 +134,6 @@ class ReLU : public LayerOf<ReLU> {
     }
   }
   const char* class_name() const override { return "ReLU"; }
-  Shape build(const std::vector<Shape>& inputs, std::vector<WeightSpec>& /*w*/) override {
-    return single(inputs);
-  }
   at::Tensor call(const std::vector<at::Tensor>& inputs,
                   const std::vector<at::Tensor>& /*w*/,
                   const CallContext& /*context*/) const override {
@@ -155,16 +152,13 @@ class ReLU : public LayerOf<ReLU> {
 /// LeakyReLU: x, or alpha * x below 0 (TF.js's default alpha 0.3). Keras 3
 /// names alpha "negative_slope", which TF.js does not read: it is read as
 /// alpha here, and a save writes it as alpha (refresh_config).
-class LeakyReLU : public LayerOf<LeakyReLU> {
+class LeakyReLU : public ElementwiseOf<LeakyReLU> {
  public:
   explicit LeakyReLU(const ordered_json& c) {
     alpha_ = get_number(c, "negative_slope", 0.3);
     alpha_ = get_number(c, "alpha", alpha_);
   }
   const char* class_name() const override { return "LeakyReLU"; }
-  Shape build(const std::vector<Shape>& inputs, std::vector<WeightSpec>& /*w*/) override {
-    return single(inputs);
-  }
   at::Tensor call(const std::vector<at::Tensor>& inputs,
                   const std::vector<at::Tensor>& /*w*/,
                   const CallContext& /*context*/) const override {
@@ -185,7 +179,7 @@ class LeakyReLU : public LayerOf<LeakyReLU> {
 
 /// ELU: x, or exp(x) - 1 below 0. TF.js 4.22's ELU layer refuses an alpha
 /// other than 1, and so does this one.
-class ELU : public LayerOf<ELU> {
+class ELU : public ElementwiseOf<ELU> {
  public:
   explicit ELU(const ordered_json& c) {
     if (const double alpha = get_number(c, "alpha", 1.0); alpha != 1.0) {
@@ -194,9 +188,6 @@ class ELU : public LayerOf<ELU> {
     }
   }
   const char* class_name() const override { return "ELU"; }
-  Shape build(const std::vector<Shape>& inputs, std::vector<WeightSpec>& /*w*/) override {
-    return single(inputs);
-  }
   at::Tensor call(const std::vector<at::Tensor>& inputs,
                   const std::vector<at::Tensor>& /*w*/,
                   const CallContext& /*context*/) const override {
@@ -206,13 +197,10 @@ class ELU : public LayerOf<ELU> {
 };
 
 /// ThresholdedReLU: x where x > theta, else 0 (default theta 1).
-class ThresholdedReLU : public LayerOf<ThresholdedReLU> {
+class ThresholdedReLU : public ElementwiseOf<ThresholdedReLU> {
  public:
   explicit ThresholdedReLU(const ordered_json& c) : theta_(get_number(c, "theta", 1.0)) {}
   const char* class_name() const override { return "ThresholdedReLU"; }
-  Shape build(const std::vector<Shape>& inputs, std::vector<WeightSpec>& /*w*/) override {
-    return single(inputs);
-  }
   at::Tensor call(const std::vector<at::Tensor>& inputs,
                   const std::vector<at::Tensor>& /*w*/,
                   const CallContext& /*context*/) const override {
@@ -373,11 +361,6 @@ class PReLU : public LayerOf<PReLU> {
   double value_ = 0.0;
   std::vector<std::pair<std::string, Penalty>> penalties_;
 };
-
-template <typename T>
-std::unique_ptr<Layer> make(const ordered_json& config) {
-  return std::make_unique<T>(config);
-}
 
 }  // namespace
 

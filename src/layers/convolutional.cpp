@@ -297,11 +297,6 @@ class SeparableConv2D : public LayerOf<SeparableConv2D> {
   Depthwise d_;
 };
 
-template <typename T>
-std::unique_ptr<Layer> make(const ordered_json& config) {
-  return std::make_unique<T>(config);
-}
-
 }  // namespace
 
 std::vector<LayerClass> convolutional_layers() {

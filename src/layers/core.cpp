@@ -161,15 +161,11 @@ class Dropout : public LayerOf<Dropout> {
   double rate_ = 0.0;
 };
 
-class ActivationLayer : public LayerOf<ActivationLayer> {
+class ActivationLayer : public ElementwiseOf<ActivationLayer> {
  public:
   explicit ActivationLayer(const ordered_json& c) : activation_(get_activation(c)) {}
   const char* class_name() const override { return "Activation"; }
   bool ends_in_softmax() const override { return activation_ == Activation::kSoftmax; }
-
-  Shape build(const std::vector<Shape>& inputs, std::vector<WeightSpec>& /*weights*/) override {
-    return single(inputs);
-  }
 
   at::Tensor call(const std::vector<at::Tensor>& inputs,
                   const std::vector<at::Tensor>& /*weights*/,
@@ -184,11 +180,6 @@ class ActivationLayer : public LayerOf<ActivationLayer> {
  private:
   Activation activation_;
 };
-
-template <typename T>
-std::unique_ptr<Layer> make(const ordered_json& config) {
-  return std::make_unique<T>(config);
-}
 
 }  // namespace
 

@@ -118,4 +118,20 @@ class LayerOf : public Layer {
   }
 };
 
+/// A layer class T of one input and no weights whose output has its input's
+/// shape (an activation, Rescaling).
+template <typename T>
+class ElementwiseOf : public LayerOf<T> {
+ public:
+  Shape build(const std::vector<Shape>& inputs, std::vector<WeightSpec>& /*weights*/) override {
+    return single(inputs);
+  }
+};
+
+/// The registry's maker of a layer class T constructed from its config.
+template <typename T>
+std::unique_ptr<Layer> make(const ordered_json& config) {
+  return std::make_unique<T>(config);
+}
+
 }  // namespace mnist::layers

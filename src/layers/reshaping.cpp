@@ -279,7 +279,7 @@ class Permute : public LayerOf<Permute> {
 };
 
 /// Rescaling: x * scale + offset.
-class Rescaling : public LayerOf<Rescaling> {
+class Rescaling : public ElementwiseOf<Rescaling> {
  public:
   explicit Rescaling(const ordered_json& c) {
     if (find(c, "scale") == nullptr) {
@@ -289,9 +289,6 @@ class Rescaling : public LayerOf<Rescaling> {
     offset_ = get_number(c, "offset", 0.0);
   }
   const char* class_name() const override { return "Rescaling"; }
-  Shape build(const std::vector<Shape>& inputs, std::vector<WeightSpec>& /*w*/) override {
-    return single(inputs);
-  }
   at::Tensor call(const std::vector<at::Tensor>& inputs,
                   const std::vector<at::Tensor>& /*w*/,
                   const CallContext& /*context*/) const override {
@@ -306,11 +303,6 @@ class Rescaling : public LayerOf<Rescaling> {
   double scale_ = 1.0;
   double offset_ = 0.0;
 };
-
-template <typename T>
-std::unique_ptr<Layer> make(const ordered_json& config) {
-  return std::make_unique<T>(config);
-}
 
 }  // namespace
 
