@@ -68,7 +68,9 @@ TEST(LayerRegistryTest, HasEveryClassAndNamesThemForAnUnknownOne) {
                           "UpSampling2D",
                           "Reshape",
                           "Permute",
-                          "Rescaling"}) {
+                          "Rescaling",
+                          "Conv2DTranspose",
+                          "LayerNormalization"}) {
     EXPECT_NE(std::find(classes.begin(), classes.end(), cls), classes.end()) << cls;
   }
   try {
@@ -241,6 +243,54 @@ TEST(ReshapingLayerTest, ReshapeAndPermuteWorkInTfjsAxisOrder) {
             std::string::npos);
   Model rescale = one_layer("Rescaling", {{"scale", 0.5}, {"offset", 0.1}});
   EXPECT_TRUE(rescale->predict(x.narrow(1, 0, 1)).allclose(x.narrow(1, 0, 1) * 0.5 + 0.1));
+}
+
+TEST(ConvolutionalLayerTest, Conv2DTransposeIsTheConvolutionsInputGradient) {
+  // deconvLength: input * stride, plus max(kernel - stride, 0) for valid.
+  for (const auto& [config, height, width] :
+       std::vector<std::tuple<ordered_json, int64_t, int64_t>>{
+           {{{"kernel_size", 3}, {"strides", 2}}, 57, 57},
+           {{{"kernel_size", 3}, {"strides", 2}, {"padding", "same"}}, 56, 56},
+           {{{"kernel_size", {1, 4}}, {"strides", {2, 3}}}, 56, 85}}) {
+    ordered_json c = config;
+    c["filters"] = 2;
+    Model t = one_layer("Conv2DTranspose", c);
+    EXPECT_EQ(t->spec().layers[0]->output_shape, (Shape{height, width, 2})) << c.dump();
+    EXPECT_EQ(t->weight("x/kernel").size(0), 1) << "[in,filters,kh,kw]: TF.js's [kh,kw,filters,in]";
+  }
+  // <x, T(y)> = <C(x), y>: "valid" is the transpose of a valid convolution.
+  torch::NoGradGuard no_grad;
+  Model t = one_layer("Conv2DTranspose",
+                      {{"filters", 2}, {"kernel_size", 3}, {"strides", 2}, {"use_bias", false}},
+                      {6, 6, 3});
+  const at::Tensor k = t->weight("x/kernel");  // [3,2,3,3]
+  const at::Tensor y = at::rand({1, 3, 6, 6});
+  const at::Tensor x = at::rand({1, 2, 13, 13});
+  const at::Tensor cx = at::conv2d(x, k, {}, 2);  // [1,3,6,6]
+  EXPECT_NEAR((t->predict(y) * x).sum().item<double>(), (cx * y).sum().item<double>(), 1e-4);
+  EXPECT_NE(
+      layer_error("Conv2DTranspose", {{"filters", 2}, {"kernel_size", 3}, {"dilation_rate", 2}})
+          .find("passes no dilation"),
+      std::string::npos);
+}
+
+TEST(NormalizationLayerTest, LayerNormalizationNormalisesEachExampleOverItsAxes) {
+  torch::NoGradGuard no_grad;
+  const at::Tensor x = at::rand({2, 3, 4, 5});  // TF.js's [4,5,3]
+  Model last = one_layer("LayerNormalization", ordered_json::object(), {4, 5, 3});
+  EXPECT_EQ(last->weight("x/gamma").sizes(), (at::IntArrayRef{3}));
+  const at::Tensor mean = x.mean(1, true);
+  const at::Tensor var = (x - mean).square().mean(1, true);
+  EXPECT_TRUE(last->predict(x).allclose((x - mean) / (var + 1e-3).sqrt(), 1e-5, 1e-5));
+  Model all = one_layer("LayerNormalization", {{"axis", {1, 2, 3}}, {"epsilon", 0.01}}, {4, 5, 3});
+  EXPECT_EQ(all->weight("x/beta").sizes(), (at::IntArrayRef{4, 5, 3})) << "TF.js's order";
+  const at::Tensor m = x.mean({1, 2, 3}, true);
+  const at::Tensor v = (x - m).square().mean({1, 2, 3}, true);
+  EXPECT_TRUE(all->predict(x).allclose((x - m) / (v + 0.01).sqrt(), 1e-5, 1e-5));
+  EXPECT_NE(layer_error("LayerNormalization", {{"axis", {1, 1}}}).find("not a distinct axis"),
+            std::string::npos);
+  EXPECT_NE(layer_error("LayerNormalization", {{"axis", 0}}).find("other than the batch"),
+            std::string::npos);
 }
 
 TEST(InputShapeTest, FlatAndOtherImageInputsAreCheckedAgainstTheData) {

@@ -843,10 +843,10 @@ TEST(TfjsLoadTest, BadTopologiesNameTheLayerAndField) {
       }).find("layer 0 'conv2d_Conv2D1' (Conv2D): field \"data_format\" is \"channels_first\""),
       std::string::npos);
   EXPECT_NE(error_after([](ordered_json& d) {
-              d["modelTopology"]["config"]["layers"][7]["class_name"] = "Conv2DTranspose";
+              d["modelTopology"]["config"]["layers"][7]["class_name"] = "Conv3DTranspose";
             })
-                .find("layer 7 'dropout_Dropout1' (Conv2DTranspose): layer class "
-                      "Conv2DTranspose is not supported"),
+                .find("layer 7 'dropout_Dropout1' (Conv3DTranspose): layer class "
+                      "Conv3DTranspose is not supported"),
             std::string::npos);
   EXPECT_NE(error_after([](ordered_json& d) {
               d["modelTopology"]["class_name"] = "Model";

@@ -1,8 +1,11 @@
 // Convolutions as tfjs-layers 4.22 computes and saves them (convolutional.ts,
-// convolutional_depthwise.ts): Conv2D, DepthwiseConv2D, SeparableConv2D.
+// convolutional_depthwise.ts): Conv2D, DepthwiseConv2D, SeparableConv2D,
+// Conv2DTranspose.
 // Conv2D goes first to the fast CPU path (onednn.hpp); depthwise and
 // separable convolutions are grouped libtorch convolutions in TF.js's
 // channel order.
+#include <algorithm>
+
 #include <ATen/ATen.h>
 
 #include "layers/layer_util.hpp"
@@ -297,12 +300,110 @@ class SeparableConv2D : public LayerOf<SeparableConv2D> {
   Depthwise d_;
 };
 
+/// Conv2DTranspose: tfjs-core conv2dTranspose, the gradient of a convolution
+/// with respect to its input. Its TF.js kernel is [kh,kw,filters,in], kept
+/// here as [in,filters,kh,kw] (libtorch's conv_transpose2d weight, the same
+/// 4-D layout rule). The output is deconvLength's: input * strides, plus
+/// max(kernel - strides, 0) for "valid". TF.js's call passes no dilation, so
+/// a dilation rate is refused, as for DepthwiseConv2D.
+class Conv2DTranspose : public LayerOf<Conv2DTranspose> {
+ public:
+  explicit Conv2DTranspose(const ordered_json& c) {
+    require_channels_last(c);
+    filters_ = get_int(c, "filters");
+    f_.read(c, /*depthwise=*/false);
+    if (f_.window.dilation != Pair{1, 1}) {
+      fail("field \"dilation_rate\" is " + find(c, "dilation_rate")->dump() +
+           ": TF.js's Conv2DTranspose passes no dilation to its convolution, so this model would "
+           "predict one thing in TF.js and another where it was made; only 1 is supported");
+    }
+    if (const ordered_json* pad = find(c, "output_padding")) {
+      fail("field \"output_padding\" is " + pad->dump() + " (TF.js has no output padding)");
+    }
+    read_regularizers(c, {{"kernel_regularizer", "kernel"}, {"bias_regularizer", "bias"}},
+                      f_.penalties, training_problem);
+  }
+  const char* class_name() const override { return "Conv2DTranspose"; }
+  bool ends_in_softmax() const override { return f_.activation == Activation::kSoftmax; }
+
+  Shape build(const std::vector<Shape>& inputs, std::vector<WeightSpec>& weights) override {
+    const Shape& in = single(inputs);
+    require_image(in);
+    if (filters_ < 1) {
+      fail("filters must be at least 1");
+    }
+    Shape out = {0, 0, filters_};
+    for (size_t a = 0; a < 2; ++a) {
+      out[a] = length(in[a], a);
+      if (out[a] > 65536) {
+        fail("its output would be larger than 65536 on a side (input " + shape_text(in) + ")");
+      }
+    }
+    weights.push_back({"kernel",
+                       {in[2], filters_, f_.window.size[0], f_.window.size[1]},
+                       WeightLayout::kConvKernel,
+                       Initializer::kGlorotNormal,
+                       true,
+                       penalty_of(f_.penalties, "kernel")});
+    if (f_.use_bias) {
+      weights.push_back(f_.bias(filters_));
+    }
+    return out;
+  }
+
+  at::Tensor call(const std::vector<at::Tensor>& inputs,
+                  const std::vector<at::Tensor>& w,
+                  const CallContext& context) const override {
+    const at::Tensor& x = inputs[0];
+    // The whole transposed convolution, (in - 1) * stride + kernel a side,
+    // then TF's output: "same" takes (kernel - stride) / 2 rows (rounded
+    // down) off its start, the rest off its end; "valid" with a kernel
+    // smaller than the stride gets zero rows at its end.
+    at::Tensor y = at::conv_transpose2d(x, w[0], at::Tensor(), f_.window.strides);
+    for (int64_t a = 0; a < 2; ++a) {
+      const int64_t want = length(x.size(2 + a), static_cast<size_t>(a));
+      const int64_t have = y.size(2 + a);
+      if (have > want) {
+        y = y.narrow(2 + a, f_.window.same ? (have - want) / 2 : 0, want);
+      } else if (have < want) {
+        std::vector<int64_t> pad(4, 0);
+        pad[a == 0 ? 3 : 1] = want - have;
+        y = at::constant_pad_nd(y, pad, 0.0);
+      }
+    }
+    if (f_.use_bias) {
+      y = y + w[1].view({1, -1, 1, 1});
+    }
+    return activate(y, f_.effective(context));
+  }
+
+  void write_config(ordered_json& c) const override {
+    c["filters"] = filters_;
+    c["kernel_initializer"] = variance_scaling();
+    c["kernel_regularizer"] = nullptr;
+    c["kernel_constraint"] = nullptr;
+    f_.write(c);
+  }
+
+ private:
+  /// tfjs-layers conv_utils deconvLength of axis `a` (0 rows, 1 columns).
+  int64_t length(int64_t in, size_t a) const {
+    const int64_t stride = f_.window.strides[a];
+    const int64_t kernel = f_.window.size[a];
+    return f_.window.same ? in * stride : in * stride + std::max<int64_t>(kernel - stride, 0);
+  }
+
+  int64_t filters_ = 0;
+  ConvFields f_;
+};
+
 }  // namespace
 
 std::vector<LayerClass> convolutional_layers() {
   return {{"Conv2D", make<Conv2D>},
           {"DepthwiseConv2D", make<DepthwiseConv2D>},
-          {"SeparableConv2D", make<SeparableConv2D>}};
+          {"SeparableConv2D", make<SeparableConv2D>},
+          {"Conv2DTranspose", make<Conv2DTranspose>}};
 }
 
 }  // namespace mnist::layers

@@ -1,7 +1,8 @@
 // Normalization as tfjs-layers 4.22 computes and saves it (normalization.ts):
 // BatchNormalization over the last axis (the channels, or the features of a
 // flat input), batch statistics and TF.js's moving-average update in
-// training, the moving statistics otherwise.
+// training, the moving statistics otherwise; LayerNormalization.
+#include <algorithm>
 #include <cmath>
 
 #include <ATen/ATen.h>
@@ -134,12 +135,112 @@ class BatchNormalization : public LayerOf<BatchNormalization> {
   std::vector<std::pair<std::string, Penalty>> penalties_;
 };
 
+/// LayerNormalization: each example normalised over `axis` (TF.js's
+/// default: the last) with its own mean and biased variance, then
+/// gamma * x + beta, gamma and beta of the normalised axes' shape (in TF.js's
+/// order: the model computes in it here).
+class LayerNormalization : public LayerOf<LayerNormalization> {
+ public:
+  explicit LayerNormalization(const ordered_json& c) {
+    const ordered_json* axis = find(c, "axis");
+    if (axis == nullptr) {
+      axes_ = {-1};
+    } else if (axis->is_number_integer()) {
+      axes_ = {axis->get<int64_t>()};
+    } else if (axis->is_array() && !axis->empty() && axis->size() <= 3) {
+      for (const auto& a : *axis) {
+        if (!a.is_number_integer()) {
+          fail("field \"axis\" must be an integer or a list of them, found " + axis->dump());
+        }
+        axes_.push_back(a.get<int64_t>());
+      }
+    } else {
+      fail("field \"axis\" must be an integer or a list of up to 3, found " + axis->dump());
+    }
+    epsilon_ = get_number(c, "epsilon", epsilon_);
+    center_ = get_bool(c, "center", true);
+    scale_ = get_bool(c, "scale", true);
+    read_regularizers(c, {{"gamma_regularizer", "gamma"}, {"beta_regularizer", "beta"}}, penalties_,
+                      training_problem);
+  }
+  const char* class_name() const override { return "LayerNormalization"; }
+
+  Shape build(const std::vector<Shape>& inputs, std::vector<WeightSpec>& weights) override {
+    const Shape& in = single(inputs);
+    if (!(epsilon_ > 0.0) || !std::isfinite(epsilon_)) {
+      fail("epsilon must be above 0");
+    }
+    const auto rank = static_cast<int64_t>(in.size()) + 1;
+    resolved_.clear();
+    Shape param;
+    for (int64_t a : axes_) {
+      const int64_t axis = a < 0 ? a + rank : a;
+      if (axis < 1 || axis >= rank ||
+          std::find(resolved_.begin(), resolved_.end(), axis) != resolved_.end()) {
+        fail("axis " + std::to_string(a) + " is not a distinct axis of its input " +
+             shape_text(in) + " other than the batch");
+      }
+      resolved_.push_back(axis);
+      param.push_back(in[static_cast<size_t>(axis - 1)]);
+    }
+    if (scale_) {
+      weights.push_back({"gamma", param, WeightLayout::kVector, Initializer::kOnes, true,
+                         penalty_of(penalties_, "gamma")});
+    }
+    if (center_) {
+      weights.push_back({"beta", param, WeightLayout::kVector, Initializer::kZeros, true,
+                         penalty_of(penalties_, "beta")});
+    }
+    return in;
+  }
+
+  at::Tensor call(const std::vector<at::Tensor>& inputs,
+                  const std::vector<at::Tensor>& w,
+                  const CallContext& /*context*/) const override {
+    const bool image = inputs[0].dim() == 4;
+    const at::Tensor x = image ? inputs[0].permute({0, 2, 3, 1}) : inputs[0];  // TF.js's order
+    const at::Tensor mean = x.mean(resolved_, /*keepdim=*/true);
+    const at::Tensor variance = (x - mean).square().mean(resolved_, /*keepdim=*/true);
+    at::Tensor y = (x - mean) * (variance + epsilon_).rsqrt();
+    std::vector<int64_t> broadcast(static_cast<size_t>(x.dim()), 1);
+    for (const int64_t axis : resolved_) {
+      broadcast[static_cast<size_t>(axis)] = x.size(axis);
+    }
+    size_t next = 0;
+    if (scale_) {
+      y = y * w[next++].reshape(broadcast);
+    }
+    if (center_) {
+      y = y + w[next].reshape(broadcast);
+    }
+    return image ? y.permute({0, 3, 1, 2}) : y;
+  }
+
+  void write_config(ordered_json& c) const override {
+    c["axis"] = axes_.size() == 1 ? ordered_json(axes_[0]) : ordered_json(axes_);
+    c["epsilon"] = epsilon_;
+    c["center"] = center_;
+    c["scale"] = scale_;
+    c["beta_initializer"] = zeros_initializer();
+    c["gamma_initializer"] = ones_initializer();
+    c["beta_regularizer"] = nullptr;
+    c["gamma_regularizer"] = nullptr;
+  }
+
+ private:
+  std::vector<int64_t> axes_;
+  std::vector<int64_t> resolved_;  ///< axes_ counted from the batch axis; set by build
+  double epsilon_ = 1e-3;
+  bool center_ = true;
+  bool scale_ = true;
+  std::vector<std::pair<std::string, Penalty>> penalties_;
+};
+
 }  // namespace
 
 std::vector<LayerClass> normalization_layers() {
-  return {{"BatchNormalization", [](const ordered_json& c) -> std::unique_ptr<Layer> {
-             return std::make_unique<BatchNormalization>(c);
-           }}};
+  return {{"BatchNormalization", make<BatchNormalization>},
+          {"LayerNormalization", make<LayerNormalization>}};
 }
 
 }  // namespace mnist::layers

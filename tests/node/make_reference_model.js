@@ -61,7 +61,13 @@ Writes into OUTDIR:
                    Reshape [8,6,4], Permute
                    [2,1,3], Rescaling (scale 0.5, offset 0.1), conv 4,
                    flatten, dense 10 softmax;
-                 these seven seeded, and trained by model.fit 2 epochs on
+                 transpose: conv 4 (strides 2), Conv2DTranspose 3 (3x3,
+                   strides 2, valid), LayerNormalization (axis -1), conv 4
+                   (strides 3), Conv2DTranspose 2 (3x3, strides 2, same),
+                   Conv2DTranspose 2 (1x1, strides 2, valid: a kernel
+                   smaller than its stride), LayerNormalization (axes
+                   [1,2,3]), max pool 4, flatten, dense 10 softmax;
+                 these eight seeded, and trained by model.fit 2 epochs on
                    the first 64 test images (batches of 16, in order);
                    global-max saved with includeOptimizer (RMSprop's
                    weights in the manifest), regularized too (compiled with
@@ -82,10 +88,11 @@ function fail(msg, code = 2) {
 }
 
 const ARCHS = ['mnist-node', 'small-convnet', 'dense', 'mixed', 'global-avg', 'global-max',
-               'batchnorm', 'regularized', 'separable', 'dilated', 'activations', 'reshaping'];
+               'batchnorm', 'regularized', 'separable', 'dilated', 'activations', 'reshaping',
+               'transpose'];
 // Built and then trained a little by TF.js (model.fit), not only initialised.
 const FITTED = ['global-avg', 'global-max', 'batchnorm', 'regularized', 'separable',
-                'activations', 'reshaping'];
+                'activations', 'reshaping', 'transpose'];
 // Saved with model.save(..., {includeOptimizer: true}): the optimizer's
 // weights ("group": "optimizer", an int32 "iter" among them) follow the model's.
 const WITH_OPTIMIZER = ['global-max', 'regularized'];
@@ -253,6 +260,25 @@ function buildModel(tf, arch) {
     model.add(tf.layers.dense({units: 12, activation: 'tanh', kernelInitializer: init(656, 1.5)}));
     model.add(tf.layers.prelu({}));          // alpha [12], zeros at first: made non-zero by the fit
     model.add(tf.layers.dense({units: 10, activation: 'softmax', kernelInitializer: init(699, 17)}));
+    return randomBiases(tf, model);
+  }
+  if (arch === 'transpose') {
+    const init = (seed, scale) => tf.initializers.varianceScaling({scale, mode: 'fanAvg', distribution: 'uniform', seed});
+    model.add(tf.layers.conv2d({inputShape: [28, 28, 1], kernelSize: 3, filters: 4, strides: 2,
+                                activation: 'relu', kernelInitializer: init(7, 8)}));       // [13,13,4]
+    model.add(tf.layers.conv2dTranspose({kernelSize: 3, filters: 3, strides: 2, padding: 'valid',
+                                         activation: 'tanh', kernelInitializer: init(8, 2)}));  // [27,27,3]
+    model.add(tf.layers.layerNormalization({axis: -1}));
+    model.add(tf.layers.conv2d({kernelSize: 3, filters: 4, strides: 3, activation: 'relu',
+                                kernelInitializer: init(9, 2)}));                           // [9,9,4]
+    model.add(tf.layers.conv2dTranspose({kernelSize: 3, filters: 2, strides: 2, padding: 'same',
+                                         activation: 'relu', kernelInitializer: init(10, 2)}));  // [18,18,2]
+    model.add(tf.layers.conv2dTranspose({kernelSize: 1, filters: 2, strides: 2, padding: 'valid',
+                                         kernelInitializer: init(11, 2)}));                // [36,36,2]
+    model.add(tf.layers.layerNormalization({axis: [1, 2, 3], epsilon: 0.01}));
+    model.add(tf.layers.maxPooling2d({poolSize: 4}));                                       // [9,9,2]
+    model.add(tf.layers.flatten());
+    model.add(tf.layers.dense({units: 10, activation: 'softmax', kernelInitializer: init(12, 4)}));
     return randomBiases(tf, model);
   }
   if (arch === 'reshaping') {
