@@ -98,6 +98,7 @@ ModelImpl::ModelImpl(ModelSpec spec, WeightInit init) : spec_(std::move(spec)) {
   weight_specs_.resize(spec_.layers.size());
   weights_.resize(spec_.layers.size());
   std::set<std::string> names;
+  int64_t total = 0;  // weight values so far
   for (size_t i = 0; i < spec_.layers.size(); ++i) {
     Layer& l = *spec_.layers[i];
     // Weights are found by layer name ("<layer>/kernel"), and libtorch
@@ -115,6 +116,19 @@ ModelImpl::ModelImpl(ModelSpec spec, WeightInit init) : spec_(std::move(spec)) {
       bad_layer(l, e.what());
     }
     l.output_shape = shape;
+    // Refused before any tensor is made: a model.json can ask for any size.
+    for (const WeightSpec& w : weight_specs_[i]) {
+      int64_t values = 1;
+      for (const int64_t d : w.shape) {
+        values = d > 0 && values > kMaxModelValues / d ? kMaxModelValues + 1 : values * d;
+      }
+      total += values;
+      if (total > kMaxModelValues) {
+        bad_layer(l, "the model's weights would hold more than " + std::to_string(kMaxModelValues) +
+                         " values (weight \"" + w.name + "\" of shape " + "[" +
+                         shape_text(w.shape).substr(6) + "): too large to load here");
+      }
+    }
     for (const WeightSpec& w : weight_specs_[i]) {
       weights_[i].push_back(
           register_parameter(l.name + "/" + w.name, at::empty(w.shape), w.gradient && l.trainable));

@@ -164,6 +164,19 @@ TEST(ModelTest, RefusesShapesThatDoNotWorkOut) {
     EXPECT_NE(std::string(e.what()).find("dense_x (Dense): needs a flat input"), std::string::npos)
         << e.what();
   }
+  // Weights larger than a model may hold are refused before any is made.
+  ModelSpec huge;
+  huge.layers = {layer("Flatten", "f"), layer("Dense", "d", {{"units", 2000000000}})};
+  try {
+    Model m(huge);
+    FAIL() << "expected FormatError";
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("layer d (Dense): the model's weights would hold more "
+                                         "than 134217728 values (weight \"kernel\" of shape "
+                                         "[2000000000,784]): too large to load here"),
+              std::string::npos)
+        << e.what();
+  }
   ModelSpec too_small;
   too_small.layers = {layer("Conv2D", "c", {{"filters", 1}, {"kernel_size", 29}})};
   EXPECT_THROW(Model m(too_small), FormatError);

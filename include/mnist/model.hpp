@@ -38,6 +38,10 @@ struct ModelWeight {
   WeightLayout layout = WeightLayout::kVector;
 };
 
+/// The most weight values a model may hold (2^27: 134,217,728 parameters,
+/// 512 MiB of float32), checked before any is made.
+constexpr int64_t kMaxModelValues = int64_t{1} << 27;
+
 /// Whether a new Model draws its weights with TF.js's initialisers, or leaves
 /// them unset for a load to fill (load_tfjs fills every one or fails).
 enum class WeightInit { kTfjs, kForLoad };
