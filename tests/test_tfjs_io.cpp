@@ -999,5 +999,138 @@ TEST(TfjsLoadTest, DotSlashWeightPathsLoad) {
   EXPECT_EQ(manifest_weight_files(dir.path().string()), std::vector<std::string>{"weights.bin"});
 }
 
+/// `doc`, a model.json mnist-train wrote, in Keras 3's dialect as
+/// tensorflowjs_converter 4.22 writes a Keras 3 Sequential model (see the
+/// README): an InputLayer with "batch_shape", DTypePolicy dtypes, "module" and
+/// "registered_name" on the layers and their initializers, "build_config",
+/// the model's own "trainable", "dtype" and "build_input_shape", and weight
+/// names prefixed by the model's name.
+ordered_json keras3_dialect(const ordered_json& doc) {
+  const ordered_json policy = {{"module", "keras"},
+                               {"class_name", "DTypePolicy"},
+                               {"config", {{"name", "float32"}}},
+                               {"registered_name", nullptr}};
+  const ordered_json& config = doc["modelTopology"]["config"];
+  const std::string model = config["name"].get<std::string>();
+  const ordered_json batch_shape = config["layers"][0]["config"]["batch_input_shape"];
+  ordered_json layers = ordered_json::array();
+  layers.push_back({{"class_name", "InputLayer"},
+                    {"config",
+                     {{"batch_shape", batch_shape},
+                      {"dtype", "float32"},
+                      {"sparse", false},
+                      {"ragged", false},
+                      {"name", "input_layer"},
+                      {"optional", false}}}});
+  for (ordered_json layer : config["layers"]) {
+    ordered_json& c = layer["config"];
+    c.erase("batch_input_shape");
+    c["dtype"] = policy;
+    for (auto& field : c.items()) {
+      if (field.value().is_object() && field.value().contains("class_name")) {
+        field.value() = {{"module", "keras.initializers"},
+                         {"class_name", field.value()["class_name"]},
+                         {"config", field.value()["config"]},
+                         {"registered_name", nullptr}};
+      }
+    }
+    layers.push_back({{"module", "keras.layers"},
+                      {"class_name", layer["class_name"]},
+                      {"config", c},
+                      {"registered_name", nullptr},
+                      {"build_config", {{"input_shape", batch_shape}}}});
+  }
+  ordered_json out = doc;
+  out["modelTopology"] = {{"keras_version", "3.10.0"},
+                          {"backend", "tensorflow"},
+                          {"model_config",
+                           {{"module", "keras"},
+                            {"class_name", "Sequential"},
+                            {"config",
+                             {{"name", model},
+                              {"trainable", true},
+                              {"dtype", policy},
+                              {"layers", layers},
+                              {"build_input_shape", batch_shape}}},
+                            {"registered_name", nullptr},
+                            {"build_config", {{"input_shape", batch_shape}}}}}};
+  for (auto& weight : out["weightsManifest"][0]["weights"]) {
+    weight["name"] = model + "/" + weight["name"].get<std::string>();
+  }
+  out["generatedBy"] = "keras v3.10.0";
+  out["convertedBy"] = "TensorFlow.js Converter v4.22.0";
+  return out;
+}
+
+/// A model.json in Keras 3's dialect loads, predicts as the model it came
+/// from, and is saved again in TF.js's own keys and weight names.
+TEST(TfjsLoadTest, Keras3DialectLoadsAndIsSavedAsTfjsWritesIt) {
+  test::TempDir dir;
+  Model saved = saved_model(dir.path().string());
+  const ordered_json original = read_json(dir.file("model.json"));
+  write_text(dir.file("model.json"), keras3_dialect(original).dump());
+  Model loaded = load_tfjs(dir.path().string());
+  for (const auto& [name, tensor] : saved->tfjs_weights()) {
+    EXPECT_TRUE(loaded->weight(name).equal(tensor)) << name;
+  }
+  const at::Tensor x = at::rand({4, 1, 28, 28});
+  EXPECT_TRUE(predict_proba(loaded, x, 2).equal(predict_proba(saved, x, 2)));
+  EXPECT_EQ(summary_text(loaded), summary_text(saved));
+
+  test::TempDir again;
+  save_tfjs(loaded, again.path().string());
+  EXPECT_EQ(read_all(again.file("weights.bin")), read_all(dir.file("weights.bin")));
+  const ordered_json resaved = read_json(again.file("model.json"));
+  EXPECT_EQ(resaved["weightsManifest"], original["weightsManifest"]);
+  const std::string text = resaved.dump();
+  for (const char* keras3 :
+       {"\"module\"", "registered_name", "DTypePolicy", "batch_shape", "build_config"}) {
+    EXPECT_EQ(text.find(keras3), std::string::npos) << keras3;
+  }
+  const ordered_json& layers = resaved["modelTopology"]["config"]["layers"];
+  ASSERT_EQ(layers.size(), original["modelTopology"]["config"]["layers"].size());
+  EXPECT_EQ(layers[0]["config"]["batch_input_shape"],
+            original["modelTopology"]["config"]["layers"][0]["config"]["batch_input_shape"]);
+  for (const auto& layer : layers) {
+    EXPECT_EQ(layer["config"]["dtype"], "float32") << layer.dump();
+  }
+}
+
+/// Only a float32 DTypePolicy loads; a prefix other than the model's name,
+/// or a weight named twice (with and without it), is an error naming it.
+TEST(TfjsLoadTest, Keras3DialectErrorsNameTheLayerFieldAndWeight) {
+  const auto keras3_error = [](const std::function<void(ordered_json&)>& edit) {
+    test::TempDir dir;
+    saved_model(dir.path().string());
+    ordered_json doc = keras3_dialect(read_json(dir.file("model.json")));
+    edit(doc);
+    write_text(dir.file("model.json"), doc.dump());
+    return load_error(dir.path().string());
+  };
+  const auto layers = [](ordered_json& d) -> ordered_json& {
+    return d["modelTopology"]["model_config"]["config"]["layers"];
+  };
+  const std::string mixed = keras3_error([&](ordered_json& d) {
+    layers(d)[2]["config"]["dtype"]["config"]["name"] = "mixed_float16";
+  });
+  EXPECT_NE(mixed.find("model.json: layer 2 'conv2d_Conv2D2' (Conv2D): field \"dtype\" is "),
+            std::string::npos)
+      << mixed;
+  EXPECT_NE(mixed.find("mixed_float16"), std::string::npos) << mixed;
+  EXPECT_NE(keras3_error([](ordered_json& d) {
+              d["modelTopology"]["model_config"]["config"]["dtype"]["config"]["name"] = "bfloat16";
+            }).find("model.json: modelTopology: field \"dtype\" is "),
+            std::string::npos);
+  EXPECT_NE(keras3_error([](ordered_json& d) {
+              weight_spec(d, 0)["name"] = "sequential_9/conv2d_Conv2D1/kernel";
+            }).find("weight \"sequential_9/conv2d_Conv2D1/kernel\": the model has no such weight"),
+            std::string::npos);
+  const std::string twice =
+      keras3_error([](ordered_json& d) { weight_spec(d, 1)["name"] = "conv2d_Conv2D1/kernel"; });
+  EXPECT_NE(twice.find("appears twice in the manifest (as \"conv2d_Conv2D1/kernel\")"),
+            std::string::npos)
+      << twice;
+}
+
 }  // namespace
 }  // namespace mnist

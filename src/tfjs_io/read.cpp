@@ -125,10 +125,78 @@ std::optional<Shape> declared_input_shape(const ordered_json& c, const Where& w)
   return shape;
 }
 
+/// A "dtype" as Keras 3 writes it: a DTypePolicy object, {"module": "keras",
+/// "class_name": "DTypePolicy", "config": {"name": "float32"},
+/// "registered_name": null}. Only a float32 policy is accepted (TF.js
+/// computes in float32); mixed_float16, bfloat16 and quantized policies are
+/// refused, naming the field.
+void check_dtype_policy(const ordered_json& dtype, const Where& w) {
+  const ordered_json* cls = find(dtype, "class_name");
+  const ordered_json* config = find(dtype, "config");
+  const ordered_json* name = config != nullptr ? find(*config, "name") : nullptr;
+  const bool policy = cls != nullptr && (*cls == "DTypePolicy" || *cls == "FloatDTypePolicy");
+  if (!policy || name == nullptr || *name != "float32") {
+    w.fail("field \"dtype\" is " + dtype.dump() +
+           " (only float32 loads: the string \"float32\" or Keras 3's DTypePolicy "
+           "named \"float32\")");
+  }
+}
+
+/// Keras 3's serialized objects (initializers, regularizers, constraints)
+/// carry "module" and "registered_name" next to "class_name" and "config":
+/// metadata TF.js does not write, dropped here at any depth.
+ordered_json without_keras3_metadata(const ordered_json& value) {
+  if (value.is_array()) {
+    ordered_json out = ordered_json::array();
+    for (const auto& v : value) {
+      out.push_back(without_keras3_metadata(v));
+    }
+    return out;
+  }
+  if (!value.is_object()) {
+    return value;
+  }
+  const bool serialized = value.contains("class_name");
+  ordered_json out = ordered_json::object();
+  for (const auto& [key, v] : value.items()) {
+    if (!(serialized && (key == "module" || key == "registered_name"))) {
+      out[key] = without_keras3_metadata(v);
+    }
+  }
+  return out;
+}
+
+/// A layer's config in TF.js's keys: Keras 3's dialect (tensorflowjs_converter
+/// on a Keras 3 model: a DTypePolicy "dtype", "batch_shape", "module",
+/// "registered_name", "build_config") rewritten as TF.js 4.22 writes and
+/// reads it. A config TF.js or mnist-train wrote comes out as it went in, key
+/// order too (so such models save byte-identically again).
+ordered_json tfjs_layer_config(const ordered_json& config, const Where& w) {
+  ordered_json out = ordered_json::object();
+  for (const auto& [key, v] : config.items()) {
+    if (key == "module" || key == "registered_name" || key == "build_config") {
+      continue;  // Keras 3's metadata, of no use to TF.js
+    }
+    if (key == "dtype" && v.is_object()) {
+      check_dtype_policy(v, w);
+      out[key] = "float32";
+    } else if (key == "batch_shape" && !config.contains("batch_input_shape")) {
+      out["batch_input_shape"] = v;
+    } else {
+      out[key] = without_keras3_metadata(v);
+    }
+  }
+  return out;
+}
+
 /// The depth multiplier of SeparableConv2D layer `name` as the manifest's
 /// shape of its depthwise kernel gives it ([kh,kw,in,depth_multiplier]), or
-/// 0.
-int64_t manifest_depth_multiplier(const ordered_json& manifest, const std::string& name) {
+/// 0. Its weight is named "<name>/depthwise_kernel", or, by Keras 3,
+/// "<model name>/<name>/depthwise_kernel".
+int64_t manifest_depth_multiplier(const ordered_json& manifest,
+                                  const std::string& model_name,
+                                  const std::string& name) {
+  const std::string weight_name = name + "/depthwise_kernel";
   int64_t multiplier = 0;
   for (const auto& group : manifest) {
     const ordered_json* weights = find(group, "weights");
@@ -136,9 +204,11 @@ int64_t manifest_depth_multiplier(const ordered_json& manifest, const std::strin
          weights != nullptr && weights->is_array() ? *weights : ordered_json::array()) {
       const ordered_json* weight = find(entry, "name");
       const ordered_json* shape = find(entry, "shape");
-      if (weight != nullptr && *weight == name + "/depthwise_kernel" && shape != nullptr &&
-          shape->is_array() && shape->size() == 4 && (*shape)[3].is_number_integer() &&
-          (*shape)[3].get<int64_t>() >= 1 && (*shape)[3].get<int64_t>() <= (int64_t{1} << 16)) {
+      if (weight != nullptr &&
+          (*weight == weight_name || *weight == model_name + "/" + weight_name) &&
+          shape != nullptr && shape->is_array() && shape->size() == 4 &&
+          (*shape)[3].is_number_integer() && (*shape)[3].get<int64_t>() >= 1 &&
+          (*shape)[3].get<int64_t>() <= (int64_t{1} << 16)) {
         multiplier = (*shape)[3].get<int64_t>();
       }
     }
@@ -150,6 +220,7 @@ LayerPtr parse_layer(const ordered_json& entry,
                      size_t index,
                      const std::string& file,
                      const ordered_json& manifest,
+                     const std::string& model_name,
                      std::optional<Shape>& input_shape) {
   Where w{file, "layer " + std::to_string(index)};
   if (!entry.is_object() || find(entry, "class_name") == nullptr ||
@@ -161,9 +232,8 @@ LayerPtr parse_layer(const ordered_json& entry,
   if (cp == nullptr || !cp->is_object()) {
     w.fail("class " + cls + ": missing \"config\" object");
   }
-  const ordered_json& c = *cp;
   std::string name;
-  if (const ordered_json* n = find(c, "name"); n != nullptr && n->is_string()) {
+  if (const ordered_json* n = find(*cp, "name"); n != nullptr && n->is_string()) {
     name = n->get<std::string>();
   } else {
     w.fail("class " + cls + ": missing field \"name\"");
@@ -172,6 +242,10 @@ LayerPtr parse_layer(const ordered_json& entry,
     w.fail("layer name \"" + name + "\" is empty or holds '/' or '.'");
   }
   w.entry = "layer " + std::to_string(index) + " '" + name + "' (" + cls + ")";
+  // Keras 3's dialect (tensorflowjs_converter on a Keras 3 model) in TF.js's
+  // keys, so that the config kept for saving again is one TF.js loads; a
+  // config TF.js or mnist-train wrote is left as it is.
+  const ordered_json c = tfjs_layer_config(*cp, w);
   if (std::optional<Shape> declared = declared_input_shape(c, w); declared && index == 0) {
     input_shape = std::move(declared);
   }
@@ -182,7 +256,7 @@ LayerPtr parse_layer(const ordered_json& entry,
       // multiplier is above 1): where the field is absent, it is the last
       // axis of the layer's depthwise kernel in the manifest.
       ordered_json with = c;
-      if (const int64_t m = manifest_depth_multiplier(manifest, name); m > 0) {
+      if (const int64_t m = manifest_depth_multiplier(manifest, model_name, name); m > 0) {
         with["depth_multiplier"] = m;
       }
       LayerPtr layer = make_layer(cls, with);
@@ -296,6 +370,12 @@ ModelSpec parse_topology(const ordered_json& topology,
     if (const ordered_json* name = find(*config, "name"); name != nullptr && name->is_string()) {
       spec.name = name->get<std::string>();
     }
+    // Keras 3 also gives the model a "dtype" (a DTypePolicy), "trainable"
+    // and "build_input_shape": only a dtype other than float32 matters.
+    if (const ordered_json* dtype = find(*config, "dtype");
+        dtype != nullptr && dtype->is_object()) {
+      check_dtype_policy(*dtype, w);
+    }
   }
   if (layers == nullptr || !layers->is_array()) {
     w.fail("missing the \"layers\" array");
@@ -316,7 +396,7 @@ ModelSpec parse_topology(const ordered_json& topology,
       }
       continue;
     }
-    spec.layers.push_back(parse_layer(entry, i, origin, manifest, input_shape));
+    spec.layers.push_back(parse_layer(entry, i, origin, manifest, spec.name, input_shape));
   }
   if (input_shape) {
     spec.input_shape = std::move(*input_shape);
@@ -477,14 +557,21 @@ Model load_tfjs(const std::string& path) {
         saved.weights.emplace_back(e.name, slot);
         continue;
       }
-      const auto it = targets.find(e.name);
+      // Keras 3 names a weight by its path, "<model name>/<layer name>/kernel"
+      // (tensorflowjs_converter keeps it); TF.js, "<layer name>/kernel".
+      auto it = targets.find(e.name);
+      const std::string& model_name = model->spec().name;
+      if (it == targets.end() && !model_name.empty() && e.name.rfind(model_name + "/", 0) == 0) {
+        it = targets.find(e.name.substr(model_name.size() + 1));
+      }
       if (it == targets.end()) {
         ew.fail(
             "the model has no such weight (names are \"<layer name>/kernel\", "
-            "\"<layer name>/bias\" and, by layer class, /gamma, /depthwise_kernel, ...)");
+            "\"<layer name>/bias\" and, by layer class, /gamma, /depthwise_kernel, ...; "
+            "Keras 3's \"<model name>/<layer name>/kernel\" too)");
       }
-      if (loaded[e.name]) {
-        ew.fail("appears twice in the manifest");
+      if (loaded[it->first]) {
+        ew.fail("appears twice in the manifest (as \"" + it->first + "\")");
       }
       at::Tensor& target = it->second.tensor;
       const WeightLayout layout = it->second.layout;
@@ -494,7 +581,7 @@ Model load_tfjs(const std::string& path) {
                 ordered_json(expected).dump());
       }
       copy_entry(e, target, layout, ew);
-      loaded[e.name] = true;
+      loaded[it->first] = true;
     }
   }
   for (const auto& [name, tensor] : targets) {
