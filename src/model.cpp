@@ -90,17 +90,29 @@ ModelSpec mnist_node_spec(bool with_dropout, int64_t classes) {
   return spec;
 }
 
+namespace {
+
+/// A Sequential model's calls: each layer on the output of the one before.
+Graph chain_of(size_t layers) {
+  Graph graph;
+  for (size_t i = 0; i < layers; ++i) {
+    graph.nodes.push_back({i, i == 0 ? std::vector<size_t>{} : std::vector<size_t>{i - 1}});
+  }
+  graph.output = layers - 1;
+  return graph;
+}
+
+}  // namespace
+
 ModelImpl::ModelImpl(ModelSpec spec, WeightInit init) : spec_(std::move(spec)) {
   if (spec_.layers.empty()) {
     throw FormatError("the model has no layers");
   }
-  Shape shape = spec_.input_shape;
-  weight_specs_.resize(spec_.layers.size());
-  weights_.resize(spec_.layers.size());
+  graph_ = spec_.graph ? *spec_.graph : chain_of(spec_.layers.size());
+  const size_t layer_count = spec_.layers.size();
   std::set<std::string> names;
-  int64_t total = 0;  // weight values so far
-  for (size_t i = 0; i < spec_.layers.size(); ++i) {
-    Layer& l = *spec_.layers[i];
+  for (const LayerPtr& layer : spec_.layers) {
+    const Layer& l = *layer;
     // Weights are found by layer name ("<layer>/kernel"), and libtorch
     // refuses empty or dotted parameter names.
     if (l.name.empty() || l.name.find('.') != std::string::npos) {
@@ -109,14 +121,67 @@ ModelImpl::ModelImpl(ModelSpec spec, WeightInit init) : spec_(std::move(spec)) {
     if (!names.insert(l.name).second) {
       bad_layer(l, "two layers have this name (layer names must be unique)");
     }
-    l.input_shape = shape;
-    try {
-      shape = l.build({shape}, weight_specs_[i]);
-    } catch (const FormatError& e) {
-      bad_layer(l, e.what());
+  }
+  if (graph_.nodes.empty() || graph_.output >= graph_.nodes.size()) {
+    throw FormatError("the model's graph has no output node");
+  }
+  // Each layer is built at its first call, for the shapes of its inputs; a
+  // later call must bring the same shapes.
+  weight_specs_.resize(layer_count);
+  weights_.resize(layer_count);
+  std::vector<size_t> first_node(layer_count, graph_.nodes.size());
+  last_reader_.resize(graph_.nodes.size());
+  for (size_t n = 0; n < graph_.nodes.size(); ++n) {
+    const GraphNode& node = graph_.nodes[n];
+    if (node.layer >= layer_count) {
+      throw FormatError("the model's graph calls a layer it does not have");
     }
-    l.output_shape = shape;
-    // Refused before any tensor is made: a model.json can ask for any size.
+    Layer& l = *spec_.layers[node.layer];
+    std::vector<Shape> inputs;
+    for (const size_t from : node.inputs) {
+      if (from >= n) {
+        bad_layer(l, "a node takes an input that is not computed before it");
+      }
+      inputs.push_back(node_outputs_[from]);
+      last_reader_[from] = n;
+    }
+    if (node.inputs.empty()) {
+      inputs.push_back(spec_.input_shape);
+    }
+    last_reader_[n] = n;
+    Shape output;
+    if (first_node[node.layer] == graph_.nodes.size()) {
+      first_node[node.layer] = n;
+      l.input_shape = inputs.front();
+      try {
+        output = l.build(inputs, weight_specs_[node.layer]);
+      } catch (const FormatError& e) {
+        bad_layer(l, e.what());
+      }
+      l.output_shape = output;
+    } else if (inputs != node_inputs_[first_node[node.layer]]) {
+      std::string shapes;
+      for (const Shape& shape : inputs) {
+        shapes += (shapes.empty() ? "" : ", ") + shape_text(shape);
+      }
+      bad_layer(l, "called again on " + shapes +
+                       ": a layer called at several nodes must get the same input shapes at "
+                       "each here");
+    } else {
+      output = l.output_shape;
+    }
+    node_inputs_.push_back(std::move(inputs));
+    node_outputs_.push_back(std::move(output));
+  }
+  // The weights, layer after layer (the order of the optimizer's slots and
+  // of TF.js's manifest), refused before any tensor is made when there are
+  // too many: a model.json can ask for any size.
+  int64_t total = 0;  // weight values so far
+  for (size_t i = 0; i < layer_count; ++i) {
+    const Layer& l = *spec_.layers[i];
+    if (first_node[i] == graph_.nodes.size()) {
+      bad_layer(l, "the layer is not called in the model's graph");
+    }
     for (const WeightSpec& w : weight_specs_[i]) {
       int64_t values = 1;
       for (const int64_t d : w.shape) {
@@ -130,21 +195,14 @@ ModelImpl::ModelImpl(ModelSpec spec, WeightInit init) : spec_(std::move(spec)) {
       }
     }
     for (const WeightSpec& w : weight_specs_[i]) {
-      weights_[i].push_back(
-          register_parameter(l.name + "/" + w.name, at::empty(w.shape), w.gradient && l.trainable));
+      weights_[i].push_back(register_parameter(l.weight_name(w), at::empty(w.shape),
+                                               w.gradient && !w.frozen && l.trainable));
     }
   }
-  softmax_at_end_ = spec_.layers.back()->ends_in_softmax();
+  softmax_at_end_ = spec_.layers[graph_.nodes[graph_.output].layer]->ends_in_softmax();
   if (init == WeightInit::kTfjs) {
     reset_tfjs();
   }
-}
-
-at::Tensor ModelImpl::apply(size_t i, at::Tensor x, bool final_softmax) {
-  CallContext context;
-  context.training = is_training();
-  context.logits = !final_softmax && i + 1 == spec_.layers.size();
-  return spec_.layers[i]->call({std::move(x)}, weights_[i], context);
 }
 
 bool ModelImpl::regularized() const {
@@ -185,20 +243,50 @@ at::Tensor to_input(at::Tensor x, const Shape& input) {
 
 }  // namespace
 
-at::Tensor ModelImpl::forward(at::Tensor x) {
+at::Tensor ModelImpl::run(at::Tensor x, bool final_softmax) {
   x = to_input(std::move(x), spec_.input_shape);
-  for (size_t i = 0; i < spec_.layers.size(); ++i) {
-    x = apply(i, std::move(x), /*final_softmax=*/false);
+  CallContext context;
+  context.training = is_training();
+  std::vector<at::Tensor> outputs(graph_.nodes.size());
+  std::vector<at::Tensor> inputs;
+  for (size_t n = 0; n < graph_.nodes.size(); ++n) {
+    const GraphNode& node = graph_.nodes[n];
+    inputs.clear();
+    for (const size_t from : node.inputs) {
+      inputs.push_back(outputs[from]);
+      if (last_reader_[from] == n && from != graph_.output) {
+        outputs[from].reset();  // read by no later node
+      }
+    }
+    if (node.inputs.empty()) {
+      inputs.push_back(x);
+    }
+    context.logits = !final_softmax && n == graph_.output;
+    outputs[n] = spec_.layers[node.layer]->call(inputs, weights_[node.layer], context);
   }
-  return x;
+  return outputs[graph_.output];
 }
 
-at::Tensor ModelImpl::predict(at::Tensor x) {
-  x = to_input(std::move(x), spec_.input_shape);
-  for (size_t i = 0; i < spec_.layers.size(); ++i) {
-    x = apply(i, std::move(x), /*final_softmax=*/true);
+at::Tensor ModelImpl::forward(at::Tensor x) { return run(std::move(x), /*final_softmax=*/false); }
+
+at::Tensor ModelImpl::predict(at::Tensor x) { return run(std::move(x), /*final_softmax=*/true); }
+
+bool ModelImpl::sequential_like() const {
+  // tfjs-layers isModelSequentialLike: at each depth one node of at most one
+  // input, and no layer called twice; with one output, that is a chain.
+  std::vector<int> calls(spec_.layers.size());
+  std::vector<int> readers(graph_.nodes.size());
+  for (const GraphNode& node : graph_.nodes) {
+    if (node.inputs.size() > 1 || ++calls[node.layer] > 1) {
+      return false;
+    }
+    for (const size_t from : node.inputs) {
+      if (++readers[from] > 1) {
+        return false;
+      }
+    }
   }
-  return x;
+  return true;
 }
 
 void glorot_normal_truncated_(at::Tensor weight, int64_t fan_in, int64_t fan_out) {
@@ -261,8 +349,8 @@ std::vector<ModelWeight> ModelImpl::manifest_weights() const {
     const Layer& l = *spec_.layers[i];
     for (size_t k = 0; k < weights_[i].size(); ++k) {
       const WeightSpec& w = weight_specs_[i][k];
-      (l.trainable && w.gradient ? out : others)
-          .push_back({l.name + "/" + w.name, weights_[i][k], w.layout});
+      (l.trainable && w.gradient && !w.frozen ? out : others)
+          .push_back({l.weight_name(w), weights_[i][k], w.layout});
     }
   }
   out.insert(out.end(), others.begin(), others.end());
@@ -296,8 +384,9 @@ c10::Device ModelImpl::device() const {
 }
 
 void ModelImpl::set_trainable(size_t index, bool trainable) {
-  spec_.layers.at(index)->trainable = trainable;
+  spec_.layers.at(index)->set_trainable(trainable);
   for (size_t k = 0; k < weights_[index].size(); ++k) {
+    weight_specs_[index][k].frozen = false;  // a nested model's layers follow it
     if (weight_specs_[index][k].gradient) {
       weights_[index][k].requires_grad_(trainable);
     }
@@ -351,6 +440,14 @@ Model replace_head(const Model& model, int64_t units) {
   }
   if (head == layers.size()) {
     throw ConfigError("the model has no Dense layer to replace");
+  }
+  size_t calls = 0;
+  for (const GraphNode& node : model->graph().nodes) {
+    calls += node.layer == head ? 1 : 0;
+  }
+  if (calls != 1) {
+    throw ConfigError("the model's last Dense layer " + layers[head]->name + " is called " +
+                      std::to_string(calls) + " times: a new head replaces a layer called once");
   }
   // The head again from its config with the new units: the config it was
   // read with (kept, for saving), or the one it writes.
@@ -411,7 +508,7 @@ void check_input(const Model& model, const at::Tensor& images) {
 }
 
 int64_t model_outputs(const Model& model) {
-  const auto& out = model->spec().layers.back()->output_shape;
+  const auto& out = model->node_output_shape(model->graph().output);
   return out.size() == 1 ? out[0] : 0;
 }
 
@@ -434,36 +531,76 @@ int64_t count_params(const Model& model) {
 }
 
 std::string summary_text(const Model& model) {
-  // tfjs-layers printSummary for a Sequential model: line length 90,
-  // columns ending at 32%, 61%, 89% and 100% of it.
-  constexpr size_t kLine = 90;
-  const std::vector<size_t> positions = {28, 54, 80, 90};
+  // tfjs-layers printSummary: a Sequential-like model in 90 columns ending
+  // at 32%, 61%, 89% and 100% of the line; another in 115, ending at 24%,
+  // 48%, 70%, 80% and 100%, with the inputs each layer receives.
+  const bool sequential = model->sequential_like();
+  const size_t line = sequential ? 90 : 115;
+  const std::vector<size_t> positions =
+      sequential ? std::vector<size_t>{28, 54, 80, 90} : std::vector<size_t>{27, 55, 80, 92, 115};
+  std::vector<std::string> header = {"Layer (type)", "Input Shape", "Output shape", "Param #"};
+  if (!sequential) {
+    header.push_back("Receives inputs");
+  }
   std::ostringstream out;
-  out << std::string(kLine, '_') << "\n"
-      << format_row({"Layer (type)", "Input Shape", "Output shape", "Param #"}, positions) << "\n"
-      << std::string(kLine, '=') << "\n";
+  out << std::string(line, '_') << "\n"
+      << format_row(header, positions) << "\n"
+      << std::string(line, '=') << "\n";
   const auto& layers = model->spec().layers;
-  const auto weights = model->tfjs_weights();
+  const Graph& graph = model->graph();
+  // Per node, its index among its layer's nodes (as model.json counts them).
+  std::vector<size_t> call_index(graph.nodes.size());
+  std::vector<std::vector<size_t>> nodes_of(layers.size());
+  for (size_t n = 0; n < graph.nodes.size(); ++n) {
+    call_index[n] = nodes_of[graph.nodes[n].layer].size();
+    nodes_of[graph.nodes[n].layer].push_back(n);
+  }
   for (size_t i = 0; i < layers.size(); ++i) {
     const Layer& l = *layers[i];
-    int64_t params = 0;
-    for (const auto& [name, tensor] : weights) {
-      if (name.rfind(l.name + "/", 0) == 0) {
-        params += tensor.numel();
+    int64_t count = 0;
+    for (const auto& p : model->layer_weights(i)) {
+      count += p.numel();
+    }
+    // TF.js: each node's input shapes as a JSON list, the nodes joined by
+    // ","; the output shape, or "multiple" where the nodes' differ.
+    std::string inputs;
+    std::string output = shape_text(model->node_output_shape(nodes_of[i].front()));
+    std::vector<std::string> receives;
+    if (l.own_calls() > 0) {  // TF.js's call of a nested model on its own input
+      inputs = "[" + shape_text(l.input_shape) + "]";
+    }
+    for (const size_t n : nodes_of[i]) {
+      std::string shapes;
+      for (const Shape& shape : model->node_input_shapes(n)) {
+        shapes += (shapes.empty() ? "" : ",") + shape_text(shape);
+      }
+      inputs += (inputs.empty() ? "[" : ",[") + shapes + "]";
+      if (shape_text(model->node_output_shape(n)) != output) {
+        output = "multiple";
+      }
+      for (const size_t from : graph.nodes[n].inputs) {
+        const Layer& source = *layers[graph.nodes[from].layer];
+        receives.push_back(source.name + "[" +
+                           std::to_string(source.own_calls() + call_index[from]) + "][0]");
       }
     }
-    out << format_row({l.name + " (" + l.class_name() + ")", "[" + shape_text(l.input_shape) + "]",
-                       shape_text(l.output_shape), std::to_string(params)},
-                      positions)
-        << "\n"
-        << std::string(kLine, i + 1 == layers.size() ? '=' : '_') << "\n";
+    std::vector<std::string> fields = {l.name + " (" + l.class_name() + ")", inputs, output,
+                                       std::to_string(count)};
+    if (!sequential) {
+      fields.push_back(receives.empty() ? "" : receives.front());
+    }
+    out << format_row(fields, positions) << "\n";
+    for (size_t r = 1; !sequential && r < receives.size(); ++r) {
+      out << format_row({"", "", "", "", receives[r]}, positions) << "\n";
+    }
+    out << std::string(line, i + 1 == layers.size() ? '=' : '_') << "\n";
   }
   const int64_t total = count_params(model);
   const int64_t trainable = count_trainable_params(model);
   out << "Total params: " << total << "\n"
       << "Trainable params: " << trainable << "\n"
       << "Non-trainable params: " << total - trainable << "\n"
-      << std::string(kLine, '_') << "\n";
+      << std::string(line, '_') << "\n";
   return out.str();
 }
 
@@ -489,7 +626,7 @@ at::Tensor predict_proba(Model& model, at::Tensor images, int64_t batch_size) {
   }
   model->train(was_training);
   if (parts.empty()) {
-    return at::empty({0, model->spec().layers.back()->output_shape.at(0)}, images.options());
+    return at::empty({0, model_outputs(model)}, images.options());
   }
   return at::cat(parts).to(images.device());
 }

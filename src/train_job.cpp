@@ -33,14 +33,16 @@ using Level = TrainJobObserver::Level;
 
 // --- The model's layers: the only places this file reads them. ---
 
-std::string last_layer_name(const Model& model) { return model->spec().layers.back()->name; }
+std::string last_layer_name(const Model& model) {
+  return model->spec().layers[model->graph().nodes[model->graph().output].layer]->name;
+}
 
 std::string layer_name(const Model& model, size_t index) {
   return model->spec().layers.at(index)->name;
 }
 
 std::string output_shape_text(const Model& model) {
-  return shape_text(model->spec().layers.back()->output_shape);
+  return shape_text(model->node_output_shape(model->graph().output));
 }
 
 /// The exclusive lock on a model folder for one save (FolderLock::wait),

@@ -849,8 +849,8 @@ TEST(TfjsLoadTest, BadTopologiesNameTheLayerAndField) {
                       "Conv3DTranspose is not supported"),
             std::string::npos);
   EXPECT_NE(error_after([](ordered_json& d) {
-              d["modelTopology"]["class_name"] = "Model";
-            }).find("only Sequential models load"),
+              d["modelTopology"]["class_name"] = "Graph";
+            }).find("class \"Graph\" is not supported (Sequential models load, and functional"),
             std::string::npos);
   EXPECT_NE(
       error_after([](ordered_json& d) {

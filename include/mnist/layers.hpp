@@ -2,7 +2,8 @@
 // table from TF.js's class name ("Conv2D") to the code that reads that
 // class's config. Each layer family has one source file under src/layers/,
 // cut as tfjs-layers' own source is (core, convolutional, pooling,
-// normalization, activations); docs/design.md, "A new layer", says what adding
+// normalization, activations, reshaping, merge; container.cpp: a nested
+// Sequential); docs/design.md, "A new layer", says what adding
 // one takes.
 #pragma once
 
@@ -90,6 +91,9 @@ struct WeightSpec {
   bool gradient = true;
   Penalty penalty;     ///< its L1L2 regularizer (none by default)
   double value = 0.0;  ///< Initializer::kConstant's value
+  /// A weight of a nested model's layer that is not trainable (the nested
+  /// model itself may be): no gradient, listed with the non-trainable ones.
+  bool frozen = false;
 };
 
 /// What a layer's call may depend on besides its inputs.
@@ -137,6 +141,19 @@ class Layer {
   /// Whether the layer's output is a softmax (its activation), which
   /// CallContext::logits leaves out.
   virtual bool ends_in_softmax() const { return false; }
+
+  /// The TF.js name of weight `w` that it declared: "<layer>/<weight>"; a
+  /// nested model's weights keep their own layers' names.
+  virtual std::string weight_name(const WeightSpec& w) const { return name + "/" + w.name; }
+  /// Sets `trainable` (a nested model's layers' too, as TF.js does).
+  virtual void set_trainable(bool value) { trainable = value; }
+  /// The calls TF.js counts for this layer before those of the model's
+  /// graph: 1 for a nested Sequential whose first layer declares an input
+  /// shape (TF.js calls it on that input when it is made), else 0.
+  virtual size_t own_calls() const { return 0; }
+  /// Whether the config TF.js saves for the class has "trainable" (not an
+  /// InputLayer's or a nested model's).
+  virtual bool has_trainable_field() const { return true; }
 
   std::string name;  ///< TF.js layer name, e.g. "conv2d_Conv2D1"
   /// TF.js's `trainable`: false freezes the layer's weights in training (they
@@ -191,8 +208,24 @@ LayerPtr make_layer(const std::string& class_name, const nlohmann::ordered_json&
 /// The class names the registry has, in its table's order.
 std::vector<std::string> layer_classes();
 
+/// A Sequential model nested in a model as one layer (src/layers/
+/// container.cpp): `layers` called one after the other; `own_input`, the
+/// input shape its first layer declares, if any (it must then be called on
+/// that shape). The TF.js reader makes it from the nested model's config
+/// (the registry cannot: its layers need the reader).
+LayerPtr make_nested_sequential(std::vector<LayerPtr> layers, std::optional<Shape> own_input);
+
+/// The config a save writes for layer `l`: the one it was read with, brought
+/// up to date (its `trainable`, refresh_config), or else TF.js 4.22's keys
+/// (write_config, "name", "trainable").
+nlohmann::ordered_json saved_config(const Layer& l);
+
 /// Applies `activation` to NCHW or [N,C] `x` (softmax and log-softmax over
-/// the channels, TF.js's last axis).
+/// the channels, TF.js's last axis), in place where it can (relu, sigmoid,
+/// tanh): `x` must be a tensor that nothing else reads.
 at::Tensor activate(at::Tensor x, Activation activation);
+/// The same, leaving `x` as it is (a layer's input, which other layers of a
+/// graph may read).
+at::Tensor activate_copy(const at::Tensor& x, Activation activation);
 
 }  // namespace mnist

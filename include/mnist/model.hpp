@@ -1,10 +1,12 @@
-// Sequential models of registry layers (layers.hpp), built from a spec (the
-// mnist-node convnet, or a topology read from model.json), with TF.js's layer
-// names, initialisers, manifest order and summary table.
+// Models of registry layers (layers.hpp), Sequential or functional graphs,
+// built from a spec (the mnist-node convnet, or a topology read from
+// model.json), with TF.js's layer names, initialisers, manifest order and
+// summary table.
 #pragma once
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,12 +19,35 @@
 
 namespace mnist {
 
-/// A Sequential model: its TF.js name, its input's shape and its layers.
+/// One call of a layer in a functional model (a "node", as TF.js names it).
+struct GraphNode {
+  size_t layer = 0;  ///< its index in ModelSpec::layers
+  /// The nodes (indices into Graph::nodes, each before this one) whose
+  /// outputs are its inputs, in order; empty for the model's InputLayer,
+  /// which takes the model's input.
+  std::vector<size_t> inputs;
+};
+
+/// The layer graph of a functional model (TF.js's "Model", Keras's
+/// "Functional"): one input, one output.
+struct Graph {
+  /// Every call of a layer, each after the nodes it takes inputs from; a
+  /// layer's calls keep their order (its nodes 0, 1, ... in model.json). A
+  /// layer called more than once shares its weights between its calls.
+  std::vector<GraphNode> nodes;
+  size_t output = 0;  ///< the node whose output is the model's
+};
+
+/// A model: its TF.js name, its input's shape, its layers and, for a
+/// functional model, the graph that connects them.
 struct ModelSpec {
   std::string name = "sequential_1";
   /// The model's input without the batch axis ([28,28,1] for MNIST).
   Shape input_shape = {28, 28, 1};
   std::vector<LayerPtr> layers;
+  /// A functional model's graph (its first layer is its InputLayer); absent
+  /// for a Sequential model, whose layers are called one after the other.
+  std::optional<Graph> graph;
   /// model.json's "userDefinedMetadata" (TF.js keeps it: a LayersModel's
   /// getUserDefinedMetadata()); null when there is none. mnist-train writes
   /// {"dataset", "classNames"} there for a model of another dataset than
@@ -54,14 +79,16 @@ enum class WeightInit { kTfjs, kForLoad };
 /// Dense layer's units (fewer for a model of some digits only, --labels).
 ModelSpec mnist_node_spec(bool with_dropout = true, int64_t classes = 10);
 
-/// A Sequential model on libtorch. Activations are NCHW (any memory
-/// format); Flatten flattens in TF.js's NHWC order, so every weight keeps
-/// TF.js's meaning and only kernel axes differ (see tfjs_io.cpp).
+/// A model on libtorch. Activations are NCHW (any memory format); Flatten
+/// flattens in TF.js's NHWC order, so every weight keeps TF.js's meaning and
+/// only kernel axes differ (see src/tfjs_io/layout.cpp).
 class ModelImpl : public torch::nn::Module {
  public:
-  /// Builds each layer for the shape before it (from spec.input_shape),
-  /// which checks it and fills in its shapes, and makes the weights it
-  /// declares. Throws FormatError naming the layer. `init` kTfjs draws the
+  /// Builds each layer for the shapes of its inputs (from spec.input_shape,
+  /// through the graph's nodes, or one layer after the other), which checks
+  /// it and fills in its shapes, and makes the weights it declares, in layer
+  /// order. A layer called at several nodes must get the same input shapes
+  /// at each. Throws FormatError naming the layer. `init` kTfjs draws the
   /// weights as TF.js does (reset_tfjs()); kForLoad leaves them for a load.
   explicit ModelImpl(ModelSpec spec, WeightInit init = WeightInit::kTfjs);
 
@@ -107,6 +134,9 @@ class ModelImpl : public torch::nn::Module {
   /// writer convert by).
   std::vector<ModelWeight> manifest_weights() const;
 
+  /// The weights of layer `index` (spec().layers[index]), in the order of
+  /// weight_specs(index).
+  const std::vector<at::Tensor>& layer_weights(size_t index) const { return weights_.at(index); }
   /// The weights layer `index` declared when it was built, in its order.
   const std::vector<WeightSpec>& weight_specs(size_t index) const {
     return weight_specs_.at(index);
@@ -116,6 +146,16 @@ class ModelImpl : public torch::nn::Module {
   at::Tensor weight(const std::string& tfjs_name) const;
 
   const ModelSpec& spec() const { return spec_; }
+  /// The calls of the layers: spec().graph, or for a Sequential model a
+  /// chain of one node per layer.
+  const Graph& graph() const { return graph_; }
+  /// The input shapes and the output shape of node `node` of graph().
+  const std::vector<Shape>& node_input_shapes(size_t node) const { return node_inputs_.at(node); }
+  const Shape& node_output_shape(size_t node) const { return node_outputs_.at(node); }
+  /// Whether graph() is a chain that TF.js's summary prints as it prints a
+  /// Sequential model (tfjs-layers' isModelSequentialLike): each node takes
+  /// one input, and no layer is called twice.
+  bool sequential_like() const;
   /// Replaces spec().metadata (written by the next save).
   void set_metadata(nlohmann::ordered_json metadata) { spec_.metadata = std::move(metadata); }
 
@@ -148,9 +188,17 @@ class ModelImpl : public torch::nn::Module {
   size_t layer_index(const std::string& name_or_index) const;
 
  private:
-  at::Tensor apply(size_t index, at::Tensor x, bool final_softmax);
+  /// The model's output for images `x` (the final softmax left out unless
+  /// `final_softmax`), node after node.
+  at::Tensor run(at::Tensor x, bool final_softmax);
 
   ModelSpec spec_;
+  Graph graph_;
+  std::vector<std::vector<Shape>> node_inputs_;
+  std::vector<Shape> node_outputs_;
+  /// Per node, the last node that reads its output (the node itself when
+  /// none does): run() lets go of each output after its last reader.
+  std::vector<size_t> last_reader_;
   /// Per layer, its weights in the order its build declared them.
   std::vector<std::vector<WeightSpec>> weight_specs_;
   std::vector<std::vector<at::Tensor>> weights_;

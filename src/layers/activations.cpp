@@ -111,6 +111,19 @@ at::Tensor activate(at::Tensor x, Activation a) {
   return x;
 }
 
+at::Tensor activate_copy(const at::Tensor& x, Activation a) {
+  switch (a) {
+    case Activation::kRelu:
+      return at::relu(x);
+    case Activation::kSigmoid:
+      return at::sigmoid(x);
+    case Activation::kTanh:
+      return at::tanh(x);
+    default:
+      return activate(x, a);  // the others make a new tensor
+  }
+}
+
 namespace layers {
 
 namespace {

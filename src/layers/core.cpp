@@ -1,5 +1,6 @@
 // The core layers as tfjs-layers 4.22 computes and saves them (core.ts):
-// Dense, Flatten (in TF.js's NHWC order), Dropout, Activation.
+// Dense, Flatten (in TF.js's NHWC order), Dropout, Activation; and a
+// functional model's InputLayer (engine/input_layer.ts).
 #include <cmath>
 
 #include <ATen/ATen.h>
@@ -170,7 +171,8 @@ class ActivationLayer : public ElementwiseOf<ActivationLayer> {
   at::Tensor call(const std::vector<at::Tensor>& inputs,
                   const std::vector<at::Tensor>& /*weights*/,
                   const CallContext& context) const override {
-    return activate(inputs[0], effective(activation_, context));
+    // Not in place: in a graph, other layers may read the same input.
+    return activate_copy(inputs[0], effective(activation_, context));
   }
 
   void write_config(ordered_json& c) const override {
@@ -181,10 +183,41 @@ class ActivationLayer : public ElementwiseOf<ActivationLayer> {
   Activation activation_;
 };
 
+/// A functional model's input (tfjs-layers engine/input_layer.ts): its output
+/// is the model's input. Its shape is the model's (the reader takes it from
+/// this layer's config); a sparse input is refused.
+class InputLayer : public ElementwiseOf<InputLayer> {
+ public:
+  explicit InputLayer(const ordered_json& c) {
+    if (get_bool(c, "sparse", false)) {
+      fail("field \"sparse\" is true (sparse inputs are not supported)");
+    }
+  }
+  const char* class_name() const override { return "InputLayer"; }
+  bool has_trainable_field() const override { return false; }
+
+  at::Tensor call(const std::vector<at::Tensor>& inputs,
+                  const std::vector<at::Tensor>& /*weights*/,
+                  const CallContext& /*context*/) const override {
+    return inputs[0];
+  }
+
+  void write_config(ordered_json& c) const override {
+    c["batch_input_shape"] = ordered_json::array({nullptr});
+    for (const int64_t d : input_shape) {
+      c["batch_input_shape"].push_back(d);
+    }
+    c["dtype"] = "float32";
+    c["sparse"] = false;
+    c["name"] = name;
+  }
+};
+
 }  // namespace
 
 std::vector<LayerClass> core_layers() {
-  return {{"Flatten", make<Flatten>},
+  return {{"InputLayer", make<InputLayer>},
+          {"Flatten", make<Flatten>},
           {"Dropout", make<Dropout>},
           {"Dense", make<Dense>},
           {"Activation", make<ActivationLayer>}};

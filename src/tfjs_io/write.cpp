@@ -25,15 +25,6 @@ namespace mnist {
 
 namespace {
 
-/// A layer's config with TF.js 4.22's keys in TF.js's order.
-ordered_json generated_config(const Layer& l) {
-  ordered_json c = ordered_json::object();
-  l.write_config(c);
-  c["name"] = l.name;
-  c["trainable"] = l.trainable;
-  return c;
-}
-
 // While a model replaces another, its weights are also written under the name
 // weights.new-<pid>-<n>.bin, which only a model.json of the new model names.
 constexpr const char* kStagedPrefix = "weights.new-";
@@ -64,27 +55,77 @@ void remove_save_leftovers(const std::string& dir) {
 
 std::string generated_by() { return std::string("mnist-train v") + MNIST_VERSION; }
 
-ordered_json model_topology(const ModelSpec& spec) {
+namespace {
+
+/// A functional model's "layers", "input_layers" and "output_layers" as
+/// TF.js writes them: each layer with its calls' inputs, [[["<layer>",
+/// <node>, 0, {}], ...], ...].
+void write_graph(const ModelSpec& spec, const Graph& graph, ordered_json& config) {
+  std::vector<size_t> call_index(graph.nodes.size());
+  std::vector<std::vector<size_t>> nodes_of(spec.layers.size());
+  for (size_t n = 0; n < graph.nodes.size(); ++n) {
+    call_index[n] = nodes_of[graph.nodes[n].layer].size();
+    nodes_of[graph.nodes[n].layer].push_back(n);
+  }
+  const auto ref = [&](size_t node) {
+    const Layer& from = *spec.layers[graph.nodes[node].layer];
+    return ordered_json::array(
+        {from.name, from.own_calls() + call_index[node], 0, ordered_json::object()});
+  };
   ordered_json layers = ordered_json::array();
+  std::string input;
   for (size_t i = 0; i < spec.layers.size(); ++i) {
     const Layer& l = *spec.layers[i];
-    ordered_json config = l.config.is_object() ? l.config : generated_config(l);
-    config["trainable"] = l.trainable;  // --freeze-up-to may have changed it
-    if (l.config.is_object()) {
-      l.refresh_config(config);
-    }
-    if (i == 0 && !config.contains("batch_input_shape") && !config.contains("input_shape")) {
-      config["batch_input_shape"] = ordered_json::array({nullptr});
-      for (const int64_t d : spec.input_shape) {
-        config["batch_input_shape"].push_back(d);
+    ordered_json inbound = ordered_json::array();
+    for (const size_t n : nodes_of[i]) {
+      if (graph.nodes[n].inputs.empty()) {
+        input = l.name;  // the InputLayer: no inbound node
+        continue;
       }
-      config["dtype"] = "float32";
+      ordered_json node = ordered_json::array();
+      for (const size_t from : graph.nodes[n].inputs) {
+        node.push_back(ref(from));
+      }
+      inbound.push_back(node);
     }
-    layers.push_back({{"class_name", l.class_name()}, {"config", config}});
+    layers.push_back({{"name", l.name},
+                      {"class_name", l.class_name()},
+                      {"config", saved_config(l)},
+                      {"inbound_nodes", inbound}});
   }
+  ordered_json output = ref(graph.output);
+  output.erase(3);
+  config["layers"] = layers;
+  config["input_layers"] = ordered_json::array({ordered_json::array({input, 0, 0})});
+  config["output_layers"] = ordered_json::array({output});
+}
+
+}  // namespace
+
+ordered_json model_topology(const ModelSpec& spec) {
   ordered_json topology;
-  topology["class_name"] = "Sequential";
-  topology["config"] = {{"name", spec.name}, {"layers", layers}};
+  if (spec.graph) {
+    ordered_json config = {{"name", spec.name}};
+    write_graph(spec, *spec.graph, config);
+    topology["class_name"] = "Model";
+    topology["config"] = config;
+  } else {
+    ordered_json layers = ordered_json::array();
+    for (size_t i = 0; i < spec.layers.size(); ++i) {
+      const Layer& l = *spec.layers[i];
+      ordered_json config = saved_config(l);
+      if (i == 0 && !config.contains("batch_input_shape") && !config.contains("input_shape")) {
+        config["batch_input_shape"] = ordered_json::array({nullptr});
+        for (const int64_t d : spec.input_shape) {
+          config["batch_input_shape"].push_back(d);
+        }
+        config["dtype"] = "float32";
+      }
+      layers.push_back({{"class_name", l.class_name()}, {"config", config}});
+    }
+    topology["class_name"] = "Sequential";
+    topology["config"] = {{"name", spec.name}, {"layers", layers}};
+  }
   topology["keras_version"] = "tfjs-layers 4.22.0";
   topology["backend"] = "tensor_flow.js";
   return topology;

@@ -72,6 +72,14 @@ Writes into OUTDIR:
                    global-max saved with includeOptimizer (RMSprop's
                    weights in the manifest), regularized too (compiled with
                    adam: Adam's).
+                 functional: a tf.model (input "image"): conv 4 (strides 2),
+                   two branches (1x1 and 3x3 convs) through one tanh
+                   Activation called at two nodes, merged by Add,
+                   Multiply (three inputs), Average, Maximum and Minimum
+                   (TF.js 4.22 has no Subtract), Concatenate on the channels (with the stem)
+                   and on the rows, a nested Sequential with its own input
+                   shape (max pool, conv 6, flatten), dense 10 softmax;
+                   trained as the eight above;
                  dilated: Conv2D dilation_rate 2, Conv2D [3,2] dilation
                    [2,3] same, SeparableConv2D dilation 2 same, max pool,
                    Conv2D dilation 3, flatten, dense 10 softmax (not
@@ -89,10 +97,10 @@ function fail(msg, code = 2) {
 
 const ARCHS = ['mnist-node', 'small-convnet', 'dense', 'mixed', 'global-avg', 'global-max',
                'batchnorm', 'regularized', 'separable', 'dilated', 'activations', 'reshaping',
-               'transpose'];
+               'transpose', 'functional'];
 // Built and then trained a little by TF.js (model.fit), not only initialised.
 const FITTED = ['global-avg', 'global-max', 'batchnorm', 'regularized', 'separable',
-                'activations', 'reshaping', 'transpose'];
+                'activations', 'reshaping', 'transpose', 'functional'];
 // Saved with model.save(..., {includeOptimizer: true}): the optimizer's
 // weights ("group": "optimizer", an int32 "iter" among them) follow the model's.
 const WITH_OPTIMIZER = ['global-max', 'regularized'];
@@ -143,6 +151,41 @@ function readImages(file, n) {
 
 // The "enhanced" convnet of tfjs-examples/mnist-node (model.js).
 function buildModel(tf, arch) {
+  if (arch === 'functional') {
+    // tf.model: two branches merged by each merge layer, a layer called at
+    // two nodes, and a nested Sequential that declares its own input (TF.js
+    // then counts its call in this model as its node 1).
+    const init = (seed, scale) => tf.initializers.varianceScaling({scale, mode: 'fanAvg', distribution: 'uniform', seed});
+    const input = tf.input({shape: [28, 28, 1], name: 'image'});
+    const c1 = tf.layers.conv2d({kernelSize: 3, filters: 4, strides: 2, activation: 'relu', name: 'stem',
+                                 kernelInitializer: init(3, 9)}).apply(input);              // [13,13,4]
+    const a = tf.layers.conv2d({kernelSize: 1, filters: 4, padding: 'same', name: 'branch_a',
+                                kernelInitializer: init(5, 2)}).apply(c1);
+    const b = tf.layers.conv2d({kernelSize: 3, filters: 4, padding: 'same', name: 'branch_b',
+                                kernelInitializer: init(7, 1)}).apply(c1);
+    const shared = tf.layers.activation({activation: 'tanh', name: 'shared_tanh'});
+    const ta = shared.apply(a);                                                              // node 0
+    const tb = shared.apply(b);                                                              // node 1
+    const merged = [
+      tf.layers.add({name: 'add'}).apply([ta, tb]),
+      tf.layers.multiply({name: 'multiply'}).apply([ta, tb, c1]),
+      tf.layers.average({name: 'average'}).apply([ta, tb]),
+      tf.layers.maximum({name: 'maximum'}).apply([ta, tb]),
+      tf.layers.minimum({name: 'minimum'}).apply([ta, tb]),
+    ];
+    const cat = tf.layers.concatenate({axis: -1, name: 'concat'}).apply([...merged, c1]);  // [13,13,24]
+    const rows = tf.layers.concatenate({axis: 1, name: 'concat_rows'}).apply([cat, cat]); // [26,13,24]
+    const nested = tf.sequential({name: 'nested', layers: [
+      tf.layers.maxPooling2d({inputShape: [26, 13, 24], poolSize: 2, name: 'nested_pool'}),
+      tf.layers.conv2d({kernelSize: 3, filters: 6, activation: 'relu', name: 'nested_conv',
+                        kernelInitializer: init(11, 3)}),
+      tf.layers.flatten({name: 'nested_flatten'}),
+    ]});
+    const features = nested.apply(rows);
+    const output = tf.layers.dense({units: 10, activation: 'softmax', name: 'head',
+                                    kernelInitializer: init(13, 4)}).apply(features);
+    return randomBiases(tf, tf.model({inputs: input, outputs: output, name: 'functional'}));
+  }
   const model = tf.sequential();
   if (arch === 'small-convnet') {
     model.add(tf.layers.conv2d({inputShape: [28, 28, 1], kernelSize: 3, filters: 16, activation: 'relu'}));
@@ -418,15 +461,17 @@ async function main() {
     await model.fit(x, y, {batchSize: 16, epochs: 2, shuffle: false, verbose: 0});
     tf.dispose([x, y]);
   }
-  const lines = [];
-  model.summary(undefined, undefined, (line) => lines.push(line));
-  fs.writeFileSync(path.join(o.outDir, 'summary.txt'), lines.join('\n') + '\n');
-
   let artifacts;
   await model.save(tf.io.withSaveHandler(async (a) => {
     artifacts = a;
     return {modelArtifactsInfo: {dateSaved: new Date(), modelTopologyType: 'JSON'}};
   }), {includeOptimizer: WITH_OPTIMIZER.includes(o.arch)});
+  // The summary of the model as TF.js loads it again, which is what
+  // mnist-train reads (a functional model's layers in model.json's order).
+  const lines = [];
+  const reloaded = o.arch === 'functional' ? await tf.loadLayersModel(tf.io.fromMemory(artifacts)) : model;
+  reloaded.summary(undefined, undefined, (line) => lines.push(line));
+  fs.writeFileSync(path.join(o.outDir, 'summary.txt'), lines.join('\n') + '\n');
   const data = toBuffer(artifacts.weightData);
   const groups = splitWeights(o.layout, artifacts.weightSpecs, data);
   const weightFiles = [];
