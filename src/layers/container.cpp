@@ -26,6 +26,7 @@ class NestedSequential : public LayerOf<NestedSequential> {
   const char* class_name() const override { return "Sequential"; }
   bool ends_in_softmax() const override { return layers_.back()->ends_in_softmax(); }
   size_t own_calls() const override { return own_input_ ? 1 : 0; }
+  bool has_trainable_field() const override { return false; }
   std::string weight_name(const WeightSpec& w) const override { return w.name; }
 
   void set_trainable(bool value) override {

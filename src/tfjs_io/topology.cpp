@@ -287,14 +287,16 @@ Ref parse_ref(const ordered_json& r, const Where& w) {
                  ? find(*config, "keras_history")
                  : nullptr;
   }
+  const auto whole = [](const ordered_json& v) {
+    return v.is_number_integer() && v.get<int64_t>() >= 0;
+  };
   if (triple == nullptr || !triple->is_array() || triple->size() < 3 || triple->size() > 4 ||
-      !(*triple)[0].is_string() || !(*triple)[1].is_number_unsigned() ||
-      !(*triple)[2].is_number_unsigned()) {
+      !(*triple)[0].is_string() || !whole((*triple)[1]) || !whole((*triple)[2])) {
     w.fail("the input " + r.dump() +
            " is not a reference to a layer's output ([\"<layer>\", node, tensor])");
   }
   const std::string layer = (*triple)[0].get<std::string>();
-  if ((*triple)[2].get<uint64_t>() != 0) {
+  if ((*triple)[2].get<int64_t>() != 0) {
     w.fail("takes output " + (*triple)[2].dump() + " of layer '" + layer +
            "' (the layers here have one output each)");
   }
@@ -305,10 +307,10 @@ Ref parse_ref(const ordered_json& r, const Where& w) {
              ", which are not supported (only plain calls on its inputs)");
     }
   }
-  if ((*triple)[1].get<uint64_t>() >= kMaxCalls) {
+  if ((*triple)[1].get<int64_t>() >= static_cast<int64_t>(kMaxCalls)) {
     w.fail("takes input from call " + (*triple)[1].dump() + " of layer '" + layer + "'");
   }
-  return {layer, static_cast<size_t>((*triple)[1].get<uint64_t>())};
+  return {layer, static_cast<size_t>((*triple)[1].get<int64_t>())};
 }
 
 /// Keras 3's tensors in a call's "args", depth first (a merge layer's inputs
