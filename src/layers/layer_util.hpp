@@ -117,6 +117,11 @@ std::vector<LayerClass> normalization_layers();
 std::vector<LayerClass> core_layers();
 std::vector<LayerClass> activation_layers();
 std::vector<LayerClass> reshaping_layers();
+std::vector<LayerClass> merge_layers();
+
+/// Keras classes TF.js 4.22 lacks, as (class name, why make_layer refuses a
+/// model of one): a model TF.js cannot load is not made here either.
+std::vector<std::pair<const char*, const char*>> keras_only_layers();
 
 /// A layer class T's clone().
 template <typename T>
