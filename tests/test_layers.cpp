@@ -14,6 +14,7 @@
 
 #include "mnist/error.hpp"
 #include "mnist/model.hpp"
+#include "mnist/tfjs_io.hpp"
 #include "test_util.hpp"
 
 namespace mnist {
@@ -70,7 +71,13 @@ TEST(LayerRegistryTest, HasEveryClassAndNamesThemForAnUnknownOne) {
                           "Permute",
                           "Rescaling",
                           "Conv2DTranspose",
-                          "LayerNormalization"}) {
+                          "LayerNormalization",
+                          "Add",
+                          "Multiply",
+                          "Average",
+                          "Maximum",
+                          "Minimum",
+                          "Concatenate"}) {
     EXPECT_NE(std::find(classes.begin(), classes.end(), cls), classes.end()) << cls;
   }
   try {
@@ -312,6 +319,362 @@ TEST(InputShapeTest, FlatAndOtherImageInputsAreCheckedAgainstTheData) {
             "cannot be given yet");
   EXPECT_THROW(predict_proba(color, x, 3), ConfigError);
   EXPECT_EQ(predict_proba(color, at::rand({2, 3, 32, 32}), 2).sizes(), (at::IntArrayRef{2, 10}));
+}
+
+// The merge layers (tfjs-layers 4.22 merge.ts). The expected values are real
+// TF.js's: tests/node/merge_reference.js prints them (its seq() is seq() here).
+
+/// An image of the model's layout (NCHW) from TF.js's (NHWC), and back; other
+/// ranks are in TF.js's order in both.
+at::Tensor from_tfjs(const at::Tensor& x) { return x.dim() == 4 ? x.permute({0, 3, 1, 2}) : x; }
+at::Tensor to_tfjs(const at::Tensor& x) { return x.dim() == 4 ? x.permute({0, 2, 3, 1}) : x; }
+
+/// merge_reference.js's seq(shape, k): value i (in TF.js's row-major order,
+/// NHWC for an image) is ((i * k) % 13 - 6) / 4; in the model's layout (an
+/// image NCHW, with channels-last strides as the model's images).
+at::Tensor seq(const std::vector<int64_t>& tfjs_shape, int64_t k) {
+  int64_t n = 1;
+  for (const int64_t d : tfjs_shape) {
+    n *= d;
+  }
+  const at::Tensor v = ((at::arange(n, at::kLong) * k).remainder(13) - 6).to(at::kFloat) / 4.0;
+  return from_tfjs(v.view(tfjs_shape));
+}
+
+/// A merge layer made from its config, built for the shapes of `inputs` (the
+/// model's layout), and its output for them.
+struct Merged {
+  Shape shape;
+  at::Tensor y;
+};
+Merged merge(const char* cls, const ordered_json& config, const std::vector<at::Tensor>& inputs) {
+  LayerPtr l = test::layer(cls, "m", config);
+  std::vector<Shape> shapes;
+  for (const at::Tensor& x : inputs) {
+    const at::Tensor t = to_tfjs(x);
+    shapes.emplace_back(t.sizes().begin() + 1, t.sizes().end());
+  }
+  std::vector<WeightSpec> weights;
+  Merged m;
+  m.shape = l->build(shapes, weights);
+  EXPECT_TRUE(weights.empty()) << cls << ": merge layers have no weights";
+  m.y = l->call(inputs, {}, CallContext{});
+  return m;
+}
+
+/// What building merge layer `cls` for `shapes` throws, or "".
+std::string merge_error(const char* cls,
+                        const ordered_json& config,
+                        const std::vector<Shape>& shapes) {
+  try {
+    LayerPtr l = test::layer(cls, "m", config);
+    std::vector<WeightSpec> weights;
+    l->build(shapes, weights);
+  } catch (const FormatError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(MergeLayerTest, ValuesAreRealTfjss) {
+  torch::NoGradGuard no_grad;
+  struct Case {
+    const char* name;
+    const char* cls;
+    ordered_json config;
+    std::vector<std::pair<std::vector<int64_t>, int64_t>> inputs;  // seq(shape, k)
+    std::vector<int64_t> shape;                                    // TF.js's, with the batch
+    std::vector<float> values;                                     // TF.js's order
+  };
+  const std::vector<Case> cases = {
+      {"add_flat3",
+       "Add",
+       ordered_json::object(),
+       {{{2, 3}, 5}, {{2, 3}, 3}, {{2, 3}, 7}},
+       {2, 3},
+       {-4.5f, -0.75f, -0.25f, 0.25f, 0.75f, 1.25f}},
+      {"multiply_flat3",
+       "Multiply",
+       ordered_json::object(),
+       {{{2, 3}, 5}, {{2, 3}, 3}, {{2, 3}, 7}},
+       {2, 3},
+       {-3.375f, 0.046875f, 0, -0.375f, -0.375f, -1.125f}},
+      {"average_flat3",
+       "Average",
+       ordered_json::object(),
+       {{{2, 3}, 5}, {{2, 3}, 3}, {{2, 3}, 7}},
+       {2, 3},
+       {-1.5f, -0.25f, -0.0833333358168602f, 0.0833333358168602f, 0.25f, 0.4166666865348816f}},
+      {"maximum_flat3",
+       "Maximum",
+       ordered_json::object(),
+       {{{2, 3}, 5}, {{2, 3}, 3}, {{2, 3}, 7}},
+       {2, 3},
+       {-1.5f, 0.25f, 1, 0.75f, 1.5f, 1.5f}},
+      {"minimum_flat3",
+       "Minimum",
+       ordered_json::object(),
+       {{{2, 3}, 5}, {{2, 3}, 3}, {{2, 3}, 7}},
+       {2, 3},
+       {-1.5f, -0.75f, -1.25f, -1, -1, -1}},
+      {"add_image_channels",
+       "Add",
+       ordered_json::object(),
+       {{{2, 2, 2, 3}, 5}, {{2, 3}, 3}},
+       {2, 2, 2, 3},
+       {-3,    -1, 1,      -2.5f, -0.5f, 1.5f,   -2,    0, -1.25f, -1.5f, 0.5f, -0.75f,
+        1.25f, 0,  -1.25f, 1.75f, 0.5f,  -0.75f, 2.25f, 1, -0.25f, -0.5f, 1.5f, 0.25f}},
+      {"multiply_channels_image",
+       "Multiply",
+       ordered_json::object(),
+       {{{2, 3}, 3}, {{2, 2, 2, 3}, 5}},
+       {2, 2, 2, 3},
+       {2.25f, 0.1875f, 0,        1.5f,   -0.1875f, 0,        0.75f, -0.5625f,
+        0,     0,       -0.9375f, 0,      0.375f,   -2.25f,   0.25f, 0.75f,
+        -1.5f, -0.25f,  1.125f,   -0.75f, -0.75f,   -0.9375f, 0,     -1.25f}},
+      {"maximum_image_rows",
+       "Maximum",
+       ordered_json::object(),
+       {{{2, 2, 2, 3}, 5}, {{2, 2, 3}, 7}},
+       {2, 2, 2, 3},
+       {-1.5f, 0.25f, 1,      0.5f,  0.25f,  1.5f, -0.5f, 0.75f, -1.25f, 0.5f,  1.25f, 0.75f,
+        0.5f,  1,     -0.25f, 1.25f, -0.25f, 1.5f, 1.5f,  1,     0.75f,  1.25f, 0,     1.5f}},
+      {"average_ones",
+       "Average",
+       ordered_json::object(),
+       {{{2, 3, 1}, 5}, {{2, 1, 4}, 3}},
+       {2, 3, 4},
+       {-1.5f,  -1.125f, -0.75f, -0.375f, -0.875f, -0.5f, -0.125f, 0.25f,
+        -0.25f, 0.125f,  0.5f,   0.875f,  0.25f,   -1,    -0.625f, -0.25f,
+        0.875f, -0.375f, 0,      0.375f,  1.5f,    0.25f, 0.625f,  1}},
+      {"minimum_image_one_channel",
+       "Minimum",
+       ordered_json::object(),
+       {{{2, 2, 2, 1}, 7}, {{2, 2, 2, 3}, 5}},
+       {2, 2, 2, 3},
+       {-1.5f, -1.5f, -1.5f, -1,    0.25f, 0.25f, -1.25f, -1.25f, -1.25f, 0,      0.5f, -0.75f,
+        -1,    -1.5f, -1,    0.75f, -1,    0.25f, -0.75f, -0.75f, -0.75f, -1.25f, 0,    1}},
+      {"concat_image_channels",
+       "Concatenate",
+       ordered_json::object(),
+       {{{2, 2, 2, 3}, 5}, {{2, 2, 2, 1}, 3}},
+       {2, 2, 2, 4},
+       {-1.5f, -0.25f, 1,     -1.5f,  -1,    0.25f,  1.5f,   -0.75f, -0.5f, 0.75f, -1.25f,
+        0,     0,      1.25f, -0.75f, 0.75f, 0.5f,   -1.5f,  -0.25f, 1.5f,  1,     -1,
+        0.25f, -1,     1.5f,  -0.5f,  0.75f, -0.25f, -1.25f, 0,      1.25f, 0.5f}},
+      {"concat_image_axis3",
+       "Concatenate",
+       ordered_json{{"axis", 3}},
+       {{{2, 2, 2, 3}, 5}, {{2, 2, 2, 1}, 3}},
+       {2, 2, 2, 4},
+       {-1.5f, -0.25f, 1,     -1.5f,  -1,    0.25f,  1.5f,   -0.75f, -0.5f, 0.75f, -1.25f,
+        0,     0,      1.25f, -0.75f, 0.75f, 0.5f,   -1.5f,  -0.25f, 1.5f,  1,     -1,
+        0.25f, -1,     1.5f,  -0.5f,  0.75f, -0.25f, -1.25f, 0,      1.25f, 0.5f}},
+      {"concat_image_rows",
+       "Concatenate",
+       ordered_json{{"axis", 1}},
+       {{{2, 2, 2, 3}, 5}, {{2, 1, 2, 3}, 3}},
+       {2, 3, 2, 3},
+       {-1.5f, -0.25f, 1,     -1,     0.25f, 1.5f,  -0.5f,  0.75f, -1.25f, 0,      1.25f, -0.75f,
+        -1.5f, -0.75f, 0,     0.75f,  1.5f,  -1,    0.5f,   -1.5f, -0.25f, 1,      -1,    0.25f,
+        1.5f,  -0.5f,  0.75f, -1.25f, 0,     1.25f, -0.25f, 0.5f,  1.25f,  -1.25f, -0.5f, 0.25f}},
+      {"concat_image_columns",
+       "Concatenate",
+       ordered_json{{"axis", 2}},
+       {{{2, 2, 2, 3}, 5}, {{2, 2, 1, 3}, 3}},
+       {2, 2, 3, 3},
+       {-1.5f,  -0.25f, 1,      -1,    0.25f, 1.5f,  -1.5f,  -0.75f, 0,      -0.5f,  0.75f, -1.25f,
+        0,      1.25f,  -0.75f, 0.75f, 1.5f,  -1,    0.5f,   -1.5f,  -0.25f, 1,      -1,    0.25f,
+        -0.25f, 0.5f,   1.25f,  1.5f,  -0.5f, 0.75f, -1.25f, 0,      1.25f,  -1.25f, -0.5f, 0.25f}},
+      {"concat_flat",
+       "Concatenate",
+       ordered_json{{"axis", 1}},
+       {{{2, 3}, 5}, {{2, 2}, 3}, {{2, 1}, 7}},
+       {2, 6},
+       {-1.5f, -0.25f, 1, -1.5f, -0.75f, -1.5f, -1, 0.25f, 1.5f, 0, 0.75f, 0.25f}},
+  };
+  for (const Case& c : cases) {
+    std::vector<at::Tensor> inputs;
+    for (const auto& [shape, k] : c.inputs) {
+      inputs.push_back(seq(shape, k));
+    }
+    const Merged m = merge(c.cls, c.config, inputs);
+    EXPECT_EQ(m.shape, Shape(c.shape.begin() + 1, c.shape.end())) << c.name;
+    const at::Tensor y = to_tfjs(m.y).contiguous();
+    EXPECT_EQ(y.sizes(), at::IntArrayRef(c.shape)) << c.name;
+    ASSERT_EQ(y.numel(), static_cast<int64_t>(c.values.size())) << c.name;
+    // Bit for bit: Average too (TF.js multiplies the sum by float32(1/n)).
+    EXPECT_TRUE(y.view(-1).equal(at::tensor(c.values))) << c.name << "\n" << y.view(-1);
+  }
+}
+
+TEST(MergeLayerTest, FormulasOnImagesAndFlatInputs) {
+  torch::NoGradGuard no_grad;
+  const at::Tensor a = at::randn({2, 4, 5, 3}), b = at::randn({2, 4, 5, 3}),
+                   c = at::randn({2, 4, 5, 3});  // NHWC
+  const std::vector<at::Tensor> images = {from_tfjs(a), from_tfjs(b), from_tfjs(c)};
+  const auto out = [&](const char* cls) {
+    const Merged m = merge(cls, ordered_json::object(), images);
+    EXPECT_EQ(m.shape, (Shape{4, 5, 3})) << cls;
+    return to_tfjs(m.y);
+  };
+  EXPECT_TRUE(out("Add").equal(a + b + c));
+  EXPECT_TRUE(out("Multiply").equal(a * b * c));
+  EXPECT_TRUE(out("Average").equal((a + b + c) * (1.0f / 3.0f)));
+  EXPECT_TRUE(out("Maximum").equal(at::maximum(at::maximum(a, b), c)));
+  EXPECT_TRUE(out("Minimum").equal(at::minimum(at::minimum(a, b), c)));
+  // An image and a [c] input: the vector is added to every pixel's channels.
+  const at::Tensor v = at::randn({2, 3});
+  const Merged per_channel = merge("Add", ordered_json::object(), {images[0], v});
+  EXPECT_EQ(per_channel.shape, (Shape{4, 5, 3}));
+  EXPECT_TRUE(to_tfjs(per_channel.y).equal(a + v.view({2, 1, 1, 3})));
+  // A [w,c] input, the same for every row.
+  const at::Tensor row = at::randn({2, 5, 3});
+  EXPECT_TRUE(to_tfjs(merge("Multiply", ordered_json::object(), {row, images[1]}).y)
+                  .equal(row.view({2, 1, 5, 3}) * b));
+  // Flat inputs, one of size 1 (broadcast).
+  const at::Tensor x = at::randn({3, 7}), one = at::randn({3, 1});
+  const Merged flat = merge("Maximum", ordered_json::object(), {x, one});
+  EXPECT_EQ(flat.shape, (Shape{7}));
+  EXPECT_TRUE(flat.y.equal(at::maximum(x, one)));
+  // Concatenate along the channels (-1, 3), rows (1) and columns (2).
+  const at::Tensor d = at::randn({2, 4, 5, 2});
+  for (const auto& [axis, tfjs_dim] : std::vector<std::pair<int, int>>{{-1, 3}, {3, 3}}) {
+    const Merged m = merge("Concatenate", {{"axis", axis}}, {images[0], from_tfjs(d)});
+    EXPECT_EQ(m.shape, (Shape{4, 5, 5})) << axis;
+    EXPECT_TRUE(to_tfjs(m.y).equal(at::cat({a, d}, tfjs_dim))) << axis;
+  }
+  const at::Tensor rows = at::randn({2, 1, 5, 3}), columns = at::randn({2, 4, 2, 3});
+  const Merged by_rows = merge("Concatenate", {{"axis", 1}}, {images[0], from_tfjs(rows)});
+  EXPECT_EQ(by_rows.shape, (Shape{5, 5, 3}));
+  EXPECT_TRUE(to_tfjs(by_rows.y).equal(at::cat({a, rows}, 1)));
+  const Merged by_columns = merge("Concatenate", {{"axis", 2}}, {images[0], from_tfjs(columns)});
+  EXPECT_EQ(by_columns.shape, (Shape{4, 7, 3}));
+  EXPECT_TRUE(to_tfjs(by_columns.y).equal(at::cat({a, columns}, 2)));
+  const Merged flat_cat = merge("Concatenate", ordered_json::object(), {x, one, x});
+  EXPECT_EQ(flat_cat.shape, (Shape{15}));
+  EXPECT_TRUE(flat_cat.y.equal(at::cat({x, one, x}, 1)));
+  // [h,w] inputs (rank 3) keep TF.js's order: axis 1 is h.
+  const at::Tensor hw = at::randn({2, 4, 5});
+  EXPECT_TRUE(merge("Concatenate", {{"axis", 1}}, {hw, hw}).y.equal(at::cat({hw, hw}, 1)));
+}
+
+TEST(MergeLayerTest, MaximumAndMinimumFollowTfjsOnTiesAndNaN) {
+  // tfjs-core's gradients: where the operands are equal, all of it to the
+  // first (merge_reference.js: [[1,1,0],[0,0,1]] and [[1,0,1],[0,1,0]]).
+  for (const auto& [cls, first, second] :
+       std::vector<std::tuple<const char*, std::vector<float>, std::vector<float>>>{
+           {"Maximum", {1, 1, 0}, {0, 0, 1}}, {"Minimum", {1, 0, 1}, {0, 1, 0}}}) {
+    const at::Tensor a = at::tensor({1.0f, 2.0f, 3.0f}).view({1, 3}).requires_grad_(true);
+    const at::Tensor b = at::tensor({1.0f, 0.0f, 4.0f}).view({1, 3}).requires_grad_(true);
+    merge(cls, ordered_json::object(), {a, b}).y.sum().backward();
+    EXPECT_TRUE(a.grad().view(-1).equal(at::tensor(first))) << cls << a.grad();
+    EXPECT_TRUE(b.grad().view(-1).equal(at::tensor(second))) << cls << b.grad();
+  }
+  // Math.max and Math.min: NaN wins, from either side.
+  torch::NoGradGuard no_grad;
+  const float nan = std::nanf("");
+  const at::Tensor p = at::tensor({nan, 1.0f, 2.0f}).view({1, 3});
+  const at::Tensor q = at::tensor({0.0f, nan, 3.0f}).view({1, 3});
+  for (const char* cls : {"Maximum", "Minimum"}) {
+    const at::Tensor y = merge(cls, ordered_json::object(), {p, q}).y;
+    EXPECT_TRUE(std::isnan(y[0][0].item<float>()) && std::isnan(y[0][1].item<float>())) << cls;
+  }
+  // Broadcast gradients are summed over the broadcast axes (TF.js 4.22's
+  // Maximum and Minimum gradients fail there: "Error in gradient for op
+  // Maximum"; Add's and Multiply's are these).
+  const at::Tensor x = at::randn({2, 3, 4, 5}).requires_grad_(true);
+  const at::Tensor s = at::randn({2, 1}).requires_grad_(true);
+  {
+    torch::AutoGradMode grad(true);
+    merge("Multiply", ordered_json::object(), {x, s}).y.sum().backward();
+  }
+  EXPECT_TRUE(s.grad().allclose(x.sum({1, 2, 3}).view({2, 1}), 1e-5, 1e-5));
+}
+
+TEST(MergeLayerTest, ConfigsAreTfjssInItsKeyOrder) {
+  // merge_reference.js: getConfig of each (the Model's save adds name and
+  // trainable after the class's keys, as TF.js's Layer.getConfig).
+  ModelSpec spec;
+  spec.layers = {test::layer("Flatten", "f"),
+                 test::layer("Add", "add"),
+                 test::layer("Multiply", "multiply"),
+                 test::layer("Average", "average"),
+                 test::layer("Maximum", "maximum"),
+                 test::layer("Minimum", "minimum"),
+                 test::layer("Concatenate", "c"),
+                 test::layer("Concatenate", "c", {{"axis", 2}, {"trainable", false}})};
+  const ordered_json topology = model_topology(spec);
+  const ordered_json& layers = topology["config"]["layers"];
+  const std::vector<std::pair<const char*, const char*>> expected = {
+      {"Add", R"({"name":"add","trainable":true})"},
+      {"Multiply", R"({"name":"multiply","trainable":true})"},
+      {"Average", R"({"name":"average","trainable":true})"},
+      {"Maximum", R"({"name":"maximum","trainable":true})"},
+      {"Minimum", R"({"name":"minimum","trainable":true})"},
+      {"Concatenate", R"({"axis":-1,"name":"c","trainable":true})"},
+      {"Concatenate", R"({"axis":2,"name":"c","trainable":false})"}};
+  for (size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(layers[i + 1]["class_name"], expected[i].first);
+    EXPECT_EQ(layers[i + 1]["config"].dump(), expected[i].second);
+  }
+}
+
+TEST(MergeLayerTest, RefusesWhatTfjsRefusesOrComputesOtherwise) {
+  const auto has = [](const std::string& error, const std::string& part) {
+    return error.find(part) != std::string::npos;
+  };
+  // One input (TF.js: "should be called on an Array of at least 2 inputs"),
+  // in a chain model too.
+  for (const char* cls : {"Add", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"}) {
+    EXPECT_TRUE(has(merge_error(cls, ordered_json::object(), {{3}}),
+                    "takes at least 2 inputs (a list of tensors, as TF.js's merge layers), got 1"))
+        << cls;
+    EXPECT_TRUE(has(layer_error(cls, ordered_json::object()), "takes at least 2 inputs")) << cls;
+  }
+  // TF.js 4.22 has no Subtract: "Unknown layer: Subtract".
+  try {
+    make_layer("Subtract", {{"name", "s"}});
+    FAIL();
+  } catch (const FormatError& e) {
+    EXPECT_STREQ(e.what(),
+                 "layer class Subtract is not supported: TF.js 4.22 has no Subtract layer "
+                 "(tf.loadLayersModel fails on it: \"Unknown layer: Subtract\"), so a model of it "
+                 "would not load in the browser");
+  }
+  // Shapes that do not broadcast (TF.js: [3,4] with [3], [4] with [5]).
+  EXPECT_EQ(merge_error("Add", ordered_json::object(), {{3, 4}, {3}}),
+            "the shapes of its inputs [null,3,4], [null,3] do not broadcast together (as in "
+            "TF.js: aligned at their last axis, each pair of sizes must be equal or one of them "
+            "1)");
+  EXPECT_TRUE(has(merge_error("Maximum", ordered_json::object(), {{4}, {4}, {5}}),
+                  "inputs [null,4], [null,4], [null,5] do not broadcast"));
+  EXPECT_TRUE(has(merge_error("Multiply", ordered_json::object(), {{28, 28, 3}, {4}}),
+                  "[null,28,28,3], [null,4] do not broadcast"));
+  EXPECT_EQ(merge_error("Average", ordered_json::object(), {{3, 1}, {1, 4}}), "");
+  EXPECT_TRUE(has(merge_error("Add", ordered_json::object(), {{65536, 1}, {1, 65536}}),
+                  "broadcast to [null,65536,65536], more than 16777216 values per example"));
+  // Concatenate: the shapes must agree off the axis, in one rank.
+  EXPECT_EQ(merge_error("Concatenate", ordered_json::object(), {{2, 3}, {3, 3}}),
+            "needs inputs of the same shape except along axis -1, got [null,2,3], [null,3,3]");
+  EXPECT_EQ(merge_error("Concatenate", {{"axis", 1}}, {{2, 3}, {3, 3}}), "");
+  EXPECT_EQ(merge_error("Concatenate", ordered_json::object(), {{2, 3}, {3}}),
+            "needs inputs of one rank, got [null,2,3], [null,3]");
+  EXPECT_EQ(merge_error("Concatenate", {{"axis", 3}}, {{2, 3}, {2, 3}}),
+            "axis 3 is not an axis of its inputs [null,2,3], [null,2,3] (1 to 2, or -1)");
+  EXPECT_TRUE(has(merge_error("Concatenate", ordered_json::object(), {{40000}, {30000}}),
+                  "into [null,70000], larger than 65536 on a side"));
+  // Axes TF.js computes otherwise than the output shape it declares
+  // (merge_reference.js's quirks): the batch axis, and negative axes but -1.
+  EXPECT_TRUE(has(merge_error("Concatenate", {{"axis", 0}}, {{2, 3}, {2, 3}}),
+                  "field \"axis\" is 0, the batch axis"));
+  EXPECT_TRUE(has(merge_error("Concatenate", {{"axis", -2}}, {{2, 3}, {2, 3}}),
+                  "field \"axis\" is -2: TF.js 4.22 computes the output shape along that axis "
+                  "but concatenates along the last axis for every negative axis"));
+  EXPECT_TRUE(has(merge_error("Concatenate", {{"axis", 1.5}}, {{2, 3}, {2, 3}}),
+                  "field \"axis\" must be an integer, found 1.5"));
+  EXPECT_TRUE(has(merge_error("Concatenate", {{"axis", uint64_t{1} << 63}}, {{2, 3}, {2, 3}}),
+                  "is not an axis of its inputs"));
 }
 
 }  // namespace

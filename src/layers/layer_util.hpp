@@ -91,6 +91,15 @@ void require_image(const Shape& input);
 /// Pads H and W of an NCHW tensor by (before, after) per axis with `value`.
 at::Tensor pad_hw(const at::Tensor& x, const AxisPlan& h, const AxisPlan& w, double value);
 
+/// A tensor of the model's internal layout in TF.js's axis order (an NCHW
+/// image as NHWC; other ranks are in TF.js's order already), and back.
+inline at::Tensor to_tfjs_order(const at::Tensor& x) {
+  return x.dim() == 4 ? x.permute({0, 2, 3, 1}) : x;
+}
+inline at::Tensor from_tfjs_order(const at::Tensor& x) {
+  return x.dim() == 4 ? x.permute({0, 3, 1, 2}) : x;
+}
+
 /// The single input of a one-input layer (throws if there are several).
 const Shape& single(const std::vector<Shape>& inputs);
 
@@ -108,6 +117,11 @@ std::vector<LayerClass> normalization_layers();
 std::vector<LayerClass> core_layers();
 std::vector<LayerClass> activation_layers();
 std::vector<LayerClass> reshaping_layers();
+std::vector<LayerClass> merge_layers();
+
+/// Keras classes TF.js 4.22 lacks, as (class name, why make_layer refuses a
+/// model of one): a model TF.js cannot load is not made here either.
+std::vector<std::pair<const char*, const char*>> keras_only_layers();
 
 /// A layer class T's clone().
 template <typename T>

@@ -266,8 +266,9 @@ namespace {
 const std::vector<LayerClass>& registry() {
   static const std::vector<LayerClass> table = [] {
     std::vector<LayerClass> all;
-    for (const auto& family : {convolutional_layers(), pooling_layers(), normalization_layers(),
-                               core_layers(), activation_layers(), reshaping_layers()}) {
+    for (const auto& family :
+         {convolutional_layers(), pooling_layers(), normalization_layers(), core_layers(),
+          activation_layers(), reshaping_layers(), merge_layers()}) {
       all.insert(all.end(), family.begin(), family.end());
     }
     return all;
@@ -307,6 +308,11 @@ LayerPtr make_layer(const std::string& class_name, const nlohmann::ordered_json&
       }
       layer->trainable = trainable;
       return LayerPtr(std::move(layer));
+    }
+  }
+  for (const auto& [name, why] : layers::keras_only_layers()) {
+    if (class_name == name) {
+      layers::fail("layer class " + class_name + " is not supported: " + why);
     }
   }
   std::string list;

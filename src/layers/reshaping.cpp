@@ -13,12 +13,6 @@ namespace mnist::layers {
 
 namespace {
 
-/// A tensor of the model's internal layout in TF.js's axis order, and back.
-at::Tensor to_tfjs_order(const at::Tensor& x) { return x.dim() == 4 ? x.permute({0, 2, 3, 1}) : x; }
-at::Tensor from_tfjs_order(const at::Tensor& x) {
-  return x.dim() == 4 ? x.permute({0, 3, 1, 2}) : x;
-}
-
 /// ((top, bottom), (left, right)) from an int, [rows, columns] or
 /// [[top, bottom], [left, right]] (ZeroPadding2D's padding, Cropping2D's
 /// cropping), each 0..65536.
