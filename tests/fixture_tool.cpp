@@ -5,6 +5,19 @@
 //   mnist_fixture check MODEL PROBS N    load MODEL (e.g. saved by TF.js) and
 //       compare our probabilities for the first N test images with PROBS
 //       (written by TF.js); fails above 1e-5
+//   mnist_fixture check-raw MODEL INPUTS PROBS N H W C   the same on N raw
+//       inputs of [H,W,C] (INPUTS: float32 LE, NHWC, as make_reference_model.js
+//       --arch mobilenet-v1 writes them) instead of MNIST images
+//   mnist_fixture finetune-raw MODEL UP_TO STEPS OUTDIR   fine-tune MODEL (one
+//       of make_reference_model.js's mobilenet archs: MODEL/inputs.bin and
+//       info.json) as a user would: freeze_up_to(UP_TO), replace_head with
+//       info.json's headUnits; check the parameter counts against TF.js's
+//       (info.json "freeze"); save that model with Dropout rate 0
+//       (OUTDIR/start) and random labels (OUTDIR/labels-idx1-ubyte), then
+//       train it by full-batch SGD steps on MODEL's inputs: OUTDIR/one after
+//       one step, OUTDIR/steps (with history.json) after STEPS, for
+//       fit_check.js; the frozen layers' kernels, gammas and betas must not
+//       move (their moving statistics do, as in TF.js's fit)
 //   mnist_fixture probs MODEL N OUT      load MODEL and write our
 //       probabilities for the first N test images (for tfjs_check.js --expect)
 //   mnist_fixture preds MODEL N OUT.json load MODEL and write our predicted
@@ -45,8 +58,11 @@
 #include <nlohmann/json.hpp>
 
 #include "mnist/data.hpp"
+#include "mnist/device.hpp"
 #include "mnist/fs_util.hpp"
+#include "mnist/history.hpp"
 #include "mnist/model.hpp"
+#include "mnist/optimizer.hpp"
 #include "mnist/tfjs_io.hpp"
 #include "mnist/train.hpp"
 #include "png_util.hpp"
@@ -176,9 +192,14 @@ int model_preds(const std::string& dir, int64_t n, const std::string& out) {
   return 0;
 }
 
-int check_model(const std::string& dir, const std::string& probs_file, int64_t n) {
-  mnist::Model model = mnist::load_tfjs(dir);
-  const at::Tensor ours = mnist::predict_proba(model, test_images(n).images, 256);
+/// Compares our probabilities `ours` [N,K] for MODEL `dir` with the N*K
+/// floats of `probs_file` (TF.js's): PASS within 1e-5 and every argmax the same.
+int compare_probs(const std::string& dir,
+                  const mnist::Model& model,
+                  const at::Tensor& ours,
+                  const std::string& probs_file,
+                  const char* what) {
+  const int64_t n = ours.size(0);
   std::ifstream in(probs_file, std::ios::binary);
   std::vector<float> theirs(static_cast<size_t>(ours.numel()));
   in.read(reinterpret_cast<char*>(theirs.data()),
@@ -190,10 +211,206 @@ int check_model(const std::string& dir, const std::string& probs_file, int64_t n
   const at::Tensor ref = at::from_blob(theirs.data(), ours.sizes(), at::kFloat);
   const double max_diff = (ours - ref).abs().max().item<double>();
   const int64_t agree = ours.argmax(1).eq(ref.argmax(1)).sum().item<int64_t>();
-  std::printf("%s: %lld params; max |ours - tfjs| = %.3g over %lld images; argmax agree %lld\n",
+  std::printf("%s: %lld params; max |ours - tfjs| = %.3g over %lld %s; argmax agree %lld\n",
               dir.c_str(), static_cast<long long>(mnist::count_params(model)), max_diff,
-              static_cast<long long>(n), static_cast<long long>(agree));
+              static_cast<long long>(n), what, static_cast<long long>(agree));
   const bool ok = max_diff <= 1e-5 && agree == n;
+  std::printf("%s\n", ok ? "PASS" : "FAIL");
+  return ok ? 0 : 1;
+}
+
+int check_model(const std::string& dir, const std::string& probs_file, int64_t n) {
+  mnist::Model model = mnist::load_tfjs(dir);
+  const at::Tensor ours = mnist::predict_proba(model, test_images(n).images, 256);
+  return compare_probs(dir, model, ours, probs_file, "images");
+}
+
+/// N inputs of [h,w,c] from float32 little-endian NHWC values, as the
+/// [N,C,H,W] tensor the core takes.
+at::Tensor read_raw_inputs(const std::string& file, int64_t n, const std::vector<int64_t>& hwc) {
+  if (n < 1 || hwc.size() != 3 || hwc[0] < 1 || hwc[1] < 1 || hwc[2] < 1) {
+    throw std::runtime_error("inputs need N >= 1 and a shape H,W,C of positive sizes");
+  }
+  at::Tensor nhwc = at::empty({n, hwc[0], hwc[1], hwc[2]}, at::kFloat);
+  std::ifstream in(file, std::ios::binary);
+  in.read(static_cast<char*>(nhwc.data_ptr()),
+          static_cast<std::streamsize>(nhwc.numel() * sizeof(float)));
+  if (!in) {
+    throw std::runtime_error(file + ": expected " + std::to_string(nhwc.numel()) +
+                             " float32 values (" + std::to_string(n) + " inputs of [" +
+                             std::to_string(hwc[0]) + "," + std::to_string(hwc[1]) + "," +
+                             std::to_string(hwc[2]) + "])");
+  }
+  return nhwc.permute({0, 3, 1, 2}).contiguous();
+}
+
+int check_raw(const std::string& dir,
+              const std::string& inputs_file,
+              const std::string& probs_file,
+              int64_t n,
+              const std::vector<int64_t>& hwc) {
+  mnist::Model model = mnist::load_tfjs(dir);
+  const at::Tensor ours = mnist::predict_proba(model, read_raw_inputs(inputs_file, n, hwc), 256);
+  return compare_probs(dir, model, ours, probs_file, "inputs");
+}
+
+nlohmann::json read_json(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    throw std::runtime_error("cannot read " + path);
+  }
+  return nlohmann::json::parse(in);
+}
+
+void write_text(const std::string& path, const std::string& text) {
+  std::ofstream file(path, std::ios::binary);
+  file << text;
+  if (!file) {
+    throw std::runtime_error("cannot write " + path);
+  }
+}
+
+/// Every weight's values, by TF.js name (copies).
+std::vector<std::pair<std::string, at::Tensor>> snapshot(const mnist::Model& model) {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (const auto& [name, tensor] : model->tfjs_weights()) {
+    out.emplace_back(name, tensor.detach().clone());
+  }
+  return out;
+}
+
+int finetune_raw(const std::string& dir,
+                 const std::string& up_to,
+                 int64_t steps,
+                 const std::string& out) {
+  const nlohmann::json info = read_json(dir + "/info.json");
+  const int64_t n = info.at("count").get<int64_t>();
+  const auto hwc = info.at("inputShape").get<std::vector<int64_t>>();
+  nlohmann::json expected;
+  for (const auto& f : info.at("freeze")) {
+    if (f.at("upTo") == up_to) {
+      expected = f;
+    }
+  }
+  if (expected.is_null() || steps < 2) {
+    throw std::runtime_error(dir + "/info.json has no TF.js counts for freezing up to " + up_to +
+                             " (or STEPS < 2)");
+  }
+  const int64_t units = expected.at("headUnits").get<int64_t>();
+  const at::Tensor inputs = read_raw_inputs(dir + "/inputs.bin", n, hwc);
+
+  // As a fine-tuning user: the base frozen up to UP_TO, a new head.
+  mnist::Model base = mnist::load_tfjs(dir);
+  const auto frozen = static_cast<int64_t>(mnist::freeze_up_to(base, up_to));
+  torch::manual_seed(1);
+  mnist::Model tuned = mnist::replace_head(base, units);
+  const int64_t params = mnist::count_params(tuned);
+  const int64_t trainable = mnist::count_trainable_params(tuned);
+  std::printf(
+      "frozen up to %s, head of %lld units: ours %lld layers frozen, %lld params, %lld "
+      "trainable, %lld non-trainable; TF.js %lld, %lld, %lld, %lld\n",
+      up_to.c_str(), static_cast<long long>(units), static_cast<long long>(frozen),
+      static_cast<long long>(params), static_cast<long long>(trainable),
+      static_cast<long long>(params - trainable),
+      static_cast<long long>(expected.at("frozenLayers").get<int64_t>()),
+      static_cast<long long>(expected.at("params").get<int64_t>()),
+      static_cast<long long>(expected.at("trainable").get<int64_t>()),
+      static_cast<long long>(expected.at("nonTrainable").get<int64_t>()));
+  bool ok = frozen == expected.at("frozenLayers").get<int64_t>() &&
+            params == expected.at("params").get<int64_t>() &&
+            trainable == expected.at("trainable").get<int64_t>();
+
+  // Dropout off, so that both fits are deterministic (fit_fidelity.sh does
+  // the same): saved, its model.json's rates set to 0, loaded again. That
+  // folder is where TF.js's fit starts too.
+  const std::string start = out + "/start";
+  mnist::save_tfjs(tuned, start);
+  nlohmann::ordered_json model_json = [&] {
+    std::ifstream in(start + "/model.json");
+    return nlohmann::ordered_json::parse(in);
+  }();
+  for (auto& layer : model_json["modelTopology"]["config"]["layers"]) {
+    if (layer["class_name"] == "Dropout") {
+      layer["config"]["rate"] = 0;
+    }
+  }
+  write_text(start + "/model.json", model_json.dump());
+  tuned = mnist::load_tfjs(start);
+  if (mnist::count_trainable_params(tuned) != trainable) {
+    std::printf("FAIL: saved and loaded again, the model has %lld trainable params\n",
+                static_cast<long long>(mnist::count_trainable_params(tuned)));
+    return 1;
+  }
+
+  // Random labels of the new head's classes, as an IDX labels file.
+  torch::manual_seed(2);
+  const at::Tensor labels = at::randint(0, units, {n}, at::kLong);
+  std::string idx = {0, 0, 8, 1};
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    idx.push_back(static_cast<char>((n >> shift) & 0xFF));
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    idx.push_back(static_cast<char>(labels[i].item<int64_t>()));
+  }
+  write_text(out + "/labels-idx1-ubyte", idx);
+
+  // Full-batch SGD steps (TF.js's 'sgd': lr 0.01), in order, on one thread
+  // (as fit_fidelity.sh runs mnist-train: the same sums on any machine).
+  mnist::configure_cpu_threads(1);
+  const auto initial = snapshot(tuned);
+  mnist::Optimizer optimizer(tuned->parameters(), mnist::OptimizerKind::kSgd);
+  mnist::TrainConfig cfg;
+  cfg.batch_size = n;
+  cfg.shuffle = false;
+  mnist::TrainState state;
+  const mnist::Dataset train_set{inputs, labels};
+  for (const int64_t epochs : {int64_t{1}, steps}) {
+    cfg.epochs = epochs;
+    mnist::train(tuned, optimizer, train_set, mnist::Dataset{}, cfg, state, {});
+    const std::string saved = out + (epochs == 1 ? "/one" : "/steps");
+    mnist::save_tfjs(tuned, saved);
+    write_text(saved + "/history.json",
+               nlohmann::ordered_json{{"epochs", mnist::epochs_to_json(state.history)}}.dump());
+  }
+
+  // The frozen layers: kernels, gammas and betas as they were, bit for bit;
+  // the moving statistics moved (TF.js's fit runs every BatchNormalization,
+  // frozen or not, in training mode).
+  const auto after = snapshot(tuned);
+  int64_t frozen_weights = 0;
+  int64_t moved_frozen = 0;
+  double stats_moved = 0.0;
+  double trained_moved = 0.0;
+  for (size_t k = 0; k < after.size(); ++k) {
+    const std::string& name = after[k].first;
+    const std::string layer = name.substr(0, name.rfind('/'));
+    const size_t index = tuned->layer_index(layer);
+    bool statistic = false;  // a weight that takes no gradient: a moving statistic
+    for (const mnist::WeightSpec& spec : tuned->weight_specs(index)) {
+      statistic = statistic || (name == layer + "/" + spec.name && !spec.gradient);
+    }
+    const double change = (after[k].second - initial[k].second).abs().max().item<double>();
+    if (!tuned->spec().layers[index]->trainable) {
+      if (statistic) {
+        stats_moved = std::max(stats_moved, change);
+      } else {
+        ++frozen_weights;
+        moved_frozen += change != 0.0 ? 1 : 0;
+      }
+    } else if (!statistic) {
+      trained_moved = std::max(trained_moved, change);
+    }
+  }
+  std::printf(
+      "after %lld SGD steps: %lld of the %lld frozen weights moved; frozen BatchNormalization "
+      "moving statistics moved by up to %.3g; the trainable weights by up to %.3g; losses",
+      static_cast<long long>(steps), static_cast<long long>(moved_frozen),
+      static_cast<long long>(frozen_weights), stats_moved, trained_moved);
+  for (const auto& e : state.history) {
+    std::printf(" %.6f", e.loss);
+  }
+  std::printf("\n");
+  ok = ok && moved_frozen == 0 && frozen_weights > 0 && trained_moved > 0.0;
   std::printf("%s\n", ok ? "PASS" : "FAIL");
   return ok ? 0 : 1;
 }
@@ -303,6 +520,13 @@ int main(int argc, char** argv) {
     if (a.size() == 4 && a[0] == "check") {
       return check_model(a[1], a[2], std::stoll(a[3]));
     }
+    if (a.size() == 8 && a[0] == "check-raw") {
+      return check_raw(a[1], a[2], a[3], std::stoll(a[4]),
+                       {std::stoll(a[5]), std::stoll(a[6]), std::stoll(a[7])});
+    }
+    if (a.size() == 5 && a[0] == "finetune-raw") {
+      return finetune_raw(a[1], a[2], std::stoll(a[3]), a[4]);
+    }
     if (a.size() == 4 && a[0] == "probs") {
       return model_probs(a[1], std::stoll(a[2]), a[3]);
     }
@@ -330,7 +554,8 @@ int main(int argc, char** argv) {
   }
   std::fprintf(
       stderr,
-      "usage: mnist_fixture export OUTDIR N SEED | check MODEL PROBS N | probs MODEL N OUT | "
+      "usage: mnist_fixture export OUTDIR N SEED | check MODEL PROBS N | check-raw MODEL INPUTS "
+      "PROBS N H W C | finetune-raw MODEL UP_TO STEPS OUTDIR | probs MODEL N OUT | "
       "preds MODEL N OUT | png OUT INDEX | png-bomb|png-digit OUT SIDE | image-corpus DIR | "
       "versions OUTDIR | replace DIR COUNT PAUSE_MS SRC...\n");
   return 2;

@@ -30,8 +30,13 @@ images for K epochs of one full batch each. Then compares:
 
 Options:
   --model DIR          starting model: model.json and its weight files (required)
-  --images FILE        raw IDX training images (required)
-  --labels FILE        raw IDX training labels (required)
+  --images FILE        raw IDX training images (this or --inputs is required)
+  --inputs FILE        instead of --images: float32 little-endian inputs, NHWC
+                       [N, H, W, C] as --input-shape says (e.g. the inputs.bin
+                       of make_reference_model.js --arch mobilenet-v1)
+  --input-shape H,W,C  the shape of one input in --inputs (required with it)
+  --labels FILE        raw IDX training labels (required), one-hot over the
+                       model's K outputs (each label below K)
   --optimizer OPT      rmsprop, adam, sgd, adagrad, adadelta or adamax (required)
   --ours-steps DIR     mnist-train's model folder after K epochs (required)
   --ours-one DIR       mnist-train's model folder after one epoch (required)
@@ -63,7 +68,8 @@ function parseArgs(argv) {
   const valued = {
     '--model': 'model', '--images': 'images', '--labels': 'labels', '--optimizer': 'optimizer',
     '--ours-steps': 'oursSteps', '--ours-one': 'oursOne', '--count': 'count', '--steps': 'steps',
-    '--loss-tol': 'lossTol', '--weight-tol': 'weightTol',
+    '--loss-tol': 'lossTol', '--weight-tol': 'weightTol', '--inputs': 'inputs',
+    '--input-shape': 'inputShape',
   };
   for (let i = 0; i < argv.length; i++) {
     let a = argv[i];
@@ -81,7 +87,17 @@ function parseArgs(argv) {
     opts[key] = value;
   }
   if (opts.help) return opts;
-  for (const [flag, key] of [['--model', 'model'], ['--images', 'images'], ['--labels', 'labels'],
+  if (!opts.images === !opts.inputs) throw new UsageError('give one of --images and --inputs');
+  if (opts.inputs) {
+    const dims = opts.inputShape === undefined ? [] : String(opts.inputShape).split(',').map(Number);
+    if (dims.length !== 3 || !dims.every((d) => Number.isInteger(d) && d > 0)) {
+      throw new UsageError(`--inputs needs --input-shape H,W,C of three positive integers, got ${opts.inputShape}`);
+    }
+    opts.inputShape = dims;
+  } else if (opts.inputShape !== undefined) {
+    throw new UsageError('--input-shape goes with --inputs');
+  }
+  for (const [flag, key] of [['--model', 'model'], ['--labels', 'labels'],
                              ['--optimizer', 'optimizer'], ['--ours-steps', 'oursSteps'],
                              ['--ours-one', 'oursOne']]) {
     if (!opts[key]) throw new UsageError(`${flag} is required`);
@@ -133,15 +149,33 @@ function readIdxImages(file, n) {
   return pixels;
 }
 
-// The first n labels one-hot, n x 10.
+// The first n raw inputs of `shape` ([h, w, c]), float32 little-endian NHWC.
+function readRawInputs(file, n, shape) {
+  const buf = readFile(file, 'inputs file');
+  const size = n * shape[0] * shape[1] * shape[2];
+  if (buf.length < size * 4) throw new UsageError(`${file} holds fewer than --count ${n} inputs of [${shape}]`);
+  const values = new Float32Array(size);
+  for (let i = 0; i < size; i++) values[i] = buf.readFloatLE(i * 4);
+  return values;
+}
+
+// The first n labels.
 function readIdxLabels(file, n) {
   const buf = readFile(file, 'labels file');
   if (buf.length < 8 || buf.readUInt32BE(0) !== 2049) throw new IOError(`${file}: not a raw IDX labels file`);
   const count = buf.readUInt32BE(4);
   if (buf.length !== 8 + count) throw new IOError(`${file}: size does not match its header`);
   if (n > count) throw new UsageError(`--count ${n} exceeds the ${count} labels in ${file}`);
-  const oneHot = new Float32Array(n * 10);
-  for (let i = 0; i < n; i++) oneHot[i * 10 + buf[8 + i]] = 1;
+  return buf.subarray(8, 8 + n);
+}
+
+// Labels one-hot, n x k.
+function oneHotOf(labels, k) {
+  const oneHot = new Float32Array(labels.length * k);
+  labels.forEach((label, i) => {
+    if (label >= k) throw new UsageError(`label ${label} of input ${i} is not below the model's ${k} outputs`);
+    oneHot[i * k + label] = 1;
+  });
   return oneHot;
 }
 
@@ -283,8 +317,9 @@ async function main() {
   const n = opts.count;
 
   // Read every input before starting TF.js, so I/O errors come out first.
-  const pixels = readIdxImages(opts.images, n);
-  const oneHot = readIdxLabels(opts.labels, n);
+  const shape = opts.inputs ? opts.inputShape : [28, 28, 1];
+  const pixels = opts.inputs ? readRawInputs(opts.inputs, n, shape) : readIdxImages(opts.images, n);
+  const labels = readIdxLabels(opts.labels, n);
   const start = readModel(opts.model);
   const oursOne = readModel(opts.oursOne).weights;
   const oursLosses = epochLosses(opts.oursSteps, opts.steps);
@@ -316,8 +351,10 @@ async function main() {
 
   // The weights after every epoch (each epoch is one step).
   const snapshots = [];
-  const x = tf.tensor4d(pixels, [n, 28, 28, 1]);
-  const y = tf.tensor2d(oneHot, [n, 10]);
+  const k = model.outputs[0].shape[1];
+  const oneHot = oneHotOf(labels, k);
+  const x = tf.tensor4d(pixels, [n, ...shape]);
+  const y = tf.tensor2d(oneHot, [n, k]);
   const t0 = Date.now();
   const history = await model.fit(x, y, {
     batchSize: n, epochs: opts.steps, shuffle: true, validationSplit: 0, verbose: 0,

@@ -16,6 +16,8 @@ Writes into OUTDIR:
   weights.bin    all weights, float32 little-endian (layout "single", the default)
   probs.bin      predictions for the first N images: N*10 float32 little-endian
   info.json      {count, params, images, layout, weightFiles}
+  inputs.bin     (mobilenet-v1, mobilenet-v2) the N input images, NHWC
+                 float32 little-endian
   summary.txt    model.summary() as TF.js prints it
 
   --images FILE  IDX images (default: $MNIST_DATA_DIR or <repo>/data/mnist,
@@ -84,6 +86,27 @@ Writes into OUTDIR:
                    [2,3] same, SeparableConv2D dilation 2 same, max pool,
                    Conv2D dilation 3, flatten, dense 10 softmax (not
                    trained: TF.js 4.22 has no gradient for dilation > 1).
+                 mobilenet-v1: Keras applications' MobileNet (v1), alpha 0.25,
+                   include_top=False, at input 96x96x3 (conv1, conv1_bn,
+                   conv1_relu, then the 13 blocks conv_pad_N / conv_dw_N /
+                   conv_dw_N_bn / conv_dw_N_relu / conv_pw_N / conv_pw_N_bn /
+                   conv_pw_N_relu), and a fine-tuning head:
+                   global_average_pooling2d, dropout (0.2), dense (10
+                   softmax); a tf.sequential, with Keras's layer names;
+                 mobilenet-v2: Keras applications' MobileNetV2, alpha 0.35,
+                   include_top=False, at 96x96x3 (Conv1 ... out_relu, with
+                   the block_N_add residuals), and the same head: a
+                   functional tf.model;
+                 these two are not trained; their weights are seeded and
+                   their BatchNormalization moving statistics set from the
+                   statistics of their inputs (moved by seeded noise). They
+                   take --count seeded random images of 96x96x3 (uniform in
+                   a random sub-range of [0,1] per image and channel)
+                   instead of MNIST's: OUTDIR/inputs.bin (float32 LE, NHWC),
+                   and info.json's "inputShape" and "freeze": TF.js's
+                   parameter counts after freezing every layer up to a layer
+                   (trainable = false) and a new Dense head of 5 units;
+                   summary.txt is the model tf.loadLayersModel reads back.
                  Biases get random values too, so bias layout bugs show.
   --layout L     single: one group, paths ["weights.bin"] (what model.save writes)
                  shards: one group, weights split over 3 files at arbitrary
@@ -97,13 +120,22 @@ function fail(msg, code = 2) {
 
 const ARCHS = ['mnist-node', 'small-convnet', 'dense', 'mixed', 'global-avg', 'global-max',
                'batchnorm', 'regularized', 'separable', 'dilated', 'activations', 'reshaping',
-               'transpose', 'functional'];
+               'transpose', 'functional', 'mobilenet-v1', 'mobilenet-v2'];
 // Built and then trained a little by TF.js (model.fit), not only initialised.
 const FITTED = ['global-avg', 'global-max', 'batchnorm', 'regularized', 'separable',
                 'activations', 'reshaping', 'transpose', 'functional'];
 // Saved with model.save(..., {includeOptimizer: true}): the optimizer's
 // weights ("group": "optimizer", an int32 "iter" among them) follow the model's.
 const WITH_OPTIMIZER = ['global-max', 'regularized'];
+// Models of 96x96 RGB images (not MNIST): seeded random inputs.
+const RAW_INPUT = {'mobilenet-v1': [96, 96, 3], 'mobilenet-v2': [96, 96, 3]};
+// Where info.json's "freeze" counts TF.js's parameters: every layer up to
+// this one frozen, and a new head of 5 units.
+const FREEZE_POINTS = {
+  'mobilenet-v1': ['conv_pw_13_relu', 'conv_pw_11_relu'],
+  'mobilenet-v2': ['out_relu', 'block_15_add'],
+};
+const FREEZE_HEAD_UNITS = 5;
 
 function parseArgs(argv) {
   const o = {count: 100, layout: 'single', arch: 'mnist-node'};
@@ -150,7 +182,10 @@ function readImages(file, n) {
 
 
 // The "enhanced" convnet of tfjs-examples/mnist-node (model.js).
-function buildModel(tf, arch) {
+// `pixels`: the inputs a model of RAW_INPUT is seeded for.
+function buildModel(tf, arch, pixels) {
+  if (arch === 'mobilenet-v1') return seedMobileNet(tf, mobileNetV1(tf), pixels);
+  if (arch === 'mobilenet-v2') return seedMobileNet(tf, mobileNetV2(tf), pixels);
   if (arch === 'functional') {
     // tf.model: two branches merged by each merge layer, a layer called at
     // two nodes, and a nested Sequential that declares its own input (TF.js
@@ -398,6 +433,173 @@ function buildModel(tf, arch) {
   return randomBiases(tf, model);
 }
 
+// Keras applications' MobileNet (keras/src/applications/mobilenet.py) at
+// alpha 0.25, include_top=False, input 96x96x3, layer for layer and name for
+// name: conv1 (3x3, strides 2, same, no bias), conv1_bn, conv1_relu (ReLU
+// 6), then 13 depthwise blocks: a stride-2 block pads first (conv_pad_N,
+// ((0,1),(0,1))) and runs its 3x3 depthwise conv valid, a stride-1 one runs
+// it same; int(filters * alpha) pointwise filters; BatchNormalization with
+// Keras's defaults (momentum 0.99, epsilon 1e-3, as TF.js's), no biases.
+// A tf.sequential (Keras makes it a functional model of one chain: the
+// same layers), then the head a fine-tuning user adds.
+function mobileNetV1(tf) {
+  const alpha = 0.25;
+  let seed = 1;
+  const init = () => tf.initializers.glorotUniform({seed: seed++});
+  const model = tf.sequential({name: 'mobilenet_0.25_96'});
+  const bnRelu = (name) => {
+    model.add(tf.layers.batchNormalization({axis: -1, momentum: 0.99, epsilon: 1e-3, name: `${name}_bn`}));
+    model.add(tf.layers.reLU({maxValue: 6, name: `${name}_relu`}));
+  };
+  model.add(tf.layers.conv2d({inputShape: [96, 96, 3], filters: Math.trunc(32 * alpha), kernelSize: 3,
+                              strides: 2, padding: 'same', useBias: false, kernelInitializer: init(),
+                              name: 'conv1'}));
+  bnRelu('conv1');
+  const blocks = [[64, 1], [128, 2], [128, 1], [256, 2], [256, 1], [512, 2], [512, 1], [512, 1],
+                  [512, 1], [512, 1], [512, 1], [1024, 2], [1024, 1]];
+  blocks.forEach(([filters, strides], i) => {
+    const id = i + 1;
+    if (strides === 2) model.add(tf.layers.zeroPadding2d({padding: [[0, 1], [0, 1]], name: `conv_pad_${id}`}));
+    model.add(tf.layers.depthwiseConv2d({kernelSize: 3, padding: strides === 1 ? 'same' : 'valid',
+                                         depthMultiplier: 1, strides, useBias: false,
+                                         depthwiseInitializer: init(), name: `conv_dw_${id}`}));
+    bnRelu(`conv_dw_${id}`);
+    model.add(tf.layers.conv2d({filters: Math.trunc(filters * alpha), kernelSize: 1, padding: 'same',
+                                useBias: false, strides: 1, kernelInitializer: init(),
+                                name: `conv_pw_${id}`}));
+    bnRelu(`conv_pw_${id}`);
+  });
+  model.add(tf.layers.globalAveragePooling2d({name: 'global_average_pooling2d'}));
+  model.add(tf.layers.dropout({rate: 0.2, name: 'dropout'}));
+  model.add(tf.layers.dense({units: 10, activation: 'softmax', kernelInitializer: init(), name: 'dense'}));
+  return model;
+}
+
+// keras/src/applications/mobilenet_v2.py's _make_divisible.
+function makeDivisible(v, divisor) {
+  let newV = Math.max(divisor, Math.floor(Math.trunc(v + divisor / 2) / divisor) * divisor);
+  if (newV < 0.9 * v) newV += divisor;
+  return newV;
+}
+
+// Keras applications' MobileNetV2 (keras/src/applications/mobilenet_v2.py)
+// at alpha 0.35, include_top=False, input 96x96x3: Conv1 (_make_divisible(32
+// alpha, 8) filters, 3x3, strides 2, same), bn_Conv1, Conv1_relu; 17
+// inverted residual blocks (expansion 1 for expanded_conv_, 6 for block_N_;
+// block_N_expand 1x1 to expansion * in channels, _expand_BN, _expand_relu;
+// for stride 2 block_N_pad by imagenet_utils.correct_pad, ((0,1),(0,1)) on
+// these even sizes, and a valid depthwise conv, else same; _depthwise,
+// _depthwise_BN, _depthwise_relu; _project 1x1 to
+// _make_divisible(int(filters alpha), 8), _project_BN, no activation;
+// block_N_add when the input has the output's channels and stride is 1);
+// Conv_1 (1280, 1x1), Conv_1_bn, out_relu. Every BatchNormalization epsilon
+// 1e-3, momentum 0.999; no biases. A functional tf.model (the Add layers),
+// then the head a fine-tuning user adds.
+function mobileNetV2(tf) {
+  const alpha = 0.35;
+  let seed = 1;
+  const init = () => tf.initializers.glorotUniform({seed: seed++});
+  const bn = (name) => tf.layers.batchNormalization({axis: -1, epsilon: 1e-3, momentum: 0.999, name});
+  const relu6 = (name) => tf.layers.reLU({maxValue: 6, name});
+  const conv1x1 = (filters, name) => tf.layers.conv2d({filters, kernelSize: 1, padding: 'same', useBias: false,
+                                                       kernelInitializer: init(), name});
+  const input = tf.input({shape: [96, 96, 3], name: 'input_1'});
+  let x = tf.layers.conv2d({filters: makeDivisible(32 * alpha, 8), kernelSize: 3, strides: 2, padding: 'same',
+                            useBias: false, kernelInitializer: init(), name: 'Conv1'}).apply(input);
+  x = bn('bn_Conv1').apply(x);
+  x = relu6('Conv1_relu').apply(x);
+  const block = (inputs, expansion, stride, filters, blockId) => {
+    const inChannels = inputs.shape[3];
+    const pointwiseFilters = makeDivisible(Math.trunc(filters * alpha), 8);
+    let y = inputs;
+    let prefix = `block_${blockId}_`;
+    if (blockId) {
+      y = tf.layers.conv2d({filters: expansion * inChannels, kernelSize: 1, padding: 'same', useBias: false,
+                            kernelInitializer: init(), name: `${prefix}expand`}).apply(y);
+      y = bn(`${prefix}expand_BN`).apply(y);
+      y = relu6(`${prefix}expand_relu`).apply(y);
+    } else {
+      prefix = 'expanded_conv_';
+    }
+    if (stride === 2) {
+      // imagenet_utils.correct_pad(y, 3): ((1 - adjust, 1), ...), adjust 1
+      // on an even side.
+      const adjust = [1 - y.shape[1] % 2, 1 - y.shape[2] % 2];
+      y = tf.layers.zeroPadding2d({padding: [[1 - adjust[0], 1], [1 - adjust[1], 1]],
+                                   name: `${prefix}pad`}).apply(y);
+    }
+    y = tf.layers.depthwiseConv2d({kernelSize: 3, strides: stride, useBias: false,
+                                   padding: stride === 1 ? 'same' : 'valid', depthwiseInitializer: init(),
+                                   name: `${prefix}depthwise`}).apply(y);
+    y = bn(`${prefix}depthwise_BN`).apply(y);
+    y = relu6(`${prefix}depthwise_relu`).apply(y);
+    y = conv1x1(pointwiseFilters, `${prefix}project`).apply(y);
+    y = bn(`${prefix}project_BN`).apply(y);
+    if (inChannels === pointwiseFilters && stride === 1) {
+      return tf.layers.add({name: `${prefix}add`}).apply([inputs, y]);
+    }
+    return y;
+  };
+  // [filters, stride, expansion] of blocks 0..16.
+  const blocks = [[16, 1, 1], [24, 2, 6], [24, 1, 6], [32, 2, 6], [32, 1, 6], [32, 1, 6], [64, 2, 6],
+                  [64, 1, 6], [64, 1, 6], [64, 1, 6], [96, 1, 6], [96, 1, 6], [96, 1, 6], [160, 2, 6],
+                  [160, 1, 6], [160, 1, 6], [320, 1, 6]];
+  blocks.forEach(([filters, stride, expansion], id) => { x = block(x, expansion, stride, filters, id); });
+  // No alpha on the last conv when alpha <= 1.
+  x = conv1x1(alpha > 1 ? makeDivisible(1280 * alpha, 8) : 1280, 'Conv_1').apply(x);
+  x = bn('Conv_1_bn').apply(x);
+  x = relu6('out_relu').apply(x);
+  x = tf.layers.globalAveragePooling2d({name: 'global_average_pooling2d'}).apply(x);
+  x = tf.layers.dropout({rate: 0.2, name: 'dropout'}).apply(x);
+  x = tf.layers.dense({units: 10, activation: 'softmax', kernelInitializer: init(), name: 'dense'}).apply(x);
+  return tf.model({inputs: input, outputs: x, name: 'mobilenetv2_0.35_96'});
+}
+
+// --count seeded images of `shape`: each image and channel uniform in its
+// own random sub-range of [0,1], so that the images differ after a global
+// average pooling too.
+function rawInputs(tf, n, shape) {
+  return tf.tidy(() => {
+    const lo = tf.randomUniform([n, 1, 1, shape[2]], 0, 0.5, 'float32', 11);
+    const span = tf.randomUniform([n, 1, 1, shape[2]], 0.2, 0.5, 'float32', 12);
+    return tf.randomUniform([n, ...shape], 0, 1, 'float32', 13).mul(span).add(lo).dataSync().slice();
+  });
+}
+
+// Seeded gamma (0.5..1.5), beta (normal, 0.25), dense bias (randomBiases),
+// and each BatchNormalization's moving statistics: the mean and variance of
+// its input over the inputs the model will predict (layers run one by one
+// in inference mode, each after the ones before it are set), the mean moved
+// by 0.2 of a standard deviation and the variance scaled by 0.6..1.6, both
+// at random: a trained model's values, not the initial zeros and ones, so
+// that a layout bug in any of them shows, and no ReLU6 sits dead or
+// saturated.
+function seedMobileNet(tf, model, pixels) {
+  let seed = 101;
+  const x = tf.tensor4d(pixels, [pixels.length / (96 * 96 * 3), 96, 96, 3]);
+  const values = new Map();
+  for (const layer of model.layers) {
+    if (layer.getClassName() === 'InputLayer') continue;
+    const inbound = layer.inboundNodes[0].inboundLayers.map(
+        (l) => (l.getClassName() === 'InputLayer' ? x : values.get(l.name)));
+    const input = inbound.length === 1 ? inbound[0] : inbound;
+    if (layer.getClassName() === 'BatchNormalization') {
+      const [gamma, beta, movingMean, movingVariance] = layer.weights;
+      const c = gamma.shape[0];
+      tf.tidy(() => {
+        const {mean, variance} = tf.moments(input, [0, 1, 2]);
+        gamma.write(tf.randomUniform([c], 0.5, 1.5, 'float32', seed++));
+        beta.write(tf.randomNormal([c], 0, 0.25, 'float32', seed++));
+        movingMean.write(mean.add(tf.randomNormal([c], 0, 0.2, 'float32', seed++).mul(variance.sqrt())));
+        movingVariance.write(variance.mul(tf.randomUniform([c], 0.6, 1.6, 'float32', seed++)).add(1e-4));
+      });
+    }
+    values.set(layer.name, layer.apply(input, {training: false}));
+  }
+  tf.dispose([x, ...values.values()]);
+  return randomBiases(tf, model);
+}
+
 // Zero biases (TF.js's initialiser) would hide a bias layout bug.
 function randomBiases(tf, model, optimizer = 'rmsprop') {
   for (const w of model.weights) {
@@ -445,12 +647,39 @@ function splitWeights(layout, specs, data) {
   return groups;
 }
 
+function floatsLE(values) {
+  const buf = Buffer.alloc(values.length * 4);
+  for (let i = 0; i < values.length; i++) buf.writeFloatLE(values[i], i * 4);
+  return buf;
+}
+
+// TF.js's parameter counts for the fine-tuning of mnist_fixture
+// finetune-raw: the model loaded back, every layer up to `upTo` frozen
+// (layer.trainable = false), and a new Dense head of FREEZE_HEAD_UNITS
+// softmax units on what the old head took.
+async function freezeCounts(tf, artifacts, upTo) {
+  const model = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
+  const last = model.layers.findIndex((l) => l.name === upTo);
+  if (last < 0) throw new Error(`no layer ${upTo}`);
+  for (let i = 0; i <= last; i++) model.layers[i].trainable = false;
+  const oldHead = model.layers[model.layers.length - 1];
+  const head = tf.layers.dense({units: FREEZE_HEAD_UNITS, activation: 'softmax', name: 'new_head'});
+  const tuned = tf.model({inputs: model.inputs, outputs: head.apply(oldHead.input)});
+  const size = (ws) => ws.reduce((a, w) => a + w.shape.reduce((p, d) => p * d, 1), 0);
+  const trainable = size(tuned.trainableWeights);
+  const frozenLayers = model.layers.slice(0, last + 1).filter((l) => l.getClassName() !== 'InputLayer').length;
+  return {upTo, frozenLayers, headUnits: FREEZE_HEAD_UNITS, params: tuned.countParams(),
+          trainable, nonTrainable: tuned.countParams() - trainable};
+}
+
 async function main() {
   const o = parseArgs(process.argv.slice(2));
-  const pixels = readImages(o.images, o.count);
+  const raw = RAW_INPUT[o.arch];
+  let pixels = raw ? null : readImages(o.images, o.count);
   const tf = await loadTf();
+  if (raw) pixels = rawInputs(tf, o.count, raw);
 
-  const model = buildModel(tf, o.arch);
+  const model = buildModel(tf, o.arch, pixels);
   fs.mkdirSync(o.outDir, {recursive: true});
   if (FITTED.includes(o.arch)) {
     const n = 64, labelsFile = o.images.replace(/images-idx3-ubyte$/, 'labels-idx1-ubyte');
@@ -461,17 +690,21 @@ async function main() {
     await model.fit(x, y, {batchSize: 16, epochs: 2, shuffle: false, verbose: 0});
     tf.dispose([x, y]);
   }
+  const writeSummary = (m) => {
+    const lines = [];
+    m.summary(undefined, undefined, (line) => lines.push(line));
+    fs.writeFileSync(path.join(o.outDir, 'summary.txt'), lines.join('\n') + '\n');
+  };
+  if (!raw && o.arch !== 'functional') writeSummary(model);
+
   let artifacts;
   await model.save(tf.io.withSaveHandler(async (a) => {
     artifacts = a;
     return {modelArtifactsInfo: {dateSaved: new Date(), modelTopologyType: 'JSON'}};
   }), {includeOptimizer: WITH_OPTIMIZER.includes(o.arch)});
-  // The summary of the model as TF.js loads it again, which is what
-  // mnist-train reads (a functional model's layers in model.json's order).
-  const lines = [];
-  const reloaded = o.arch === 'functional' ? await tf.loadLayersModel(tf.io.fromMemory(artifacts)) : model;
-  reloaded.summary(undefined, undefined, (line) => lines.push(line));
-  fs.writeFileSync(path.join(o.outDir, 'summary.txt'), lines.join('\n') + '\n');
+  // What mnist-train reads: the model as TF.js loads it back (a functional
+  // model's layers in model.json's order, a nested model's calls renumbered).
+  if (o.arch === 'functional') writeSummary(await tf.loadLayersModel(tf.io.fromMemory(artifacts)));
   const data = toBuffer(artifacts.weightData);
   const groups = splitWeights(o.layout, artifacts.weightSpecs, data);
   const weightFiles = [];
@@ -492,13 +725,24 @@ async function main() {
   if (artifacts.trainingConfig != null) modelJSON.trainingConfig = artifacts.trainingConfig;
   fs.writeFileSync(path.join(o.outDir, 'model.json'), JSON.stringify(modelJSON));
 
-  const probs = tf.tidy(() => model.predict(tf.tensor4d(pixels, [o.count, 28, 28, 1]), {batchSize: 100}).dataSync().slice());
+  const probs = tf.tidy(() => model.predict(tf.tensor4d(pixels, [o.count, ...(raw || [28, 28, 1])]), {batchSize: 100}).dataSync().slice());
   const out = Buffer.alloc(probs.length * 4);
   for (let i = 0; i < probs.length; i++) out.writeFloatLE(probs[i], i * 4);
   fs.writeFileSync(path.join(o.outDir, 'probs.bin'), out);
 
-  const info = {count: o.count, params: model.countParams(), images: path.resolve(o.images),
-                layout: o.layout, weightFiles, weightBytes: data.length};
+  let info;
+  if (raw) {
+    fs.writeFileSync(path.join(o.outDir, 'inputs.bin'), floatsLE(pixels));
+    // What mnist-train reads: the model as TF.js loads it back.
+    const reloaded = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
+    writeSummary(reloaded);
+    info = {count: o.count, params: model.countParams(), inputs: 'inputs.bin', inputShape: raw,
+            layout: o.layout, weightFiles, weightBytes: data.length, freeze: []};
+    for (const upTo of FREEZE_POINTS[o.arch]) info.freeze.push(await freezeCounts(tf, artifacts, upTo));
+  } else {
+    info = {count: o.count, params: model.countParams(), images: path.resolve(o.images),
+            layout: o.layout, weightFiles, weightBytes: data.length};
+  }
   fs.writeFileSync(path.join(o.outDir, 'info.json'), JSON.stringify(info, null, 2) + '\n');
   console.log(`wrote ${o.outDir}: model.json, ${weightFiles.join(', ')} (${data.length} bytes), ` +
               `probs.bin (${o.count} images), ${info.params} params`);

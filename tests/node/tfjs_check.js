@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Load a TensorFlow.js Layers model (model.json + weight files) with real TF.js,
-// run it on MNIST test images and check its output.
+// run it on MNIST test images (or raw float32 inputs of any image shape) and
+// check its output.
 //
 // Exit status: 0 PASS, 1 FAIL (a check failed or the model did not load),
 // 2 usage or I/O error (missing/unreadable file, bad IDX data).
@@ -11,14 +12,20 @@ const path = require('path');
 const {loadTf} = require('./tfjs_common');
 
 const USAGE = `Usage: node tfjs_check.js --model DIR --images IDX_IMAGES_FILE [options]
+       node tfjs_check.js --model DIR --inputs FILE --input-shape H,W,C [options]
 
 Loads DIR/model.json (and the weight files its weightsManifest names) with
 @tensorflow/tfjs, predicts the first N images of IDX_IMAGES_FILE (NHWC,
-pixels / 255) and checks the result.
+pixels / 255), or the first N inputs of FILE, and checks the result.
 
 Options:
   --model DIR            folder holding model.json and its weight files (required)
-  --images FILE          raw IDX images file, e.g. t10k-images-idx3-ubyte (required)
+  --images FILE          raw IDX images file, e.g. t10k-images-idx3-ubyte (this
+                         or --inputs is required)
+  --inputs FILE          instead of --images: float32 little-endian inputs, NHWC
+                         [count, H, W, C] as --input-shape says (e.g. the
+                         inputs.bin of make_reference_model.js --arch mobilenet-v1)
+  --input-shape H,W,C    the shape of one input in --inputs (required with it)
   --labels FILE          raw IDX labels file; with --min-accuracy
   --count N              number of images to use (default 100)
   --expect FILE          N*K little-endian float32 probabilities to compare with
@@ -42,6 +49,7 @@ function parseArgs(argv) {
   const valued = {
     '--model': 'model', '--images': 'images', '--labels': 'labels', '--count': 'count',
     '--expect': 'expect', '--tol': 'tol', '--min-accuracy': 'minAccuracy', '--params': 'params',
+    '--inputs': 'inputs', '--input-shape': 'inputShape',
   };
   for (let i = 0; i < argv.length; i++) {
     let a = argv[i];
@@ -59,7 +67,17 @@ function parseArgs(argv) {
   }
   if (opts.help) return opts;
   if (!opts.model) throw new UsageError('--model DIR is required');
-  if (!opts.images) throw new UsageError('--images FILE is required');
+  if (!opts.images === !opts.inputs) throw new UsageError('give one of --images FILE and --inputs FILE');
+  if (opts.inputs) {
+    const dims = opts.inputShape === undefined ? [] : String(opts.inputShape).split(',').map(Number);
+    if (dims.length !== 3 || !dims.every((d) => Number.isInteger(d) && d > 0)) {
+      throw new UsageError(`--inputs needs --input-shape H,W,C of three positive integers, got ${opts.inputShape}`);
+    }
+    opts.inputShape = dims;
+  } else if (opts.inputShape !== undefined) {
+    throw new UsageError('--input-shape goes with --inputs');
+  }
+  if (opts.labels && opts.inputs) throw new UsageError('--labels goes with --images (MNIST labels)');
   const num = (name, v, test) => {
     const x = Number(v);
     if (v === '' || !Number.isFinite(x) || !test(x)) throw new UsageError(`bad value for ${name}: ${v}`);
@@ -165,9 +183,23 @@ async function main() {
   if (opts.help) { console.log(USAGE); return 0; }
 
   // Read every input before starting TF.js, so I/O errors come out first.
-  const images = readIdxImages(opts.images);
   const n = opts.count;
-  if (n > images.count) throw new UsageError(`--count ${n} exceeds the ${images.count} images in ${opts.images}`);
+  const shape = opts.inputs ? opts.inputShape : [28, 28, 1];
+  const perImage = shape[0] * shape[1] * shape[2];
+  const pixels = new Float32Array(n * perImage);
+  if (opts.inputs) {
+    const buf = readFile(opts.inputs, 'inputs file');
+    if (buf.length % (perImage * 4) !== 0) {
+      throw new IOError(`${opts.inputs}: ${buf.length} bytes is not a whole number of [${shape}] float32 inputs`);
+    }
+    const count = buf.length / (perImage * 4);
+    if (n > count) throw new UsageError(`--count ${n} exceeds the ${count} inputs in ${opts.inputs}`);
+    for (let i = 0; i < pixels.length; i++) pixels[i] = buf.readFloatLE(i * 4);
+  } else {
+    const images = readIdxImages(opts.images);
+    if (n > images.count) throw new UsageError(`--count ${n} exceeds the ${images.count} images in ${opts.images}`);
+    for (let i = 0; i < pixels.length; i++) pixels[i] = images.data[i] / 255;
+  }
   let labels = null;
   if (opts.labels) {
     labels = readIdxLabels(opts.labels);
@@ -193,13 +225,11 @@ async function main() {
     failures.push(`countParams() = ${nParams}, expected ${opts.params}`);
   }
 
-  const pixels = new Float32Array(n * 28 * 28);
-  for (let i = 0; i < pixels.length; i++) pixels[i] = images.data[i] / 255;
   const t0 = Date.now();
   let probs;
   try {
     probs = tf.tidy(() => {
-      const x = tf.tensor4d(pixels, [n, 28, 28, 1], 'float32');
+      const x = tf.tensor4d(pixels, [n, ...shape], 'float32');
       const y = model.predict(x, {batchSize: 100});
       if (Array.isArray(y)) throw new Error(`model has ${y.length} outputs, expected 1`);
       if (y.shape.length !== 2 || y.shape[1] < 2 || y.shape[1] > 10) {
@@ -264,7 +294,7 @@ async function main() {
     }
   }
 
-  parts.push(`predict ${n} images ${(predictMs / 1000).toFixed(2)} s on ${tf.getBackend()}`);
+  parts.push(`predict ${n} ${opts.inputs ? 'inputs' : 'images'} ${(predictMs / 1000).toFixed(2)} s on ${tf.getBackend()}`);
   console.log(`tfjs_check: ${opts.model}: ${parts.join('; ')}`);
   if (failures.length) {
     console.log(`FAIL: ${failures.join('; ')}`);
