@@ -254,8 +254,10 @@ at::Tensor ModelImpl::run(at::Tensor x, bool final_softmax) {
     inputs.clear();
     for (const size_t from : node.inputs) {
       inputs.push_back(outputs[from]);
+    }
+    for (const size_t from : node.inputs) {
       if (last_reader_[from] == n && from != graph_.output) {
-        outputs[from].reset();  // read by no later node
+        outputs[from].reset();  // read by no later node (maybe twice by this one)
       }
     }
     if (node.inputs.empty()) {

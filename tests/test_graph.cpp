@@ -256,6 +256,26 @@ TEST(GraphTest, MalformedGraphsAreRefusedNamingTheLayer) {
          "the input 3 is not a reference to a layer's output");
 }
 
+TEST(GraphTest, ANodeReadTwiceByOneCallGivesItsOutputTwice) {
+  // concatenate([x, x]) and add([x, x]): the output of a node whose last
+  // reader reads it twice.
+  ModelSpec spec;
+  spec.layers = {test::layer("InputLayer", "in", {{"batch_input_shape", {nullptr, 4}}}),
+                 test::layer("Dense", "d", {{"units", 3}}), test::layer("Concatenate", "cat"),
+                 test::layer("Add", "add")};
+  Graph graph;
+  graph.nodes = {{0, {}}, {1, {0}}, {2, {1, 1}}, {3, {2, 2}}};
+  graph.output = 3;
+  spec.graph = graph;
+  torch::manual_seed(8);
+  Model model(spec);
+  torch::NoGradGuard no_grad;
+  const at::Tensor x = at::rand({2, 4});
+  const at::Tensor d = at::linear(x, model->weight("d/kernel"), model->weight("d/bias"));
+  EXPECT_TRUE(at::allclose(model->predict(x), at::cat({d, d}, 1) * 2, 1e-6, 1e-7));
+  EXPECT_EQ(model_outputs(model), 6);
+}
+
 TEST(GraphTest, NestedSequentialIsOneLayerWithItsLayersWeights) {
   // As TF.js saves tf.sequential({layers: [dense({inputShape: [6], units: 5,
   // trainable: false}), dense({units: 3})]}) applied in a tf.model: the

@@ -667,7 +667,9 @@ async function freezeCounts(tf, artifacts, upTo) {
   const tuned = tf.model({inputs: model.inputs, outputs: head.apply(oldHead.input)});
   const size = (ws) => ws.reduce((a, w) => a + w.shape.reduce((p, d) => p * d, 1), 0);
   const trainable = size(tuned.trainableWeights);
-  const frozenLayers = model.layers.slice(0, last + 1).filter((l) => l.getClassName() !== 'InputLayer').length;
+  // model.layers[0..last], as --freeze-up-to counts them (a functional
+  // model's InputLayer among them, as in TF.js's model.layers).
+  const frozenLayers = last + 1;
   return {upTo, frozenLayers, headUnits: FREEZE_HEAD_UNITS, params: tuned.countParams(),
           trainable, nonTrainable: tuned.countParams() - trainable};
 }
