@@ -244,23 +244,7 @@ int64_t internal_axis(int64_t axis, int64_t rank) {
 /// a non-last dimension is not yet supported"), so another one is refused.
 class Softmax : public LayerOf<Softmax> {
  public:
-  explicit Softmax(const ordered_json& c) {
-    const ordered_json* axis = find(c, "axis");
-    if (axis == nullptr) {
-      axes_ = {1};
-    } else if (axis->is_number_integer()) {
-      axes_ = {axis->get<int64_t>()};
-    } else if (axis->is_array() && !axis->empty() && axis->size() <= 4) {
-      for (const auto& a : *axis) {
-        if (!a.is_number_integer()) {
-          fail("field \"axis\" must be an integer or a list of them, found " + axis->dump());
-        }
-        axes_.push_back(a.get<int64_t>());
-      }
-    } else {
-      fail("field \"axis\" must be an integer or a list of them, found " + axis->dump());
-    }
-  }
+  explicit Softmax(const ordered_json& c) : axes_(get_axes(c, "axis", {1}, 1, 4)) {}
   const char* class_name() const override { return "Softmax"; }
   bool ends_in_softmax() const override { return axes_.size() == 1 && rank_ == 2; }
   Shape build(const std::vector<Shape>& inputs, std::vector<WeightSpec>& /*w*/) override {
@@ -310,22 +294,7 @@ class Softmax : public LayerOf<Softmax> {
 /// layout ([h,w,c]); an NCHW input sees it as [c,h,w].
 class PReLU : public LayerOf<PReLU> {
  public:
-  explicit PReLU(const ordered_json& c) {
-    if (const ordered_json* shared = find(c, "shared_axes")) {
-      if (shared->is_number_integer()) {
-        shared_.push_back(shared->get<int64_t>());
-      } else if (shared->is_array()) {
-        for (const auto& a : *shared) {
-          if (!a.is_number_integer()) {
-            fail("field \"shared_axes\" must be an integer or a list of them, found " +
-                 shared->dump());
-          }
-          shared_.push_back(a.get<int64_t>());
-        }
-      } else {
-        fail("field \"shared_axes\" must be an integer or a list of them, found " + shared->dump());
-      }
-    }
+  explicit PReLU(const ordered_json& c) : shared_(get_axes(c, "shared_axes", {})) {
     // TF.js's default alpha_initializer: zeros (a Constant's value is
     // kept; a loaded model's alpha comes from its weights anyway).
     if (const ordered_json* init = find(c, "alpha_initializer")) {

@@ -60,6 +60,16 @@ struct ConvFields {
     c["bias_constraint"] = nullptr;
   }
 
+  /// Conv2D's and Conv2DTranspose's config: "filters", their kernel's
+  /// fields, then write's.
+  void write_with_kernel(ordered_json& c, int64_t filters) const {
+    c["filters"] = filters;
+    c["kernel_initializer"] = variance_scaling();
+    c["kernel_regularizer"] = nullptr;
+    c["kernel_constraint"] = nullptr;
+    write(c);
+  }
+
   WeightSpec bias(int64_t channels) const {
     return {"bias",
             {channels},
@@ -125,13 +135,7 @@ class Conv2D : public LayerOf<Conv2D> {
         at::conv2d(pad_hw(x, h, wd, 0.0), w[0], bias, win.strides, kNoPadding, win.dilation), act);
   }
 
-  void write_config(ordered_json& c) const override {
-    c["filters"] = filters_;
-    c["kernel_initializer"] = variance_scaling();
-    c["kernel_regularizer"] = nullptr;
-    c["kernel_constraint"] = nullptr;
-    f_.write(c);
-  }
+  void write_config(ordered_json& c) const override { f_.write_with_kernel(c, filters_); }
 
  private:
   int64_t filters_ = 0;
@@ -377,13 +381,7 @@ class Conv2DTranspose : public LayerOf<Conv2DTranspose> {
     return activate(y, f_.effective(context));
   }
 
-  void write_config(ordered_json& c) const override {
-    c["filters"] = filters_;
-    c["kernel_initializer"] = variance_scaling();
-    c["kernel_regularizer"] = nullptr;
-    c["kernel_constraint"] = nullptr;
-    f_.write(c);
-  }
+  void write_config(ordered_json& c) const override { f_.write_with_kernel(c, filters_); }
 
  private:
   /// tfjs-layers conv_utils deconvLength of axis `a` (0 rows, 1 columns).

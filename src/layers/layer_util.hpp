@@ -32,6 +32,16 @@ int64_t get_int(const ordered_json& c, const char* key, int64_t fallback = -1);
 /// An int or a pair of ints ("kernel_size": 3 or [3,3]), each 1..4096;
 /// `fallback` (if positive) when absent.
 Pair get_pair(const ordered_json& c, const char* key, Pair fallback);
+/// An int or a list of ints ("axis": -1 or [1,2]), as a list; `fallback`
+/// when absent. Another type, or a list of fewer than `min_count` or more
+/// than `max_count`, fails: the field "must be an integer or <list_text>"; a
+/// list holding a non-integer: "... or a list of them".
+std::vector<int64_t> get_axes(const ordered_json& c,
+                              const char* key,
+                              std::vector<int64_t> fallback,
+                              size_t min_count = 0,
+                              size_t max_count = SIZE_MAX,
+                              const char* list_text = "a list of them");
 /// A boolean field, `fallback` when absent or null.
 bool get_bool(const ordered_json& c, const char* key, bool fallback);
 /// A number field, `fallback` when absent or null.

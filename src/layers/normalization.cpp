@@ -141,22 +141,8 @@ class BatchNormalization : public LayerOf<BatchNormalization> {
 /// order: the model computes in it here).
 class LayerNormalization : public LayerOf<LayerNormalization> {
  public:
-  explicit LayerNormalization(const ordered_json& c) {
-    const ordered_json* axis = find(c, "axis");
-    if (axis == nullptr) {
-      axes_ = {-1};
-    } else if (axis->is_number_integer()) {
-      axes_ = {axis->get<int64_t>()};
-    } else if (axis->is_array() && !axis->empty() && axis->size() <= 3) {
-      for (const auto& a : *axis) {
-        if (!a.is_number_integer()) {
-          fail("field \"axis\" must be an integer or a list of them, found " + axis->dump());
-        }
-        axes_.push_back(a.get<int64_t>());
-      }
-    } else {
-      fail("field \"axis\" must be an integer or a list of up to 3, found " + axis->dump());
-    }
+  explicit LayerNormalization(const ordered_json& c)
+      : axes_(get_axes(c, "axis", {-1}, 1, 3, "a list of up to 3")) {
     epsilon_ = get_number(c, "epsilon", epsilon_);
     center_ = get_bool(c, "center", true);
     scale_ = get_bool(c, "scale", true);

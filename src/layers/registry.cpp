@@ -61,6 +61,36 @@ Pair get_pair(const ordered_json& c, const char* key, Pair fallback) {
   fail(std::string("field \"") + key + "\" must be an integer or a pair, found " + v->dump());
 }
 
+std::vector<int64_t> get_axes(const ordered_json& c,
+                              const char* key,
+                              std::vector<int64_t> fallback,
+                              size_t min_count,
+                              size_t max_count,
+                              const char* list_text) {
+  const ordered_json* v = find(c, key);
+  if (v == nullptr) {
+    return fallback;
+  }
+  if (v->is_number_integer()) {
+    return {v->get<int64_t>()};
+  }
+  const auto must_be = [&](const char* what) {
+    return std::string("field \"") + key + "\" must be an integer or " + what + ", found " +
+           v->dump();
+  };
+  if (!v->is_array() || v->size() < min_count || v->size() > max_count) {
+    fail(must_be(list_text));
+  }
+  std::vector<int64_t> axes;
+  for (const auto& a : *v) {
+    if (!a.is_number_integer()) {
+      fail(must_be("a list of them"));
+    }
+    axes.push_back(a.get<int64_t>());
+  }
+  return axes;
+}
+
 bool get_bool(const ordered_json& c, const char* key, bool fallback) {
   const ordered_json* v = find(c, key);
   if (v == nullptr) {
