@@ -141,10 +141,27 @@ std::optional<WeightStorage> parse_legacy_quantize(const std::string& name) {
 
 }  // namespace
 
+namespace {
+
+/// Whether `json` is an object whose `key` is `want` (of its type: a
+/// "format" of another type is simply not ours).
+bool field_is(const ordered_json& json, const char* key, const ordered_json& want) {
+  if (!json.is_object()) {
+    return false;
+  }
+  const auto it = json.find(key);
+  const bool comparable =
+      (it != json.end()) && ((it->is_string() && want.is_string()) ||
+                             (it->is_number_integer() && want.is_number_integer()));
+  return comparable && *it == want;
+}
+
+}  // namespace
+
 namespace detail {
 
 ordered_json resume_record(const ordered_json& saved, const std::string& origin) {
-  if (saved.is_object() && saved.value("format", "") == kSettingsFormat) {
+  if (field_is(saved, "format", kSettingsFormat)) {
     return legacy_settings_json(settings_from_json(saved, origin));
   }
   return saved;
@@ -200,7 +217,7 @@ ordered_json to_json(const TrainSettings& s) {
 
 TrainSettings settings_from_json(const ordered_json& json, const std::string& origin) {
   const FieldReader r(json, origin);
-  if (json.value("format", "") != kSettingsFormat || json.value("version", 0) != 1) {
+  if (!field_is(json, "format", kSettingsFormat) || !field_is(json, "version", 1)) {
     throw FormatError(origin + ": not mnist-train's settings (version 1)");
   }
   TrainSettings s;

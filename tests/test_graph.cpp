@@ -260,6 +260,7 @@ TEST(GraphTest, ANodeReadTwiceByOneCallGivesItsOutputTwice) {
   // concatenate([x, x]) and add([x, x]): the output of a node whose last
   // reader reads it twice.
   ModelSpec spec;
+  spec.input_shape = {4};
   spec.layers = {test::layer("InputLayer", "in", {{"batch_input_shape", {nullptr, 4}}}),
                  test::layer("Dense", "d", {{"units", 3}}), test::layer("Concatenate", "cat"),
                  test::layer("Add", "add")};

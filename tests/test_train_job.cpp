@@ -124,6 +124,16 @@ TEST(TrainJobTest, SettingsJsonRoundTrips) {
   bad["callbacks"]["monitor"] = "accuracy";
   EXPECT_THROW(settings_from_json(bad, "s"), FormatError);
   EXPECT_THROW(settings_from_json(ordered_json::array(), "s"), FormatError);
+  // A "format" or "version" of another type is not ours: a FormatError, not
+  // a JSON type error.
+  for (const char* key : {"format", "version"}) {
+    for (const ordered_json& value :
+         {ordered_json(), ordered_json("1"), ordered_json(1.5), ordered_json::object()}) {
+      bad = json;
+      bad[key] = value;
+      EXPECT_THROW(settings_from_json(bad, "s"), FormatError) << key << " " << value.dump();
+    }
+  }
 }
 
 /// history.json keeps the keys (and order) it has always had.
