@@ -18,6 +18,12 @@
 //       one step, OUTDIR/steps (with history.json) after STEPS, for
 //       fit_check.js; the frozen layers' kernels, gammas and betas must not
 //       move (their moving statistics do, as in TF.js's fit)
+//   mnist_fixture finetune-raw MODEL UP_TO STEPS OUTDIR float64   the same,
+//       and the same STEPS steps again from OUTDIR/start with the model and
+//       inputs in float64 (by hand: forward, TF.js's cross-entropy, backward,
+//       w -= 0.01 g): OUTDIR/one64 and OUTDIR/steps64 (with history.json),
+//       rounded to float32 only when saved: the reference a float32 step is
+//       a rounding of (tests/mobilenet_finetune.sh)
 //   mnist_fixture probs MODEL N OUT      load MODEL and write our
 //       probabilities for the first N test images (for tfjs_check.js --expect)
 //   mnist_fixture preds MODEL N OUT.json load MODEL and write our predicted
@@ -59,6 +65,7 @@
 
 #include "mnist/data.hpp"
 #include "mnist/device.hpp"
+#include "mnist/evaluate.hpp"
 #include "mnist/fs_util.hpp"
 #include "mnist/history.hpp"
 #include "mnist/model.hpp"
@@ -279,10 +286,62 @@ std::vector<std::pair<std::string, at::Tensor>> snapshot(const mnist::Model& mod
   return out;
 }
 
+/// STEPS full-batch SGD steps (lr 0.01, TF.js's 'sgd') of the model saved
+/// in START, computed in float64 (weights, inputs and every activation;
+/// BatchNormalization in training mode, its moving statistics moving as in
+/// train()), saved (as float32) to OUT/one64 after the first and OUT/steps64
+/// after the last, with the losses in OUT/steps64/history.json.
+void sgd_steps_float64(const std::string& start,
+                       const at::Tensor& inputs,
+                       const at::Tensor& labels,
+                       int64_t steps,
+                       const std::string& out) {
+  mnist::Model model = mnist::load_tfjs(start);
+  model->to(at::kDouble);
+  model->train();
+  const at::Tensor x = inputs.to(at::kDouble);
+  nlohmann::ordered_json epochs = nlohmann::ordered_json::array();
+  for (int64_t step = 1; step <= steps; ++step) {
+    for (at::Tensor& p : model->parameters()) {
+      if (p.grad().defined()) {
+        p.mutable_grad().zero_();
+      }
+    }
+    const at::Tensor loss = mnist::tfjs_categorical_crossentropy(model->forward(x), labels);
+    loss.backward();
+    {
+      torch::NoGradGuard no_grad;
+      for (at::Tensor& p : model->parameters()) {
+        if (p.requires_grad() && p.grad().defined()) {
+          p.sub_(p.grad() * 0.01);
+        }
+      }
+    }
+    epochs.push_back({{"epoch", step}, {"loss", loss.item<double>()}});
+    if (step == 1 || step == steps) {
+      const std::string saved = out + (step == 1 ? "/one64" : "/steps64");
+      mnist::Model copy = mnist::load_tfjs(start);  // the same model, float32, for saving
+      {
+        torch::NoGradGuard no_grad;
+        const auto from = model->tfjs_weights();
+        const auto to = copy->tfjs_weights();
+        for (size_t k = 0; k < from.size(); ++k) {
+          to[k].second.copy_(from[k].second);  // rounded to float32
+        }
+      }
+      mnist::save_tfjs(copy, saved);
+      if (step == steps) {
+        write_text(saved + "/history.json", nlohmann::ordered_json{{"epochs", epochs}}.dump());
+      }
+    }
+  }
+}
+
 int finetune_raw(const std::string& dir,
                  const std::string& up_to,
                  int64_t steps,
-                 const std::string& out) {
+                 const std::string& out,
+                 bool float64) {
   const nlohmann::json info = read_json(dir + "/info.json");
   const int64_t n = info.at("count").get<int64_t>();
   const auto hwc = info.at("inputShape").get<std::vector<int64_t>>();
@@ -411,6 +470,11 @@ int finetune_raw(const std::string& dir,
   }
   std::printf("\n");
   ok = ok && moved_frozen == 0 && frozen_weights > 0 && trained_moved > 0.0;
+  if (float64) {
+    sgd_steps_float64(start, inputs, labels, steps, out);
+    std::printf("the same %lld steps in float64: %s/one64, %s/steps64\n",
+                static_cast<long long>(steps), out.c_str(), out.c_str());
+  }
   std::printf("%s\n", ok ? "PASS" : "FAIL");
   return ok ? 0 : 1;
 }
@@ -524,8 +588,8 @@ int main(int argc, char** argv) {
       return check_raw(a[1], a[2], a[3], std::stoll(a[4]),
                        {std::stoll(a[5]), std::stoll(a[6]), std::stoll(a[7])});
     }
-    if (a.size() == 5 && a[0] == "finetune-raw") {
-      return finetune_raw(a[1], a[2], std::stoll(a[3]), a[4]);
+    if ((a.size() == 5 || (a.size() == 6 && a[5] == "float64")) && a[0] == "finetune-raw") {
+      return finetune_raw(a[1], a[2], std::stoll(a[3]), a[4], a.size() == 6);
     }
     if (a.size() == 4 && a[0] == "probs") {
       return model_probs(a[1], std::stoll(a[2]), a[3]);
@@ -555,7 +619,7 @@ int main(int argc, char** argv) {
   std::fprintf(
       stderr,
       "usage: mnist_fixture export OUTDIR N SEED | check MODEL PROBS N | check-raw MODEL INPUTS "
-      "PROBS N H W C | finetune-raw MODEL UP_TO STEPS OUTDIR | probs MODEL N OUT | "
+      "PROBS N H W C | finetune-raw MODEL UP_TO STEPS OUTDIR [float64] | probs MODEL N OUT | "
       "preds MODEL N OUT | png OUT INDEX | png-bomb|png-digit OUT SIDE | image-corpus DIR | "
       "versions OUTDIR | replace DIR COUNT PAUSE_MS SRC...\n");
   return 2;

@@ -92,9 +92,12 @@ class BatchNormalization : public LayerOf<BatchNormalization> {
       variance = (x - mean).square().mean(axes, /*keepdim=*/true);
       torch::NoGradGuard no_grad;
       const double decay = 1.0 - momentum_;
-      moving_mean.sub_((moving_mean - mean.detach().reshape({-1}).to(at::kFloat)).mul_(decay));
+      // In the moving statistics' type: float32, or float64 for a model
+      // converted to it (mnist_fixture's float64 reference).
+      const auto type = moving_mean.scalar_type();
+      moving_mean.sub_((moving_mean - mean.detach().reshape({-1}).to(type)).mul_(decay));
       moving_variance.sub_(
-          (moving_variance - variance.detach().reshape({-1}).to(at::kFloat)).mul_(decay));
+          (moving_variance - variance.detach().reshape({-1}).to(type)).mul_(decay));
     } else {
       mean = moving_mean.view(broadcast);
       variance = moving_variance.view(broadcast);

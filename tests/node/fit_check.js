@@ -40,6 +40,9 @@ Options:
   --optimizer OPT      rmsprop, adam, sgd, adagrad, adadelta or adamax (required)
   --ours-steps DIR     mnist-train's model folder after K epochs (required)
   --ours-one DIR       mnist-train's model folder after one epoch (required)
+  --also DIR           another one-step model (e.g. mnist-train's float32 step
+                       where DIR_1 is its float64 one): each weight's
+                       max|also - ours| / max|step| is printed too, not checked
   --count N            images in the batch (default 16)
   --steps K            epochs, one step each (default 3)
   --loss-tol T         max relative loss difference per epoch (default 1e-4)
@@ -69,7 +72,7 @@ function parseArgs(argv) {
     '--model': 'model', '--images': 'images', '--labels': 'labels', '--optimizer': 'optimizer',
     '--ours-steps': 'oursSteps', '--ours-one': 'oursOne', '--count': 'count', '--steps': 'steps',
     '--loss-tol': 'lossTol', '--weight-tol': 'weightTol', '--inputs': 'inputs',
-    '--input-shape': 'inputShape',
+    '--input-shape': 'inputShape', '--also': 'also',
   };
   for (let i = 0; i < argv.length; i++) {
     let a = argv[i];
@@ -322,6 +325,7 @@ async function main() {
   const labels = readIdxLabels(opts.labels, n);
   const start = readModel(opts.model);
   const oursOne = readModel(opts.oursOne).weights;
+  const also = opts.also ? readModel(opts.also).weights : null;
   const oursLosses = epochLosses(opts.oursSteps, opts.steps);
   for (const layer of start.artifacts.modelTopology.config.layers) {
     if (layer.class_name === 'Dropout' && layer.config.rate !== 0) {
@@ -385,7 +389,8 @@ async function main() {
   }
 
   // Error of our first step relative to the largest change TF.js's step made.
-  console.log('weight after one step      max|ours-tfjs|  max|step|    error/step');
+  console.log('weight after one step      max|ours-tfjs|  max|step|    error/step' +
+              (also ? '  |also-ours|/step' : ''));
   let allDiff = 0, allStep = 0, worstRatio = 0, worstName = '';
   for (const [k, name] of names.entries()) {
     const tfjs = snapshots[0][k];
@@ -403,8 +408,16 @@ async function main() {
     if (ratio > worstRatio || worstName === '') { worstRatio = ratio; worstName = name; }
     allDiff = Math.max(allDiff, diff);
     allStep = Math.max(allStep, step);
+    let alsoNote = '';
+    if (also) {
+      const other = also.get(name);
+      if (!other || other.length !== tfjs.length) throw new CheckFailure(`weight ${name} is missing or has another size in ${opts.also}`);
+      let d = 0;
+      for (let i = 0; i < tfjs.length; i++) d = Math.max(d, Math.abs(other[i] - ours[i]));
+      alsoNote = `  ${(step > 0 ? d / step : (d > 0 ? Infinity : 0)).toExponential(2)}`;
+    }
     console.log(`${name.padEnd(25)}  ${diff.toExponential(3).padEnd(14)}  ${step.toExponential(3)}    ` +
-                `${ratio.toExponential(2)}`);
+                `${ratio.toExponential(2)}${alsoNote}`);
   }
   const overall = allStep > 0 ? allDiff / allStep : Infinity;
   console.log(`${'overall'.padEnd(25)}  ${allDiff.toExponential(3).padEnd(14)}  ${allStep.toExponential(3)}    ` +
