@@ -18,6 +18,8 @@
 //       one step, OUTDIR/steps (with history.json) after STEPS, for
 //       fit_check.js; the frozen layers' kernels, gammas and betas must not
 //       move (their moving statistics do, as in TF.js's fit)
+//   mnist_fixture finetune-raw MODEL UP_TO STEPS OUTDIR OPTIMIZER   the same
+//       with TF.js's OPTIMIZER (rmsprop, adam, ...) at its default rate
 //   mnist_fixture finetune-raw MODEL UP_TO STEPS OUTDIR float64   the same,
 //       and the same STEPS steps again from OUTDIR/start with the model and
 //       inputs in float64 (by hand: forward, TF.js's cross-entropy, backward,
@@ -341,7 +343,8 @@ int finetune_raw(const std::string& dir,
                  const std::string& up_to,
                  int64_t steps,
                  const std::string& out,
-                 bool float64) {
+                 bool float64,
+                 mnist::OptimizerKind kind) {
   const nlohmann::json info = read_json(dir + "/info.json");
   const int64_t n = info.at("count").get<int64_t>();
   const auto hwc = info.at("inputShape").get<std::vector<int64_t>>();
@@ -413,11 +416,11 @@ int finetune_raw(const std::string& dir,
   }
   write_text(out + "/labels-idx1-ubyte", idx);
 
-  // Full-batch SGD steps (TF.js's 'sgd': lr 0.01), in order, on one thread
+  // Full-batch steps (TF.js's 'sgd': lr 0.01, or `kind`), in order, on one thread
   // (as fit_fidelity.sh runs mnist-train: the same sums on any machine).
   mnist::configure_cpu_threads(1);
   const auto initial = snapshot(tuned);
-  mnist::Optimizer optimizer(tuned->parameters(), mnist::OptimizerKind::kSgd);
+  mnist::Optimizer optimizer(tuned->parameters(), kind);
   mnist::TrainConfig cfg;
   cfg.batch_size = n;
   cfg.shuffle = false;
@@ -588,8 +591,16 @@ int main(int argc, char** argv) {
       return check_raw(a[1], a[2], a[3], std::stoll(a[4]),
                        {std::stoll(a[5]), std::stoll(a[6]), std::stoll(a[7])});
     }
-    if ((a.size() == 5 || (a.size() == 6 && a[5] == "float64")) && a[0] == "finetune-raw") {
-      return finetune_raw(a[1], a[2], std::stoll(a[3]), a[4], a.size() == 6);
+    if ((a.size() == 5 || a.size() == 6) && a[0] == "finetune-raw") {
+      // The last argument: float64 (SGD steps also in float64) or the
+      // optimizer's name (TF.js's: sgd, rmsprop, adam, ...); SGD by default.
+      const std::string mode = a.size() == 6 ? a[5] : "sgd";
+      const auto kind = mnist::parse_optimizer(mode == "float64" ? "sgd" : mode);
+      if (!kind) {
+        std::fprintf(stderr, "mnist_fixture: no optimizer %s\n", mode.c_str());
+        return 2;
+      }
+      return finetune_raw(a[1], a[2], std::stoll(a[3]), a[4], mode == "float64", *kind);
     }
     if (a.size() == 4 && a[0] == "probs") {
       return model_probs(a[1], std::stoll(a[2]), a[3]);
@@ -619,7 +630,8 @@ int main(int argc, char** argv) {
   std::fprintf(
       stderr,
       "usage: mnist_fixture export OUTDIR N SEED | check MODEL PROBS N | check-raw MODEL INPUTS "
-      "PROBS N H W C | finetune-raw MODEL UP_TO STEPS OUTDIR [float64] | probs MODEL N OUT | "
+      "PROBS N H W C | finetune-raw MODEL UP_TO STEPS OUTDIR [float64|OPTIMIZER] | probs MODEL N "
+      "OUT | "
       "preds MODEL N OUT | png OUT INDEX | png-bomb|png-digit OUT SIDE | image-corpus DIR | "
       "versions OUTDIR | replace DIR COUNT PAUSE_MS SRC...\n");
   return 2;

@@ -37,20 +37,28 @@
 # step of 1.6e-4; Conv_1/kernel 2.5e-5) and its losses by 3e-7, 8e-7 and
 # 4.4e-5 (--loss-tol 1e-4), so the layers compute what TF.js's do, and 5e-3
 # leaves room for those ulps only.
-# Usage: mobilenet_finetune.sh MNIST_FIXTURE NODE_DIR MODEL_DIR UP_TO OUT_DIR [STEPS [float64]]
+# With a 7th argument "rmsprop" or "adam", the steps are TF.js's RMSprop's or
+# Adam's (default rates) instead of SGD's, in float32.
+# Usage: mobilenet_finetune.sh MNIST_FIXTURE NODE_DIR MODEL_DIR UP_TO OUT_DIR [STEPS [float64|rmsprop|adam]]
 set -euo pipefail
 fixture=$1 node_dir=$2 model=$3 up_to=$4 out=$5 steps=${6:-3} precision=${7:-float32}
 node=${NODE:-node}
 rm -rf "$out" && mkdir -p "$out"
 
 compare=(--ours-steps "$out/steps" --ours-one "$out/one")
+optimizer=sgd
 case $precision in
   float32) extra=() ;;
+  rmsprop|adam)
+    # TF.js's RMSprop and Adam at their default rates, in float32.
+    optimizer=$precision
+    extra=("$precision")
+    ;;
   float64)
     extra=(float64)
     compare=(--ours-steps "$out/steps64" --ours-one "$out/one64" --also "$out/one" --weight-tol 5e-3)
     ;;
-  *) echo "FAIL: precision $precision is not float32 or float64"; exit 1 ;;
+  *) echo "FAIL: $precision is not float32, float64, rmsprop or adam"; exit 1 ;;
 esac
 "$fixture" finetune-raw "$model" "$up_to" "$steps" "$out" "${extra[@]}" || {
   echo "FAIL: finetune-raw"; exit 1; }
@@ -59,7 +67,7 @@ const info = require(process.argv[1]);
 console.log(info.count, info.inputShape.join(","));' "$(realpath "$model")/info.json")
 "$node" "$node_dir/fit_check.js" --model "$out/start" --inputs "$model/inputs.bin" \
   --input-shape "$shape" --labels "$out/labels-idx1-ubyte" --count "$count" --steps "$steps" \
-  --optimizer sgd "${compare[@]}" || {
+  --optimizer "$optimizer" "${compare[@]}" || {
   echo "FAIL: TF.js's fit differs"; exit 1; }
 echo "fine-tuned $model up to $up_to as TF.js does"
 echo PASS
