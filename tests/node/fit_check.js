@@ -47,7 +47,21 @@ Options:
   --steps K            epochs, one step each (default 3)
   --loss-tol T         max relative loss difference per epoch (default 1e-4)
   --weight-tol X       max weight error relative to the step, per weight
-                       (default 0.05 for adam and adamax, 1e-3 for the others)
+                       (default 0.05 for adam and adamax, 1e-3 for the others;
+                       1e-3 with --grad-tol)
+  --grad-tol G         rmsprop or adam, first step from a fresh optimizer: each
+                       element of a trained weight passes where our step is
+                       TF.js's optimizer's first step (its formula, checked
+                       against TF.js's own step) for some gradient within
+                       G * max|g| of the one TF.js's fit computed (captured),
+                       give or take --weight-tol * max|step| for rounding.
+                       Their first step is steep where |g| is small (RMSprop
+                       lr g / sqrt(0.1 g^2 + eps) is 3.16 g below |g| ~ 1e-3,
+                       saturating at 3.16 lr; Adam lr g / (|g| + eps) turns
+                       from 0 to lr around |g| ~ 1e-7), so a gradient
+                       difference SGD shows as 1e-5 of its step shows
+                       hundreds of times larger there; this measures it in
+                       the gradient's units, as the SGD check does
   --continue           go on with the optimizer state DIR holds (saved with
                        includeOptimizer): load it with its trainingConfig, as
                        tf.loadLayersModel does, and fit without compiling again
@@ -62,6 +76,14 @@ const OPTIMIZERS = ['rmsprop', 'adam', 'sgd', 'adagrad', 'adadelta', 'adamax'];
 // amplified there. Hence a looser default --weight-tol.
 const SIGN_LIKE = ['adam', 'adamax'];
 
+// The first step from zero optimizer state, as a function of the gradient
+// (float64), from the optimizer's own settings; monotone in g.
+const FIRST_STEP = {
+  rmsprop: o => { if (o.momentum || o.centered) return null;
+                  return g => o.learningRate * g / Math.sqrt((1 - o.decay) * g * g + o.epsilon); },
+  adam: o => g => o.learningRate * g / (Math.abs(g) + o.epsilon),
+};
+
 class UsageError extends Error {}
 class IOError extends Error {}
 class CheckFailure extends Error {}
@@ -72,7 +94,7 @@ function parseArgs(argv) {
     '--model': 'model', '--images': 'images', '--labels': 'labels', '--optimizer': 'optimizer',
     '--ours-steps': 'oursSteps', '--ours-one': 'oursOne', '--count': 'count', '--steps': 'steps',
     '--loss-tol': 'lossTol', '--weight-tol': 'weightTol', '--inputs': 'inputs',
-    '--input-shape': 'inputShape', '--also': 'also',
+    '--input-shape': 'inputShape', '--also': 'also', '--grad-tol': 'gradTol',
   };
   for (let i = 0; i < argv.length; i++) {
     let a = argv[i];
@@ -117,6 +139,13 @@ function parseArgs(argv) {
   opts.count = num('--count', opts.count, positiveInt);
   opts.steps = num('--steps', opts.steps, positiveInt);
   opts.lossTol = num('--loss-tol', opts.lossTol, x => x >= 0);
+  if (opts.gradTol !== undefined) {
+    opts.gradTol = num('--grad-tol', opts.gradTol, x => x >= 0);
+    if (!FIRST_STEP[opts.optimizer] || opts.continue) {
+      throw new UsageError(`--grad-tol goes with a fresh ${Object.keys(FIRST_STEP).join(' or ')}`);
+    }
+    if (opts.weightTol === undefined) opts.weightTol = 1e-3;
+  }
   if (opts.weightTol === undefined) opts.weightTol = SIGN_LIKE.includes(opts.optimizer) ? 0.05 : 1e-3;
   opts.weightTol = num('--weight-tol', opts.weightTol, x => x >= 0);
   return opts;
@@ -353,6 +382,22 @@ async function main() {
     model.compile({optimizer: opts.optimizer, loss: 'categoricalCrossentropy', metrics: ['accuracy']});
   }
 
+  // The gradients of the first step, by variable name, for --grad-tol.
+  let firstStep = null;
+  const firstGrads = new Map();
+  if (opts.gradTol !== undefined) {
+    firstStep = FIRST_STEP[opts.optimizer](model.optimizer);
+    if (!firstStep) throw new UsageError(`--grad-tol: ${opts.optimizer} with momentum or centered`);
+    const apply = model.optimizer.applyGradients.bind(model.optimizer);
+    model.optimizer.applyGradients = (vg) => {
+      if (!firstGrads.size) {
+        const items = Array.isArray(vg) ? vg : Object.keys(vg).map(name => ({name, tensor: vg[name]}));
+        for (const {name, tensor} of items) firstGrads.set(name, tensor.dataSync().slice());
+      }
+      return apply(vg);
+    };
+  }
+
   // The weights after every epoch (each epoch is one step).
   const snapshots = [];
   const k = model.outputs[0].shape[1];
@@ -404,7 +449,35 @@ async function main() {
       diff = Number.isNaN(d) ? Infinity : Math.max(diff, d);
       step = Math.max(step, Math.abs(tfjs[i] - initial[i]));
     }
-    const ratio = step > 0 ? diff / step : (diff > 0 ? Infinity : 0);
+    let ratio = step > 0 ? diff / step : (diff > 0 ? Infinity : 0);
+    const grad = firstGrads.get(model.weights[k].name);
+    let gradNote = '';
+    if (grad) {
+      // The smallest d (bisection) with ours in [f(g - d), f(g + d)] widened
+      // by weightTol * step, over max|g|; and TF.js's own step from f.
+      let maxG = 0;
+      for (const g of grad) maxG = Math.max(maxG, Math.abs(g));
+      const slack = opts.weightTol * step;
+      let worstD = 0, formula = 0;
+      for (let i = 0; i < tfjs.length; i++) {
+        const s = initial[i] - ours[i], g = grad[i];
+        formula = Math.max(formula, Math.abs(firstStep(g) - (initial[i] - tfjs[i])));
+        const inside = d => s >= firstStep(g - d) - slack && s <= firstStep(g + d) + slack;
+        if (inside(0)) continue;
+        let lo = 0, hi = Math.max(maxG, Math.abs(g)) * 4;
+        if (!inside(hi)) { worstD = Infinity; continue; }
+        for (let it = 0; it < 60; it++) { const mid = (lo + hi) / 2; if (inside(mid)) hi = mid; else lo = mid; }
+        worstD = Math.max(worstD, hi);
+      }
+      if (!(formula <= slack / 4)) {
+        throw new CheckFailure(`${name}: TF.js's first ${opts.optimizer} step differs from its formula by ` +
+                               `${formula.toExponential(2)} (> ${(slack / 4).toExponential(2)})`);
+      }
+      const gRatio = maxG > 0 ? worstD / maxG : (worstD > 0 ? Infinity : 0);
+      gradNote = `  grad-equivalent ${gRatio.toExponential(2)} of max|g| ${maxG.toExponential(2)}`;
+      if (!(gRatio <= opts.gradTol)) failures.push(`${name}: grad-equivalent error ${gRatio.toExponential(2)} > --grad-tol ${opts.gradTol}`);
+      ratio = 0;  // judged by the gradient-equivalent error instead
+    }
     if (ratio > worstRatio || worstName === '') { worstRatio = ratio; worstName = name; }
     allDiff = Math.max(allDiff, diff);
     allStep = Math.max(allStep, step);
@@ -417,7 +490,7 @@ async function main() {
       alsoNote = `  ${(step > 0 ? d / step : (d > 0 ? Infinity : 0)).toExponential(2)}`;
     }
     console.log(`${name.padEnd(25)}  ${diff.toExponential(3).padEnd(14)}  ${step.toExponential(3)}    ` +
-                `${ratio.toExponential(2)}${alsoNote}`);
+                `${(grad ? diff / step : ratio).toExponential(2)}${alsoNote}${gradNote}`);
   }
   const overall = allStep > 0 ? allDiff / allStep : Infinity;
   console.log(`${'overall'.padEnd(25)}  ${allDiff.toExponential(3).padEnd(14)}  ${allStep.toExponential(3)}    ` +
