@@ -28,14 +28,16 @@ say() { echo "==> $*" >&2; }
 # libdnnl-dev: the headers of oneDNN, which libtorch already uses, for the
 # convolutions it calls directly (src/onednn_conv.cpp).
 packages=(libtorch-dev libopenblas0-pthread libdnnl-dev libcli11-dev nlohmann-json3-dev
-          libspdlog-dev libgtest-dev zlib1g-dev libspng-dev libcpp-httplib-dev pkg-config
-          cmake g++ make)
+          libspdlog-dev libgtest-dev zlib1g-dev libspng-dev libturbojpeg0-dev libcpp-httplib-dev
+          pkg-config cmake g++ make)
 # The serve tests: a real browser (driven by playwright-core) and ab.
 if [ "$with_tests" -eq 1 ]; then
   # clang + compiler-rt (libFuzzer, ASan/UBSan runtimes) and llvm-14's
   # llvm-symbolizer for the hardening builds (scripts/sanitize.sh, fuzz.sh).
+  # python3-pil, python3-numpy: scripts/make_image_folders.py writes MNIST as the
+  # folders of PNG and JPEG files users bring (the folder-dataset tests).
   packages+=(chromium apache2-utils wrk curl clang libclang-rt-14-dev llvm-14 clang-format-14
-             dpkg-dev file)
+             dpkg-dev file python3-pil python3-numpy)
 fi
 [ "$with_fashion" -eq 1 ] && packages+=(dataset-fashion-mnist)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
