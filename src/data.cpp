@@ -22,7 +22,11 @@ Dataset first(const Dataset& data, int64_t limit) {
   if (limit <= 0 || limit >= data.size()) {
     return data;
   }
-  return {data.images.narrow(0, 0, limit), data.labels.narrow(0, 0, limit)};
+  return data.narrow(0, limit);
+}
+
+at::Tensor as_float(at::Tensor x) {
+  return x.scalar_type() == at::kByte ? x.to(at::kFloat).div_(255.0) : x;
 }
 
 }  // namespace
@@ -41,6 +45,28 @@ std::string idx_path(const std::string& dir, const std::string& name) {
 }
 
 int64_t Dataset::size() const { return labels.defined() ? labels.size(0) : 0; }
+
+at::Tensor Dataset::gather(const at::Tensor& idx) const {
+  return as_float(images.index_select(0, rows.defined() ? rows.index_select(0, idx) : idx));
+}
+
+at::Tensor Dataset::slice(int64_t start, int64_t len) const {
+  return as_float(rows.defined() ? images.index_select(0, rows.narrow(0, start, len))
+                                 : images.narrow(0, start, len));
+}
+
+std::vector<int64_t> Dataset::image_shape() const {
+  return {images.size(1), images.size(2), images.size(3)};
+}
+
+Dataset Dataset::to(const c10::Device& device) const {
+  return {images.to(device), labels.to(device), rows.defined() ? rows.to(device) : rows};
+}
+
+Dataset Dataset::narrow(int64_t start, int64_t len) const {
+  return {rows.defined() ? images : images.narrow(0, start, len), labels.narrow(0, start, len),
+          rows.defined() ? rows.narrow(0, start, len) : rows};
+}
 
 std::string default_data_dir() {
   if (const char* env = std::getenv("MNIST_DATA_DIR")) {
@@ -240,6 +266,9 @@ Dataset select_labels(const Dataset& data, const LabelSet& labels) {
   }
   const at::Tensor relabelled = position.index_select(0, data.labels.to(at::kLong));
   const at::Tensor keep = (relabelled >= 0).nonzero().squeeze(1);
+  if (data.rows.defined()) {
+    return {data.images, relabelled.index_select(0, keep), data.rows.index_select(0, keep)};
+  }
   return {data.images.index_select(0, keep), relabelled.index_select(0, keep)};
 }
 
@@ -281,9 +310,7 @@ Split split_validation(const Dataset& data, double fraction) {
   const int64_t n = data.size();
   // tfjs-layers training.ts: splitAt = Math.floor(N * (1 - validationSplit)).
   const auto split_at = static_cast<int64_t>(std::floor(static_cast<double>(n) * (1.0 - fraction)));
-  return {{data.images.narrow(0, 0, split_at), data.labels.narrow(0, 0, split_at)},
-          {data.images.narrow(0, split_at, n - split_at),
-           data.labels.narrow(0, split_at, n - split_at)}};
+  return {data.narrow(0, split_at), data.narrow(split_at, n - split_at)};
 }
 
 }  // namespace mnist

@@ -42,7 +42,7 @@ EvalResult evaluate(Model& model, const Dataset& data, int64_t batch_size, Preci
   at::Tensor pairs = at::zeros({classes * classes}, on_device.dtype(at::kLong));
   for (int64_t start = 0; start < result.count; start += batch_size) {
     const int64_t len = std::min(batch_size, result.count - start);
-    const at::Tensor x = data.images.narrow(0, start, len).to(device);
+    const at::Tensor x = data.slice(start, len).to(device);
     const at::Tensor y = data.labels.narrow(0, start, len).to(device);
     at::Tensor logits;
     {

@@ -81,6 +81,9 @@ ordered_json history_json(const RunRecord& run) {
   if (!run.callbacks.is_null()) {
     doc["callbacks"] = run.callbacks;
   }
+  if (!run.data.is_null()) {
+    doc["data"] = run.data;
+  }
   return doc;
 }
 

@@ -59,11 +59,9 @@ TrainOutcome train(Model& model,
   }
   check_input(model, train.images);
   const c10::Device device = cfg.device;
-  const at::Tensor images = train.images.to(device);
-  const at::Tensor labels = train.labels.to(device);
-  const Dataset val = validation.size() == 0
-                          ? Dataset{}
-                          : Dataset{validation.images.to(device), validation.labels.to(device)};
+  const Dataset data = train.to(device);
+  const at::Tensor& labels = data.labels;
+  const Dataset val = validation.size() == 0 ? Dataset{} : validation.to(device);
   const int64_t n = train.size();
   // A batch larger than the training set is the whole set (as Keras does),
   // and no arithmetic below can overflow.
@@ -81,7 +79,7 @@ TrainOutcome train(Model& model,
     at::Tensor logits;
     {
       const AutocastGuard autocast(cfg.precision, device);
-      logits = model->forward(images.index_select(0, idx));
+      logits = model->forward(data.gather(idx));
     }
     at::Tensor loss = tfjs_categorical_crossentropy(logits.to(at::kFloat), y);
     if (regularized) {

@@ -7,6 +7,7 @@
 #include <memory>
 #include <thread>
 #include <tuple>
+#include <unordered_map>
 #include <vector>
 
 #include <spdlog/fmt/fmt.h>
@@ -86,6 +87,10 @@ std::string data_dir_for(const TrainSettings& s, const TrainJobObserver& observe
   return dir;
 }
 
+std::string file_count_text(size_t n) {
+  return fmt::format("{} image file{}", n, n == 1 ? "" : "s");
+}
+
 /// The precision that runs: bf16 on a CPU without bf16 instructions would
 /// be far slower than fp32, so it says so and uses fp32.
 Precision resolve_precision(Precision asked,
@@ -107,6 +112,7 @@ std::string TrainJobObserver::name_of(Setting setting) const { return setting_fi
 std::string TrainJobObserver::resume_command() const { return ""; }
 void TrainJobObserver::on_model(const Model&) {}
 const std::atomic<bool>* TrainJobObserver::stop_flag() { return nullptr; }
+void TrainJobObserver::on_decode(const DecodeProgress&) {}
 void TrainJobObserver::on_batch(const BatchProgress&) {}
 void TrainJobObserver::on_epoch(const EpochStats&) {}
 void TrainJobObserver::on_break() {}
@@ -134,7 +140,10 @@ class TrainJob {
   std::string name(Setting setting) const { return observer_.name_of(setting); }
 
   void check_before_data();
+  void index_folder();
   void prepare_model();
+  void decode_folder();
+  void load_folder_data();
   void prepare_run();
   void load_data();
   void start_weights_and_optimizer();
@@ -162,6 +171,12 @@ class TrainJob {
   TrainSettings run_;   ///< as it runs: what history.json and checkpoints record
   MnistData data_;      ///< the labels' records only, relabelled
   Split split_;
+  std::string data_dir_;
+  // A folder dataset: its files, split, decoded images, and its record.
+  std::optional<FolderIndex> folder_;
+  FolderSplit folder_split_;
+  std::optional<DecodedImages> decoded_;
+  ordered_json data_record_;
   std::optional<Optimizer> optimizer_;
   TrainingCallbacks epoch_callbacks_;
   std::vector<at::Tensor> best_weights_;  // EarlyStopping's, with restore_best_weights
@@ -172,6 +187,7 @@ class TrainJob {
 
 TrainJobResult TrainJob::run() {
   check_before_data();
+  index_folder();
   prepare_model();
   prepare_run();
   load_data();
@@ -234,6 +250,201 @@ void TrainJob::check_before_data() {
     }
   }
   seed_ = checkpoint_seed ? *checkpoint_seed : s_.seed ? *s_.seed : random_seed();
+  data_dir_ = data_dir_for(s_, observer_);
+}
+
+/// A folder of class subfolders as the data: its classes and files, and the
+/// settings that only MNIST's files take refused.
+void TrainJob::index_folder() {
+  if (!is_image_folder(data_dir_)) {
+    if (s_.test_split > 0) {
+      throw ConfigError(name(Setting::kTestSplit) + ": " + data_dir_ +
+                        " holds MNIST's IDX files, whose test set is their own t10k files");
+    }
+    return;
+  }
+  if (!s_.labels.empty()) {
+    throw ConfigError(name(Setting::kLabels) + " picks MNIST digits; the classes of " + data_dir_ +
+                      " are its subfolders (train on some of them by moving the others away)");
+  }
+  if (s_.dataset != DatasetKind::kMnist) {
+    throw ConfigError(std::string("--dataset ") + dataset_name(s_.dataset) + ": " + data_dir_ +
+                      " is a folder of images, not of IDX files");
+  }
+  if (s_.validation_split < 0 || s_.test_split < 0 || s_.validation_split + s_.test_split >= 1) {
+    throw ConfigError(fmt::format("{} {} and {} {}: each must be at least 0 and together below 1",
+                                  name(Setting::kValidationSplit), s_.validation_split,
+                                  name(Setting::kTestSplit), s_.test_split));
+  }
+  folder_ = index_image_folder(data_dir_);
+  if (folder_->subsets && !folder_->test.empty() && s_.test_split > 0) {
+    warn(name(Setting::kTestSplit) + " is not used: " + data_dir_ + " has a test/ folder");
+  }
+  folder_split_ = split_image_folder(*folder_, s_.validation_split, s_.test_split, seed_);
+  info(fmt::format("{}: {} classes ({}{}), {} image files{}{}", data_dir_,
+                   folder_->class_names.size(),
+                   fmt::join(folder_->class_names.begin(),
+                             folder_->class_names.begin() +
+                                 std::min<size_t>(folder_->class_names.size(), 10),
+                             ", "),
+                   folder_->class_names.size() > 10 ? ", ..." : "",
+                   folder_->train.size() + folder_->validation.size() + folder_->test.size(),
+                   folder_->hidden > 0 ? fmt::format("; {} hidden files skipped", folder_->hidden)
+                                       : "",
+                   folder_->other_files > 0
+                       ? fmt::format("; {} files of other kinds skipped", folder_->other_files)
+                       : ""));
+}
+
+/// The folder's images, decoded (or from the cache) at the model's input
+/// size and colours, else as the settings or the images say.
+void TrainJob::decode_folder() {
+  ImageSpec spec;
+  spec.height = s_.image_height;
+  spec.width = s_.image_width;
+  const std::string flag_size =
+      fmt::format("{} {},{}", name(Setting::kImageSize), s_.image_height, s_.image_width);
+  if (!s_.color_mode.empty()) {
+    const auto mode = parse_color_mode(s_.color_mode);
+    if (!mode) {
+      throw ConfigError(name(Setting::kColorMode) + " '" + s_.color_mode +
+                        "': expected grayscale or rgb");
+    }
+    spec.color_mode = *mode;
+  }
+  bool color_auto = s_.color_mode.empty();
+  const auto interpolation = parse_interpolation(s_.interpolation);
+  if (!interpolation) {
+    throw ConfigError("interpolation '" + s_.interpolation + "': expected bilinear or nearest");
+  }
+  spec.interpolation = *interpolation;
+  spec.crop_to_aspect_ratio = s_.crop_to_aspect_ratio;
+  if (model_) {
+    const Shape& input = model_->spec().input_shape;
+    const std::string origin = checkpoint_ ? checkpoint_->path : s_.model_load_path;
+    if (input.size() == 3 && (input[2] == 1 || input[2] == 3)) {
+      if (s_.image_height > 0 && (s_.image_height != input[0] || s_.image_width != input[1])) {
+        throw ConfigError(fmt::format("{}: the model's input is {}; {} makes images of another "
+                                      "size: leave it out, and the images are resized to the "
+                                      "model's",
+                                      origin, shape_text(input), flag_size));
+      }
+      const ColorMode model_mode = input[2] == 3 ? ColorMode::kRgb : ColorMode::kGrayscale;
+      if (!color_auto && spec.color_mode != model_mode) {
+        throw ConfigError(fmt::format("{}: the model's input is {}; {} {} gives {} channel(s): "
+                                      "leave it out",
+                                      origin, shape_text(input), name(Setting::kColorMode),
+                                      s_.color_mode, channels_of(spec.color_mode)));
+      }
+      spec.height = input[0];
+      spec.width = input[1];
+      spec.color_mode = model_mode;
+      color_auto = false;
+    } else if (input.size() != 1 || s_.image_height == 0 || color_auto) {
+      throw ConfigError(fmt::format("{}: the model's input is {}, which is not an image of 1 or "
+                                    "3 channels; a model of flat input takes images when {} "
+                                    "and {} say how they are read",
+                                    origin, shape_text(input), name(Setting::kImageSize),
+                                    name(Setting::kColorMode)));
+    }
+  }
+  // Every file of the folder, in the index's order: the cache does not
+  // depend on the seed or the split.
+  std::vector<ImageFile> files = folder_->train;
+  files.insert(files.end(), folder_->validation.begin(), folder_->validation.end());
+  files.insert(files.end(), folder_->test.begin(), folder_->test.end());
+  DecodeOptions options;
+  options.cache_dir = s_.cache_dir;
+  options.threads = s_.threads;
+  options.on_progress = [this](const DecodeProgress& p) { observer_.on_decode(p); };
+  decoded_ = decode_image_files(data_dir_, files, spec, color_auto, options);
+  const ImageSpec& got = decoded_->spec;
+  info(fmt::format("images: {}x{} {}{}, {} in {:.1f} s{}", got.height, got.width,
+                   color_mode_name(got.color_mode),
+                   got.crop_to_aspect_ratio ? " (cropped to the aspect ratio)" : "",
+                   decoded_->from_cache ? "read from the cache " + decoded_->cache_path
+                                        : fmt::format("{} decoded", files.size()),
+                   decoded_->seconds,
+                   decoded_->from_cache || decoded_->cache_path.empty()
+                       ? ""
+                       : "; cached in " + decoded_->cache_path));
+  if (!decoded_->cache_problem.empty()) {
+    warn(decoded_->cache_problem);
+  }
+  if (!decoded_->bad.empty()) {
+    const std::string list = fmt::format("{}: {} of its {} cannot be used:{}", data_dir_,
+                                         decoded_->bad.size(), file_count_text(files.size()),
+                                         bad_images_text(decoded_->bad));
+    if (!s_.skip_bad_images) {
+      throw DataError(list, Remedy::kSkipBadImages);
+    }
+    warn(list + "\n(skipped: they are listed in history.json)");
+  }
+}
+
+/// The folder's subsets as datasets (views of the decoded images), its
+/// bad images left out, and their record for history.json.
+void TrainJob::load_folder_data() {
+  std::unordered_map<std::string, int64_t> row_of;
+  {
+    int64_t row = 0;
+    for (const auto* list : {&folder_->train, &folder_->validation, &folder_->test}) {
+      for (const auto& f : *list) {
+        row_of.emplace(f.path, row++);
+      }
+    }
+  }
+  ordered_json files = ordered_json::object();
+  const auto take = [&](const std::vector<ImageFile>& list, int64_t limit, const char* what) {
+    std::vector<int64_t> rows;
+    std::vector<int64_t> labels;
+    ordered_json names = ordered_json::array();
+    for (const auto& f : list) {
+      if (limit > 0 && static_cast<int64_t>(rows.size()) == limit) {
+        break;
+      }
+      const int64_t row = row_of.at(f.path);
+      if (decoded_->ok[static_cast<size_t>(row)]) {
+        rows.push_back(row);
+        labels.push_back(f.label);
+        names.push_back(f.path);
+      }
+    }
+    files[what] = std::move(names);
+    return folder_dataset(*decoded_, rows, labels);
+  };
+  split_.train = take(folder_split_.train, s_.train_limit, "train");
+  split_.validation = take(folder_split_.validation, 0, "validation");
+  data_.train = split_.train;
+  data_.test = take(folder_split_.test, s_.test_limit, "test");
+  if (split_.train.size() == 0) {
+    throw DataError(data_dir_ + ": no training images are left (" +
+                    file_count_text(folder_split_.train.size()) + ", none usable)");
+  }
+  ordered_json bad = ordered_json::array();
+  for (const auto& b : decoded_->bad) {
+    bad.push_back({{"path", b.path}, {"reason", b.reason}});
+  }
+  const ImageSpec& spec = decoded_->spec;
+  data_record_ = {{"folder", data_dir_},
+                  {"class_names", folder_->class_names},
+                  {"image_size", {spec.height, spec.width}},
+                  {"color_mode", color_mode_name(spec.color_mode)},
+                  {"split", folder_->subsets ? "folders" : "shuffled with the seed, as Keras"},
+                  {"files", files},
+                  {"bad_images", bad}};
+  try {
+    check_input(model_, split_.train.images);
+  } catch (const ConfigError& e) {
+    throw ConfigError(origin_ + ": " + e.what());
+  }
+  info(fmt::format("data: {} training, {} validation, {} test images from {}", split_.train.size(),
+                   split_.validation.size(), data_.test.size(), data_dir_));
+  if (s_.batch_size > split_.train.size()) {
+    warn(fmt::format("{} {} is more than the {} training images: each epoch is one step of all "
+                     "of them",
+                     name(Setting::kBatchSize), s_.batch_size, split_.train.size()));
+  }
 }
 
 /// The start model (the checkpoint's, a saved one, or mnist-node's), the
@@ -241,16 +452,38 @@ void TrainJob::check_before_data() {
 /// be saved in, checked now rather than after the training.
 void TrainJob::prepare_model() {
   const LabelSet given_labels = s_.labels.empty() ? LabelSet() : parse_labels(s_.labels);
-  model_ = checkpoint_ ? checkpoint_->model
-           : !s_.model_load_path.empty()
-               ? load_tfjs(s_.model_load_path)
-               : Model(mnist_node_spec(
-                     s_.dropout, given_labels.empty() ? kNumClasses
-                                                      : static_cast<int64_t>(given_labels.size())));
+  if (folder_) {
+    // The model's input decides how the images are decoded; without one,
+    // mnist-node's model is made for the images and the folder's classes.
+    model_ = checkpoint_                   ? checkpoint_->model
+             : !s_.model_load_path.empty() ? load_tfjs(s_.model_load_path)
+                                           : Model(nullptr);
+    decode_folder();
+    if (!model_) {
+      const ImageSpec& spec = decoded_->spec;
+      ModelSpec made = mnist_node_spec(s_.dropout,
+                                       static_cast<int64_t>(folder_->class_names.size()));
+      made.input_shape = {spec.height, spec.width, channels_of(spec.color_mode)};
+      model_ = Model(std::move(made));
+    }
+  } else {
+    model_ = checkpoint_ ? checkpoint_->model
+             : !s_.model_load_path.empty()
+                 ? load_tfjs(s_.model_load_path)
+                 : Model(mnist_node_spec(s_.dropout, given_labels.empty()
+                                                         ? kNumClasses
+                                                         : static_cast<int64_t>(given_labels.size())));
+  }
   // The classes it learns: the labels asked for, else the ones the model knows.
   const int64_t outputs = model_outputs(model_);
   const LabelSet model_labels = labels_of(model_->spec().metadata, outputs);
   labels_ = given_labels.empty() ? model_labels : given_labels;
+  if (folder_) {
+    labels_.resize(folder_->class_names.size());
+    for (size_t c = 0; c < labels_.size(); ++c) {
+      labels_[c] = static_cast<int64_t>(c);
+    }
+  }
   const auto classes = static_cast<int64_t>(labels_.size());
   origin_ = checkpoint_ ? checkpoint_->path : s_.model_load_path;
   const std::string new_head = "; add " + name(Setting::kReplaceHead) +
@@ -261,6 +494,18 @@ void TrainJob::prepare_model() {
     model_ = replace_head(model_, classes);
     info(fmt::format("new head: {} has {} units, for labels {}", last_layer_name(model_), classes,
                      labels_text(labels_)));
+  } else if (folder_ && outputs != classes) {
+    throw ConfigError(origin_ + ": the model's output is " + output_shape_text(model_) + ", and " +
+                      data_dir_ + " has " + std::to_string(classes) + " classes" + new_head);
+  } else if (folder_) {
+    // The same number of classes: they must be the same ones.
+    const auto model_names = class_names_of(model_->spec().metadata, outputs);
+    if (!checkpoint_ && model_names != folder_->class_names) {
+      throw ConfigError(origin_ + ": the model's classes are " +
+                        fmt::format("{}", fmt::join(model_names, ", ")) + "; " + data_dir_ +
+                        "'s are " + fmt::format("{}", fmt::join(folder_->class_names, ", ")) +
+                        new_head);
+    }
   } else if (outputs < 2 || outputs > kNumClasses) {
     throw ConfigError(origin_ + ": the model's output is " + output_shape_text(model_) +
                       "; mnist-train trains classifiers of 2 to 10 outputs, one per label" +
@@ -271,7 +516,9 @@ void TrainJob::prepare_model() {
                       " needs " + std::to_string(classes) + new_head);
   }
   if (!checkpoint_) {  // the data it is trained on now
-    model_->set_metadata(with_labels(model_->spec().metadata, s_.dataset, labels_));
+    model_->set_metadata(folder_ ? folder_metadata(model_->spec().metadata,
+                                                   folder_->class_names, decoded_->spec)
+                                 : with_labels(model_->spec().metadata, s_.dataset, labels_));
   }
   if (const std::string problem = training_problem(model_); !problem.empty()) {
     throw ConfigError(s_.model_load_path + ": " + problem);
@@ -306,13 +553,17 @@ void TrainJob::prepare_run() {
   run_ = s_;
   run_.seed = seed_;
   run_.threads = threads;
-  run_.data_dir = data_dir_for(s_, observer_);
+  run_.data_dir = data_dir_;
   observer_.log(Level::kDebug, "settings: " + legacy_settings_json(run_).dump());
 }
 
 /// The data, its labels' records only, checked against the model, and its
 /// validation split.
 void TrainJob::load_data() {
+  if (folder_) {
+    load_folder_data();
+    return;
+  }
   const std::string& data_dir = run_.data_dir;
   const MnistData all_data = load_mnist(data_dir, s_.train_limit, s_.test_limit);
   // Those labels' records only, relabelled; the validation split is taken
@@ -545,8 +796,14 @@ void TrainJob::finish(TrainJobResult& result) {
                      epoch_callbacks_.save_best_epoch(), monitor_name(s_.callbacks.monitor),
                      epoch_callbacks_.save_best_value()));
   }
-  result.test = evaluate(model_, data_.test, kEvalBatchSize, cfg_.precision);
-  observer_.on_evaluation(result.test);
+  if (folder_ && data_.test.size() == 0) {
+    info("no test images (" + data_dir_ + " has no test/ folder, and " +
+         name(Setting::kTestSplit) + " is 0): no test evaluation");
+    result.test = evaluate(model_, data_.test, kEvalBatchSize, cfg_.precision);
+  } else {
+    result.test = evaluate(model_, data_.test, kEvalBatchSize, cfg_.precision);
+    observer_.on_evaluation(result.test);
+  }
   if (!s_.model_save_path.empty()) {
     save_final_model(restored, best_saved, result.test);
   }
@@ -571,7 +828,7 @@ void TrainJob::save_final_model(bool restored, bool best_saved, const EvalResult
   const auto total = std::chrono::steady_clock::now() - job_start_;
   save_history(s_.model_save_path,
                {legacy_settings_json(run_), describe_device(device_), state_.history, test,
-                std::chrono::duration<double>(total).count(), record});
+                std::chrono::duration<double>(total).count(), record, data_record_});
   info(fmt::format("saved {}/model.json, weights.bin and history.json{}", s_.model_save_path,
                    best_saved ? " (the model of epoch " +
                                     std::to_string(epoch_callbacks_.save_best_epoch()) + ")"

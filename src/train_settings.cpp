@@ -41,7 +41,13 @@ constexpr const char* kResumeKeys[] = {"batch_size",
                                        "reduce_lr_patience",
                                        "reduce_lr_factor",
                                        "reduce_lr_min_delta",
-                                       "min_learning_rate"};
+                                       "min_learning_rate",
+                                       "image_height",
+                                       "image_width",
+                                       "color_mode",
+                                       "interpolation",
+                                       "crop_to_aspect_ratio",
+                                       "test_split"};
 
 /// Reads a JSON object's fields into settings, with FormatErrors naming
 /// `origin` and the key.
@@ -212,7 +218,15 @@ ordered_json to_json(const TrainSettings& s) {
             {"min_learning_rate", c.min_learning_rate}}},
           {"csv_log", s.csv_log},
           {"weight_storage", storage_name(s.save_format.storage)},
-          {"weight_shard_size", s.save_format.shard_bytes}};
+          {"weight_shard_size", s.save_format.shard_bytes},
+          {"image_height", s.image_height},
+          {"image_width", s.image_width},
+          {"color_mode", s.color_mode},
+          {"interpolation", s.interpolation},
+          {"crop_to_aspect_ratio", s.crop_to_aspect_ratio},
+          {"test_split", s.test_split},
+          {"cache_dir", s.cache_dir},
+          {"skip_bad_images", s.skip_bad_images}};
 }
 
 TrainSettings settings_from_json(const ordered_json& json, const std::string& origin) {
@@ -262,6 +276,14 @@ TrainSettings settings_from_json(const ordered_json& json, const std::string& or
   r.text("csv_log", s.csv_log);
   r.named("weight_storage", s.save_format.storage, parse_storage);
   r.number("weight_shard_size", s.save_format.shard_bytes);
+  r.number("image_height", s.image_height);
+  r.number("image_width", s.image_width);
+  r.text("color_mode", s.color_mode);
+  r.text("interpolation", s.interpolation);
+  r.boolean("crop_to_aspect_ratio", s.crop_to_aspect_ratio);
+  r.number("test_split", s.test_split);
+  r.text("cache_dir", s.cache_dir);
+  r.boolean("skip_bad_images", s.skip_bad_images);
   return s;
 }
 
@@ -303,7 +325,15 @@ ordered_json legacy_settings_json(const TrainSettings& s) {
           {"min_learning_rate", c.min_learning_rate},
           {"csv_log", s.csv_log},
           {"quantize", storage == WeightStorage::kFloat32 ? "" : storage_name(storage)},
-          {"weight_shard_size", s.save_format.shard_bytes}};
+          {"weight_shard_size", s.save_format.shard_bytes},
+          {"image_height", s.image_height},
+          {"image_width", s.image_width},
+          {"color_mode", s.color_mode},
+          {"interpolation", s.interpolation},
+          {"crop_to_aspect_ratio", s.crop_to_aspect_ratio},
+          {"test_split", s.test_split},
+          {"cache_dir", s.cache_dir},
+          {"skip_bad_images", s.skip_bad_images}};
 }
 
 TrainSettings settings_from_legacy_json(const ordered_json& json, const std::string& origin) {
@@ -346,6 +376,14 @@ TrainSettings settings_from_legacy_json(const ordered_json& json, const std::str
   r.text("csv_log", s.csv_log);
   r.named("quantize", s.save_format.storage, parse_legacy_quantize);
   r.number("weight_shard_size", s.save_format.shard_bytes);
+  r.number("image_height", s.image_height);
+  r.number("image_width", s.image_width);
+  r.text("color_mode", s.color_mode);
+  r.text("interpolation", s.interpolation);
+  r.boolean("crop_to_aspect_ratio", s.crop_to_aspect_ratio);
+  r.number("test_split", s.test_split);
+  r.text("cache_dir", s.cache_dir);
+  r.boolean("skip_bad_images", s.skip_bad_images);
   return s;
 }
 
@@ -400,6 +438,14 @@ std::string setting_field(Setting setting) {
       return "cuda_graphs off";
     case Setting::kNoOnednn:
       return "onednn off";
+    case Setting::kImageSize:
+      return "image_height, image_width";
+    case Setting::kColorMode:
+      return "color_mode";
+    case Setting::kTestSplit:
+      return "test_split";
+    case Setting::kValidationSplit:
+      return "validation_split";
   }
   return "?";
 }

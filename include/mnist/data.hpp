@@ -17,11 +17,25 @@ constexpr const char* kTrainLabelsFile = "train-labels-idx1-ubyte";
 constexpr const char* kTestImagesFile = "t10k-images-idx3-ubyte";
 constexpr const char* kTestLabelsFile = "t10k-labels-idx1-ubyte";
 
-/// Images and their labels, row i of one belonging to row i of the other.
+/// Images and their labels, record i being labels[i] and the image of row i
+/// of `images`, or of row rows[i] when `rows` is defined (a view of a
+/// folder dataset's decoded images: image_folder.hpp).
 struct Dataset {
-  at::Tensor images;  ///< [N,1,28,28] float32 in [0,1]
-  at::Tensor labels;  ///< [N] int64 in 0..9
+  at::Tensor images;  ///< [N,C,H,W]: float32 in [0,1] (MNIST: [N,1,28,28]), or uint8 0..255
+  at::Tensor labels;  ///< [N] int64: 0..9 for MNIST, a class index for folders
+  at::Tensor rows = {};  ///< undefined, or [N] int64 rows of `images`
   int64_t size() const;
+  /// The images of records `idx` (int64, on the data's device) as float32
+  /// in [0,1] (uint8 images divided by 255, as MNIST's IDX bytes are).
+  at::Tensor gather(const at::Tensor& idx) const;
+  /// The images of records start .. start+len-1, as gather().
+  at::Tensor slice(int64_t start, int64_t len) const;
+  /// The images' [C,H,W] (what check_input compares with a model's input).
+  std::vector<int64_t> image_shape() const;
+  /// The same records on `device`.
+  Dataset to(const c10::Device& device) const;
+  /// Records start .. start+len-1 (views).
+  Dataset narrow(int64_t start, int64_t len) const;
 };
 
 struct MnistData {

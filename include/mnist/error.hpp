@@ -20,6 +20,8 @@ enum class Remedy {
   kOtherModelFolder,       ///< save the model into another folder
   kOtherCheckpointFolder,  ///< write checkpoints into another folder
   kSameSettings,           ///< resume a checkpoint with the settings it was made with
+  kImageSize,              ///< give the size to resize a folder's images to
+  kSkipBadImages,          ///< train without the images that cannot be read
 };
 
 /// Base of every error the core library throws on purpose.

@@ -31,6 +31,9 @@ struct RunRecord {
   double total_seconds = 0.0;  ///< the whole job, start-up to saving
   /// What the Keras-style callbacks did (best epoch, early stop), or null.
   nlohmann::ordered_json callbacks;
+  /// A folder dataset's record (classes, which files went where, bad
+  /// images), or null.
+  nlohmann::ordered_json data = {};
 };
 
 /// The history.json document: generatedBy, settings, device, epochs, test

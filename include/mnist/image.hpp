@@ -51,3 +51,37 @@ at::Tensor mnist_style(const at::Tensor& ink, const std::string& origin);
 at::Tensor load_digit_image(const std::string& path, bool dark_ink);
 
 }  // namespace mnist
+
+// ---- TEMPORARY: the contract of the image decoder for datasets (the img branch
+// replaces this block and src/image_dataset_tmp.cpp) ----
+#include <optional>
+#include <vector>
+namespace mnist {
+enum class ColorMode { kGrayscale, kRgb };
+const char* color_mode_name(ColorMode mode);
+std::optional<ColorMode> parse_color_mode(const std::string& text);
+int channels_of(ColorMode mode);
+enum class Interpolation { kBilinear, kNearest };
+const char* interpolation_name(Interpolation interpolation);
+std::optional<Interpolation> parse_interpolation(const std::string& text);
+struct ImageHeader {
+  std::string format;
+  int64_t height = 0;
+  int64_t width = 0;
+  int channels = 0;
+};
+ImageHeader read_image_header(const uint8_t* data, size_t size, const std::string& origin);
+struct ImageSpec {
+  int64_t height = 0;
+  int64_t width = 0;
+  ColorMode color_mode = ColorMode::kRgb;
+  Interpolation interpolation = Interpolation::kBilinear;
+  bool crop_to_aspect_ratio = false;
+};
+void decode_for_dataset(const uint8_t* data,
+                        size_t size,
+                        const std::string& origin,
+                        const ImageSpec& spec,
+                        uint8_t* out);
+std::vector<uint8_t> read_image_file(const std::string& path);
+}  // namespace mnist

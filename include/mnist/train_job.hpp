@@ -18,6 +18,7 @@
 #include "mnist/data.hpp"
 #include "mnist/device.hpp"
 #include "mnist/evaluate.hpp"
+#include "mnist/image_folder.hpp"
 #include "mnist/optimizer.hpp"
 #include "mnist/tfjs_io.hpp"
 #include "mnist/train.hpp"
@@ -54,6 +55,16 @@ struct TrainSettings {
   CallbackConfig callbacks;
   std::string csv_log;     ///< empty: none
   SaveFormat save_format;  ///< of the saved model (not of checkpoints)
+  // A folder of images (image_folder.hpp) as the data: how its images are
+  // read, as Keras's image_dataset_from_directory's arguments say.
+  int64_t image_height = 0;  ///< 0: the model's input size, else the images' own
+  int64_t image_width = 0;
+  std::string color_mode;  ///< "grayscale", "rgb"; "": the model's, else the images'
+  std::string interpolation = "bilinear";
+  bool crop_to_aspect_ratio = false;
+  double test_split = 0;  ///< of a folder without test/: cut before the validation part
+  std::string cache_dir;  ///< "": default_cache_dir()
+  bool skip_bad_images = false;  ///< train without images that cannot be read
 };
 
 /// The settings' JSON form, which checkpoints store: every field by its
@@ -102,6 +113,10 @@ enum class Setting {
   kDataDir,
   kNoCudaGraphs,  ///< cuda_graphs off
   kNoOnednn,      ///< onednn off
+  kImageSize,     ///< image_height, image_width
+  kColorMode,
+  kTestSplit,
+  kValidationSplit,
 };
 /// The setting's TrainSettings field ("batch_size", "cuda_graphs off").
 std::string setting_field(Setting setting);
@@ -126,6 +141,8 @@ class TrainJobObserver {
   /// Called once, just before training starts: a flag that, once true,
   /// stops training after the current batch (null, the default: none).
   virtual const std::atomic<bool>* stop_flag();
+  /// While a folder's images are decoded (not when its cache is opened).
+  virtual void on_decode(const DecodeProgress& progress);
   virtual void on_batch(const BatchProgress& progress);
   virtual void on_epoch(const EpochStats& stats);
   /// Before the job reports an interruption or throws out of training (a

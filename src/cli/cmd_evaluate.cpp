@@ -14,6 +14,7 @@
 #include "mnist/device.hpp"
 #include "mnist/evaluate.hpp"
 #include "mnist/idx.hpp"
+#include "mnist/image_folder.hpp"
 #include "mnist/tfjs_io.hpp"
 
 namespace mnist::cli {
@@ -25,7 +26,10 @@ CLI::App* add_evaluate_command(CLI::App& app, EvaluateOptions& o) {
   cmd->add_option("--data-dir", o.data_dir,
                   "Folder with the test IDX files (default: the folder of the dataset the model "
                   "was trained on: $MNIST_DATA_DIR, else data/mnist, for MNIST; "
-                  "/usr/share/datasets/fashion-mnist for Fashion-MNIST)");
+                  "/usr/share/datasets/fashion-mnist for Fashion-MNIST); or a folder of images, "
+                  "one subfolder per class (its test/ subfolder when it has one, else all)");
+  cmd->add_option("--cache-dir", o.cache_dir,
+                  "Where a folder's decoded images are cached (default: as train's)");
   cmd->add_option("--test-limit", o.test_limit, "Use only the first N test records (0: all)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
@@ -47,12 +51,37 @@ int run_evaluate(const EvaluateOptions& o) {
   // A model of some digits only (--labels) is tested on those; each row of
   // the text says the digit, not its output's index.
   const OutputNames names = output_names(metadata, classes);
+  const std::optional<ImageSpec> spec = model_image_spec(model, o.model);
+  if (spec && o.data_dir.empty()) {
+    throw ConfigError(o.model +
+                      ": a model of your own images: give --data-dir, the folder of images to "
+                      "test it on (its test/ subfolder, else all its images)");
+  }
   const std::string data_dir = o.data_dir.empty() ? default_data_dir(dataset) : o.data_dir;
-  const Dataset all = load_pair(data_dir, kTestImagesFile, kTestLabelsFile, o.test_limit);
-  const Dataset test = select_labels(all, labels);
-  if (test.size() == 0) {
-    throw DataError(data_dir + ": none of the " + std::to_string(all.size()) +
-                    " test images has one of the model's labels (" + labels_text(labels) + ")");
+  Dataset test;
+  if (is_image_folder(data_dir)) {
+    if (!spec) {
+      throw ConfigError(o.model + ": the model takes MNIST's 28x28 digits; " + data_dir +
+                        " is a folder of images (give the folder of the images it was trained on)");
+    }
+    std::vector<BadImage> bad;
+    DecodeOptions options;
+    options.cache_dir = o.cache_dir;
+    test = folder_test_set(data_dir, names.names, *spec, o.test_limit, options, bad);
+    if (!bad.empty()) {
+      spdlog::warn("{}: {} images cannot be read and are not counted:{}", data_dir, bad.size(),
+                   bad_images_text(bad));
+    }
+    if (test.size() == 0) {
+      throw DataError(data_dir + ": none of its images can be read");
+    }
+  } else {
+    const Dataset all = load_pair(data_dir, kTestImagesFile, kTestLabelsFile, o.test_limit);
+    test = select_labels(all, labels);
+    if (test.size() == 0) {
+      throw DataError(data_dir + ": none of the " + std::to_string(all.size()) +
+                      " test images has one of the model's labels (" + labels_text(labels) + ")");
+    }
   }
   model->to(device);
   const Precision precision = resolve_precision(o.precision, device);
@@ -67,10 +96,10 @@ int run_evaluate(const EvaluateOptions& o) {
     doc["loss"] = r.loss;
     doc["accuracy"] = r.accuracy;
     if (names.named) {
-      doc["dataset"] = dataset_name(dataset);
+      doc["dataset"] = spec ? "folder" : dataset_name(dataset);
       doc["class_names"] = names.names;
     }
-    if (labels != all_labels()) {
+    if (!spec && labels != all_labels()) {
       doc["labels"] = labels;
     }
     std::vector<double> acc(per_class.data_ptr<double>(), per_class.data_ptr<double>() + classes);
@@ -87,7 +116,7 @@ int run_evaluate(const EvaluateOptions& o) {
   }
   print_evaluation(r);
   std::string out = "\nPer-class accuracy (test images";
-  out += labels == all_labels() ? "" : " of " + labels_text(labels);
+  out += spec || labels == all_labels() ? "" : " of " + labels_text(labels);
   out += "):\n";
   for (int64_t c = 0; c < classes; ++c) {
     out += fmt::format("  {}: {:.4f} ({} images)\n", names.with_name(c),

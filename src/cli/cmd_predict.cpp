@@ -1,6 +1,9 @@
 // `mnist-train predict`: the class and ten probabilities for each image
 // (PNG/PGM, prepared like MNIST) or for a record of an IDX file.
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -16,6 +19,7 @@
 #include "mnist/evaluate.hpp"
 #include "mnist/idx.hpp"
 #include "mnist/image.hpp"
+#include "mnist/image_folder.hpp"
 #include "mnist/tfjs_io.hpp"
 
 namespace mnist::cli {
@@ -27,8 +31,9 @@ CLI::App* add_predict_command(CLI::App& app, PredictOptions& o) {
                          "scaled and centred like MNIST) or a record of an IDX file");
   cmd->add_option("--model", o.model, "Folder holding model.json and its weight files")->required();
   cmd->add_option("images", o.images,
-                  "PNG or PGM files (light ink on a dark background, as "
-                  "MNIST; see --invert)");
+                  "PNG, JPEG or PGM files, or folders of them (for MNIST's models: light ink on "
+                  "a dark background, as MNIST; see --invert; for a model trained on a folder "
+                  "of images: read as its training read them, at its size and colours)");
   cmd->add_flag("--invert", o.invert, "The images show dark ink on a light background");
   cmd->add_option("--idx", o.idx, "An IDX images file (e.g. t10k-images-idx3-ubyte) ...");
   cmd->add_option("--index", o.index, "... and the record to classify (0-based)")
@@ -38,20 +43,79 @@ CLI::App* add_predict_command(CLI::App& app, PredictOptions& o) {
   return cmd;
 }
 
+namespace {
+
+/// The files given, a folder standing for its image files (a folder of
+/// class folders: all of theirs, in the index's order; else its own
+/// .png/.jpg/.jpeg files, sorted).
+std::vector<std::string> image_files(const std::vector<std::string>& given) {
+  std::vector<std::string> out;
+  for (const auto& path : given) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(path, ec)) {
+      out.push_back(path);
+    } else if (is_image_folder(path)) {
+      const FolderIndex index = index_image_folder(path);
+      for (const auto* list : {&index.train, &index.validation, &index.test}) {
+        for (const auto& f : *list) {
+          out.push_back((std::filesystem::path(path) / f.path).string());
+        }
+      }
+    } else {
+      std::vector<std::string> files;
+      for (const auto& e : std::filesystem::directory_iterator(path, ec)) {
+        std::string name = e.path().filename().string();
+        std::transform(name.begin(), name.end(), name.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        const auto ends = [&name](const std::string& t) {
+          return name.size() > t.size() && name.compare(name.size() - t.size(), t.size(), t) == 0;
+        };
+        if (name[0] != '.' && (ends(".png") || ends(".jpg") || ends(".jpeg") || ends(".pgm"))) {
+          files.push_back(e.path().string());
+        }
+      }
+      if (ec) {
+        throw DataError(path + ": cannot read the folder: " + ec.message());
+      }
+      if (files.empty()) {
+        throw DataError(path + ": the folder holds no .png, .jpg or .jpeg files");
+      }
+      std::sort(files.begin(), files.end());
+      out.insert(out.end(), files.begin(), files.end());
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 int run_predict(const PredictOptions& o) {
   if (o.images.empty() == o.idx.empty()) {
     throw ConfigError("predict: give image files or --idx FILE --index N (one of the two)");
   }
   configure_cpu_threads(0);
-  // Images first: a file that cannot be read (a decompression bomb, a JPEG)
-  // is refused before any time goes into the model.
-  std::vector<std::pair<std::string, at::Tensor>> inputs;  // name, [1,1,28,28]
-  for (const auto& path : o.images) {
-    inputs.emplace_back(path, load_digit_image(path, o.invert));
-  }
   Model model = load_tfjs(o.model);
   const LabelSet labels = require_classifier(model, o.model);
   const auto classes = static_cast<int64_t>(labels.size());
+  // A model of a folder's images reads each file as its training did; one
+  // of MNIST's digits prepares it as MNIST's were.
+  const std::optional<ImageSpec> spec = model_image_spec(model, o.model);
+  if (spec && !o.idx.empty()) {
+    throw ConfigError("--idx: " + o.model + " is a model of " + shape_text(model->spec().input_shape) +
+                      " images, not of MNIST's IDX records");
+  }
+  std::vector<std::pair<std::string, at::Tensor>> inputs;  // name, [1,C,H,W]
+  for (const auto& path : image_files(o.images)) {
+    if (spec) {
+      const std::vector<uint8_t> bytes = read_image_file(path);
+      at::Tensor hwc = at::empty({1, spec->height, spec->width, channels_of(spec->color_mode)},
+                                 at::kByte);
+      decode_for_dataset(bytes.data(), bytes.size(), path, *spec, hwc.data_ptr<uint8_t>());
+      inputs.emplace_back(path, hwc.permute({0, 3, 1, 2}).to(at::kFloat).div_(255.0));
+    } else {
+      inputs.emplace_back(path, load_digit_image(path, o.invert));
+    }
+  }
 
   if (!o.idx.empty()) {
     const at::Tensor images = read_idx_images(o.idx);

@@ -12,6 +12,7 @@
 #include "cli/progress.hpp"
 #include "cli/shared.hpp"
 #include "cli/stop_signal.hpp"
+#include "mnist/image.hpp"
 #include "mnist/train_job.hpp"
 
 namespace mnist::cli {
@@ -42,7 +43,41 @@ CLI::App* add_train_options(CLI::App& app, TrainOptions& o) {
       "them as one captured CUDA graph");
   app.add_option("--data-dir", o.data_dir,
                  "Folder with the four MNIST IDX files, raw or .gz (default: "
-                 "$MNIST_DATA_DIR, else data/mnist in the source tree)");
+                 "$MNIST_DATA_DIR, else data/mnist in the source tree); or a folder of your "
+                 "images, one subfolder per class (DIR/<class>/*.png|jpg|jpeg, as Keras's "
+                 "image_dataset_from_directory), optionally in train/, validation/ (or val/) and "
+                 "test/ subfolders");
+  app.add_option("--image-size", o.image_size,
+                 "Folder datasets: resize the images to H,W (default: the model's input size, "
+                 "else the images' own, which must then be one size)")
+      ->delimiter(',')
+      ->expected(2)
+      ->type_name("H,W")
+      ->check(CLI::Range(int64_t{1}, kMaxImageSide));
+  app.add_option("--color-mode", o.color_mode,
+                 "Folder datasets: grayscale or rgb, as Keras's color_mode (default: the "
+                 "model's, else grayscale when every image is grayscale, else rgb)")
+      ->check(CLI::IsMember({"grayscale", "rgb"}));
+  app.add_option("--interpolation", o.interpolation,
+                 "Folder datasets: how images are resized, as Keras's tf.image.resize does it: "
+                 "bilinear or nearest")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"bilinear", "nearest"}));
+  app.add_flag("--crop-to-aspect-ratio", o.crop_to_aspect_ratio,
+               "Folder datasets: crop each image's centre to the --image-size aspect ratio "
+               "before resizing, instead of stretching it (Keras's crop_to_aspect_ratio)");
+  app.add_option("--test-split", o.test_split,
+                 "A folder dataset without a test/ subfolder: the fraction of its shuffled "
+                 "files kept for the test evaluation (cut just before the validation part; "
+                 "default 0: no test evaluation)")
+      ->check(fraction_below_one());
+  app.add_option("--cache-dir", o.cache_dir,
+                 "Folder datasets: where the decoded images are cached, so that the next run "
+                 "starts at once (default: $XDG_CACHE_HOME/mnist-train/images, else "
+                 "~/.cache/mnist-train/images)");
+  app.add_flag("--skip-bad-images", o.skip_bad_images,
+               "Folder datasets: train without the images that cannot be read (listed in the "
+               "log and in history.json) instead of stopping");
   app.add_option("--model-load-path,--model_load_path", o.model_load_path,
                  "Start from this saved model (ours or one TF.js saved): its "
                  "architecture and weights; train --epochs more");
@@ -175,7 +210,8 @@ class Console : public TrainJobObserver {
         // in Setting's order
         "--batch-size",      "--threads",        "--labels",    "--replace-head",
         "--fresh-optimizer", "--checkpoint-dir", "--optimizer", "--precision",
-        "--data-dir",        "--no-cuda-graphs", "--no-onednn"};
+        "--data-dir",        "--no-cuda-graphs", "--no-onednn",  "--image-size",
+        "--color-mode",      "--test-split",     "--validation-split"};
     return kFlags[static_cast<size_t>(setting)];
   }
 
@@ -189,6 +225,7 @@ class Console : public TrainJobObserver {
   }
 
   const std::atomic<bool>* stop_flag() override { return &stop_on_signal_.emplace().flag(); }
+  void on_decode(const DecodeProgress& p) override { printer_.on_decode(p); }
   void on_batch(const BatchProgress& p) override { printer_.on_batch(p); }
   void on_epoch(const EpochStats& s) override {
     printer_.on_epoch(s, o_.epochs, o_.reduce_lr_patience > 0);

@@ -131,6 +131,16 @@ TrainSettings train_settings(const TrainOptions& o) {
   s.save_format.storage =
       o.quantize.empty() ? WeightStorage::kFloat32 : parse_storage(o.quantize).value();
   s.save_format.shard_bytes = o.weight_shard_size;
+  if (o.image_size.size() == 2) {
+    s.image_height = o.image_size[0];
+    s.image_width = o.image_size[1];
+  }
+  s.color_mode = o.color_mode;
+  s.interpolation = o.interpolation;
+  s.crop_to_aspect_ratio = o.crop_to_aspect_ratio;
+  s.test_split = o.test_split;
+  s.cache_dir = o.cache_dir;
+  s.skip_bad_images = o.skip_bad_images;
   return s;
 }
 
@@ -190,6 +200,15 @@ std::string resume_command(const std::string& program, const TrainOptions& o) {
   if (!o.csv_log.empty()) add("--csv-log", o.csv_log);
   if (!o.quantize.empty()) add("--quantize", o.quantize);
   if (o.weight_shard_size > 0) add("--weight-shard-size", std::to_string(o.weight_shard_size));
+  if (o.image_size.size() == 2) {
+    add("--image-size", std::to_string(o.image_size[0]) + "," + std::to_string(o.image_size[1]));
+  }
+  if (!o.color_mode.empty()) add("--color-mode", o.color_mode);
+  if (o.interpolation != d.interpolation) add("--interpolation", o.interpolation);
+  if (o.crop_to_aspect_ratio) add("--crop-to-aspect-ratio");
+  if (o.test_split != d.test_split) add("--test-split", number_text(o.test_split));
+  if (!o.cache_dir.empty()) add("--cache-dir", o.cache_dir);
+  if (o.skip_bad_images) add("--skip-bad-images");
   add("--checkpoint-dir", o.checkpoint_dir);
   add("--resume");
   return command;

@@ -59,6 +59,14 @@ struct TrainOptions {
   std::string csv_log;                        ///< empty: none
   std::string quantize;            ///< saved weights: empty (float32) | uint8 | uint16 | float16
   uint64_t weight_shard_size = 0;  ///< 0: one weights.bin; else shards of at most this many bytes
+  // A folder of images as --data-dir.
+  std::vector<int64_t> image_size;  ///< {} or {H, W}
+  std::string color_mode;           ///< "", grayscale, rgb
+  std::string interpolation = "bilinear";
+  bool crop_to_aspect_ratio = false;
+  double test_split = 0;
+  std::string cache_dir;
+  bool skip_bad_images = false;
 };
 
 /// `mnist-train evaluate`: test loss/accuracy of a saved model.
@@ -66,6 +74,7 @@ struct EvaluateOptions {
   std::string model;       ///< folder with model.json (or the file itself)
   std::string data_dir;    ///< empty: the default folder of the model's dataset
   int64_t test_limit = 0;  ///< 0: all records
+  std::string cache_dir;   ///< a folder's decoded images ("": the default)
   bool json = false;       ///< one JSON object on stdout
   bool gpu = false;
   std::string precision = "fp32";

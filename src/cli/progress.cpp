@@ -40,6 +40,30 @@ void ProgressPrinter::on_batch(const BatchProgress& p) {
   std::fflush(out_);
 }
 
+void ProgressPrinter::on_decode(const DecodeProgress& p) {
+  const double rate = p.seconds > 0 ? static_cast<double>(p.done) / p.seconds : 0;
+  const double eta = rate > 0 ? static_cast<double>(p.total - p.done) / rate : 0;
+  if (!live_) {
+    if (p.seconds - last_decode_line_ >= 10 && p.done < p.total) {
+      last_decode_line_ = p.seconds;
+      spdlog::info("decoding images: {}/{}, {:.0f} images/s, ETA {}", p.done, p.total, rate,
+                   clock_text(eta));
+    }
+    return;
+  }
+  constexpr int kWidth = 30;
+  const double done = p.total > 0 ? static_cast<double>(p.done) / static_cast<double>(p.total) : 1;
+  const int filled = static_cast<int>(done * kWidth);
+  const std::string line =
+      fmt::format("\rDecoding [{}{}] {}/{} {:.0f} images/s ETA {}\033[K", std::string(filled, '='),
+                  std::string(kWidth - filled, ' '), p.done, p.total, rate, clock_text(eta));
+  std::fputs(line.c_str(), out_);
+  std::fflush(out_);
+  if (p.done == p.total) {
+    finish_line();
+  }
+}
+
 void ProgressPrinter::finish_line() {
   if (live_) {
     std::fputs("\r\033[K", out_);

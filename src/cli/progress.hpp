@@ -4,6 +4,7 @@
 
 #include <cstdio>
 
+#include "mnist/image_folder.hpp"
 #include "mnist/train.hpp"
 
 namespace mnist::cli {
@@ -13,6 +14,9 @@ class ProgressPrinter {
   /// `live`: draw a \r progress bar on `out` (only when it is a terminal).
   ProgressPrinter(std::FILE* out, bool live);
 
+  /// Decoding a folder's images: a bar with images/s and ETA on a
+  /// terminal; otherwise a line every 10 s of a long decode.
+  void on_decode(const DecodeProgress& p);
   void on_batch(const BatchProgress& p);
   void on_epoch(const EpochStats& s, int64_t epochs, bool show_learning_rate = false);
 
@@ -25,6 +29,7 @@ class ProgressPrinter {
  private:
   std::FILE* out_;
   bool live_;
+  double last_decode_line_ = 0;
 };
 
 }  // namespace mnist::cli

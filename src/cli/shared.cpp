@@ -28,6 +28,8 @@ std::string remedy_hint(Remedy remedy) {
       "; choose another --model-save-path",
       "; choose another --checkpoint-dir",
       "; resume with the same flags",
+      "; give --image-size H,W (e.g. --image-size 64,64) to resize them all to one size",
+      "; fix or remove them, or add --skip-bad-images to train without them",
   };
   return kHints[static_cast<size_t>(remedy)];
 }
@@ -104,12 +106,24 @@ bool is_between_0_and_1(double x) { return x > 0 && x < 1; }
 
 LabelSet require_classifier(const Model& model, const std::string& origin) {
   const int64_t outputs = model_outputs(model);
-  if (outputs < 2 || outputs > kNumClasses || !model->ends_in_softmax()) {
+  const nlohmann::ordered_json& metadata = model->spec().metadata;
+  // A model of a folder's classes names each of its outputs, however many.
+  const bool named = metadata.is_object() && metadata.contains("classNames") &&
+                     static_cast<int64_t>(class_names_of(metadata, outputs).size()) == outputs;
+  if (outputs < 2 || (outputs > kNumClasses && !named) || !model->ends_in_softmax()) {
     throw ConfigError(origin +
                       ": the model must end in a softmax over 2 to 10 classes (10 units for "
-                      "all MNIST digits) to classify images");
+                      "all MNIST digits), or over as many classes as its metadata names, to "
+                      "classify images");
   }
-  return labels_of(model->spec().metadata, outputs);
+  if (outputs > kNumClasses) {
+    LabelSet all(static_cast<size_t>(outputs));
+    for (int64_t c = 0; c < outputs; ++c) {
+      all[static_cast<size_t>(c)] = c;
+    }
+    return all;
+  }
+  return labels_of(metadata, outputs);
 }
 
 void add_precision_option(CLI::App& app, std::string& precision) {
