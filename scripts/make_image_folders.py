@@ -294,9 +294,10 @@ def tasks_for(root, opts, splits, chunk):
 
 
 def sweep_partials(out):
-    """Removes .<name>.partial-<pid> folders next to OUT whose run is gone."""
+    """Removes .<name>.partial-<pid> (and .old-<pid>, a replaced OUT being
+    removed) folders next to OUT whose run is gone."""
     parent, name = os.path.split(out)
-    pattern = re.compile(r"\." + re.escape(name) + r"\.partial-(\d+)$")
+    pattern = re.compile(r"\." + re.escape(name) + r"\.(?:partial|old)-(\d+)$")
     for entry in os.listdir(parent or "."):
         m = pattern.match(entry)
         if not m:
@@ -332,7 +333,8 @@ def prepare_out(out, force):
 def move_into_place(partial, out):
     """Renames the finished partial folder to OUT (replacing an empty folder
     in one rename; a non-empty one, allowed by --force, is moved aside
-    first and removed after)."""
+    first). Returns the folder moved aside, for the caller to remove, or
+    None."""
     old = None
     try:
         if os.path.isdir(out) and os.listdir(out):
@@ -342,8 +344,7 @@ def move_into_place(partial, out):
         os.rename(partial, out)
     except OSError as e:
         raise Failure(f"{out}: cannot rename {partial} to it ({e.strerror})", 4)
-    if old:
-        shutil.rmtree(old, ignore_errors=True)
+    return old
 
 
 def expected_files(root, opts, splits):
@@ -442,7 +443,7 @@ def run(a):
             for n, b in pool.imap_unordered(write_chunk, tasks_for(partial, opts, splits, chunk)):
                 written += n
                 size += b
-        move_into_place(partial, a.out)
+        old = move_into_place(partial, a.out)
     except OSError as e:
         raise Failure(f"{e.filename or partial}: cannot write ({e.strerror})", 4)
     finally:
@@ -451,6 +452,11 @@ def run(a):
     counts = ", ".join(f"{len(s[0])} {name}" for name, s in splits.items())
     print(f"wrote {written} images ({counts}) to {a.out} in {seconds:.1f} s "
           f"({written / seconds:.0f} images/s, {a.workers} workers, {size} bytes of files)")
+    if old:
+        # Not timed: on a file system mounted with discard, each unlink waits
+        # for the device (minutes for 70,000 files).
+        print(f"removing the replaced folder ({old})", flush=True)
+        shutil.rmtree(old, ignore_errors=True)
     return 0
 
 
