@@ -20,17 +20,18 @@ side (default 0 for grayscale, 2 for rgb: 32x32 as LeNet-5's MNIST), then
 resized to --size (PIL bilinear) when that differs from 28 + 2*pad.
 grayscale: the record's bytes as they are (white ink on black); a 28x28 PNG
 holds exactly the IDX bytes (--check verifies it).
-rgb: each image tinted. For record i of split s (train 0, test 1) two colours
-are drawn from numpy's default_rng([seed, s]), which draws a [count, 3] block
-for each colour over all `count` records of the file (whatever the limits):
-    ink[i] = integers(128, 256, 3)   (a light colour, each channel 128..255)
-    bg[i]  = integers(0, 64, 3)      (a dark background, each channel 0..63)
-and each pixel of gray value v (0..255) becomes, per channel c,
-    out_c = (bg_c * (255 - v) + ink_c * v + 127) // 255
-(v = 0 is the background, v = 255 full ink, rounded to nearest). The colours
+rgb: each image tinted. For split s (train 0, test 1) of `count` records in
+its file (all of them, whatever the limits):
+    rng = numpy.random.default_rng([seed, s])
+    ink = rng.integers(128, 256, size=(count, 3))  # light: each channel 128..255
+    bg = rng.integers(0, 64, size=(count, 3))      # dark: each channel 0..63
+record i takes row i of each, and each pixel of gray value v (0..255)
+becomes, per channel c,
+    out_c = (bg[i, c] * (255 - v) + ink[i, c] * v + 127) // 255
+(v = 0 is the background, v = 255 full ink; rounded to nearest). The colours
 depend on the seed, the split and the record index only, never on the label,
 so the colour carries no information about the class. The same seed gives
-the same colours with the same numpy (its Generator's stream is fixed).
+the same colours with the same numpy version.
 
 Writing goes to a hidden folder next to OUT (.<name>.partial-<pid>) renamed
 to OUT at the end, so an interrupted run never leaves a folder that looks
@@ -56,6 +57,7 @@ import multiprocessing
 import os
 import re
 import shutil
+import signal
 import sys
 import time
 import zlib
@@ -222,6 +224,12 @@ def encode(pixels, opts):
     else:
         image.save(out, "PNG")
     return out.getvalue()
+
+
+def quiet_worker():
+    """Ctrl-C reaches every process of the group: the main process cleans
+    up and says so; the workers just end with it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def write_chunk(task):
@@ -439,7 +447,7 @@ def run(a):
         for d in sorted(dirs):
             os.makedirs(d, exist_ok=True)
         written = size = 0
-        with multiprocessing.Pool(a.workers) as pool:
+        with multiprocessing.Pool(a.workers, quiet_worker) as pool:
             for n, b in pool.imap_unordered(write_chunk, tasks_for(partial, opts, splits, chunk)):
                 written += n
                 size += b
@@ -470,7 +478,8 @@ def check(a, opts, splits, chunk, started):
         found.update(os.path.join(d, n) for n in names)
     problems += [f"{f}: not written by these options (an extra file)"
                  for f in sorted(found - expected)]
-    with multiprocessing.Pool(a.workers) as pool:
+    extra = len(problems)
+    with multiprocessing.Pool(a.workers, quiet_worker) as pool:
         for p, e in pool.imap(check_chunk, tasks_for(a.out, opts, splits, chunk)):
             problems += p
             errors += e
@@ -488,8 +497,9 @@ def check(a, opts, splits, chunk, started):
         print(f"check: ... and {len(problems) - 20} more problems", file=sys.stderr)
     print(json.dumps(report))
     if problems:
-        print(f"check FAILED: {len(problems)} of {len(expected)} images differ from "
-              "their records (were they written with the same options?)", file=sys.stderr)
+        print(f"check FAILED: {len(problems) - extra} of the {len(expected)} expected images "
+              f"missing or wrong, {extra} extra file(s) (were they written with the same "
+              "options?)", file=sys.stderr)
         return 1
     print(f"check passed: {len(expected)} images " +
           ("equal their records exactly" if a.format == "png" else

@@ -83,7 +83,7 @@ check "corrupt: named" 1 "$(has_match "$work/bad.check" "train/7/$1: cannot be d
 check "swapped: named" 1 "$(has_match "$work/bad.check" 'test/0/[0-9]+\.png: [0-9]+ values differ from what test record')"
 check "removed: named" 1 "$(has_match "$work/bad.check" 'test/3/[0-9]+\.png: missing')"
 check "extra: named" 1 "$(has_match "$work/bad.check" 'train/7/99999\.png: not written by these options')"
-check "corrupt: summary" 1 "$(has_text "$work/bad.check" "check FAILED: 4 of 300 images")"
+check "corrupt: summary" 1 "$(has_text "$work/bad.check" "check FAILED: 3 of the 300 expected images missing or wrong, 1 extra file(s)")"
 
 # A non-empty OUT is refused, then replaced with --force.
 write "$png" >"$work/refused.out" 2>&1
