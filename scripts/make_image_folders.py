@@ -425,7 +425,7 @@ def run(a):
     data_dir = a.data_dir or default_data_dir(a.dataset)
     if not os.path.isdir(data_dir):
         raise Failure(f"{data_dir}: data folder not found" +
-                      ("; install dataset-fashion-mnist (scripts/setup.sh --fashion) or set "
+                      ("; install dataset-fashion-mnist (scripts/setup.sh --fashion-mnist) or set "
                        "$FASHION_MNIST_DIR" if a.dataset == "fashion-mnist" else
                        "; run scripts/download_mnist.sh or give --data-dir"), 3)
     splits = {"train": load_split(data_dir, "train", a.limit_train)}

@@ -127,6 +127,19 @@ check "fashion flat: exit" 0 $?
 check "fashion flat: class folders" "Ankle boot|Bag|Coat|Dress|Pullover|Sandal|Shirt|Sneaker|T-shirt_top|Trouser" \
   "$(ls "$work/fashion" | sort | paste -sd'|')"
 check "fashion flat: files" 100 "$(find "$work/fashion" -type f | wc -l)"
+# The real Fashion-MNIST (.gz files) where Debian's dataset-fashion-mnist is installed.
+fashion=${FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}
+if [ -d "$fashion" ]; then
+  args=(--dataset fashion-mnist --data-dir "$fashion" --limit-train 200 --limit-test 100
+        --format jpeg --color rgb)
+  "$py" "$script" "$work/fashion_real" "${args[@]}" >/dev/null 2>&1 &&
+    "$py" "$script" "$work/fashion_real" "${args[@]}" --check >/dev/null 2>&1
+  check "fashion-mnist: written and checked" 0 $?
+  # Its first training record is an ankle boot (label 9).
+  check "fashion-mnist: record 0" 1 "$([ -f "$work/fashion_real/train/Ankle boot/00000.jpg" ] && echo 1 || echo 0)"
+else
+  echo "skip fashion-mnist: $fashion not found (scripts/setup.sh --fashion-mnist)"
+fi
 
 # --- Bad input: one clear line, exit 3 (data) or 2 (options) ---
 mkdir -p "$work/truncated"
