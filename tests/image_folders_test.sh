@@ -6,7 +6,8 @@
 # each file, on a corrupt, swapped, missing or extra file; .gz input gives the
 # same files; Fashion-MNIST's class names as folder names; a non-empty OUT is
 # refused without --force; bad IDX data is named; a run killed midway leaves
-# no OUT, and the next run removes its partial folder.
+# no OUT, and the next run removes its partial folder. bench/pil_decode_bench.py
+# decodes the PNG folder to the records' bytes.
 # Usage: image_folders_test.sh SCRIPT MNIST_DATA_DIR WORK_DIR
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -54,6 +55,21 @@ write "$png" --check >"$work/png.check" 2>&1
 check "png: --check exit" 0 $?
 check "png: --check" 1 "$(has_text "$work/png.check" "check passed: 300 images equal their records exactly")"
 
+# bench/pil_decode_bench.py decodes them all: its checksum is the sum of the
+# records' bytes (grayscale, no resize).
+bench=$(dirname "$script")/../bench/pil_decode_bench.py
+"$py" "$bench" "$png" --color grayscale --repeat 1 >"$work/bench.json" 2>&1
+check "bench: exit" 0 $?
+"$py" - "$work/bench.json" "$data" >"$work/bench.verify" 2>&1 <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+d = sys.argv[2]
+train = open(d + "/train-images-idx3-ubyte", "rb").read()[16:16 + 200 * 784]
+test = open(d + "/t10k-images-idx3-ubyte", "rb").read()[16:16 + 100 * 784]
+print(r["images"], r["shape"], r["checksum"] == sum(train) + sum(test))
+PY
+check "bench: images, shape, checksum" "300 [300, 28, 28, 1] True" "$(cat "$work/bench.verify")"
+
 # .gz IDX files (the first 300 and 150 records) give the same files.
 "$py" - "$data" "$work/gz" <<'PY'
 import gzip, os, sys
@@ -89,8 +105,9 @@ check "corrupt: summary" 1 "$(has_text "$work/bad.check" "check FAILED: 3 of the
 write "$png" >"$work/refused.out" 2>&1
 check "non-empty OUT: exit" 4 $?
 check "non-empty OUT: message" 1 "$(has_match "$work/refused.out" "png: the folder is not empty; give --force to replace it")"
-write "$png" --force >/dev/null 2>&1 && write "$png" --check >/dev/null 2>&1
-check "--force: replaced, then checked" 0 $?
+write "$png" --force >"$work/force.out" 2>&1
+check "--force: replaced" 1 "$(has_match "$work/force.out" '^removing the replaced folder')"
+check "--force: 300 files again" 300 "$(find "$png" -type f | wc -l)"
 check "no partial folders left" "" "$(ls -A "$work" | grep partial)"
 
 # --- JPEG rgb 32x32: tinted, lossy, checked against PIL's encoding ---
