@@ -95,7 +95,7 @@ int run_evaluate(const EvaluateOptions& o) {
     doc["count"] = r.count;
     doc["loss"] = r.loss;
     doc["accuracy"] = r.accuracy;
-    if (names.named) {
+    if (names.named || spec) {
       doc["dataset"] = spec ? "folder" : dataset_name(dataset);
       doc["class_names"] = names.names;
     }

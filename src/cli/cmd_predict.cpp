@@ -153,7 +153,7 @@ int run_predict(const PredictOptions& o) {
     if (labels != all_labels()) {
       entry["label"] = labels[predicted];
     }
-    if (names.named) {
+    if (names.named || spec) {
       entry["class_name"] = names.names[predicted];
     }
     doc.push_back(entry);
