@@ -81,6 +81,9 @@ ordered_json history_json(const RunRecord& run) {
   if (!run.callbacks.is_null()) {
     doc["callbacks"] = run.callbacks;
   }
+  if (!run.class_weights.is_null()) {
+    doc["class_weights"] = run.class_weights;
+  }
   return doc;
 }
 

@@ -14,6 +14,7 @@
 #include <torch/utils.h>
 
 #include "mnist/checkpoint.hpp"
+#include "mnist/class_weight.hpp"
 #include "mnist/csv_log.hpp"
 #include "mnist/cuda_graph.hpp"
 #include "mnist/error.hpp"
@@ -137,6 +138,7 @@ class TrainJob {
   void prepare_model();
   void prepare_run();
   void load_data();
+  void prepare_class_weights();
   void start_weights_and_optimizer();
   void take_saved_optimizer_state();
   void resume_checkpoint_state();
@@ -162,6 +164,7 @@ class TrainJob {
   TrainSettings run_;   ///< as it runs: what history.json and checkpoints record
   MnistData data_;      ///< the labels' records only, relabelled
   Split split_;
+  ClassWeights class_weights_;  ///< empty: none
   std::optional<Optimizer> optimizer_;
   TrainingCallbacks epoch_callbacks_;
   std::vector<at::Tensor> best_weights_;  // EarlyStopping's, with restore_best_weights
@@ -175,6 +178,7 @@ TrainJobResult TrainJob::run() {
   prepare_model();
   prepare_run();
   load_data();
+  prepare_class_weights();
   start_weights_and_optimizer();
   resume_checkpoint_state();
   configure_training();
@@ -348,6 +352,34 @@ void TrainJob::load_data() {
   }
 }
 
+/// The class weights, if asked for, logged per class: "balanced" from the
+/// labels of the training split (after the validation split: the images
+/// whose loss they weigh; TF.js's fit({validationSplit, classWeight}) looks
+/// up the weights of all the images before it splits, which only makes a
+/// class seen in validation alone an error there), or a file's. A resumed
+/// run computes them again from the same split (class_weight is one of the
+/// settings it must keep).
+void TrainJob::prepare_class_weights() {
+  if (s_.class_weight.empty()) {
+    return;
+  }
+  const int64_t outputs = model_outputs(model_);
+  const std::vector<std::string> names = class_names_of(model_->spec().metadata, outputs);
+  if (s_.class_weight == "balanced") {
+    try {
+      class_weights_ = balanced_class_weights(split_.train.labels, outputs);
+    } catch (const DataError& e) {
+      throw DataError(run_.data_dir + ": " + e.what());
+    }
+    info(fmt::format("class weights, balanced over the {} training images: {}", split_.train.size(),
+                     class_weights_text(class_weights_, names)));
+  } else {
+    class_weights_ = read_class_weights(s_.class_weight, names);
+    info(fmt::format("class weights from {}: {}", s_.class_weight,
+                     class_weights_text(class_weights_, names)));
+  }
+}
+
 /// The weights (TF.js's initialisers drawn from the seed, or the start
 /// model's) on the device, and the optimizer.
 void TrainJob::start_weights_and_optimizer() {
@@ -428,6 +460,7 @@ void TrainJob::configure_training() {
   cfg_.precision = resolve_precision(s_.precision, device_, observer_);
   cfg_.cuda_graphs = s_.cuda_graphs;
   cfg_.shuffle = s_.shuffle;
+  cfg_.class_weights = class_weights_;
   set_onednn_enabled(s_.onednn);
   if (device_.is_cpu()) {
     info(s_.onednn ? describe_cpu_kernels(cfg_.precision == Precision::kBFloat16)
@@ -571,7 +604,8 @@ void TrainJob::save_final_model(bool restored, bool best_saved, const EvalResult
   const auto total = std::chrono::steady_clock::now() - job_start_;
   save_history(s_.model_save_path,
                {legacy_settings_json(run_), describe_device(device_), state_.history, test,
-                std::chrono::duration<double>(total).count(), record});
+                std::chrono::duration<double>(total).count(), record,
+                class_weights_.empty() ? ordered_json() : class_weights_json(class_weights_)});
   info(fmt::format("saved {}/model.json, weights.bin and history.json{}", s_.model_save_path,
                    best_saved ? " (the model of epoch " +
                                     std::to_string(epoch_callbacks_.save_best_epoch()) + ")"

@@ -41,7 +41,8 @@ constexpr const char* kResumeKeys[] = {"batch_size",
                                        "reduce_lr_patience",
                                        "reduce_lr_factor",
                                        "reduce_lr_min_delta",
-                                       "min_learning_rate"};
+                                       "min_learning_rate",
+                                       "class_weight"};
 
 /// Reads a JSON object's fields into settings, with FormatErrors naming
 /// `origin` and the key.
@@ -211,6 +212,7 @@ ordered_json to_json(const TrainSettings& s) {
             {"reduce_lr_min_delta", c.reduce_lr_min_delta},
             {"min_learning_rate", c.min_learning_rate}}},
           {"csv_log", s.csv_log},
+          {"class_weight", s.class_weight},
           {"weight_storage", storage_name(s.save_format.storage)},
           {"weight_shard_size", s.save_format.shard_bytes}};
 }
@@ -260,6 +262,7 @@ TrainSettings settings_from_json(const ordered_json& json, const std::string& or
     cb.number("min_learning_rate", c.min_learning_rate);
   }
   r.text("csv_log", s.csv_log);
+  r.text("class_weight", s.class_weight);
   r.named("weight_storage", s.save_format.storage, parse_storage);
   r.number("weight_shard_size", s.save_format.shard_bytes);
   return s;
@@ -303,7 +306,8 @@ ordered_json legacy_settings_json(const TrainSettings& s) {
           {"min_learning_rate", c.min_learning_rate},
           {"csv_log", s.csv_log},
           {"quantize", storage == WeightStorage::kFloat32 ? "" : storage_name(storage)},
-          {"weight_shard_size", s.save_format.shard_bytes}};
+          {"weight_shard_size", s.save_format.shard_bytes},
+          {"class_weight", s.class_weight}};
 }
 
 TrainSettings settings_from_legacy_json(const ordered_json& json, const std::string& origin) {
@@ -346,6 +350,7 @@ TrainSettings settings_from_legacy_json(const ordered_json& json, const std::str
   r.text("csv_log", s.csv_log);
   r.named("quantize", s.save_format.storage, parse_legacy_quantize);
   r.number("weight_shard_size", s.save_format.shard_bytes);
+  r.text("class_weight", s.class_weight);
   return s;
 }
 

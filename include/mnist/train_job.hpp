@@ -54,6 +54,9 @@ struct TrainSettings {
   CallbackConfig callbacks;
   std::string csv_log;     ///< empty: none
   SaveFormat save_format;  ///< of the saved model (not of checkpoints)
+  /// Class weights (class_weight.hpp): "" none; "balanced" from the training
+  /// split's labels; else the path of a JSON file of them.
+  std::string class_weight;
 };
 
 /// The settings' JSON form, which checkpoints store: every field by its
@@ -78,7 +81,7 @@ TrainSettings checkpoint_settings(const nlohmann::ordered_json& json, const std:
 /// checkpoint was made with (`saved`, legacy_settings_json's form) agree
 /// with this run's (`now`) on what a resumed run must keep (batch size,
 /// validation split, train limit, seed, dataset, labels, dropout, shuffle,
-/// optimizer and rate, the callbacks); a key missing from `saved` holds its
+/// optimizer and rate, the callbacks, the class weights); a key missing from `saved` holds its
 /// default; `now` without a seed takes the checkpoint's. `path` names the
 /// checkpoint.
 void check_resumable(const nlohmann::ordered_json& saved,

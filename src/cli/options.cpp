@@ -131,6 +131,7 @@ TrainSettings train_settings(const TrainOptions& o) {
   s.save_format.storage =
       o.quantize.empty() ? WeightStorage::kFloat32 : parse_storage(o.quantize).value();
   s.save_format.shard_bytes = o.weight_shard_size;
+  s.class_weight = o.class_weight;
   return s;
 }
 
@@ -190,6 +191,7 @@ std::string resume_command(const std::string& program, const TrainOptions& o) {
   if (!o.csv_log.empty()) add("--csv-log", o.csv_log);
   if (!o.quantize.empty()) add("--quantize", o.quantize);
   if (o.weight_shard_size > 0) add("--weight-shard-size", std::to_string(o.weight_shard_size));
+  if (!o.class_weight.empty()) add("--class-weight", o.class_weight);
   add("--checkpoint-dir", o.checkpoint_dir);
   add("--resume");
   return command;

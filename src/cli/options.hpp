@@ -59,6 +59,7 @@ struct TrainOptions {
   std::string csv_log;                        ///< empty: none
   std::string quantize;            ///< saved weights: empty (float32) | uint8 | uint16 | float16
   uint64_t weight_shard_size = 0;  ///< 0: one weights.bin; else shards of at most this many bytes
+  std::string class_weight;        ///< empty: none; "balanced"; else a JSON file
 };
 
 /// `mnist-train evaluate`: test loss/accuracy of a saved model.
