@@ -19,6 +19,9 @@ at::Tensor tfjs_categorical_crossentropy(const at::Tensor& logits,
   const at::Tensor log_p = at::log_softmax(logits, 1).gather(1, labels.unsqueeze(1)).squeeze(1);
   // clamp passes no gradient where it clips, as TF.js's clipByValue.
   const at::Tensor clipped = log_p.clamp(std::log(kEpsilon), std::log1p(-kEpsilon));
+  if (reduction == at::Reduction::None) {
+    return -clipped;  // per image, for class weights (class_weight.cpp)
+  }
   return reduction == at::Reduction::Sum ? -clipped.sum() : -clipped.mean();
 }
 

@@ -84,6 +84,9 @@ ordered_json history_json(const RunRecord& run) {
   if (!run.data.is_null()) {
     doc["data"] = run.data;
   }
+  if (!run.class_weights.is_null()) {
+    doc["class_weights"] = run.class_weights;
+  }
   return doc;
 }
 

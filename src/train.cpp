@@ -10,6 +10,7 @@
 #include <torch/autograd.h>
 #include <torch/utils.h>
 
+#include "mnist/class_weight.hpp"
 #include "mnist/cuda_graph.hpp"
 #include "mnist/error.hpp"
 #include "mnist/evaluate.hpp"
@@ -58,6 +59,11 @@ TrainOutcome train(Model& model,
     throw ConfigError(problem);
   }
   check_input(model, train.images);
+  if (!cfg.class_weights.empty() &&
+      static_cast<int64_t>(cfg.class_weights.size()) != model_outputs(model)) {
+    throw ConfigError("the model has " + std::to_string(model_outputs(model)) + " outputs, " +
+                      std::to_string(cfg.class_weights.size()) + " class weights were given");
+  }
   const c10::Device device = cfg.device;
   const Dataset data = train.to(device);
   const at::Tensor& labels = data.labels;
@@ -73,6 +79,12 @@ TrainOutcome train(Model& model,
   const at::Tensor loss_sum = at::zeros({}, on_device.dtype(at::kDouble));
   const at::Tensor correct = at::zeros({}, on_device.dtype(at::kLong));
   const bool regularized = model->regularized();
+  // TF.js's per-image weights are a float32 tensor (training_utils'
+  // standardizeWeights): the weights rounded to float32, on the device.
+  const at::Tensor class_weights =
+      cfg.class_weights.empty()
+          ? at::Tensor()
+          : at::tensor(cfg.class_weights, at::kDouble).to(at::kFloat).to(device);
   const auto step = [&](const at::Tensor& idx) {
     const at::Tensor y = labels.index_select(0, idx);
     optimizer.zero_grad();
@@ -81,7 +93,10 @@ TrainOutcome train(Model& model,
       const AutocastGuard autocast(cfg.precision, device);
       logits = model->forward(data.gather(idx));
     }
-    at::Tensor loss = tfjs_categorical_crossentropy(logits.to(at::kFloat), y);
+    at::Tensor loss =
+        class_weights.defined()
+            ? weighted_categorical_crossentropy(logits.to(at::kFloat), y, class_weights)
+            : tfjs_categorical_crossentropy(logits.to(at::kFloat), y);
     if (regularized) {
       loss = loss + model->regularization_loss();  // as TF.js's fit: in the loss it reports
     }

@@ -15,6 +15,7 @@
 #include <torch/utils.h>
 
 #include "mnist/checkpoint.hpp"
+#include "mnist/class_weight.hpp"
 #include "mnist/csv_log.hpp"
 #include "mnist/cuda_graph.hpp"
 #include "mnist/error.hpp"
@@ -146,6 +147,7 @@ class TrainJob {
   void load_folder_data();
   void prepare_run();
   void load_data();
+  void prepare_class_weights();
   void start_weights_and_optimizer();
   void take_saved_optimizer_state();
   void resume_checkpoint_state();
@@ -177,6 +179,7 @@ class TrainJob {
   FolderSplit folder_split_;
   std::optional<DecodedImages> decoded_;
   ordered_json data_record_;
+  ClassWeights class_weights_;  ///< empty: none
   std::optional<Optimizer> optimizer_;
   TrainingCallbacks epoch_callbacks_;
   std::vector<at::Tensor> best_weights_;  // EarlyStopping's, with restore_best_weights
@@ -191,6 +194,7 @@ TrainJobResult TrainJob::run() {
   prepare_model();
   prepare_run();
   load_data();
+  prepare_class_weights();
   start_weights_and_optimizer();
   resume_checkpoint_state();
   configure_training();
@@ -599,6 +603,34 @@ void TrainJob::load_data() {
   }
 }
 
+/// The class weights, if asked for, logged per class: "balanced" from the
+/// labels of the training split (after the validation split: the images
+/// whose loss they weigh; TF.js's fit({validationSplit, classWeight}) looks
+/// up the weights of all the images before it splits, which only makes a
+/// class seen in validation alone an error there), or a file's. A resumed
+/// run computes them again from the same split (class_weight is one of the
+/// settings it must keep).
+void TrainJob::prepare_class_weights() {
+  if (s_.class_weight.empty()) {
+    return;
+  }
+  const int64_t outputs = model_outputs(model_);
+  const std::vector<std::string> names = class_names_of(model_->spec().metadata, outputs);
+  if (s_.class_weight == "balanced") {
+    try {
+      class_weights_ = balanced_class_weights(split_.train.labels, outputs);
+    } catch (const DataError& e) {
+      throw DataError(run_.data_dir + ": " + e.what());
+    }
+    info(fmt::format("class weights, balanced over the {} training images: {}", split_.train.size(),
+                     class_weights_text(class_weights_, names)));
+  } else {
+    class_weights_ = read_class_weights(s_.class_weight, names);
+    info(fmt::format("class weights from {}: {}", s_.class_weight,
+                     class_weights_text(class_weights_, names)));
+  }
+}
+
 /// The weights (TF.js's initialisers drawn from the seed, or the start
 /// model's) on the device, and the optimizer.
 void TrainJob::start_weights_and_optimizer() {
@@ -679,6 +711,7 @@ void TrainJob::configure_training() {
   cfg_.precision = resolve_precision(s_.precision, device_, observer_);
   cfg_.cuda_graphs = s_.cuda_graphs;
   cfg_.shuffle = s_.shuffle;
+  cfg_.class_weights = class_weights_;
   set_onednn_enabled(s_.onednn);
   if (device_.is_cpu()) {
     info(s_.onednn ? describe_cpu_kernels(cfg_.precision == Precision::kBFloat16)
@@ -828,7 +861,9 @@ void TrainJob::save_final_model(bool restored, bool best_saved, const EvalResult
   const auto total = std::chrono::steady_clock::now() - job_start_;
   save_history(s_.model_save_path,
                {legacy_settings_json(run_), describe_device(device_), state_.history, test,
-                std::chrono::duration<double>(total).count(), record, data_record_});
+                std::chrono::duration<double>(total).count(), record,
+                class_weights_.empty() ? ordered_json() : class_weights_json(class_weights_),
+                data_record_});
   info(fmt::format("saved {}/model.json, weights.bin and history.json{}", s_.model_save_path,
                    best_saved ? " (the model of epoch " +
                                     std::to_string(epoch_callbacks_.save_best_epoch()) + ")"

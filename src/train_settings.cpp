@@ -47,7 +47,8 @@ constexpr const char* kResumeKeys[] = {"batch_size",
                                        "color_mode",
                                        "interpolation",
                                        "crop_to_aspect_ratio",
-                                       "test_split"};
+                                       "test_split",
+                                       "class_weight"};
 
 /// Reads a JSON object's fields into settings, with FormatErrors naming
 /// `origin` and the key.
@@ -217,6 +218,7 @@ ordered_json to_json(const TrainSettings& s) {
             {"reduce_lr_min_delta", c.reduce_lr_min_delta},
             {"min_learning_rate", c.min_learning_rate}}},
           {"csv_log", s.csv_log},
+          {"class_weight", s.class_weight},
           {"weight_storage", storage_name(s.save_format.storage)},
           {"weight_shard_size", s.save_format.shard_bytes},
           {"image_height", s.image_height},
@@ -274,6 +276,7 @@ TrainSettings settings_from_json(const ordered_json& json, const std::string& or
     cb.number("min_learning_rate", c.min_learning_rate);
   }
   r.text("csv_log", s.csv_log);
+  r.text("class_weight", s.class_weight);
   r.named("weight_storage", s.save_format.storage, parse_storage);
   r.number("weight_shard_size", s.save_format.shard_bytes);
   r.number("image_height", s.image_height);
@@ -333,7 +336,8 @@ ordered_json legacy_settings_json(const TrainSettings& s) {
           {"crop_to_aspect_ratio", s.crop_to_aspect_ratio},
           {"test_split", s.test_split},
           {"cache_dir", s.cache_dir},
-          {"skip_bad_images", s.skip_bad_images}};
+          {"skip_bad_images", s.skip_bad_images},
+          {"class_weight", s.class_weight}};
 }
 
 TrainSettings settings_from_legacy_json(const ordered_json& json, const std::string& origin) {
@@ -384,6 +388,7 @@ TrainSettings settings_from_legacy_json(const ordered_json& json, const std::str
   r.number("test_split", s.test_split);
   r.text("cache_dir", s.cache_dir);
   r.boolean("skip_bad_images", s.skip_bad_images);
+  r.text("class_weight", s.class_weight);
   return s;
 }
 

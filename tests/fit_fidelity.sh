@@ -3,12 +3,13 @@
 # saved model must equal real TF.js model.fit() from the same model, compiled
 # with that optimizer string: the losses of K steps and the weights after one
 # (tests/node/fit_check.js). Dropout is set to rate 0 so both are deterministic.
-# Usage: [N=16] [K=3] [BASE=DIR] [CONTINUE=1] fit_fidelity.sh MNIST_TRAIN DATA_DIR NODE_DIR OUT_DIR [OPTIMIZERS...]
+# Usage: [N=16] [K=3] [BASE=DIR] [CONTINUE=1] [CLASS_WEIGHT=CW] fit_fidelity.sh MNIST_TRAIN DATA_DIR NODE_DIR OUT_DIR [OPTIMIZERS...]
 # (N images in the one batch, K >= 2 steps; DATA_DIR with the raw IDX files;
 # default: all six optimizers; BASE: start from that saved model, e.g. one
 # TF.js made with other layers, instead of a briefly trained mnist-node one;
 # CONTINUE=1: both go on with the optimizer state BASE holds, saved by TF.js
-# with includeOptimizer, instead of a fresh optimizer)
+# with includeOptimizer, instead of a fresh optimizer; CLASS_WEIGHT=balanced
+# or FILE: both train with those class weights, fit's classWeight)
 set -euo pipefail
 train=$1 data=$2 node_dir=$3 out=$4
 shift 4
@@ -46,8 +47,9 @@ for (const l of m.modelTopology.config.layers) {
 fs.writeFileSync(process.argv[2], JSON.stringify(m));
 ' "$out/base/model.json" "$out/nodrop/model.json"
 
-failed=() fresh=(--fresh-optimizer) continue=()
+failed=() fresh=(--fresh-optimizer) continue=() weighted=()
 if [ "${CONTINUE:-0}" = 1 ]; then fresh=() continue=(--continue); fi
+if [ -n "${CLASS_WEIGHT:-}" ]; then weighted=(--class-weight "$CLASS_WEIGHT"); fi
 for opt in "${optimizers[@]}"; do
   echo "=== $opt: $k steps of $n images"
   # K steps and one step, side by side (one thread each).
@@ -55,7 +57,7 @@ for opt in "${optimizers[@]}"; do
   for epochs in "$k" 1; do
     "$train" --model-load-path "$out/nodrop" --train-limit "$n" --batch-size "$n" \
       --validation-split 0 --test-limit 1 --epochs "$epochs" --optimizer "$opt" --seed 1 \
-      --threads 1 -q --data-dir "$data" --model-save-path "$out/$opt-$epochs" "${fresh[@]}" \
+      --threads 1 -q --data-dir "$data" --model-save-path "$out/$opt-$epochs" "${fresh[@]}" "${weighted[@]}" \
       > "$out/$opt-$epochs.txt" 2>&1 &
     pids+=($!)
   done
@@ -66,7 +68,7 @@ for opt in "${optimizers[@]}"; do
   if ! "$node" "$node_dir/fit_check.js" --model "$out/nodrop" \
       --images "$data/train-images-idx3-ubyte" --labels "$data/train-labels-idx1-ubyte" \
       --count "$n" --steps "$k" --optimizer "$opt" \
-      --ours-steps "$out/$opt-$k" --ours-one "$out/$opt-1" "${continue[@]}"; then
+      --ours-steps "$out/$opt-$k" --ours-one "$out/$opt-1" "${continue[@]}" "${weighted[@]}"; then
     failed+=("$opt")
   fi
 done

@@ -174,7 +174,9 @@ TEST(CliTest, TrainingWorkflowFlags) {
                                 "--weight-shard-size",
                                 "4194304",
                                 "--dataset",
-                                "fashion-mnist"})
+                                "fashion-mnist",
+                                "--class-weight",
+                                "my weights.json"})
                              .train;
   EXPECT_EQ(o.optimizer, "adamax");
   EXPECT_DOUBLE_EQ(o.learning_rate, 0.02);
@@ -193,6 +195,8 @@ TEST(CliTest, TrainingWorkflowFlags) {
   EXPECT_EQ(o.quantize, "uint8");
   EXPECT_EQ(o.weight_shard_size, 4194304U);
   EXPECT_EQ(o.dataset, "fashion-mnist");
+  EXPECT_EQ(o.class_weight, "my weights.json");
+  EXPECT_EQ(train_settings(o).class_weight, "my weights.json");
   EXPECT_NO_THROW(validate(o));
   // Its resume hint parses back to the same settings.
   const std::string hint = resume_command("mnist-train", [&] {
@@ -201,7 +205,8 @@ TEST(CliTest, TrainingWorkflowFlags) {
     return c;
   }());
   EXPECT_NE(hint.find("--optimizer adamax --learning-rate 0.02"), std::string::npos) << hint;
-  EXPECT_NE(hint.find("--csv-log /l.csv --quantize uint8 --weight-shard-size 4194304"),
+  EXPECT_NE(hint.find("--csv-log /l.csv --quantize uint8 --weight-shard-size 4194304 "
+                      "--class-weight 'my weights.json'"),
             std::string::npos)
       << hint;
 
@@ -258,6 +263,13 @@ TEST(CliTest, ResumeNeedsTheSameWorkflowSettings) {
   EXPECT_THROW(check_resumable(settings({"--early-stopping-patience", "3"}), settings({}), "ck"),
                ConfigError);
   EXPECT_THROW(check_resumable(settings({}), settings({"--no-dropout"}), "ck"), ConfigError);
+  EXPECT_THROW(check_resumable(settings({"--class-weight", "balanced"}), settings({}), "ck"),
+               ConfigError);
+  EXPECT_THROW(check_resumable(settings({"--class-weight", "balanced"}),
+                               settings({"--class-weight", "w.json"}), "ck"),
+               ConfigError);
+  EXPECT_NO_THROW(check_resumable(settings({"--class-weight", "w.json"}),
+                                  settings({"--class-weight", "w.json"}), "ck"));
   // A checkpoint made before a setting existed holds its default.
   nlohmann::ordered_json old = settings({});
   old.erase("optimizer");

@@ -97,6 +97,7 @@ TrainSettings unusual_settings() {
   s.csv_log = "/l.csv";
   s.save_format.storage = WeightStorage::kUint8;
   s.save_format.shard_bytes = 4194304;
+  s.class_weight = "balanced";
   return s;
 }
 
@@ -180,6 +181,7 @@ TEST(TrainJobTest, LegacyFormHasTheOptionKeys) {
                       "csv_log",
                       "quantize",
                       "weight_shard_size",
+                      "class_weight",
                   }));
   EXPECT_TRUE(json["seed"].is_null());
   EXPECT_EQ(json["quantize"], "");
@@ -202,13 +204,19 @@ TEST(TrainJobTest, ReadsTheOldCheckpointForm) {
   EXPECT_EQ(s.callbacks.monitor, Monitor::kValLoss);
   EXPECT_DOUBLE_EQ(s.callbacks.reduce_lr_min_delta, 1e-4);
   EXPECT_EQ(s.save_format.storage, WeightStorage::kFloat32);
-  EXPECT_EQ(legacy_settings_json(s), old);  // nothing lost
+  // Nothing lost; class_weight, which came later, added with its default.
+  ordered_json now = old;
+  now["class_weight"] = "";
+  EXPECT_EQ(legacy_settings_json(s), now);
+  EXPECT_EQ(s.class_weight, "");
   // A key a checkpoint predates keeps its default.
   ordered_json older = old;
   older.erase("optimizer");
   older.erase("dropout");
   EXPECT_EQ(checkpoint_settings(older, "ck").optimizer, OptimizerKind::kRmsProp);
-  EXPECT_NO_THROW(check_resumable(older, old, "ck"));
+  EXPECT_NO_THROW(check_resumable(older, now, "ck"));
+  now["class_weight"] = "balanced";
+  EXPECT_THROW(check_resumable(old, now, "ck"), ConfigError);
   ordered_json other = old;
   other["batch_size"] = 64;
   try {
@@ -292,6 +300,44 @@ TEST(TrainJobTest, SavesTheModelAndHistory) {
   EXPECT_GT(history["settings"]["threads"].get<int>(), 0);
   EXPECT_TRUE(history["settings"].contains("onednn_conv"));
   EXPECT_TRUE(std::filesystem::exists(s.model_save_path + "/weights.bin"));
+}
+
+/// --class-weight balanced: computed from the training split (64 images,
+/// labels 0..9 in turn, less the last 15%: 54, so 6 of classes 0-3 and 5 of
+/// the others), logged per class, recorded in history.json; none: no record.
+TEST(TrainJobTest, ClassWeightsAreLoggedAndRecorded) {
+  test::TempDir dir;
+  TrainSettings s = small_job(dir);
+  s.model_save_path = dir.file("model");
+  Recorder plain;
+  run_train_job(s, plain);
+  EXPECT_FALSE(read_json_file(s.model_save_path + "/history.json").contains("class_weights"));
+  EXPECT_FALSE(plain.logged("class weights"));
+
+  s.class_weight = "balanced";
+  Recorder recorder;
+  run_train_job(s, recorder);
+  EXPECT_TRUE(
+      recorder.logged("class weights, balanced over the 54 training images: 0: 0.9, 1: "
+                      "0.9, 2: 0.9, 3: 0.9, 4: 1.08, "))
+      << recorder.lines.size();
+  const ordered_json history = read_json_file(s.model_save_path + "/history.json");
+  EXPECT_EQ(history["settings"]["class_weight"], "balanced");
+  ASSERT_EQ(history["class_weights"].size(), 10U);
+  EXPECT_DOUBLE_EQ(history["class_weights"]["0"].get<double>(), 54.0 / 60.0);
+  EXPECT_DOUBLE_EQ(history["class_weights"]["9"].get<double>(), 54.0 / 50.0);
+
+  // A file keyed by index or name; its errors name it.
+  const std::string file = dir.file("cw.json");
+  write_file_atomic(file, R"({"0":1,"1":1,"2":1,"3":1,"4":1,"5":1,"6":1,"7":1,"8":1,"9":3})");
+  s.class_weight = file;
+  Recorder from_file;
+  run_train_job(s, from_file);
+  EXPECT_TRUE(from_file.logged("class weights from " + file + ": 0: 1, ")) << file;
+  EXPECT_EQ(read_json_file(s.model_save_path + "/history.json")["class_weights"]["9"], 3.0);
+  write_file_atomic(file, R"({"0": 1})");
+  Recorder refused;
+  EXPECT_THROW(run_train_job(s, refused), ConfigError);
 }
 
 /// Messages name settings as the observer does (by default, by their

@@ -32,7 +32,7 @@ struct EvalResult {
 /// image adds no gradient. Computed as log_softmax clamped in the log domain:
 /// where nothing is clipped its gradient is libtorch's cross_entropy's, bit
 /// for bit (the value differs in rounding only).
-/// `reduction`: at::Reduction::Mean or Sum.
+/// `reduction`: at::Reduction::Mean or Sum, or None: [N], per image.
 at::Tensor tfjs_categorical_crossentropy(const at::Tensor& logits,
                                          const at::Tensor& labels,
                                          int64_t reduction = at::Reduction::Mean);

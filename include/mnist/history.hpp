@@ -31,13 +31,16 @@ struct RunRecord {
   double total_seconds = 0.0;  ///< the whole job, start-up to saving
   /// What the Keras-style callbacks did (best epoch, early stop), or null.
   nlohmann::ordered_json callbacks;
+  /// The class weights training used (class_weights_json), or null: none.
+  nlohmann::ordered_json class_weights = {};
   /// A folder dataset's record (classes, which files went where, bad
   /// images), or null.
   nlohmann::ordered_json data = {};
 };
 
 /// The history.json document: generatedBy, settings, device, epochs, test
-/// {loss, acc, count}, total_seconds, and callbacks when there are any.
+/// {loss, acc, count}, total_seconds, callbacks when there are any, and
+/// class_weights when training used some.
 nlohmann::ordered_json history_json(const RunRecord& run);
 
 /// Writes DIR/history.json atomically (fs_util's write_file_atomic).

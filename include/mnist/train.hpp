@@ -31,6 +31,11 @@ struct TrainConfig {
   /// Shuffle the training images before every epoch (fit's shuffle: true);
   /// false keeps them in file order.
   bool shuffle = true;
+  /// One weight per model output (class_weight.hpp): each training image's
+  /// loss times its label's weight, the mean over the batch, as TF.js's
+  /// fit({classWeight}); the accuracy and the validation figures stay
+  /// unweighted, as TF.js reports them. Empty: none (the loss as always).
+  std::vector<double> class_weights;
 };
 
 /// Running figures inside an epoch (means over the batches done so far).

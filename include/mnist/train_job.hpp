@@ -65,6 +65,9 @@ struct TrainSettings {
   double test_split = 0;  ///< of a folder without test/: cut before the validation part
   std::string cache_dir;  ///< "": default_cache_dir()
   bool skip_bad_images = false;  ///< train without images that cannot be read
+  /// Class weights (class_weight.hpp): "" none; "balanced" from the training
+  /// split's labels; else the path of a JSON file of them.
+  std::string class_weight;
 };
 
 /// The settings' JSON form, which checkpoints store: every field by its
@@ -89,7 +92,7 @@ TrainSettings checkpoint_settings(const nlohmann::ordered_json& json, const std:
 /// checkpoint was made with (`saved`, legacy_settings_json's form) agree
 /// with this run's (`now`) on what a resumed run must keep (batch size,
 /// validation split, train limit, seed, dataset, labels, dropout, shuffle,
-/// optimizer and rate, the callbacks); a key missing from `saved` holds its
+/// optimizer and rate, the callbacks, the class weights); a key missing from `saved` holds its
 /// default; `now` without a seed takes the checkpoint's. `path` names the
 /// checkpoint.
 void check_resumable(const nlohmann::ordered_json& saved,

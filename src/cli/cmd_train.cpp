@@ -175,6 +175,19 @@ CLI::App* add_train_options(CLI::App& app, TrainOptions& o) {
                  "Keras CSVLogger: write epoch (0-based), acc, loss, lr, val_acc, val_loss, one "
                  "row per epoch, to FILE (replaced; appended to with --resume)");
   add_save_format_options(app, o.quantize, o.weight_shard_size);
+  app.add_option("--class-weight", o.class_weight,
+                 "Weigh each training image's loss by its class, as TF.js's fit({classWeight}): "
+                 "'balanced' (scikit-learn's and Keras users' n / (classes * count), from the "
+                 "training images left after --validation-split), or a JSON file "
+                 "{\"class\": weight, ...} keyed by class index (\"0\", as TF.js's map) or "
+                 "class name, every class given a weight >= 0. The mean is over the batch, as "
+                 "TF.js's; accuracy and validation figures are not weighted (default: none)")
+      ->type_name("balanced|FILE")
+      ->check(
+          [](const std::string& value) {
+            return value.empty() ? std::string("needs 'balanced' or a file") : std::string();
+          },
+          "balanced or a file");
   return &app;
 }
 

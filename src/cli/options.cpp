@@ -141,6 +141,7 @@ TrainSettings train_settings(const TrainOptions& o) {
   s.test_split = o.test_split;
   s.cache_dir = o.cache_dir;
   s.skip_bad_images = o.skip_bad_images;
+  s.class_weight = o.class_weight;
   return s;
 }
 
@@ -209,6 +210,7 @@ std::string resume_command(const std::string& program, const TrainOptions& o) {
   if (o.test_split != d.test_split) add("--test-split", number_text(o.test_split));
   if (!o.cache_dir.empty()) add("--cache-dir", o.cache_dir);
   if (o.skip_bad_images) add("--skip-bad-images");
+  if (!o.class_weight.empty()) add("--class-weight", o.class_weight);
   add("--checkpoint-dir", o.checkpoint_dir);
   add("--resume");
   return command;

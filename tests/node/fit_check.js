@@ -62,6 +62,11 @@ Options:
                        difference SGD shows as 1e-5 of its step shows
                        hundreds of times larger there; this measures it in
                        the gradient's units, as the SGD check does
+  --class-weight CW    fit with classWeight: "balanced" (computed here from the
+                       --count labels, scikit-learn's n / (K * count) for
+                       each of the model's K classes) or a JSON file
+                       {"class index": weight, ...}; mnist-train must have
+                       run with the same --class-weight
   --continue           go on with the optimizer state DIR holds (saved with
                        includeOptimizer): load it with its trainingConfig, as
                        tf.loadLayersModel does, and fit without compiling again
@@ -95,6 +100,7 @@ function parseArgs(argv) {
     '--ours-steps': 'oursSteps', '--ours-one': 'oursOne', '--count': 'count', '--steps': 'steps',
     '--loss-tol': 'lossTol', '--weight-tol': 'weightTol', '--inputs': 'inputs',
     '--input-shape': 'inputShape', '--also': 'also', '--grad-tol': 'gradTol',
+    '--class-weight': 'classWeight',
   };
   for (let i = 0; i < argv.length; i++) {
     let a = argv[i];
@@ -199,6 +205,26 @@ function readIdxLabels(file, n) {
   if (buf.length !== 8 + count) throw new IOError(`${file}: size does not match its header`);
   if (n > count) throw new UsageError(`--count ${n} exceeds the ${count} labels in ${file}`);
   return buf.subarray(8, 8 + n);
+}
+
+// fit's classWeight for --class-weight: balanced from the labels (every one
+// of the k classes must occur), or a file's {"index": weight} map as it is.
+function classWeightOf(spec, labels, k) {
+  if (spec !== 'balanced') {
+    const json = readJson(spec, 'class weights file');
+    if (!json || typeof json !== 'object' || Array.isArray(json)) {
+      throw new UsageError(`${spec}: not a JSON object of class weights`);
+    }
+    return json;
+  }
+  const counts = new Array(k).fill(0);
+  for (const label of labels) counts[label]++;
+  const weights = {};
+  counts.forEach((count, c) => {
+    if (!count) throw new UsageError(`--class-weight balanced: class ${c} has no image among the ${labels.length}`);
+    weights[c] = labels.length / (k * count);
+  });
+  return weights;
 }
 
 // Labels one-hot, n x k.
@@ -404,9 +430,19 @@ async function main() {
   const oneHot = oneHotOf(labels, k);
   const x = tf.tensor4d(pixels, [n, ...shape]);
   const y = tf.tensor2d(oneHot, [n, k]);
+  const classWeight = opts.classWeight ? classWeightOf(opts.classWeight, labels, k) : undefined;
+  if (classWeight) {
+    console.log(`classWeight: ${Object.entries(classWeight).map(([c, w]) => `${c}: ${w.toPrecision(4)}`).join(', ')}`);
+    // mnist-train's history.json records the weights it used: the same numbers.
+    const file = path.join(opts.oursSteps, 'history.json');
+    const used = readJson(file, 'history file').class_weights;
+    const same = used && typeof used === 'object' && Object.keys(used).length === Object.keys(classWeight).length &&
+                 Object.entries(classWeight).every(([c, w]) => used[c] === w);
+    if (!same) throw new CheckFailure(`${file}: class_weights ${JSON.stringify(used)}, TF.js fits with ${JSON.stringify(classWeight)}`);
+  }
   const t0 = Date.now();
   const history = await model.fit(x, y, {
-    batchSize: n, epochs: opts.steps, shuffle: true, validationSplit: 0, verbose: 0,
+    batchSize: n, epochs: opts.steps, shuffle: true, validationSplit: 0, verbose: 0, classWeight,
     callbacks: {
       onEpochEnd: async () => { snapshots.push(model.weights.map(w => w.read().dataSync().slice())); },
     },
