@@ -369,5 +369,46 @@ TEST(CliTest, OutputNamesOfDigitsFashionAndFolders) {
   EXPECT_FALSE(mnist.named);
 }
 
+/// evaluate's text: the table marks undefined scores and says what they
+/// are; the matrix names its rows; more than 20 classes go to --json only.
+TEST(CliTest, EvaluationTextOfNamesAndUndefinedScores) {
+  // Two images of "cat", both right; "dog" absent and never predicted; one
+  // "bird", predicted as "cat".
+  const at::Tensor confusion = at::tensor({2, 0, 0, 0, 0, 0, 1, 0, 0}, at::kLong).view({3, 3});
+  const OutputNames names = output_names({{"classNames", {"cat", "dog", "bird"}}}, 3);
+  const std::string table = class_metrics_text(per_class_metrics(confusion), names, 2.0 / 3.0);
+  EXPECT_NE(table.find("  0 cat           0.6667     1.0000     0.8000          2\n"),
+            std::string::npos)
+      << table;
+  EXPECT_NE(table.find("  1 dog           0.0000*    0.0000*    0.0000*         0\n"),
+            std::string::npos)
+      << table;
+  EXPECT_NE(table.find("  2 bird          0.0000*    0.0000     0.0000          1\n"),
+            std::string::npos)
+      << table;
+  EXPECT_NE(table.find("  accuracy                              0.6667          3\n"),
+            std::string::npos)
+      << table;
+  EXPECT_NE(table.find("  * 0 by convention"), std::string::npos) << table;
+  const std::string matrix = confusion_text(confusion, names);
+  EXPECT_NE(matrix.find("rows: true class, columns: predicted, by index"), std::string::npos);
+  EXPECT_NE(matrix.find("\n  2 bird     1     0     0\n"), std::string::npos) << matrix;
+  // All defined: no note.
+  const at::Tensor right = at::tensor({3, 0, 0, 4}, at::kLong).view({2, 2});
+  const OutputNames two = output_names({{"classNames", {"cat", "dog"}}}, 2);
+  EXPECT_EQ(class_metrics_text(per_class_metrics(right), two, 1.0).find('*'), std::string::npos);
+  // 21 classes: the matrix only in --json.
+  const at::Tensor wide = at::eye(21, at::kLong);
+  std::vector<std::string> many;
+  for (int c = 0; c < 21; ++c) {
+    many.push_back("class " + std::to_string(c));
+  }
+  const std::string line = confusion_text(wide, output_names({{"classNames", many}}, 21));
+  EXPECT_EQ(
+      line,
+      "\nConfusion matrix: 21 classes, too wide to print; --json has it (\"confusion\", rows: "
+      "true class, columns: predicted)\n");
+}
+
 }  // namespace
 }  // namespace mnist::cli

@@ -42,105 +42,6 @@ CLI::App* add_evaluate_command(CLI::App& app, EvaluateOptions& o) {
   return cmd;
 }
 
-namespace {
-
-/// Class names longer than this many columns are cut, with an ellipsis.
-constexpr size_t kMaxNameColumns = 28;
-/// Above this many classes the confusion matrix is too wide for a
-/// terminal: only --json prints it.
-constexpr int64_t kMaxMatrixClasses = 20;
-
-/// The rows' labels: "7" (a digit) or "7 Sneaker", cut to kMaxNameColumns.
-std::vector<std::string> row_names(const OutputNames& names) {
-  std::vector<std::string> rows;
-  for (size_t c = 0; c < names.names.size(); ++c) {
-    rows.push_back(truncate_to_width(names.with_name(static_cast<int64_t>(c)), kMaxNameColumns));
-  }
-  return rows;
-}
-
-/// scikit-learn's classification_report, four decimals: a row per class,
-/// then accuracy, macro avg and weighted avg. A score whose denominator is
-/// 0 is printed as kZeroDivision with a "*" and a note below.
-std::string class_table(const ClassMetrics& m, const OutputNames& names, double accuracy) {
-  const std::vector<std::string> rows = row_names(names);
-  size_t width = display_width("weighted avg");
-  for (const std::string& row : rows) {
-    width = std::max(width, display_width(row));
-  }
-  bool undefined = false;
-  const auto value = [&undefined](double v, bool is_undefined) {
-    undefined = undefined || is_undefined;
-    return fmt::format("{:>10.4f}{}", v, is_undefined ? "*" : " ");
-  };
-  const auto line = [&](const std::string& label, const ClassScores& s) {
-    return "  " + pad_to_width(label, width, true) + value(s.precision, s.precision_undefined) +
-           value(s.recall, s.recall_undefined) + value(s.f1, s.f1_undefined) +
-           fmt::format("{:>10}\n", s.support);
-  };
-  std::string out =
-      "  " + std::string(width, ' ') +
-      fmt::format("{:>10} {:>10} {:>10} {:>10}\n", "precision", "recall", "f1-score", "support");
-  for (size_t c = 0; c < rows.size(); ++c) {
-    out += line(rows[c], m.per_class[c]);
-  }
-  out += "\n  " + pad_to_width("accuracy", width, true) + std::string(22, ' ') +
-         fmt::format("{:>10.4f} {:>10}\n", accuracy, m.macro_avg.support);
-  out += line("macro avg", m.macro_avg);
-  out += line("weighted avg", m.weighted_avg);
-  if (undefined) {
-    out += fmt::format(
-        "  * {} by convention: the class was never predicted (precision) or has no images "
-        "(recall),\n    as scikit-learn's classification_report reports it (zero_division's "
-        "default)\n",
-        kZeroDivision);
-  }
-  return out;
-}
-
-/// The confusion matrix, rows the true class, columns the predicted one,
-/// headed by the digit or the class's index; for more than
-/// kMaxMatrixClasses classes, a line saying where it is instead.
-std::string confusion_text(const at::Tensor& confusion, const OutputNames& names) {
-  const int64_t classes = confusion.size(0);
-  if (classes > kMaxMatrixClasses) {
-    return fmt::format(
-        "\nConfusion matrix: {} classes, too wide to print; --json has it (\"confusion\", "
-        "rows: true class, columns: predicted)\n",
-        classes);
-  }
-  const std::vector<std::string> rows = row_names(names);
-  size_t width = 0;
-  for (const std::string& row : rows) {
-    width = std::max(width, display_width(row));
-  }
-  size_t column = 6;
-  for (int64_t c = 0; c < classes; ++c) {
-    column = std::max(column, names.short_name(c).size() + 2);
-  }
-  column = std::max(column, std::to_string(confusion.max().item<int64_t>()).size() + 2);
-  std::string out = names.digits ? "\nConfusion matrix (rows: true label, columns: predicted):\n"
-                                 : "\nConfusion matrix (rows: true class, columns: predicted, "
-                                   "by index):\n";
-  out += "  " + std::string(width, ' ');
-  for (int64_t c = 0; c < classes; ++c) {
-    out += pad_to_width(names.short_name(c), column, false);
-  }
-  out += "\n";
-  const at::Tensor counts = confusion.contiguous();
-  const int64_t* n = counts.data_ptr<int64_t>();
-  for (int64_t t = 0; t < classes; ++t) {
-    out += "  " + pad_to_width(rows[static_cast<size_t>(t)], width, true);
-    for (int64_t p = 0; p < classes; ++p) {
-      out += pad_to_width(std::to_string(n[t * classes + p]), column, false);
-    }
-    out += "\n";
-  }
-  return out;
-}
-
-}  // namespace
-
 int run_evaluate(const EvaluateOptions& o) {
   const c10::Device device = device_for_flag(o.gpu);
   configure_cpu_threads(0);
@@ -215,7 +116,7 @@ int run_evaluate(const EvaluateOptions& o) {
   std::string out = "\nPer class (test images";
   out += labels == all_labels() ? "" : " of " + labels_text(labels);
   out += "; recall is the class's accuracy):\n";
-  out += class_table(metrics, names, r.accuracy);
+  out += class_metrics_text(metrics, names, r.accuracy);
   out += confusion_text(r.confusion, names);
   std::fputs(out.c_str(), stdout);
   return 0;

@@ -124,6 +124,18 @@ size_t display_width(const std::string& text);
 /// `text` cut at a code point to at most `columns` columns, ending in "…"
 /// when cut (columns >= 1).
 std::string truncate_to_width(const std::string& text, size_t columns);
+/// scikit-learn's classification_report in four decimals: a row per class
+/// named by OutputNames::with_name (cut at 28 columns with "…"), then
+/// accuracy, macro avg and weighted avg; a score whose denominator is 0 is
+/// printed as kZeroDivision with a "*" and a note below the table.
+std::string class_metrics_text(const ClassMetrics& metrics,
+                               const OutputNames& names,
+                               double accuracy);
+/// The confusion matrix ([K,K] int64), rows the true class (named as in
+/// class_metrics_text), columns the predicted one headed by
+/// OutputNames::short_name; above 20 classes, only a line saying that
+/// --json has it.
+std::string confusion_text(const at::Tensor& confusion, const OutputNames& names);
 /// `text` padded with spaces to `columns` columns, on the right (left
 /// aligned) or on the left (right aligned); as is when it is wider.
 std::string pad_to_width(const std::string& text, size_t columns, bool align_left);
