@@ -2,6 +2,8 @@
 // weight in TF.js layout, files are replaced atomically.
 #include "mnist/tfjs_io.hpp"
 
+#include <unistd.h>
+
 #include <c10/util/Half.h>
 #include <gtest/gtest.h>
 
@@ -159,6 +161,23 @@ TEST(TeachableMachineTest, MetadataInItsFormWhenClassesAreNamed) {
             R"({"imageSize":[28,28],"colorMode":"grayscale","inputRange":[0,1]})");
 }
 
+/// A non-square RGB input: Teachable Machine's library always crops a
+/// square, so no imageSize for it; userMetadata has the true [h, w].
+TEST(TeachableMachineTest, NonSquareRgbInput) {
+  ModelSpec spec = mnist_node_spec();
+  spec.input_shape = {20, 32, 3};
+  Model model(spec);
+  model->set_metadata({{"classNames", {"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"}},
+                       {"imageSize", {20, 32}},
+                       {"colorMode", "rgb"}});
+  const ordered_json doc = teachable_machine_metadata(model, "t");
+  EXPECT_FALSE(doc.contains("imageSize")) << doc.dump();
+  EXPECT_EQ(doc["grayscale"], false);
+  EXPECT_EQ(doc["labels"][9], "j");
+  EXPECT_EQ(doc["userMetadata"].dump(),
+            R"({"imageSize":[20,32],"colorMode":"rgb","inputRange":[0,1]})");
+}
+
 TEST(TeachableMachineTest, NoMetadataWithoutOneNamePerOutput) {
   Model plain(mnist_node_spec());
   EXPECT_TRUE(teachable_machine_metadata(plain, "t").is_null());
@@ -226,6 +245,49 @@ TEST(TeachableMachineTest, SavesWriteReplaceAndRemoveIt) {
     ++entries;
   }
   EXPECT_EQ(entries, 3) << "model.json, weights.bin, metadata.json: no temporaries";
+}
+
+/// metadata.json that cannot be written (its temporary name taken by a
+/// folder): a new folder gets nothing; a model being replaced by one of
+/// other classes is replaced, its old metadata.json gone, and the error says
+/// so. Never a metadata.json naming another model's classes.
+TEST(TeachableMachineTest, AFailedMetadataWriteLeavesNoStaleLabels) {
+  const std::string blocker = ".metadata.json.tmp." + std::to_string(::getpid());
+  const auto save_error = [](const Model& m, const std::string& dir) -> std::string {
+    try {
+      save_tfjs(m, dir);
+    } catch (const IoError& e) {
+      return e.what();
+    }
+    return "";
+  };
+  test::TempDir fresh;
+  fs::create_directory(fresh.file(blocker));
+  const std::string first = save_error(fashion_model(), fresh.path().string());
+  EXPECT_NE(first.find("nothing was saved in"), std::string::npos) << first;
+  EXPECT_FALSE(fs::exists(fresh.file("model.json")));
+  EXPECT_FALSE(fs::exists(fresh.file("weights.bin")));
+  EXPECT_FALSE(fs::exists(fresh.file("metadata.json")));
+
+  test::TempDir dir;
+  save_tfjs(fashion_model(), dir.path().string());
+  ASSERT_TRUE(fs::exists(dir.file("metadata.json")));
+  Model other(mnist_node_spec());
+  std::vector<std::string> names;
+  for (int c = 0; c < 10; ++c) {
+    names.push_back("other " + std::to_string(c));
+  }
+  other->set_metadata({{"classNames", names}});
+  fs::create_directory(dir.file(blocker));
+  const std::string replaced = save_error(other, dir.path().string());
+  EXPECT_NE(replaced.find("holds the new model, complete but for its metadata.json"),
+            std::string::npos)
+      << replaced;
+  EXPECT_FALSE(fs::exists(dir.file("metadata.json")));
+  EXPECT_EQ(load_tfjs(dir.path().string())->spec().metadata["classNames"], ordered_json(names));
+  fs::remove(dir.file(blocker));
+  save_tfjs(other, dir.path().string());  // the next save writes it
+  EXPECT_EQ(read_json(dir.file("metadata.json"))["labels"], ordered_json(names));
 }
 
 // ---- Loading ---------------------------------------------------------------
