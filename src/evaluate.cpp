@@ -8,6 +8,7 @@
 #include <ATen/ATen.h>
 #include <torch/utils.h>
 
+#include "mnist/error.hpp"
 #include "mnist/idx.hpp"
 
 namespace mnist {
@@ -68,6 +69,77 @@ EvalResult evaluate(Model& model, const Dataset& data, int64_t batch_size, Preci
 at::Tensor per_class_accuracy(const at::Tensor& confusion) {
   const at::Tensor c = confusion.to(at::kDouble);
   return c.diagonal() / c.sum(1);
+}
+
+namespace {
+
+/// numerator / denominator, or kZeroDivision (flagged) where the
+/// denominator is 0: scikit-learn's _prf_divide.
+double divide(double numerator, double denominator, bool& undefined) {
+  undefined = denominator == 0.0;
+  return undefined ? kZeroDivision : numerator / denominator;
+}
+
+}  // namespace
+
+ClassMetrics per_class_metrics(const at::Tensor& confusion) {
+  if (!confusion.defined() || confusion.dim() != 2 || confusion.size(0) != confusion.size(1) ||
+      !at::isIntegralType(confusion.scalar_type(), /*includeBool=*/false)) {
+    const std::string found =
+        confusion.defined() ? c10::str(confusion.scalar_type(), " ", confusion.sizes()) : "none";
+    throw DataError("confusion matrix: expected [K,K] integer counts, got " + found);
+  }
+  const at::Tensor counts = confusion.to(at::kLong).cpu().contiguous();
+  if (counts.numel() > 0 && counts.min().item<int64_t>() < 0) {
+    throw DataError("confusion matrix: expected counts >= 0, found " +
+                    std::to_string(counts.min().item<int64_t>()));
+  }
+  const int64_t k = counts.size(0);
+  const int64_t* c = counts.data_ptr<int64_t>();
+  ClassMetrics out;
+  int64_t total = 0;
+  for (int64_t i = 0; i < k; ++i) {
+    int64_t true_sum = 0;  // row i: the class's images
+    int64_t pred_sum = 0;  // column i: the images predicted as it
+    for (int64_t j = 0; j < k; ++j) {
+      true_sum += c[i * k + j];
+      pred_sum += c[j * k + i];
+    }
+    const auto tp = static_cast<double>(c[i * k + i]);
+    ClassScores s;
+    s.support = true_sum;
+    s.precision = divide(tp, static_cast<double>(pred_sum), s.precision_undefined);
+    s.recall = divide(tp, static_cast<double>(true_sum), s.recall_undefined);
+    s.f1 = divide(2.0 * tp, static_cast<double>(true_sum + pred_sum), s.f1_undefined);
+    out.per_class.push_back(s);
+    total += true_sum;
+  }
+  ClassScores& macro = out.macro_avg;
+  ClassScores& weighted = out.weighted_avg;
+  macro.support = weighted.support = total;
+  for (const ClassScores& s : out.per_class) {
+    macro.precision += s.precision;
+    macro.recall += s.recall;
+    macro.f1 += s.f1;
+    const auto w = static_cast<double>(s.support);
+    weighted.precision += w * s.precision;
+    weighted.recall += w * s.recall;
+    weighted.f1 += w * s.f1;
+  }
+  // np.average's order: the (weighted) sum, then one division.
+  const auto finish = [](ClassScores& avg, double divisor) {
+    if (divisor == 0.0) {
+      avg.precision = avg.recall = avg.f1 = kZeroDivision;
+      avg.precision_undefined = avg.recall_undefined = avg.f1_undefined = true;
+      return;
+    }
+    avg.precision /= divisor;
+    avg.recall /= divisor;
+    avg.f1 /= divisor;
+  };
+  finish(macro, static_cast<double>(k));
+  finish(weighted, static_cast<double>(total));
+  return out;
 }
 
 }  // namespace mnist

@@ -864,7 +864,10 @@ void TrainJob::save_final_model(bool restored, bool best_saved, const EvalResult
                 std::chrono::duration<double>(total).count(), record,
                 class_weights_.empty() ? ordered_json() : class_weights_json(class_weights_),
                 data_record_});
-  info(fmt::format("saved {}/model.json, weights.bin and history.json{}", s_.model_save_path,
+  // A model that names its classes also gets Teachable Machine's file.
+  const bool named = !teachable_machine_metadata(model_, "").is_null();
+  info(fmt::format("saved {}/model.json, weights.bin{} and history.json{}", s_.model_save_path,
+                   named ? std::string(", ") + kTmMetadataFile : "",
                    best_saved ? " (the model of epoch " +
                                     std::to_string(epoch_callbacks_.save_best_epoch()) + ")"
                               : ""));

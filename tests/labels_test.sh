@@ -3,10 +3,11 @@
 # tfjs-examples' mnist-transfer-cnn on small data: a base convnet trained on
 # digits 0-4, then transferred to 5-9 (a new 5-unit head, the convolutions
 # frozen). Checks what each model.json says (units, labels, class names,
-# trainable flags), that the frozen weights come out bit for bit, that
-# evaluate and predict speak of the real digits, that a model of one label
-# set does not silently train on another, and that real TF.js loads the
-# transferred model and scores the same images as our evaluate does.
+# trainable flags; metadata.json's labels), that the frozen weights come out
+# bit for bit, that evaluate and predict speak of the real digits, that a
+# model of one label set does not silently train on another, and that real
+# TF.js loads the transferred model and scores the same images as our
+# evaluate does.
 # Usage: labels_test.sh MNIST_TRAIN OUT DATA_DIR NODE_DIR
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -30,6 +31,8 @@ check "base: the log says the labels" 1 "$(has_match "$out/base.err" 'data: [0-9
 check "base: a 5-unit head" 5 "$(json "$out/base/model.json" "$layers.at(-1).config.units")"
 check "base: metadata" '{"dataset":"mnist","classNames":["0","1","2","3","4"],"labels":[0,1,2,3,4]}' \
   "$(json "$out/base/model.json" 'JSON.stringify(m.userDefinedMetadata)')"
+check "base: Teachable Machine's metadata.json" '["0","1","2","3","4"] 28 true mnist-train' \
+  "$(json "$out/base/metadata.json" 'JSON.stringify(m.labels) + " " + m.imageSize + " " + m.grayscale + " " + m.packageName')"
 "$train" evaluate --model "$out/base" --data-dir "$data" --test-limit 200 --json > "$out/base_eval.json"
 check "base: evaluate exit status" 0 "$?"
 # The first 200 test labels hold this many of 0-4.
@@ -59,6 +62,8 @@ check "transfer: the log says the new head" 1 \
   "$(has_text "$out/transfer.err" 'new head: dense_Dense2 has 5 units, for labels 5-9')"
 check "transfer: metadata" '{"dataset":"mnist","classNames":["5","6","7","8","9"],"labels":[5,6,7,8,9]}' \
   "$(json "$out/transfer/model.json" 'JSON.stringify(m.userDefinedMetadata)')"
+check "transfer: metadata.json's labels" '["5","6","7","8","9"]' \
+  "$(json "$out/transfer/metadata.json" 'JSON.stringify(m.labels)')"
 check "transfer: trainable flags" "false false false false false false true true true true true" \
   "$(json "$out/transfer/model.json" "$layers.map(l => l.config.trainable).join(' ')")"
 # The four convolutions' 64,992 weights: first in the base's weights.bin,
@@ -72,12 +77,18 @@ check "transfer: evaluated on 5-9" "$((200 - in_set)) [5,6,7,8,9]" \
   "$(json "$out/transfer_eval.json" 'm.count + " " + JSON.stringify(m.labels)')"
 "$train" evaluate --model "$out/transfer" --data-dir "$data" --test-limit 200 > "$out/transfer_eval.txt"
 check "transfer: evaluate's rows are the digits" 1 \
-  "$(has_match "$out/transfer_eval.txt" '^  9: [01]\.[0-9]{4} \([0-9]+ images\)$')"
+  "$(has_match "$out/transfer_eval.txt" '^  9 +[01]\.[0-9]{4}[ *] +[01]\.[0-9]{4}[ *] +[01]\.[0-9]{4}[ *] +[0-9]+$')"
+check "transfer: the matrix's rows are the digits" 1 \
+  "$(has_match "$out/transfer_eval.txt" '^  9( +[0-9]+){5}$')"
+check "transfer: no row for a digit it does not know" 0 \
+  "$(has_match "$out/transfer_eval.txt" '^  4 ')"
+check "transfer: --json names the classes" '["5","6","7","8","9"] 9' \
+  "$(json "$out/transfer_eval.json" 'JSON.stringify(m.class_names) + " " + m.per_class[4].name')"
 # Test image 0 is a 7.
 "$train" predict --model "$out/transfer" --idx "$data/t10k-images-idx3-ubyte" --index 0 --json \
   > "$out/predict.json"
-check "transfer: predict says the digit" "7 5" \
-  "$(json "$out/predict.json" 'm[0].label + " " + m[0].probabilities.length')"
+check "transfer: predict says the digit" "7 7 5" \
+  "$(json "$out/predict.json" 'm[0].label + " " + m[0].class_name + " " + m[0].probabilities.length')"
 "$train" predict --model "$out/transfer" --idx "$data/t10k-images-idx3-ubyte" --index 0 \
   > "$out/predict.txt"
 check "transfer: predict's text" 1 "$(has_match "$out/predict.txt" ': 7 \(probability 0\.[0-9]{4}\)$')"

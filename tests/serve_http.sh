@@ -73,6 +73,7 @@ for p in /models/v/00000000-1/weights.bin "/models/${vpath%weights.bin}model.jso
 done
 check "/models/weights.bin" "200 application/octet-stream 2379688" "$(get /models/weights.bin)"
 check "/models/history.json" "200 application/json $(stat -c %s "$model/history.json")" "$(get /models/history.json)"
+check "/models/metadata.json of a plain MNIST model (none)" "404" "$(get /models/metadata.json | cut -d' ' -f1)"
 check "/sample/images.bin" "200 application/octet-stream 156800" "$(get /sample/images.bin)"
 check "/sample/labels.bin" "200 application/octet-stream 200" "$(get /sample/labels.bin)"
 check "sample = first 200 t10k labels" "$(tail -c +9 "$MNIST_DATA_DIR/t10k-labels-idx1-ubyte" | head -c 200 | md5sum)" \
@@ -96,7 +97,9 @@ for p in /nope /models/ /models /models/probs.bin /models/preds.json /web/index.
   check "$p" "404" "$(get "$p" | cut -d' ' -f1)"
 done
 mv "$work/models/history.json" "$work/h.link"
+printf '{"labels":["a","b"]}' > "$work/models/metadata.json"
 start linked --model "$work/models"
+check "Teachable Machine's metadata.json" "200 application/json 20" "$(get /models/metadata.json)"
 check "history.json -> symlink out of DIR" "404" "$(get /models/history.json | cut -d' ' -f1)"
 check "model.json beside it" "200" "$(get /models/model.json | cut -d' ' -f1)"
 mv "$work/h.link" "$work/models/history.json"

@@ -1,6 +1,7 @@
 // CLI parsing: defaults match mnist-node, aliases work, bad values are
 // refused at parse time (no training is started by parsing).
 #include "cli/app.hpp"
+#include "cli/shared.hpp"
 
 #include <gtest/gtest.h>
 
@@ -337,6 +338,88 @@ TEST(CliTest, NoSubcommandStillTrains) {
   const Options o = parse({"--epochs", "1"});
   EXPECT_EQ(o.train.epochs, 1);
   EXPECT_TRUE(o.serve.model_dir.empty());
+}
+
+/// Class names are folder names: any UTF-8. evaluate's table aligns them by
+/// terminal columns and cuts long ones with an ellipsis.
+TEST(CliTest, NamesAreMeasuredInColumns) {
+  EXPECT_EQ(display_width("Ankle boot"), 10U);
+  EXPECT_EQ(display_width("h\xc3\xa9llo"), 5U);              // é: two bytes, one column
+  EXPECT_EQ(display_width("e\xcc\x81"), 1U);                 // e + combining acute
+  EXPECT_EQ(display_width("\xe7\x8c\xab\xe7\x8a\xac"), 4U);  // 猫犬: wide
+  EXPECT_EQ(display_width("\xf0\x9f\x90\x88"), 2U);          // 🐈
+  EXPECT_EQ(display_width("a\xff"
+                          "b"),
+            3U);                             // a byte that is not UTF-8: one
+  EXPECT_EQ(display_width("\xe7\x8c"), 2U);  // a cut sequence: its bytes
+  EXPECT_EQ(truncate_to_width("Ankle boot", 10), "Ankle boot");
+  EXPECT_EQ(truncate_to_width("Ankle boot", 6), "Ankle\xe2\x80\xa6");
+  EXPECT_EQ(display_width(truncate_to_width("Ankle boot", 6)), 6U);
+  // Never a code point cut in two, never wider than asked.
+  EXPECT_EQ(truncate_to_width("\xe7\x8c\xab\xe7\x8a\xac\xe7\x8c\xab", 4),
+            "\xe7\x8c\xab\xe2\x80\xa6");
+  EXPECT_EQ(truncate_to_width("h\xc3\xa9llo", 3), "h\xc3\xa9\xe2\x80\xa6");
+  EXPECT_EQ(pad_to_width("h\xc3\xa9", 4, true), "h\xc3\xa9  ");
+  EXPECT_EQ(pad_to_width("7", 3, false), "  7");
+  EXPECT_EQ(pad_to_width("long", 2, false), "long");
+}
+
+/// evaluate and predict name digits by the digit, anything else by its
+/// index and name.
+TEST(CliTest, OutputNamesOfDigitsFashionAndFolders) {
+  const OutputNames digits = output_names({{"classNames", {"5", "6", "7"}}}, 3);
+  EXPECT_TRUE(digits.digits);
+  EXPECT_EQ(digits.with_name(2), "7");
+  EXPECT_EQ(digits.short_name(2), "7");
+  const OutputNames folders = output_names({{"classNames", {"cat", "dog"}}}, 2);
+  EXPECT_FALSE(folders.digits);
+  EXPECT_TRUE(folders.named);
+  EXPECT_EQ(folders.with_name(1), "1 dog");
+  EXPECT_EQ(folders.short_name(1), "1");
+  const OutputNames mnist = output_names(nullptr, 10);
+  EXPECT_TRUE(mnist.digits);
+  EXPECT_FALSE(mnist.named);
+}
+
+/// evaluate's text: the table marks undefined scores and says what they
+/// are; the matrix names its rows; more than 20 classes go to --json only.
+TEST(CliTest, EvaluationTextOfNamesAndUndefinedScores) {
+  // Two images of "cat", both right; "dog" absent and never predicted; one
+  // "bird", predicted as "cat".
+  const at::Tensor confusion = at::tensor({2, 0, 0, 0, 0, 0, 1, 0, 0}, at::kLong).view({3, 3});
+  const OutputNames names = output_names({{"classNames", {"cat", "dog", "bird"}}}, 3);
+  const std::string table = class_metrics_text(per_class_metrics(confusion), names, 2.0 / 3.0);
+  EXPECT_NE(table.find("  0 cat           0.6667     1.0000     0.8000          2\n"),
+            std::string::npos)
+      << table;
+  EXPECT_NE(table.find("  1 dog           0.0000*    0.0000*    0.0000*         0\n"),
+            std::string::npos)
+      << table;
+  EXPECT_NE(table.find("  2 bird          0.0000*    0.0000     0.0000          1\n"),
+            std::string::npos)
+      << table;
+  EXPECT_NE(table.find("  accuracy                              0.6667          3\n"),
+            std::string::npos)
+      << table;
+  EXPECT_NE(table.find("  * 0 by convention"), std::string::npos) << table;
+  const std::string matrix = confusion_text(confusion, names);
+  EXPECT_NE(matrix.find("rows: true class, columns: predicted, by index"), std::string::npos);
+  EXPECT_NE(matrix.find("\n  2 bird     1     0     0\n"), std::string::npos) << matrix;
+  // All defined: no note.
+  const at::Tensor right = at::tensor({3, 0, 0, 4}, at::kLong).view({2, 2});
+  const OutputNames two = output_names({{"classNames", {"cat", "dog"}}}, 2);
+  EXPECT_EQ(class_metrics_text(per_class_metrics(right), two, 1.0).find('*'), std::string::npos);
+  // 21 classes: the matrix only in --json.
+  const at::Tensor wide = at::eye(21, at::kLong);
+  std::vector<std::string> many;
+  for (int c = 0; c < 21; ++c) {
+    many.push_back("class " + std::to_string(c));
+  }
+  const std::string line = confusion_text(wide, output_names({{"classNames", many}}, 21));
+  EXPECT_EQ(
+      line,
+      "\nConfusion matrix: 21 classes, too wide to print; --json has it (\"confusion\", rows: "
+      "true class, columns: predicted)\n");
 }
 
 }  // namespace

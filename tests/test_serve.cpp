@@ -143,7 +143,8 @@ TEST(ServeTest, DotSlashManifestPathsAreServedUnderTheirPlainNames) {
   ASSERT_TRUE(resolve_request_path("/models/my.weights.bin", table).has_value());
   EXPECT_EQ(resolve_request_path("/models/my.weights.bin", table)->path,
             models + "/my.weights.bin");
-  EXPECT_EQ(table.size(), 3U) << "model.json, history.json, my.weights.bin: not the escape";
+  EXPECT_EQ(table.size(), 4U)
+      << "model.json, history.json, metadata.json, my.weights.bin: not the escape";
 }
 
 /// serve reads model.json with the same bounds as loading: one nested too
@@ -180,6 +181,15 @@ TEST(ServeTest, SymlinkOutOfItsFolderIs404) {
   EXPECT_EQ(s.resolved("/models/history.json"), s.models + "/history.json");
 }
 
+/// Teachable Machine's metadata.json is served when the folder has one.
+TEST(ServeTest, MetadataJsonWhenPresent) {
+  Site s;
+  EXPECT_EQ(s.resolved("/models/metadata.json"), "404");
+  test::write_bytes(s.models + "/metadata.json", Site::bytes(R"({"labels":["a","b"]})"));
+  EXPECT_EQ(s.resolved("/models/metadata.json"), s.models + "/metadata.json");
+  EXPECT_EQ(content_type_for("metadata.json"), "application/json");
+}
+
 TEST(ServeTest, DirectoriesAreNotFiles) {
   Site s;
   std::remove((s.models + "/history.json").c_str());
@@ -192,7 +202,7 @@ TEST(ServeTest, MissingOrBrokenModelJsonStillListsModelJson) {
   test::write_bytes(tmp.file("model.json"), Site::bytes("{not json"));
   ServeTable table;
   add_model_files(table, tmp.path().string());
-  EXPECT_EQ(table.size(), 2U);  // model.json and history.json
+  EXPECT_EQ(table.size(), 3U);  // model.json, history.json and metadata.json
   EXPECT_TRUE(resolve_request_path("/models/model.json", table).has_value());
   ServeTable empty;
   add_model_files(empty, tmp.file("nowhere"));

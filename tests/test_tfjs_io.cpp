@@ -2,6 +2,8 @@
 // weight in TF.js layout, files are replaced atomically.
 #include "mnist/tfjs_io.hpp"
 
+#include <unistd.h>
+
 #include <c10/util/Half.h>
 #include <gtest/gtest.h>
 
@@ -16,6 +18,7 @@
 #include <ATen/ATen.h>
 #include <torch/utils.h>
 
+#include "mnist/data.hpp"
 #include "mnist/error.hpp"
 #include "mnist/fs_util.hpp"
 #include "mnist/train.hpp"
@@ -35,6 +38,10 @@ ordered_json read_json(const std::string& path) {
 std::vector<char> read_all(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void write_text_file(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary) << text;
 }
 
 float float_at(const std::vector<char>& bytes, size_t byte_offset, size_t index) {
@@ -120,6 +127,167 @@ TEST(TfjsIoTest, ModelJsonIsOneLine) {
   save_tfjs(model, dir.path().string());
   const std::vector<char> text = read_all(dir.file("model.json"));
   EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 0);
+}
+
+// ---- Teachable Machine's metadata.json ------------------------------------
+
+/// mnist-node's model whose metadata names Fashion-MNIST's ten classes.
+Model fashion_model() {
+  Model model(mnist_node_spec());
+  model->set_metadata(with_labels(nullptr, DatasetKind::kFashionMnist, all_labels()));
+  return model;
+}
+
+TEST(TeachableMachineTest, MetadataInItsFormWhenClassesAreNamed) {
+  const Model model = fashion_model();
+  const ordered_json doc = teachable_machine_metadata(model, "2026-12-05T05:30:00.123Z");
+  // The Metadata interface's keys, in its order; no tmVersion.
+  std::vector<std::string> keys;
+  for (const auto& [key, value] : doc.items()) {
+    keys.push_back(key);
+  }
+  EXPECT_EQ(keys, (std::vector<std::string>{"tfjsVersion", "packageVersion", "packageName",
+                                            "timeStamp", "userMetadata", "modelName", "labels",
+                                            "imageSize", "grayscale"}));
+  EXPECT_EQ(doc["tfjsVersion"], "4.22.0");
+  EXPECT_EQ(doc["packageName"], "mnist-train");
+  EXPECT_EQ(generated_by(), "mnist-train v" + doc["packageVersion"].get<std::string>());
+  EXPECT_EQ(doc["timeStamp"], "2026-12-05T05:30:00.123Z");
+  EXPECT_EQ(doc["modelName"], model->spec().name);
+  EXPECT_EQ(doc["labels"], ordered_json(class_names(DatasetKind::kFashionMnist)));
+  EXPECT_EQ(doc["imageSize"], 28);
+  EXPECT_EQ(doc["grayscale"], true);
+  EXPECT_EQ(doc["userMetadata"].dump(),
+            R"({"imageSize":[28,28],"colorMode":"grayscale","inputRange":[0,1]})");
+}
+
+/// A non-square RGB input: Teachable Machine's library always crops a
+/// square, so no imageSize for it; userMetadata has the true [h, w].
+TEST(TeachableMachineTest, NonSquareRgbInput) {
+  ModelSpec spec = mnist_node_spec();
+  spec.input_shape = {20, 32, 3};
+  Model model(spec);
+  model->set_metadata({{"classNames", {"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"}},
+                       {"imageSize", {20, 32}},
+                       {"colorMode", "rgb"}});
+  const ordered_json doc = teachable_machine_metadata(model, "t");
+  EXPECT_FALSE(doc.contains("imageSize")) << doc.dump();
+  EXPECT_EQ(doc["grayscale"], false);
+  EXPECT_EQ(doc["labels"][9], "j");
+  EXPECT_EQ(doc["userMetadata"].dump(),
+            R"({"imageSize":[20,32],"colorMode":"rgb","inputRange":[0,1]})");
+}
+
+TEST(TeachableMachineTest, NoMetadataWithoutOneNamePerOutput) {
+  Model plain(mnist_node_spec());
+  EXPECT_TRUE(teachable_machine_metadata(plain, "t").is_null());
+  Model wrong(mnist_node_spec());
+  wrong->set_metadata({{"classNames", {"a", "b", "c"}}});  // 3 names, 10 outputs
+  EXPECT_TRUE(teachable_machine_metadata(wrong, "t").is_null());
+  wrong->set_metadata({{"classNames", ordered_json::array({1, 2, 3, 4, 5, 6, 7, 8, 9, 10})}});
+  EXPECT_TRUE(teachable_machine_metadata(wrong, "t").is_null());
+}
+
+TEST(TeachableMachineTest, TimeStampIsJavaScriptsIsoString) {
+  const std::string t = iso_time_stamp();
+  ASSERT_EQ(t.size(), 24U) << t;
+  for (const size_t i : {4U, 7U}) {
+    EXPECT_EQ(t[i], '-') << t;
+  }
+  EXPECT_EQ(t[10], 'T');
+  EXPECT_EQ(t[13], ':');
+  EXPECT_EQ(t[16], ':');
+  EXPECT_EQ(t[19], '.');
+  EXPECT_EQ(t[23], 'Z');
+  EXPECT_EQ(t.substr(0, 2), "20");
+}
+
+/// A save writes metadata.json beside a model whose classes are named; a
+/// save of a plain MNIST model into the same folder leaves none behind (and
+/// writes exactly what it wrote before); other labels replace the old ones.
+TEST(TeachableMachineTest, SavesWriteReplaceAndRemoveIt) {
+  test::TempDir dir;
+  const std::string out = dir.file("model");
+  Model named = fashion_model();
+  save_tfjs(named, out);
+  const ordered_json first = read_json(out + "/metadata.json");
+  EXPECT_EQ(first["labels"][9], "Ankle boot");
+  EXPECT_EQ(read_json(out + "/model.json")["userDefinedMetadata"]["classNames"], first["labels"]);
+
+  Model other(mnist_node_spec());
+  std::vector<std::string> names;
+  for (int c = 0; c < 10; ++c) {
+    names.push_back("class " + std::to_string(c));
+  }
+  other->set_metadata({{"classNames", names}});
+  save_tfjs(other, out);  // replacing a model with other labels
+  EXPECT_EQ(read_json(out + "/metadata.json")["labels"], ordered_json(names));
+
+  Model plain(mnist_node_spec());
+  save_tfjs(plain, out);  // a plain MNIST model: no metadata.json survives
+  EXPECT_FALSE(fs::exists(out + "/metadata.json"));
+  EXPECT_FALSE(read_json(out + "/model.json").contains("userDefinedMetadata"));
+  test::TempDir fresh;
+  save_tfjs(plain, fresh.path().string());
+  EXPECT_EQ(read_all(out + "/model.json"), read_all(fresh.file("model.json")));
+  EXPECT_FALSE(fs::exists(fresh.file("metadata.json")));
+
+  // A new folder with a metadata.json another model left: replaced too.
+  test::TempDir stale;
+  write_text_file(stale.file("metadata.json"), R"({"labels":["old"]})");
+  save_tfjs(plain, stale.path().string());
+  EXPECT_FALSE(fs::exists(stale.file("metadata.json")));
+  save_tfjs(named, stale.path().string());
+  EXPECT_EQ(read_json(stale.file("metadata.json"))["labels"][0], "T-shirt/top");
+  int entries = 0;
+  for (const auto& e : fs::directory_iterator(stale.path())) {
+    (void)e;
+    ++entries;
+  }
+  EXPECT_EQ(entries, 3) << "model.json, weights.bin, metadata.json: no temporaries";
+}
+
+/// metadata.json that cannot be written (its temporary name taken by a
+/// folder): a new folder gets nothing; a model being replaced by one of
+/// other classes is replaced, its old metadata.json gone, and the error says
+/// so. Never a metadata.json naming another model's classes.
+TEST(TeachableMachineTest, AFailedMetadataWriteLeavesNoStaleLabels) {
+  const std::string blocker = ".metadata.json.tmp." + std::to_string(::getpid());
+  const auto save_error = [](const Model& m, const std::string& dir) -> std::string {
+    try {
+      save_tfjs(m, dir);
+    } catch (const IoError& e) {
+      return e.what();
+    }
+    return "";
+  };
+  test::TempDir fresh;
+  fs::create_directory(fresh.file(blocker));
+  const std::string first = save_error(fashion_model(), fresh.path().string());
+  EXPECT_NE(first.find("nothing was saved in"), std::string::npos) << first;
+  EXPECT_FALSE(fs::exists(fresh.file("model.json")));
+  EXPECT_FALSE(fs::exists(fresh.file("weights.bin")));
+  EXPECT_FALSE(fs::exists(fresh.file("metadata.json")));
+
+  test::TempDir dir;
+  save_tfjs(fashion_model(), dir.path().string());
+  ASSERT_TRUE(fs::exists(dir.file("metadata.json")));
+  Model other(mnist_node_spec());
+  std::vector<std::string> names;
+  for (int c = 0; c < 10; ++c) {
+    names.push_back("other " + std::to_string(c));
+  }
+  other->set_metadata({{"classNames", names}});
+  fs::create_directory(dir.file(blocker));
+  const std::string replaced = save_error(other, dir.path().string());
+  EXPECT_NE(replaced.find("holds the new model, complete but for its metadata.json"),
+            std::string::npos)
+      << replaced;
+  EXPECT_FALSE(fs::exists(dir.file("metadata.json")));
+  EXPECT_EQ(load_tfjs(dir.path().string())->spec().metadata["classNames"], ordered_json(names));
+  fs::remove(dir.file(blocker));
+  save_tfjs(other, dir.path().string());  // the next save writes it
+  EXPECT_EQ(read_json(dir.file("metadata.json"))["labels"], ordered_json(names));
 }
 
 // ---- Loading ---------------------------------------------------------------

@@ -318,5 +318,102 @@ TEST(EvaluateTest, MatchesAManualComputation) {
               1e-12);
 }
 
+// ---- Per-class precision, recall and F1 ------------------------------------
+
+/// scikit-learn's classification_report example: y_true 0,1,2,2,2 and
+/// y_pred 0,0,2,2,1, worked by hand (its docstring prints the same, to two
+/// decimals: 0.50 1.00 0.67 / 0.00 0.00 0.00 / 1.00 0.67 0.80; macro 0.50
+/// 0.56 0.49; weighted 0.70 0.60 0.61).
+TEST(ClassMetricsTest, HandWorkedExample) {
+  const at::Tensor confusion = at::tensor({1, 0, 0, 1, 0, 0, 0, 1, 2}, at::kLong).view({3, 3});
+  const ClassMetrics m = per_class_metrics(confusion);
+  ASSERT_EQ(m.per_class.size(), 3U);
+  // Class 0: tp 1, predicted 2 times, 1 image.
+  EXPECT_DOUBLE_EQ(m.per_class[0].precision, 0.5);
+  EXPECT_DOUBLE_EQ(m.per_class[0].recall, 1.0);
+  EXPECT_DOUBLE_EQ(m.per_class[0].f1, 2.0 / 3.0);
+  EXPECT_EQ(m.per_class[0].support, 1);
+  // Class 1: tp 0, predicted once, 1 image: every score defined, and 0.
+  EXPECT_DOUBLE_EQ(m.per_class[1].precision, 0.0);
+  EXPECT_DOUBLE_EQ(m.per_class[1].recall, 0.0);
+  EXPECT_DOUBLE_EQ(m.per_class[1].f1, 0.0);
+  EXPECT_FALSE(m.per_class[1].any_undefined());
+  // Class 2: tp 2, predicted 2 times, 3 images.
+  EXPECT_DOUBLE_EQ(m.per_class[2].precision, 1.0);
+  EXPECT_DOUBLE_EQ(m.per_class[2].recall, 2.0 / 3.0);
+  EXPECT_DOUBLE_EQ(m.per_class[2].f1, 0.8);
+  EXPECT_EQ(m.per_class[2].support, 3);
+  EXPECT_DOUBLE_EQ(m.macro_avg.precision, 0.5);
+  EXPECT_DOUBLE_EQ(m.macro_avg.recall, (1.0 + 2.0 / 3.0) / 3.0);
+  EXPECT_DOUBLE_EQ(m.macro_avg.f1, (2.0 / 3.0 + 0.8) / 3.0);
+  EXPECT_EQ(m.macro_avg.support, 5);
+  EXPECT_DOUBLE_EQ(m.weighted_avg.precision, 0.7);
+  EXPECT_DOUBLE_EQ(m.weighted_avg.recall, 0.6);
+  EXPECT_DOUBLE_EQ(m.weighted_avg.f1, (2.0 / 3.0 + 3 * 0.8) / 5.0);
+  EXPECT_EQ(m.weighted_avg.support, 5);
+  EXPECT_FALSE(m.macro_avg.any_undefined() || m.weighted_avg.any_undefined());
+  // Recall is per_class_accuracy where a class has images.
+  const at::Tensor acc = per_class_accuracy(confusion);
+  for (int64_t c = 0; c < 3; ++c) {
+    EXPECT_DOUBLE_EQ(acc[c].item<double>(), m.per_class[static_cast<size_t>(c)].recall);
+  }
+}
+
+/// Zero denominators give kZeroDivision (0, scikit-learn's default),
+/// flagged, and count as 0 in the averages as they do there.
+TEST(ClassMetricsTest, ZeroDivisionCases) {
+  EXPECT_EQ(kZeroDivision, 0.0);
+  // Two images of class 0, both right; class 1 neither present nor
+  // predicted; one image of class 2, predicted as 0.
+  const at::Tensor confusion = at::tensor({2, 0, 0, 0, 0, 0, 1, 0, 0}, at::kLong).view({3, 3});
+  const ClassMetrics m = per_class_metrics(confusion);
+  EXPECT_DOUBLE_EQ(m.per_class[0].precision, 2.0 / 3.0);
+  EXPECT_DOUBLE_EQ(m.per_class[0].recall, 1.0);
+  EXPECT_DOUBLE_EQ(m.per_class[0].f1, 0.8);
+  EXPECT_FALSE(m.per_class[0].any_undefined());
+  // Class 1: no image, never predicted: all three undefined.
+  const ClassScores& absent = m.per_class[1];
+  EXPECT_TRUE(absent.precision_undefined && absent.recall_undefined && absent.f1_undefined);
+  EXPECT_EQ(absent.precision, kZeroDivision);
+  EXPECT_EQ(absent.recall, kZeroDivision);
+  EXPECT_EQ(absent.f1, kZeroDivision);
+  EXPECT_EQ(absent.support, 0);
+  // Class 2: never predicted: precision undefined; recall and F1 are 0.
+  const ClassScores& missed = m.per_class[2];
+  EXPECT_TRUE(missed.precision_undefined);
+  EXPECT_FALSE(missed.recall_undefined || missed.f1_undefined);
+  EXPECT_EQ(missed.precision, kZeroDivision);
+  EXPECT_DOUBLE_EQ(missed.recall, 0.0);
+  EXPECT_DOUBLE_EQ(missed.f1, 0.0);
+  EXPECT_DOUBLE_EQ(m.macro_avg.precision, (2.0 / 3.0) / 3.0);
+  EXPECT_DOUBLE_EQ(m.macro_avg.recall, 1.0 / 3.0);
+  EXPECT_DOUBLE_EQ(m.macro_avg.f1, 0.8 / 3.0);
+  EXPECT_DOUBLE_EQ(m.weighted_avg.precision, (2 * 2.0 / 3.0) / 3.0);
+  EXPECT_DOUBLE_EQ(m.weighted_avg.recall, 2.0 / 3.0);
+  EXPECT_DOUBLE_EQ(m.weighted_avg.f1, 1.6 / 3.0);
+  EXPECT_EQ(m.weighted_avg.support, 3);
+
+  // No images at all: the weighted average is undefined too.
+  const ClassMetrics none = per_class_metrics(at::zeros({2, 2}, at::kLong));
+  EXPECT_TRUE(none.weighted_avg.precision_undefined && none.weighted_avg.f1_undefined);
+  EXPECT_EQ(none.weighted_avg.recall, kZeroDivision);
+  EXPECT_TRUE(none.macro_avg.recall_undefined == false);  // the mean of two defined 0s
+  EXPECT_EQ(none.macro_avg.recall, kZeroDivision);
+}
+
+TEST(ClassMetricsTest, RefusesWhatIsNotAConfusionMatrix) {
+  EXPECT_THROW(per_class_metrics(at::zeros({2, 3}, at::kLong)), DataError);
+  EXPECT_THROW(per_class_metrics(at::zeros({4}, at::kLong)), DataError);
+  EXPECT_THROW(per_class_metrics(at::zeros({2, 2}, at::kFloat)), DataError);
+  EXPECT_THROW(per_class_metrics(at::Tensor()), DataError);
+  try {
+    per_class_metrics(at::tensor({1, -1, 0, 2}, at::kLong).view({2, 2}));
+    ADD_FAILURE() << "a negative count was accepted";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("expected counts >= 0, found -1"), std::string::npos)
+        << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace mnist

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include <ATen/core/Reduction.h>
 
@@ -48,5 +49,47 @@ EvalResult evaluate(Model& model,
 /// Per-class accuracy [K] double from a confusion matrix (NaN for a class
 /// with no images).
 at::Tensor per_class_accuracy(const at::Tensor& confusion);
+
+/// What a score is where its denominator is 0 (a class never predicted has
+/// no precision; one with no images no recall; one neither predicted nor
+/// present no F1): 0, the value scikit-learn's classification_report gives
+/// with its default zero_division ("warn": 0 and a warning). Such scores are
+/// flagged, so that a report can say which ones they are.
+constexpr double kZeroDivision = 0.0;
+
+/// One class's scores, or an average of them (docs/design.md, "Evaluation").
+struct ClassScores {
+  double precision = 0.0;            ///< tp / (tp + fp): of the images predicted as the class
+  double recall = 0.0;               ///< tp / (tp + fn): of the class's images (its accuracy)
+  double f1 = 0.0;                   ///< 2 tp / (2 tp + fp + fn), their harmonic mean
+  int64_t support = 0;               ///< images of the class (an average: all images)
+  bool precision_undefined = false;  ///< tp + fp == 0: precision is kZeroDivision
+  bool recall_undefined = false;     ///< tp + fn == 0: recall is kZeroDivision
+  bool f1_undefined = false;         ///< tp + fp + fn == 0: f1 is kZeroDivision
+
+  bool any_undefined() const { return precision_undefined || recall_undefined || f1_undefined; }
+};
+
+/// scikit-learn's classification_report from a confusion matrix: every
+/// class, and the two averages it prints below them. (Its third line,
+/// "accuracy", is EvalResult::accuracy: with every image in one of the K
+/// classes, micro-averaged precision, recall and F1 all equal it.)
+struct ClassMetrics {
+  std::vector<ClassScores> per_class;  ///< one per row of the matrix
+  /// The unweighted mean of each score over all K classes (those with no
+  /// images too, at kZeroDivision), as average='macro'.
+  ClassScores macro_avg;
+  /// Each score's mean weighted by support, as average='weighted'
+  /// (kZeroDivision, flagged, when there are no images at all).
+  ClassScores weighted_avg;
+};
+
+/// Precision, recall, F1 and support of each class of `confusion` ([K,K]
+/// integer counts, [true label][predicted], as EvalResult::confusion), as
+/// scikit-learn's precision_recall_fscore_support computes them (F1 from the
+/// counts, 2 tp / (2 tp + fp + fn), so that it is defined whenever the class
+/// was present or predicted), and their averages. Throws DataError when
+/// `confusion` is not a square matrix of counts >= 0.
+ClassMetrics per_class_metrics(const at::Tensor& confusion);
 
 }  // namespace mnist

@@ -54,12 +54,13 @@ void add_served_file(ServeTable& table,
 /// tfjs-vis under "/vendor/" (their dist files in web_dir/node_modules).
 void add_web_files(ServeTable& table, const std::string& web_dir);
 
-/// The model folder under "/models/": model.json, history.json and each
-/// weight file model.json's weightsManifest names, as tfjs_io's
+/// The model folder under "/models/": model.json, history.json,
+/// metadata.json (Teachable Machine's class names, when the folder has one)
+/// and each weight file model.json's weightsManifest names, as tfjs_io's
 /// check_weight_path normalises it ("./weights.bin" is served as
 /// "/models/weights.bin"); paths it refuses are left out (404s). A missing,
-/// oversized or malformed model.json adds only model.json and history.json:
-/// the page then reports why it cannot load the model.
+/// oversized or malformed model.json adds only model.json, history.json and
+/// metadata.json: the page then reports why it cannot load the model.
 void add_model_files(ServeTable& table, const std::string& model_dir);
 
 /// `file`'s real path (symlinks resolved) is a regular file strictly inside

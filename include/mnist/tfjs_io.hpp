@@ -18,6 +18,8 @@ namespace mnist {
 
 constexpr const char* kModelJsonFile = "model.json";
 constexpr const char* kWeightsFile = "weights.bin";
+/// Teachable Machine's file of class names beside model.json.
+constexpr const char* kTmMetadataFile = "metadata.json";
 
 /// The name and version written into model.json's "generatedBy".
 std::string generated_by();
@@ -119,6 +121,26 @@ nlohmann::ordered_json model_topology(const ModelSpec& spec);
 nlohmann::ordered_json model_json(const Model& model,
                                   WeightStorage storage = WeightStorage::kFloat32);
 
+/// metadata.json in the form Teachable Machine's image library
+/// (@teachablemachine/image) reads beside model.json, so that web code
+/// written for its models can use ours (docs/design.md, "Class names beside
+/// the model"): "labels" (the class of each output), "imageSize" (the side
+/// of a square [s,s,c] input; left out for another shape), "grayscale"
+/// (one channel), and what describes the model: "tfjsVersion" (the TF.js
+/// version the files are written for), "packageName" "mnist-train",
+/// "packageVersion", "modelName" (the topology's name), "timeStamp"
+/// (`time_stamp`), "userMetadata" ({"imageSize": [h, w], "colorMode":
+/// "grayscale"|"rgb", "inputRange": [0, 1]} for an image input). No
+/// "tmVersion": Teachable Machine did not make it. Null when the model's
+/// userDefinedMetadata names no class per output ("classNames"): a plain
+/// MNIST model, as mnist-node's, has none.
+nlohmann::ordered_json teachable_machine_metadata(const Model& model,
+                                                  const std::string& time_stamp);
+
+/// The time now as JavaScript's Date.toISOString writes it (Teachable
+/// Machine's timeStamp): "2026-12-05T05:30:00.123Z".
+std::string iso_time_stamp();
+
 /// weights.bin: every weight in manifest order, in TF.js layout (conv
 /// kernels HWIO, dense kernels [in,out]), little-endian float32 (or stored
 /// as `storage`), no padding. 594,922 * 4 = 2,379,688 bytes for the
@@ -164,7 +186,13 @@ struct SavedFiles {
 /// mix: a new folder gets its weight files then model.json; a model being
 /// replaced first gets its new weights under weights.new-<pid>-<n>[-<k>].bin,
 /// named by the new model.json, before the weight files are replaced one by
-/// one and model.json names them again. A finished save leaves model.json +
+/// one and model.json names them again. A model whose metadata names its
+/// classes also gets DIR/metadata.json (teachable_machine_metadata); any
+/// other save removes one left there. A metadata.json never names other
+/// labels than the model.json beside it: one that would is removed before
+/// the new model.json is put in place, and the new one is written after it
+/// (a new folder: before model.json), so a kill in between leaves the new
+/// model without it (the next save writes it). A finished save leaves model.json +
 /// the files `format` names; files that killed saves left and nothing names
 /// are removed, and so are weight files of the old model (weights.bin,
 /// groupG-shardKofN.bin) that the new model.json does not name. A failed

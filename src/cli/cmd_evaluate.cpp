@@ -1,7 +1,11 @@
 // `mnist-train evaluate`: test loss and accuracy of a saved model (ours or
-// TF.js's), per-class accuracy and the confusion matrix; text or JSON.
+// TF.js's), each class's precision, recall, F1 and support with their
+// averages (scikit-learn's classification_report), per-class accuracy and
+// the confusion matrix; text or JSON.
+#include <algorithm>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include <spdlog/fmt/fmt.h>
 #include <spdlog/spdlog.h>
@@ -21,7 +25,9 @@ namespace mnist::cli {
 
 CLI::App* add_evaluate_command(CLI::App& app, EvaluateOptions& o) {
   CLI::App* cmd = app.add_subcommand(
-      "evaluate", "Test loss, accuracy, per-class accuracy and confusion matrix of a saved model");
+      "evaluate",
+      "Test loss, accuracy, per-class precision, recall and F1, and confusion matrix of a saved "
+      "model");
   cmd->add_option("--model", o.model, "Folder holding model.json and its weight files")->required();
   cmd->add_option("--data-dir", o.data_dir,
                   "Folder with the test IDX files (default: the folder of the dataset the model "
@@ -88,8 +94,11 @@ int run_evaluate(const EvaluateOptions& o) {
   apply_onednn_flag(o.onednn, device, precision);
   const EvalResult r = evaluate(model, test, kEvalBatchSize, precision);
   const at::Tensor per_class = per_class_accuracy(r.confusion);
+  const ClassMetrics metrics = per_class_metrics(r.confusion);
 
   if (o.json) {
+    // The first keys as before the per-class scores came (scripts read
+    // them); the names and scores after the matrix.
     nlohmann::ordered_json doc;
     doc["model"] = o.model;
     doc["count"] = r.count;
@@ -111,29 +120,33 @@ int run_evaluate(const EvaluateOptions& o) {
           std::vector<int64_t>(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + classes));
     }
     doc["confusion"] = rows;
-    std::printf("%s\n", doc.dump().c_str());
+    doc["class_names"] = names.names;
+    const auto scores = [](const ClassScores& s) {
+      return nlohmann::ordered_json{
+          {"precision", s.precision}, {"recall", s.recall}, {"f1", s.f1}, {"support", s.support}};
+    };
+    nlohmann::ordered_json per = nlohmann::ordered_json::array();
+    for (int64_t c = 0; c < classes; ++c) {
+      nlohmann::ordered_json entry = {{"name", names.names[static_cast<size_t>(c)]}};
+      entry.update(scores(metrics.per_class[static_cast<size_t>(c)]));
+      per.push_back(entry);
+    }
+    doc["per_class"] = per;
+    doc["macro_avg"] = scores(metrics.macro_avg);
+    doc["weighted_avg"] = scores(metrics.weighted_avg);
+    doc["zero_division"] = kZeroDivision;
+    // Class names come from folder names: bytes that are not UTF-8 are
+    // written as U+FFFD rather than refused.
+    std::printf("%s\n",
+                doc.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
     return 0;
   }
   print_evaluation(r);
-  std::string out = "\nPer-class accuracy (test images";
+  std::string out = "\nPer class (test images";
   out += spec || labels == all_labels() ? "" : " of " + labels_text(labels);
-  out += "):\n";
-  for (int64_t c = 0; c < classes; ++c) {
-    out += fmt::format("  {}: {:.4f} ({} images)\n", names.with_name(c),
-                       per_class[c].item<double>(), r.confusion[c].sum().item<int64_t>());
-  }
-  out += "\nConfusion matrix (rows: true label, columns: predicted):\n     ";
-  for (int64_t c = 0; c < classes; ++c) {
-    out += fmt::format("{:>6}", names.short_name(c));
-  }
-  out += "\n";
-  for (int64_t t = 0; t < classes; ++t) {
-    out += fmt::format("  {:>2} ", names.short_name(t));
-    for (int64_t p = 0; p < classes; ++p) {
-      out += fmt::format("{:>6}", r.confusion[t][p].item<int64_t>());
-    }
-    out += "\n";
-  }
+  out += "; recall is the class's accuracy):\n";
+  out += class_metrics_text(metrics, names, r.accuracy);
+  out += confusion_text(r.confusion, names);
   std::fputs(out.c_str(), stdout);
   return 0;
 }

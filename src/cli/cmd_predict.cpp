@@ -147,15 +147,14 @@ int run_predict(const PredictOptions& o) {
       values[c] = p[c].item<double>();
     }
     // "predicted" is the output's index; "label" the dataset label it stands
-    // for, when the model knows some classes only.
+    // for, when the model knows some classes only; "class_name" its name
+    // (a digit for MNIST).
     nlohmann::ordered_json entry = {
         {"input", inputs[i].first}, {"predicted", predicted}, {"probabilities", values}};
     if (labels != all_labels()) {
       entry["label"] = labels[predicted];
     }
-    if (names.named || spec) {
-      entry["class_name"] = names.names[predicted];
-    }
+    entry["class_name"] = names.names[predicted];
     doc.push_back(entry);
     text += fmt::format("{}: {} (probability {:.4f})\n ", inputs[i].first,
                         names.with_name(predicted), values[predicted]);
@@ -164,7 +163,11 @@ int run_predict(const PredictOptions& o) {
     }
     text += "\n";
   }
-  std::fputs(o.json ? (doc.dump() + "\n").c_str() : text.c_str(), stdout);
+  // Class names come from folder names: bytes that are not UTF-8 are
+  // written as U+FFFD rather than refused.
+  const std::string json =
+      doc.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
+  std::fputs(o.json ? json.c_str() : text.c_str(), stdout);
   return 0;
 }
 

@@ -16,7 +16,8 @@ CLI::App* add_serve_command(CLI::App& app, ServeOptions& o) {
   CLI::App* cmd =
       app.add_subcommand("serve",
                          "Serve the demo page, a saved model (DIR/model.json, its weight files, "
-                         "history.json) and a sample of MNIST test images over HTTP; the page "
+                         "history.json, metadata.json) and a sample of MNIST test images over "
+                         "HTTP; the page "
                          "loads the model with tf.loadLayersModel('models/model.json')");
   cmd->add_option("--model", o.model_dir,
                   "Folder holding model.json (as written by --model-save-path)")

@@ -100,14 +100,15 @@ void apply_onednn_flag(bool onednn, const c10::Device& device, Precision precisi
 /// prints it, on stdout (flushed).
 void print_evaluation(const EvalResult& result);
 
-/// How evaluate's and predict's text names a model's outputs: an MNIST
-/// model (all digits, or some, --labels) by the digit each output stands
-/// for; one of another dataset by its index, and its class name where one
-/// is wanted ("7 Sneaker").
+/// How evaluate's and predict's text names a model's outputs: a model of
+/// digits (MNIST's, all or some, --labels; classes named "0".."9") by the
+/// digit each output stands for; any other (Fashion-MNIST, a folder of
+/// images) by its index, and its class name where one is wanted
+/// ("7 Sneaker").
 struct OutputNames {
   std::vector<std::string> names;  ///< class_names_of(metadata, outputs)
-  bool named = false;              ///< not MNIST's names: JSON adds them
-  bool digits = true;              ///< an MNIST model
+  bool named = false;              ///< not MNIST's ten names
+  bool digits = true;              ///< every name a single digit
 
   /// "7" (a digit), or "7 Sneaker".
   std::string with_name(int64_t output) const;
@@ -115,5 +116,28 @@ struct OutputNames {
   std::string short_name(int64_t output) const;
 };
 OutputNames output_names(const nlohmann::ordered_json& metadata, int64_t outputs);
+
+/// The terminal columns `text` (UTF-8) takes: one per code point, two for
+/// East Asian wide and fullwidth ones and most emoji, none for combining
+/// marks and zero-width ones; each byte that is not valid UTF-8 counts one.
+size_t display_width(const std::string& text);
+/// `text` cut at a code point to at most `columns` columns, ending in "…"
+/// when cut (columns >= 1).
+std::string truncate_to_width(const std::string& text, size_t columns);
+/// scikit-learn's classification_report in four decimals: a row per class
+/// named by OutputNames::with_name (cut at 28 columns with "…"), then
+/// accuracy, macro avg and weighted avg; a score whose denominator is 0 is
+/// printed as kZeroDivision with a "*" and a note below the table.
+std::string class_metrics_text(const ClassMetrics& metrics,
+                               const OutputNames& names,
+                               double accuracy);
+/// The confusion matrix ([K,K] int64), rows the true class (named as in
+/// class_metrics_text), columns the predicted one headed by
+/// OutputNames::short_name; above 20 classes, only a line saying that
+/// --json has it.
+std::string confusion_text(const at::Tensor& confusion, const OutputNames& names);
+/// `text` padded with spaces to `columns` columns, on the right (left
+/// aligned) or on the left (right aligned); as is when it is wider.
+std::string pad_to_width(const std::string& text, size_t columns, bool align_left);
 
 }  // namespace mnist::cli

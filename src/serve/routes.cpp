@@ -90,6 +90,9 @@ void add_web_files(ServeTable& table, const std::string& web_dir) {
 void add_model_files(ServeTable& table, const std::string& model_dir) {
   add_served_file(table, "/models/model.json", model_dir, kModelJsonFile);
   add_served_file(table, "/models/history.json", model_dir, kHistoryFile);
+  // Teachable Machine's class names, for pages written for its models (a
+  // 404 while the folder has none).
+  add_served_file(table, std::string("/models/") + kTmMetadataFile, model_dir, kTmMetadataFile);
   std::vector<std::string> weights;
   try {
     weights = manifest_weight_files(model_dir);

@@ -1,10 +1,13 @@
 // TF.js Layers format, writing: the topology key for key as TF.js 4.22 writes
-// it, the weights manifest, weights.bin (through layout.hpp), and the
-// crash-safe protocol that replaces a saved model (docs/design.md).
+// it, the weights manifest, weights.bin (through layout.hpp), Teachable
+// Machine's metadata.json, and the crash-safe protocol that replaces a saved
+// model (docs/design.md).
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 
 #include <ATen/ATen.h>
@@ -54,6 +57,71 @@ void remove_save_leftovers(const std::string& dir) {
 }  // namespace
 
 std::string generated_by() { return std::string("mnist-train v") + MNIST_VERSION; }
+
+namespace {
+
+/// The TF.js version whose Layers format the files are written in (the
+/// topology's keras_version), metadata.json's "tfjsVersion".
+constexpr const char* kTfjsVersion = "4.22.0";
+
+}  // namespace
+
+std::string iso_time_stamp() {
+  const auto now = std::chrono::system_clock::now();
+  const std::time_t seconds = std::chrono::system_clock::to_time_t(now);
+  const auto millis =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char text[32];
+  const size_t n = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
+  return std::string(text, n) + "." + std::to_string(1000 + millis).substr(1) + "Z";
+}
+
+ordered_json teachable_machine_metadata(const Model& model, const std::string& time_stamp) {
+  const ModelSpec& spec = model->spec();
+  const ordered_json& metadata = spec.metadata;
+  const int64_t outputs = model_outputs(model);
+  if (!metadata.is_object() || outputs <= 0) {
+    return nullptr;
+  }
+  const auto names = metadata.find("classNames");
+  if (names == metadata.end() || !names->is_array() ||
+      static_cast<int64_t>(names->size()) != outputs ||
+      !std::all_of(names->begin(), names->end(), [](const auto& v) { return v.is_string(); })) {
+    return nullptr;
+  }
+  // Teachable Machine's Metadata interface (custom-mobilenet.ts), in its
+  // order; its library reads labels, imageSize and grayscale.
+  ordered_json doc;
+  doc["tfjsVersion"] = kTfjsVersion;
+  doc["packageVersion"] = MNIST_VERSION;
+  doc["packageName"] = "mnist-train";
+  doc["timeStamp"] = time_stamp;
+  ordered_json user = ordered_json::object();
+  const std::vector<int64_t>& in = spec.input_shape;
+  const bool image = in.size() == 3;
+  const char* color = !image ? nullptr : in[2] == 1 ? "grayscale" : in[2] == 3 ? "rgb" : nullptr;
+  if (image) {
+    // What the library cannot say: a non-square size, and the pixel range.
+    // It feeds pixels / 127 - 1, in [-1, 1]; our models take [0, 1].
+    user["imageSize"] = ordered_json::array({in[0], in[1]});
+    if (color != nullptr) {
+      user["colorMode"] = color;
+    }
+    user["inputRange"] = ordered_json::array({0, 1});
+  }
+  doc["userMetadata"] = user;
+  doc["modelName"] = spec.name;
+  doc["labels"] = *names;
+  if (image && in[0] == in[1]) {
+    doc["imageSize"] = in[0];  // the library crops a square of this side
+  }
+  if (color != nullptr) {
+    doc["grayscale"] = in[2] == 1;
+  }
+  return doc;
+}
 
 namespace {
 
@@ -286,7 +354,33 @@ void remove_unnamed_weight_files(const std::string& dir, const std::vector<std::
 }
 
 /// The steps of save_tfjs; a failure in one says what the folder then holds.
-enum class SaveStage { kNothingYet, kNewModelNamed };
+enum class SaveStage {
+  kNothingYet,
+  kOldMetadataRemoved,       ///< the old model, without its metadata.json
+  kNewModelWithoutMetadata,  ///< the new model, its metadata.json not yet written
+  kNewModelNamed,            ///< the new model, complete
+};
+
+/// Whether DIR/metadata.json may stay beside a model.json whose own would
+/// be `wanted` (null: none): it says the same but for its timeStamp.
+bool metadata_agrees(const fs::path& path, const ordered_json& wanted) {
+  if (wanted.is_null()) {
+    return false;
+  }
+  ordered_json old;
+  try {
+    old = read_json_file(path.string());
+  } catch (const Error&) {
+    return false;  // unreadable or malformed: replaced
+  }
+  if (!old.is_object()) {
+    return false;
+  }
+  ordered_json now = wanted;
+  old.erase("timeStamp");
+  now.erase("timeStamp");
+  return old == now;
+}
 
 SavedFiles save_tfjs_steps(const Model& model,
                            const std::string& dir,
@@ -304,6 +398,8 @@ SavedFiles save_tfjs_steps(const Model& model,
                        weights.begin() + static_cast<std::ptrdiff_t>(end));
   }
   const ordered_json doc = model_json_with(model, stored, files);
+  const ordered_json metadata = teachable_machine_metadata(model, iso_time_stamp());
+  const fs::path metadata_path = folder / kTmMetadataFile;
   const SavedFiles saved{files, weights.size()};
   const auto unlink_all = [&folder](const std::vector<std::string>& names) {
     for (const std::string& name : names) {
@@ -312,14 +408,23 @@ SavedFiles save_tfjs_steps(const Model& model,
   };
   std::error_code ec;
   if (!fs::exists(folder / kModelJsonFile, ec)) {
-    // No model here yet: until model.json is in place there is none.
+    // No model here yet: until model.json is in place there is none, so
+    // its metadata.json goes first (and one left by another model goes).
     try {
       for (size_t k = 0; k < files.size(); ++k) {
         write_file_atomic((folder / files[k]).string(), parts[k]);
       }
+      if (metadata.is_null()) {
+        ::unlink(metadata_path.c_str());
+      } else {
+        write_file_atomic(metadata_path.string(), metadata.dump());
+      }
       write_file_atomic((folder / kModelJsonFile).string(), doc.dump());
     } catch (const IoError&) {
       unlink_all(files);  // nothing names them
+      if (!metadata.is_null()) {
+        ::unlink(metadata_path.c_str());
+      }
       throw;
     }
     stage = SaveStage::kNewModelNamed;
@@ -350,12 +455,25 @@ SavedFiles save_tfjs_steps(const Model& model,
     for (size_t k = 0; k < files.size(); ++k) {
       write_file_atomic((folder / staged[k]).string(), parts[k]);
     }
+    // metadata.json and model.json cannot be renamed as one: the old
+    // metadata.json goes before the new model.json comes, unless it names
+    // the same classes, so that it never names another model's.
+    if (fs::exists(metadata_path, ec) && !metadata_agrees(metadata_path, metadata)) {
+      if (::unlink(metadata_path.c_str()) == 0) {
+        stage = SaveStage::kOldMetadataRemoved;
+      }
+    }
     write_file_atomic((folder / kModelJsonFile).string(), staged_doc.dump());
   } catch (const IoError&) {
     unlink_all(staged);  // the old model.json does not name them
     throw;
   }
   stage = SaveStage::kNewModelNamed;
+  if (!metadata.is_null()) {
+    stage = SaveStage::kNewModelWithoutMetadata;
+    write_file_atomic(metadata_path.string(), metadata.dump());
+    stage = SaveStage::kNewModelNamed;
+  }
   for (size_t k = 0; k < files.size(); ++k) {
     replace_with_link((folder / staged[k]).string(), (folder / files[k]).string(), parts[k]);
   }
@@ -386,10 +504,14 @@ SavedFiles save_tfjs(const Model& model, const std::string& dir, const SaveForma
     return save_tfjs_steps(model, dir, format, stage);
   } catch (const IoError& e) {
     // A full disk, a file-size limit, an I/O error: say what the folder holds.
-    const std::string holds = stage == SaveStage::kNewModelNamed
-                                  ? dir + " holds the new model, complete"
-                              : had_model ? "the model in " + dir + " is unchanged"
-                                          : "nothing was saved in " + dir;
+    const std::string holds =
+        stage == SaveStage::kNewModelNamed ? dir + " holds the new model, complete"
+        : stage == SaveStage::kNewModelWithoutMetadata
+            ? dir + " holds the new model, complete but for its " + kTmMetadataFile
+        : stage == SaveStage::kOldMetadataRemoved
+            ? "the model in " + dir + " is unchanged but for its " + kTmMetadataFile + ", removed"
+        : had_model ? "the model in " + dir + " is unchanged"
+                    : "nothing was saved in " + dir;
     throw IoError(std::string(e.what()) + "; " + holds);
   }
 }
