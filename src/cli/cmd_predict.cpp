@@ -21,13 +21,13 @@
 namespace mnist::cli {
 
 CLI::App* add_predict_command(CLI::App& app, PredictOptions& o) {
-  CLI::App* cmd =
-      app.add_subcommand("predict",
-                         "Classify digit images (PNG or PGM, any size: made grayscale, cropped, "
-                         "scaled and centred like MNIST) or a record of an IDX file");
+  CLI::App* cmd = app.add_subcommand(
+      "predict",
+      "Classify digit images (PNG, JPEG or PGM, any size: made grayscale, cropped, "
+      "scaled and centred like MNIST) or a record of an IDX file");
   cmd->add_option("--model", o.model, "Folder holding model.json and its weight files")->required();
   cmd->add_option("images", o.images,
-                  "PNG or PGM files (light ink on a dark background, as "
+                  "PNG, JPEG or PGM files (light ink on a dark background, as "
                   "MNIST; see --invert)");
   cmd->add_flag("--invert", o.invert, "The images show dark ink on a light background");
   cmd->add_option("--idx", o.idx, "An IDX images file (e.g. t10k-images-idx3-ubyte) ...");
@@ -43,7 +43,7 @@ int run_predict(const PredictOptions& o) {
     throw ConfigError("predict: give image files or --idx FILE --index N (one of the two)");
   }
   configure_cpu_threads(0);
-  // Images first: a file that cannot be read (a decompression bomb, a JPEG)
+  // Images first: a file that cannot be read (a decompression bomb, a GIF)
   // is refused before any time goes into the model.
   std::vector<std::pair<std::string, at::Tensor>> inputs;  // name, [1,1,28,28]
   for (const auto& path : o.images) {
