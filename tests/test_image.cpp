@@ -612,6 +612,10 @@ TEST(ResizeTest, AnImageAtTheSizeIsCopiedAndCropBoxesFollowKeras) {
             (std::array<int64_t, 4>{0, 80, 480, 480}));
   // A spec outside 1..kMaxImageSide is the caller's mistake, not the file's.
   EXPECT_THROW(record(png, spec_of(0, 7, ColorMode::kGrayscale)), ConfigError);
+  const ImageSpec too_many = spec_of(kMaxImageSide, kMaxImageSide, ColorMode::kGrayscale);
+  std::vector<uint8_t> unused(1);
+  EXPECT_THROW(decode_for_dataset(png.data(), png.size(), "x.png", too_many, unused.data()),
+               ConfigError);
 }
 
 TEST(PngDatasetTest, ChannelsAsTensorFlowsLibpngGivesThem) {

@@ -103,7 +103,7 @@ struct ImageSpec {
 /// another format, sizes over the limits, a truncated or corrupt file (a JPEG
 /// that libjpeg only warns about, e.g. premature end of data, is an error too),
 /// a CMYK JPEG as grayscale; ConfigError for a spec size outside
-/// 1..kMaxImageSide.
+/// 1..kMaxImageSide or over kMaxImagePixels.
 void decode_for_dataset(const uint8_t* data,
                         size_t size,
                         const std::string& origin,

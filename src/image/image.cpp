@@ -222,10 +222,14 @@ void decode_for_dataset(const uint8_t* data,
                         const std::string& origin,
                         const ImageSpec& spec,
                         uint8_t* out) {
+  // The record obeys the same limits as the image (its float32 resize buffer
+  // is at most 192 MiB).
   if (spec.height < 1 || spec.width < 1 || spec.height > kMaxImageSide ||
-      spec.width > kMaxImageSide) {
-    throw ConfigError(fmt::format("{}: the image size {}x{} is outside 1..{} on a side", origin,
-                                  spec.height, spec.width, kMaxImageSide));
+      spec.width > kMaxImageSide || spec.height * spec.width > kMaxImagePixels) {
+    throw ConfigError(
+        fmt::format("{}: the image size {}x{} is outside 1..{} on a side or over "
+                    "{} pixels",
+                    origin, spec.height, spec.width, kMaxImageSide, kMaxImagePixels));
   }
   const int channels = channels_of(spec.color_mode);
   const image_codecs::Pixels pixels = decode_pixels(data, size, origin, channels);
