@@ -25,10 +25,10 @@
 namespace mnist::cli {
 
 CLI::App* add_predict_command(CLI::App& app, PredictOptions& o) {
-  CLI::App* cmd =
-      app.add_subcommand("predict",
-                         "Classify digit images (PNG or PGM, any size: made grayscale, cropped, "
-                         "scaled and centred like MNIST) or a record of an IDX file");
+  CLI::App* cmd = app.add_subcommand(
+      "predict",
+      "Classify digit images (PNG, JPEG or PGM, any size: made grayscale, cropped, "
+      "scaled and centred like MNIST) or a record of an IDX file");
   cmd->add_option("--model", o.model, "Folder holding model.json and its weight files")->required();
   cmd->add_option("images", o.images,
                   "PNG, JPEG or PGM files, or folders of them (for MNIST's models: light ink on "

@@ -85,7 +85,7 @@ struct EvaluateOptions {
 /// `mnist-train predict`: classes and probabilities for images.
 struct PredictOptions {
   std::string model;
-  std::vector<std::string> images;  ///< PNG or PGM files
+  std::vector<std::string> images;  ///< PNG, JPEG or PGM files
   bool invert = false;              ///< dark ink on a light background
   std::string idx;                  ///< an IDX images file instead of images
   int64_t index = 0;                ///< record in `idx`
