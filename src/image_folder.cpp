@@ -207,8 +207,9 @@ void index_class(const fs::path& base,
         if (!valid_utf8(name)) {
           f.problem = "its name is not valid UTF-8: rename it";
         } else if (kind == Kind::kUndecoded) {
-          f.problem = "BMP and GIF files are not decoded by mnist-train (PNG and JPEG are): "
-                      "convert it";
+          f.problem =
+              "BMP and GIF files are not decoded by mnist-train (PNG and JPEG are): "
+              "convert it";
         }
       }
       out.push_back(std::move(f));
@@ -399,7 +400,8 @@ void resolve_spec(const std::string& dir,
         continue;
       }
       try {
-        const std::vector<uint8_t> bytes = read_image_file((fs::path(dir) / files[i].path).string());
+        const std::vector<uint8_t> bytes =
+            read_image_file((fs::path(dir) / files[i].path).string());
         headers[i] = read_image_header(bytes.data(), bytes.size(), files[i].path);
       } catch (const DataError& e) {
         problems[i] = e.what();
@@ -485,8 +487,8 @@ FolderIndex index_image_folder(const std::string& dir) {
   index.class_names = class_folders(base / train_prefix);
   if (index.class_names.empty()) {
     throw DataError(dir + (index.subsets ? "/train" : "") +
-                    ": no class subfolders (expected one folder of images per class, e.g. " +
-                    dir + "/cats/1.jpg and " + dir + "/dogs/1.jpg)");
+                    ": no class subfolders (expected one folder of images per class, e.g. " + dir +
+                    "/cats/1.jpg and " + dir + "/dogs/1.jpg)");
   }
   if (index.class_names.size() < 2) {
     throw DataError(dir + (index.subsets ? "/train" : "") + ": it holds one class folder (" +
@@ -505,8 +507,9 @@ FolderIndex index_image_folder(const std::string& dir) {
   }
   if (index.subsets) {
     index.validation_folder = has("validation") ? "validation" : has("val") ? "val" : "";
-    for (const auto& [subset, out] : {std::pair{index.validation_folder, &index.validation},
-                                      std::pair{std::string(has("test") ? "test" : ""), &index.test}}) {
+    for (const auto& [subset, out] :
+         {std::pair{index.validation_folder, &index.validation},
+          std::pair{std::string(has("test") ? "test" : ""), &index.test}}) {
       if (subset.empty()) {
         continue;
       }
@@ -596,14 +599,14 @@ DecodedImages decode_image_files(const std::string& dir,
   const auto seconds = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };
-  const int threads =
-      options.threads > 0 ? options.threads
+  const int threads = options.threads > 0
+                          ? options.threads
                           : static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
-  const std::string cache_dir =
-      options.cache_dir.empty() ? default_cache_dir() : options.cache_dir;
+  const std::string cache_dir = options.cache_dir.empty() ? default_cache_dir() : options.cache_dir;
   const CacheKey key = cache_key(dir, files, spec, color_auto);
   const std::string cache_path =
-      cache_dir.empty() ? "" : (fs::path(cache_dir) / (key.prefix + "-" + key.key + ".u8")).string();
+      cache_dir.empty() ? ""
+                        : (fs::path(cache_dir) / (key.prefix + "-" + key.key + ".u8")).string();
 
   const auto fill_paths = [&](DecodedImages& d) {
     size_t b = 0;
@@ -647,6 +650,8 @@ DecodedImages decode_image_files(const std::string& dir,
   if (!cache_path.empty()) {
     std::error_code ec;
     fs::create_directories(cache_dir, ec);
+    // What a run killed while decoding left behind.
+    remove_abandoned(cache_dir, temporary_name_pid);
     tmp = (fs::path(cache_dir) / fmt::format(".{}.tmp.{}", key.prefix, ::getpid())).string();
     fd.fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     const uint64_t total = kCacheDataOffset + data_bytes;
@@ -657,9 +662,10 @@ DecodedImages decode_image_files(const std::string& dir,
       rc = map->base == MAP_FAILED ? errno : 0;
     }
     if (rc != 0) {
-      out.cache_problem = fmt::format("{}: cannot write the image cache there ({}); the images "
-                                      "are held in memory",
-                                      cache_dir, std::strerror(rc));
+      out.cache_problem = fmt::format(
+          "{}: cannot write the image cache there ({}); the images "
+          "are held in memory",
+          cache_dir, std::strerror(rc));
       if (fd.fd >= 0) {
         ::unlink(tmp.c_str());
       }
@@ -691,7 +697,8 @@ DecodedImages decode_image_files(const std::string& dir,
         continue;
       }
       try {
-        const std::vector<uint8_t> bytes = read_image_file((fs::path(dir) / files[i].path).string());
+        const std::vector<uint8_t> bytes =
+            read_image_file((fs::path(dir) / files[i].path).string());
         decode_for_dataset(bytes.data(), bytes.size(), files[i].path, spec, data + record * i);
       } catch (const DataError& e) {
         problems[i] = e.what();
@@ -773,9 +780,10 @@ DecodedImages decode_image_files(const std::string& dir,
     written = ::rename(tmp.c_str(), cache_path.c_str()) == 0;
   }
   if (!written) {
-    out.cache_problem = fmt::format("{}: cannot write the image cache there ({}); the images are "
-                                    "held in memory",
-                                    cache_dir, std::strerror(errno));
+    out.cache_problem = fmt::format(
+        "{}: cannot write the image cache there ({}); the images are "
+        "held in memory",
+        cache_dir, std::strerror(errno));
     // The mapping stays valid after the file's name goes.
   } else {
     tmp.clear();

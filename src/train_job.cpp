@@ -285,19 +285,17 @@ void TrainJob::index_folder() {
     warn(name(Setting::kTestSplit) + " is not used: " + data_dir_ + " has a test/ folder");
   }
   folder_split_ = split_image_folder(*folder_, s_.validation_split, s_.test_split, seed_);
-  info(fmt::format("{}: {} classes ({}{}), {} image files{}{}", data_dir_,
-                   folder_->class_names.size(),
-                   fmt::join(folder_->class_names.begin(),
-                             folder_->class_names.begin() +
-                                 std::min<size_t>(folder_->class_names.size(), 10),
-                             ", "),
-                   folder_->class_names.size() > 10 ? ", ..." : "",
-                   folder_->train.size() + folder_->validation.size() + folder_->test.size(),
-                   folder_->hidden > 0 ? fmt::format("; {} hidden files skipped", folder_->hidden)
-                                       : "",
-                   folder_->other_files > 0
-                       ? fmt::format("; {} files of other kinds skipped", folder_->other_files)
-                       : ""));
+  info(fmt::format(
+      "{}: {} classes ({}{}), {} image files{}{}", data_dir_, folder_->class_names.size(),
+      fmt::join(folder_->class_names.begin(),
+                folder_->class_names.begin() + std::min<size_t>(folder_->class_names.size(), 10),
+                ", "),
+      folder_->class_names.size() > 10 ? ", ..." : "",
+      folder_->train.size() + folder_->validation.size() + folder_->test.size(),
+      folder_->hidden > 0 ? fmt::format("; {} hidden files skipped", folder_->hidden) : "",
+      folder_->other_files > 0
+          ? fmt::format("; {} files of other kinds skipped", folder_->other_files)
+          : ""));
 }
 
 /// The folder's images, decoded (or from the cache) at the model's input
@@ -328,28 +326,30 @@ void TrainJob::decode_folder() {
     const std::string origin = checkpoint_ ? checkpoint_->path : s_.model_load_path;
     if (input.size() == 3 && (input[2] == 1 || input[2] == 3)) {
       if (s_.image_height > 0 && (s_.image_height != input[0] || s_.image_width != input[1])) {
-        throw ConfigError(fmt::format("{}: the model's input is {}; {} makes images of another "
-                                      "size: leave it out, and the images are resized to the "
-                                      "model's",
-                                      origin, shape_text(input), flag_size));
+        throw ConfigError(
+            fmt::format("{}: the model's input is {}; {} makes images of another "
+                        "size: leave it out, and the images are resized to the "
+                        "model's",
+                        origin, shape_text(input), flag_size));
       }
       const ColorMode model_mode = input[2] == 3 ? ColorMode::kRgb : ColorMode::kGrayscale;
       if (!color_auto && spec.color_mode != model_mode) {
-        throw ConfigError(fmt::format("{}: the model's input is {}; {} {} gives {} channel(s): "
-                                      "leave it out",
-                                      origin, shape_text(input), name(Setting::kColorMode),
-                                      s_.color_mode, channels_of(spec.color_mode)));
+        throw ConfigError(
+            fmt::format("{}: the model's input is {}; {} {} gives {} channel(s): "
+                        "leave it out",
+                        origin, shape_text(input), name(Setting::kColorMode), s_.color_mode,
+                        channels_of(spec.color_mode)));
       }
       spec.height = input[0];
       spec.width = input[1];
       spec.color_mode = model_mode;
       color_auto = false;
     } else if (input.size() != 1 || s_.image_height == 0 || color_auto) {
-      throw ConfigError(fmt::format("{}: the model's input is {}, which is not an image of 1 or "
-                                    "3 channels; a model of flat input takes images when {} "
-                                    "and {} say how they are read",
-                                    origin, shape_text(input), name(Setting::kImageSize),
-                                    name(Setting::kColorMode)));
+      throw ConfigError(fmt::format(
+          "{}: the model's input is {}, which is not an image of 1 or "
+          "3 channels; a model of flat input takes images when {} "
+          "and {} say how they are read",
+          origin, shape_text(input), name(Setting::kImageSize), name(Setting::kColorMode)));
     }
   }
   // Every file of the folder, in the index's order: the cache does not
@@ -376,9 +376,9 @@ void TrainJob::decode_folder() {
     warn(decoded_->cache_problem);
   }
   if (!decoded_->bad.empty()) {
-    const std::string list = fmt::format("{}: {} of its {} cannot be used:{}", data_dir_,
-                                         decoded_->bad.size(), file_count_text(files.size()),
-                                         bad_images_text(decoded_->bad));
+    const std::string list =
+        fmt::format("{}: {} of its {} cannot be used:{}", data_dir_, decoded_->bad.size(),
+                    file_count_text(files.size()), bad_images_text(decoded_->bad));
     if (!s_.skip_bad_images) {
       throw DataError(list, Remedy::kSkipBadImages);
     }
@@ -445,9 +445,10 @@ void TrainJob::load_folder_data() {
   info(fmt::format("data: {} training, {} validation, {} test images from {}", split_.train.size(),
                    split_.validation.size(), data_.test.size(), data_dir_));
   if (s_.batch_size > split_.train.size()) {
-    warn(fmt::format("{} {} is more than the {} training images: each epoch is one step of all "
-                     "of them",
-                     name(Setting::kBatchSize), s_.batch_size, split_.train.size()));
+    warn(
+        fmt::format("{} {} is more than the {} training images: each epoch is one step of all "
+                    "of them",
+                    name(Setting::kBatchSize), s_.batch_size, split_.train.size()));
   }
 }
 
@@ -465,18 +466,19 @@ void TrainJob::prepare_model() {
     decode_folder();
     if (!model_) {
       const ImageSpec& spec = decoded_->spec;
-      ModelSpec made = mnist_node_spec(s_.dropout,
-                                       static_cast<int64_t>(folder_->class_names.size()));
+      ModelSpec made =
+          mnist_node_spec(s_.dropout, static_cast<int64_t>(folder_->class_names.size()));
       made.input_shape = {spec.height, spec.width, channels_of(spec.color_mode)};
       model_ = Model(std::move(made));
     }
   } else {
-    model_ = checkpoint_ ? checkpoint_->model
-             : !s_.model_load_path.empty()
-                 ? load_tfjs(s_.model_load_path)
-                 : Model(mnist_node_spec(s_.dropout, given_labels.empty()
-                                                         ? kNumClasses
-                                                         : static_cast<int64_t>(given_labels.size())));
+    model_ =
+        checkpoint_ ? checkpoint_->model
+        : !s_.model_load_path.empty()
+            ? load_tfjs(s_.model_load_path)
+            : Model(mnist_node_spec(s_.dropout, given_labels.empty()
+                                                    ? kNumClasses
+                                                    : static_cast<int64_t>(given_labels.size())));
   }
   // The classes it learns: the labels asked for, else the ones the model knows.
   const int64_t outputs = model_outputs(model_);
@@ -520,9 +522,9 @@ void TrainJob::prepare_model() {
                       " needs " + std::to_string(classes) + new_head);
   }
   if (!checkpoint_) {  // the data it is trained on now
-    model_->set_metadata(folder_ ? folder_metadata(model_->spec().metadata,
-                                                   folder_->class_names, decoded_->spec)
-                                 : with_labels(model_->spec().metadata, s_.dataset, labels_));
+    model_->set_metadata(
+        folder_ ? folder_metadata(model_->spec().metadata, folder_->class_names, decoded_->spec)
+                : with_labels(model_->spec().metadata, s_.dataset, labels_));
   }
   if (const std::string problem = training_problem(model_); !problem.empty()) {
     throw ConfigError(s_.model_load_path + ": " + problem);
@@ -830,8 +832,8 @@ void TrainJob::finish(TrainJobResult& result) {
                      epoch_callbacks_.save_best_value()));
   }
   if (folder_ && data_.test.size() == 0) {
-    info("no test images (" + data_dir_ + " has no test/ folder, and " +
-         name(Setting::kTestSplit) + " is 0): no test evaluation");
+    info("no test images (" + data_dir_ + " has no test/ folder, and " + name(Setting::kTestSplit) +
+         " is 0): no test evaluation");
     result.test = evaluate(model_, data_.test, kEvalBatchSize, cfg_.precision);
   } else {
     result.test = evaluate(model_, data_.test, kEvalBatchSize, cfg_.precision);
@@ -859,11 +861,11 @@ void TrainJob::save_final_model(bool restored, bool best_saved, const EvalResult
     record["restored_best_weights"] = restored;
   }
   const auto total = std::chrono::steady_clock::now() - job_start_;
-  save_history(s_.model_save_path,
-               {legacy_settings_json(run_), describe_device(device_), state_.history, test,
-                std::chrono::duration<double>(total).count(), record,
-                class_weights_.empty() ? ordered_json() : class_weights_json(class_weights_),
-                data_record_});
+  save_history(
+      s_.model_save_path,
+      {legacy_settings_json(run_), describe_device(device_), state_.history, test,
+       std::chrono::duration<double>(total).count(), record,
+       class_weights_.empty() ? ordered_json() : class_weights_json(class_weights_), data_record_});
   // A model that names its classes also gets Teachable Machine's file.
   const bool named = !teachable_machine_metadata(model_, "").is_null();
   info(fmt::format("saved {}/model.json, weights.bin{} and history.json{}", s_.model_save_path,

@@ -65,9 +65,12 @@ check "continue training at the model's size: exit" 0 $?
 "$train" --data-dir "$out/rgb" "${common[@]}" --model-load-path "$out/m2" --image-size 32,32 \
   > "$out/run5.txt" 2>&1
 check "another --image-size than the model's: exit" 2 $?
-check "the error names both" 1 "$(has_text "$out/run5.txt" "the model's input is [24,24,3]; --image-size 32,32 makes images of another size")"
+check "the error names both" 1 "$(has_text "$out/run5.txt" "the model's input is [null,24,24,3]; --image-size 32,32 makes images of another size")"
+# A model of 28x28 grayscale reads the RGB images as it takes them, as
+# Keras would with its color_mode and image_size.
 "$train" --data-dir "$out/rgb" "${common[@]}" --model-load-path "$out/m1" > "$out/run6.txt" 2>&1
-check "a 28x28x1 model on rgb images: exit" 2 $?
+check "a 28x28x1 model on rgb images: exit" 0 $?
+check "read at the model's size and colours" 1 "$(has_match "$out/run6.txt" "images: 28x28 grayscale, 400 decoded")"
 
 # 4. Bad images stop the run before training, listed; --skip-bad-images
 # trains without them and history.json lists them.

@@ -27,7 +27,8 @@ using test::TempDir;
 void write_bytes(const fs::path& path, const std::vector<uint8_t>& bytes) {
   fs::create_directories(path.parent_path());
   std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
 }
 
 /// A 4x3 gray PNG whose pixels are `value`, value+1, ...
@@ -102,9 +103,8 @@ TEST(ImageFolder, WalkSortsFoldersByTheirWholePath) {
   const FolderIndex index = index_image_folder(d.string());
   // Python: sorted(["a", "a/sub", "a/sub/deep", "a/sub-x"]) puts "a/sub-x"
   // before "a/sub/deep" ('-' < '/'), as os.walk's roots sorted do.
-  EXPECT_EQ(paths(index.train),
-            (std::vector<std::string>{"a/0.png", "a/sub/1.png", "a/sub-x/1.png",
-                                      "a/sub/deep/1.png", "b/0.png"}));
+  EXPECT_EQ(paths(index.train), (std::vector<std::string>{"a/0.png", "a/sub/1.png", "a/sub-x/1.png",
+                                                          "a/sub/deep/1.png", "b/0.png"}));
 }
 
 TEST(ImageFolder, SubsetFolders) {
@@ -249,6 +249,10 @@ TEST(ImageFolder, DecodesOnceThenOpensTheCacheAndNoticesChanges) {
   DecodeOptions options;
   options.cache_dir = cache.path().string();
   options.threads = 2;
+  // A run killed while decoding left its temporary file: the next one that
+  // writes a cache removes it.
+  const fs::path leftover = cache.path() / ".0123456789abcdef.tmp.999999999";
+  write_bytes(leftover, {1, 2, 3});
   int64_t progress_calls = 0;
   options.on_progress = [&](const DecodeProgress& p) {
     ++progress_calls;
@@ -258,6 +262,7 @@ TEST(ImageFolder, DecodesOnceThenOpensTheCacheAndNoticesChanges) {
   const DecodedImages first =
       decode_image_files(d.string(), index.train, ImageSpec{}, true, options);
   EXPECT_FALSE(first.from_cache);
+  EXPECT_FALSE(fs::exists(leftover));
   EXPECT_GT(progress_calls, 0);
   ASSERT_FALSE(first.cache_path.empty()) << first.cache_problem;
   EXPECT_EQ(first.images.sizes(), (std::vector<int64_t>{4, 1, 3, 4}));

@@ -98,6 +98,14 @@ TrainSettings unusual_settings() {
   s.save_format.storage = WeightStorage::kUint8;
   s.save_format.shard_bytes = 4194304;
   s.class_weight = "balanced";
+  s.image_height = 48;
+  s.image_width = 64;
+  s.color_mode = "rgb";
+  s.interpolation = "nearest";
+  s.crop_to_aspect_ratio = true;
+  s.test_split = 0.125;
+  s.cache_dir = "/cache";
+  s.skip_bad_images = true;
   return s;
 }
 
@@ -181,6 +189,14 @@ TEST(TrainJobTest, LegacyFormHasTheOptionKeys) {
                       "csv_log",
                       "quantize",
                       "weight_shard_size",
+                      "image_height",
+                      "image_width",
+                      "color_mode",
+                      "interpolation",
+                      "crop_to_aspect_ratio",
+                      "test_split",
+                      "cache_dir",
+                      "skip_bad_images",
                       "class_weight",
                   }));
   EXPECT_TRUE(json["seed"].is_null());
@@ -204,8 +220,16 @@ TEST(TrainJobTest, ReadsTheOldCheckpointForm) {
   EXPECT_EQ(s.callbacks.monitor, Monitor::kValLoss);
   EXPECT_DOUBLE_EQ(s.callbacks.reduce_lr_min_delta, 1e-4);
   EXPECT_EQ(s.save_format.storage, WeightStorage::kFloat32);
-  // Nothing lost; class_weight, which came later, added with its default.
+  // Nothing lost; the keys that came later added with their defaults.
   ordered_json now = old;
+  now["image_height"] = 0;
+  now["image_width"] = 0;
+  now["color_mode"] = "";
+  now["interpolation"] = "bilinear";
+  now["crop_to_aspect_ratio"] = false;
+  now["test_split"] = 0.0;
+  now["cache_dir"] = "";
+  now["skip_bad_images"] = false;
   now["class_weight"] = "";
   EXPECT_EQ(legacy_settings_json(s), now);
   EXPECT_EQ(s.class_weight, "");

@@ -21,8 +21,8 @@ constexpr const char* kTestLabelsFile = "t10k-labels-idx1-ubyte";
 /// of `images`, or of row rows[i] when `rows` is defined (a view of a
 /// folder dataset's decoded images: image_folder.hpp).
 struct Dataset {
-  at::Tensor images;  ///< [N,C,H,W]: float32 in [0,1] (MNIST: [N,1,28,28]), or uint8 0..255
-  at::Tensor labels;  ///< [N] int64: 0..9 for MNIST, a class index for folders
+  at::Tensor images;     ///< [N,C,H,W]: float32 in [0,1] (MNIST: [N,1,28,28]), or uint8 0..255
+  at::Tensor labels;     ///< [N] int64: 0..9 for MNIST, a class index for folders
   at::Tensor rows = {};  ///< undefined, or [N] int64 rows of `images`
   int64_t size() const;
   /// The images of records `idx` (int64, on the data's device) as float32

@@ -114,12 +114,12 @@ std::string default_cache_dir();
 
 /// The images of `files` (all of a dataset's subsets together), decoded.
 struct DecodedImages {
-  at::Tensor images;         ///< [N,C,H,W] uint8, channels-last memory, one row per file
-  ImageSpec spec;            ///< the size and colour mode they were decoded at
+  at::Tensor images;          ///< [N,C,H,W] uint8, channels-last memory, one row per file
+  ImageSpec spec;             ///< the size and colour mode they were decoded at
   std::vector<BadImage> bad;  ///< in file order
-  std::vector<bool> ok;      ///< per file: decoded (false: in `bad`)
-  bool from_cache = false;   ///< opened, not decoded
-  std::string cache_path;    ///< "" when it is held in memory
+  std::vector<bool> ok;       ///< per file: decoded (false: in `bad`)
+  bool from_cache = false;    ///< opened, not decoded
+  std::string cache_path;     ///< "" when it is held in memory
   std::string cache_problem;  ///< why there is no cache file (it is held in memory)
   double seconds = 0;
 };

@@ -62,8 +62,8 @@ struct TrainSettings {
   std::string color_mode;  ///< "grayscale", "rgb"; "": the model's, else the images'
   std::string interpolation = "bilinear";
   bool crop_to_aspect_ratio = false;
-  double test_split = 0;  ///< of a folder without test/: cut before the validation part
-  std::string cache_dir;  ///< "": default_cache_dir()
+  double test_split = 0;         ///< of a folder without test/: cut before the validation part
+  std::string cache_dir;         ///< "": default_cache_dir()
   bool skip_bad_images = false;  ///< train without images that cannot be read
   /// Class weights (class_weight.hpp): "" none; "balanced" from the training
   /// split's labels; else the path of a JSON file of them.

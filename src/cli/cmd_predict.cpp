@@ -101,15 +101,16 @@ int run_predict(const PredictOptions& o) {
   // of MNIST's digits prepares it as MNIST's were.
   const std::optional<ImageSpec> spec = model_image_spec(model, o.model);
   if (spec && !o.idx.empty()) {
-    throw ConfigError("--idx: " + o.model + " is a model of " + shape_text(model->spec().input_shape) +
+    throw ConfigError("--idx: " + o.model + " is a model of " +
+                      shape_text(model->spec().input_shape) +
                       " images, not of MNIST's IDX records");
   }
   std::vector<std::pair<std::string, at::Tensor>> inputs;  // name, [1,C,H,W]
   for (const auto& path : image_files(o.images)) {
     if (spec) {
       const std::vector<uint8_t> bytes = read_image_file(path);
-      at::Tensor hwc = at::empty({1, spec->height, spec->width, channels_of(spec->color_mode)},
-                                 at::kByte);
+      at::Tensor hwc =
+          at::empty({1, spec->height, spec->width, channels_of(spec->color_mode)}, at::kByte);
       decode_for_dataset(bytes.data(), bytes.size(), path, *spec, hwc.data_ptr<uint8_t>());
       inputs.emplace_back(path, hwc.permute({0, 3, 1, 2}).to(at::kFloat).div_(255.0));
     } else {

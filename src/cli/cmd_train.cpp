@@ -221,10 +221,9 @@ class Console : public TrainJobObserver {
   std::string name_of(Setting setting) const override {
     static constexpr const char* kFlags[] = {
         // in Setting's order
-        "--batch-size",      "--threads",        "--labels",    "--replace-head",
-        "--fresh-optimizer", "--checkpoint-dir", "--optimizer", "--precision",
-        "--data-dir",        "--no-cuda-graphs", "--no-onednn",  "--image-size",
-        "--color-mode",      "--test-split",     "--validation-split"};
+        "--batch-size",     "--threads",    "--labels",     "--replace-head", "--fresh-optimizer",
+        "--checkpoint-dir", "--optimizer",  "--precision",  "--data-dir",     "--no-cuda-graphs",
+        "--no-onednn",      "--image-size", "--color-mode", "--test-split",   "--validation-split"};
     return kFlags[static_cast<size_t>(setting)];
   }
 

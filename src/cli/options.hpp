@@ -67,7 +67,7 @@ struct TrainOptions {
   double test_split = 0;
   std::string cache_dir;
   bool skip_bad_images = false;
-  std::string class_weight;        ///< empty: none; "balanced"; else a JSON file
+  std::string class_weight;  ///< empty: none; "balanced"; else a JSON file
 };
 
 /// `mnist-train evaluate`: test loss/accuracy of a saved model.
