@@ -3,8 +3,9 @@
 # and the libFuzzer harnesses (build-asan/, -DMNIST_FUZZ=ON), then runs the
 # unit and end-to-end tests there (the Node/browser ones aside: they check
 # TF.js, not our memory; those labelled "long", whose code paths shorter
-# tests cover; and the packaging test, "install", which checks installed files
-# and a .deb). Any sanitizer report fails the run. Run
+# tests cover; the packaging test, "install", which checks installed files
+# and a .deb; and those labelled "python", which run Python only). Any
+# sanitizer report fails the run. Run
 # scripts/setup.sh --tests first (scripts/test.sh does).
 # Without arguments the unit tests run as one process per core
 # (scripts/unit_tests.sh): under ASan a start costs about 3 s.
@@ -20,9 +21,9 @@ cmake --build "$build_dir" -j "$(nproc)"
 . "$root/scripts/sanitizer_env.sh"
 cd "$build_dir"
 if [ $# -gt 0 ]; then
-  exec ctest --output-on-failure -j "$(nproc)" -LE "node|long|install" "$@"
+  exec ctest --output-on-failure -j "$(nproc)" -LE "node|long|install|python" "$@"
 fi
 status=0
-ctest --output-on-failure -j "$(nproc)" -LE "node|long|install|unit" || status=1
+ctest --output-on-failure -j "$(nproc)" -LE "node|long|install|unit|python" || status=1
 "$root/scripts/unit_tests.sh" "$build_dir" || status=1
 exit "$status"

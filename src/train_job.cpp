@@ -363,7 +363,7 @@ void TrainJob::decode_folder() {
   options.on_progress = [this](const DecodeProgress& p) { observer_.on_decode(p); };
   decoded_ = decode_image_files(data_dir_, files, spec, color_auto, options);
   const ImageSpec& got = decoded_->spec;
-  info(fmt::format("images: {}x{} {}{}, {} in {:.1f} s{}", got.height, got.width,
+  info(fmt::format("images: {}x{} {}{}, {} in {:.2f} s{}", got.height, got.width,
                    color_mode_name(got.color_mode),
                    got.crop_to_aspect_ratio ? " (cropped to the aspect ratio)" : "",
                    decoded_->from_cache ? "read from the cache " + decoded_->cache_path
