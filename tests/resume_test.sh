@@ -2,12 +2,12 @@
 # Ctrl-C (SIGINT) in the middle of an epoch, then --resume, must end with the
 # same model, bit for bit, as an uninterrupted run (one thread, same seed),
 # the same --csv-log rows and the same history (callback state included).
-# Usage: [EPOCHS=N] resume_test.sh MNIST_TRAIN DATA_DIR OUT_DIR [MORE TRAINING FLAGS...]
+# Usage: [EPOCHS=N] [TRAIN_LIMIT=N] resume_test.sh MNIST_TRAIN DATA_DIR OUT_DIR [MORE TRAINING FLAGS...]
 set -u
 train=$1 data=$2 out=$3
 shift 3
 rm -rf "$out" && mkdir -p "$out"
-args=(--threads 1 --epochs "${EPOCHS:-3}" --train-limit 3000 --test-limit 500 --seed 5 --data-dir "$data" "$@")
+args=(--threads 1 --epochs "${EPOCHS:-3}" --train-limit "${TRAIN_LIMIT:-3000}" --test-limit 500 --seed 5 --data-dir "$data" "$@")
 
 "$train" "${args[@]}" --model-save-path "$out/straight" --csv-log "$out/straight.csv" \
   > "$out/straight.txt" 2>&1 || {
