@@ -1,9 +1,12 @@
 // mnist_bench: times mnist-train's own training loop and evaluation on real
 // MNIST, and the machine's float32 matrix-product rate; prints one JSON line.
+// --input H,W,C builds mnist-node's architecture for other images (as a
+// folder dataset does): MNIST resized bilinearly to HxW and tinted into C
+// channels (bench/torch_reference.py makes the same images).
 // Driven by bench/run_bench.sh, which alternates it with the PyTorch
 // reference (bench/torch_reference.py) and prints the comparison table.
 //   mnist_bench train  [--precision fp32|bf16] [--steps N] [--warmup N] [--threads T]
-//                      [--no-onednn] [--winograd default|onednn|own|none]
+//                      [--input H,W,C] [--no-onednn] [--winograd default|onednn|own|none]
 //                      [--pooling default|onednn|libtorch]
 //   mnist_bench eval   [--precision fp32|bf16] [--threads T] [--no-onednn]
 //   mnist_bench matmul [--threads T]
@@ -16,6 +19,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -94,6 +98,35 @@ std::string text_arg(const std::vector<std::string>& a,
   return fallback;
 }
 
+/// "H,W,C" → {H, W, C}.
+std::vector<int64_t> parse_input(const std::string& text) {
+  std::vector<int64_t> dims;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t comma = std::min(text.find(',', start), text.size());
+    dims.push_back(std::stoll(text.substr(start, comma - start)));
+    start = comma + 1;
+  }
+  if (dims.size() != 3 || dims[0] < 28 || dims[1] < 28 || (dims[2] != 1 && dims[2] != 3)) {
+    throw std::invalid_argument("--input wants H,W,C with H and W at least 28 and C 1 or 3");
+  }
+  return dims;
+}
+
+/// MNIST's images [N,1,28,28] as [N,C,H,W]: resized bilinearly (half-pixel
+/// centres) and channel c scaled by 1 - 0.2c, a tint, as
+/// bench/torch_reference.py's reshape_images.
+mnist::Dataset reshaped(const mnist::Dataset& d, const std::vector<int64_t>& dims) {
+  at::Tensor x = d.images;
+  if (dims[0] != 28 || dims[1] != 28) {
+    x = at::upsample_bilinear2d(x, {dims[0], dims[1]}, /*align_corners=*/false);
+  }
+  if (dims[2] == 3) {
+    x = at::cat({x, x * 0.8, x * 0.6}, 1);
+  }
+  return mnist::Dataset{x.contiguous(), d.labels};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -156,8 +189,14 @@ int main(int argc, char** argv) {
     }
     out["gflops"] = median(rates);
   } else if (mode == "train" || mode == "eval") {
-    const mnist::MnistData data = mnist::load_mnist(mnist::default_data_dir(), 0, 0);
-    mnist::Model model(mnist::mnist_node_spec());
+    const std::vector<int64_t> input = parse_input(text_arg(a, "--input", "28,28,1"));
+    mnist::MnistData data = mnist::load_mnist(mnist::default_data_dir(), 0, 0);
+    data.train = reshaped(data.train, input);
+    data.test = reshaped(data.test, input);
+    mnist::ModelSpec spec = mnist::mnist_node_spec();
+    spec.input_shape = {input[0], input[1], input[2]};
+    mnist::Model model(spec);
+    out["input"] = input;
     mnist::to_channels_last(model);
     if (mode == "train") {
       const int64_t batch = arg(a, "--batch-size", 128);
@@ -226,7 +265,7 @@ int main(int argc, char** argv) {
   } else {
     std::fprintf(stderr,
                  "usage: mnist_bench train|eval|matmul [--precision fp32|bf16] "
-                 "[--steps N] [--warmup N] [--threads T] [--no-onednn]\n");
+                 "[--steps N] [--warmup N] [--threads T] [--input H,W,C] [--no-onednn]\n");
     return 2;
   }
   out["peak_rss_mib"] = peak_rss_mib();

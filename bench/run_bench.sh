@@ -5,17 +5,28 @@
 # instruction set oneDNN dispatches, the OpenBLAS kernels, and for each row
 # the kernels that really ran (docs/performance.md explains the rows).
 # Usage: bench/run_bench.sh [REPEATS (default 3)] [STEPS per sample (default 60)] [--avx2]
+#                           [--input H,W,C]
+#   --input: mnist-node's architecture built for HxW images of C channels (as
+#           for a folder dataset), fed MNIST resized and tinted to that
+#           (default 28,28,1: MNIST itself).
 #   --avx2: on an AVX-512 machine, emulate an AVX2-only one for both sides:
 #           ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 OPENBLAS_CORETYPE=Haswell
 #           (what OpenBLAS picks on AMD Zen 2/3 and Intel Haswell to Alder Lake).
-# Installs python3-torch (Debian) if missing, builds build-bench/mnist_bench.
+# Installs python3-torch (Debian) if missing, builds build-bench/mnist_bench
+# (or $BENCH_BUILD_DIR/mnist_bench).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 args=()
 emulate=0
-for a in "$@"; do
-  if [ "$a" = "--avx2" ]; then emulate=1; else args+=("$a"); fi
+input=28,28,1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --avx2) emulate=1 ;;
+    --input) input=$2; shift ;;
+    *) args+=("$1") ;;
+  esac
+  shift
 done
 repeats=${args[0]:-3}
 steps=${args[1]:-60}
@@ -31,9 +42,14 @@ if ! "$py" -c 'import torch' 2>/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch >/dev/null
 fi
 scripts/download_mnist.sh >&2
-cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DMNIST_BUILD_BENCHMARKS=ON \
-  -DMNIST_BUILD_TESTS=OFF >/dev/null
-cmake --build build-bench -j "$threads" --target mnist_bench >/dev/null
+# BENCH_BUILD_DIR: an existing build configured with -DMNIST_BUILD_BENCHMARKS=ON
+# (saves a second build of the core); by default build-bench/, configured here.
+bench_dir=${BENCH_BUILD_DIR:-build-bench}
+if [ -z "${BENCH_BUILD_DIR:-}" ]; then
+  cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DMNIST_BUILD_BENCHMARKS=ON \
+    -DMNIST_BUILD_TESTS=OFF >/dev/null
+fi
+cmake --build "$bench_dir" -j "$threads" --target mnist_bench >/dev/null
 
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
@@ -43,8 +59,8 @@ run() {  # LABEL COMMAND...: append "LABEL<TAB>json"
   printf '%s\t%s\n' "$label" "$("$@" | tail -n 1)" >> "$results"
   echo "  $label: $(tail -n 1 "$results" | cut -f2 | cut -c1-120)" >&2
 }
-ours=(build-bench/mnist_bench)
-ref=("$py" bench/torch_reference.py --threads "$threads")
+ours=("$bench_dir/mnist_bench")
+ref=("$py" bench/torch_reference.py --threads "$threads" --input "$input")
 run matmul "${ours[@]}" matmul --threads "$threads"
 # What a tuned Python user can do: channels-last, OpenBLAS on one thread, glibc's
 # allocator told to keep freed memory, and OpenBLAS's kernels chosen where it
@@ -60,22 +76,22 @@ esac
 
 for r in $(seq 1 "$repeats"); do
   echo "==> round $r of $repeats" >&2
-  run ours-fp32 "${ours[@]}" train --precision fp32 --steps "$steps" --threads "$threads"
-  run ours-fp32-direct "${ours[@]}" train --precision fp32 --steps "$steps" --threads "$threads" \
+  run ours-fp32 "${ours[@]}" train --input "$input" --precision fp32 --steps "$steps" --threads "$threads"
+  run ours-fp32-direct "${ours[@]}" train --input "$input" --precision fp32 --steps "$steps" --threads "$threads" \
     --no-onednn
   run ref-nchw "${ref[@]}" --bench-steps "$steps"
-  run ours-bf16 "${ours[@]}" train --precision bf16 --steps "$steps" --threads "$threads"
-  run ours-bf16-libtorch "${ours[@]}" train --precision bf16 --steps "$steps" --threads "$threads" \
+  run ours-bf16 "${ours[@]}" train --input "$input" --precision bf16 --steps "$steps" --threads "$threads"
+  run ours-bf16-libtorch "${ours[@]}" train --input "$input" --precision bf16 --steps "$steps" --threads "$threads" \
     --no-onednn
   run ref-tuned "${tuned[@]}" "${ref[@]}" --bench-steps "$steps" --channels-last
 done
-run eval-ours-fp32 "${ours[@]}" eval --precision fp32 --threads "$threads"
-run eval-ours-fp32-direct "${ours[@]}" eval --precision fp32 --threads "$threads" --no-onednn
-run eval-ours-bf16 "${ours[@]}" eval --precision bf16 --threads "$threads"
+run eval-ours-fp32 "${ours[@]}" eval --input "$input" --precision fp32 --threads "$threads"
+run eval-ours-fp32-direct "${ours[@]}" eval --input "$input" --precision fp32 --threads "$threads" --no-onednn
+run eval-ours-bf16 "${ours[@]}" eval --input "$input" --precision bf16 --threads "$threads"
 run eval-ref-nchw "${ref[@]}" --bench-steps 1 --eval
 run eval-ref-tuned "${tuned[@]}" "${ref[@]}" --bench-steps 1 --eval --channels-last
 
-python3 - "$results" "$threads" "$emulate" <<'PY'
+python3 - "$results" "$threads" "$emulate" "$input" <<'PY'
 import json, statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
@@ -84,9 +100,27 @@ for line in open(sys.argv[1]):
 threads, emulated = sys.argv[2], sys.argv[3] == "1"
 m = rows["matmul"][0]
 peak = m["gflops"]
-flop_per_image = 61.5e6  # one training step of this model, per image (direct convolutions)
+height, width, channels = (int(v) for v in sys.argv[4].split(","))
+
+
+def flop_per_image():
+    """One training step of mnist-node's model per image, direct convolutions:
+    three times the forward pass's multiply-adds x 2 (61.5 MFLOP at 28x28x1)."""
+    h, w, c, flop = height, width, channels, 0
+    for cout, pool in [(32, False), (32, True), (64, False), (64, True)]:
+        h, w = h - 2, w - 2
+        flop += 2 * 9 * c * cout * h * w
+        c = cout
+        if pool:
+            h, w = h // 2, w // 2
+    flop += 2 * (h * w * c * 512 + 512 * 10)
+    return 3 * flop
+
+
+flop_per_image = flop_per_image()
 base = statistics.median(r["images_per_second"] for r in rows["ref-nchw"])
-print(f"\nmnist-train vs PyTorch-Python, batch 128, {threads} threads, real MNIST; "
+data = "real MNIST" if sys.argv[4] == "28,28,1" else f"MNIST resized and tinted to {height}x{width}x{channels}"
+print(f"\nmnist-train vs PyTorch-Python, batch 128, {threads} threads, {data}; "
       f"medians of {len(rows['ours-fp32'])} alternated samples (min-max)")
 print(f"CPU: {m['cpu']}; oneDNN dispatches {m['onednn_isa']}"
       + (" (AVX2 EMULATED on this CPU: ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 "
@@ -94,7 +128,7 @@ print(f"CPU: {m['cpu']}; oneDNN dispatches {m['onednn_isa']}"
 print(f"OpenBLAS kernels: {m['openblas_coretype']}; float32 2048x2048 matrix product: {peak:.0f} GFLOP/s")
 print("images/s and s/epoch: from each sample's mean step (slow steps count, as in an epoch); "
       "median/mean step: the medians over samples of each sample's median and mean step")
-print("GFLOP/s counts a direct convolution's work (61.5 MFLOP per image); Winograd does less; "
+print(f"GFLOP/s counts a direct convolution's work ({flop_per_image / 1e6:.1f} MFLOP per image); Winograd does less; "
       "start-up: from exec to the first training batch\n")
 
 def bf16_label(key, suffix):

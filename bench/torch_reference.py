@@ -39,13 +39,14 @@ def read_idx(path):
 
 
 class ConvNet(nn.Module):
-    def __init__(self):
+    def __init__(self, height=28, width=28, channels=1):
         super().__init__()
-        self.conv1 = nn.Conv2d(1, 32, 3)
+        self.conv1 = nn.Conv2d(channels, 32, 3)
         self.conv2 = nn.Conv2d(32, 32, 3)
         self.conv3 = nn.Conv2d(32, 64, 3)
         self.conv4 = nn.Conv2d(64, 64, 3)
-        self.dense1 = nn.Linear(1024, 512)
+        side = lambda n: ((n - 4) // 2 - 4) // 2  # noqa: E731 (two valid convs, a pool, twice)
+        self.dense1 = nn.Linear(64 * side(height) * side(width), 512)
         self.dense2 = nn.Linear(512, 10)
 
     def forward(self, x):
@@ -59,6 +60,16 @@ class ConvNet(nn.Module):
         return self.dense2(x)
 
 
+def reshape_images(x, height, width, channels):
+    """MNIST [N,1,28,28] as [N,C,H,W]: resized bilinearly (half-pixel
+    centres) and channel c scaled by 1 - 0.2c, as bench/bench_main.cpp does."""
+    if (height, width) != (28, 28):
+        x = F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False)
+    if channels == 3:
+        x = torch.cat([x, x * 0.8, x * 0.6], 1)
+    return x.contiguous()
+
+
 def seconds_since_process_start():
     with open("/proc/self/stat") as f:
         start_ticks = float(f.read().rsplit(")", 1)[1].split()[19])
@@ -69,6 +80,7 @@ def seconds_since_process_start():
 
 def bench(a, model, opt, x, y, xt, yt, fmt):
     out = {"impl": "pytorch-python", "torch": torch.__version__, "threads": torch.get_num_threads(),
+           "input": [int(v) for v in a.input.split(",")],
            "layout": "channels_last" if a.channels_last else "nchw", "batch_size": a.batch_size}
     if a.eval:
         model.eval()
@@ -122,6 +134,8 @@ def main():
     ap.add_argument("--bench-steps", type=int, default=0)
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--eval", action="store_true", help="with --bench-steps: time evaluation")
+    ap.add_argument("--input", default="28,28,1",
+                    help="H,W,C: mnist-node's architecture for MNIST resized and tinted to that")
     a = ap.parse_args()
     if a.threads > 0:
         torch.set_num_threads(a.threads)
@@ -135,13 +149,14 @@ def main():
     y = torch.from_numpy(read_idx(os.path.join(a.data_dir, "train-labels-idx1-ubyte")).astype(np.int64))
     xt = torch.from_numpy(read_idx(os.path.join(a.data_dir, "t10k-images-idx3-ubyte")).copy())
     yt = torch.from_numpy(read_idx(os.path.join(a.data_dir, "t10k-labels-idx1-ubyte")).astype(np.int64))
-    x = (x.float() / 255).unsqueeze(1).to(dev)
-    xt = (xt.float() / 255).unsqueeze(1).to(dev)
+    height, width, channels = (int(v) for v in a.input.split(","))
+    x = reshape_images((x.float() / 255).unsqueeze(1), height, width, channels).to(dev)
+    xt = reshape_images((xt.float() / 255).unsqueeze(1), height, width, channels).to(dev)
     y, yt = y.to(dev), yt.to(dev)
     n = int(len(x) * 0.85)
     xtr, ytr = x[:n], y[:n]
 
-    model = ConvNet().to(dev).to(memory_format=fmt)
+    model = ConvNet(height, width, channels).to(dev).to(memory_format=fmt)
     opt = torch.optim.RMSprop(model.parameters(), lr=0.001, alpha=0.9, eps=1e-7)
     if a.bench_steps > 0:
         return bench(a, model, opt, xtr, ytr, xt, yt, fmt)
