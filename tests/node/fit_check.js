@@ -14,9 +14,8 @@
 // not load), 2 usage or I/O error.
 'use strict';
 
-const fs = require('fs');
 const path = require('path');
-const {loadTf} = require('./tfjs_common');
+const {loadTf, UsageError, IOError, readFile, checkInputOptions, readRawInputs} = require('./tfjs_common');
 
 const USAGE = `Usage: node fit_check.js --model DIR --images IDX --labels IDX --optimizer OPT
                    --ours-steps DIR_K --ours-one DIR_1 [options]
@@ -89,8 +88,6 @@ const FIRST_STEP = {
   adam: o => g => o.learningRate * g / (Math.abs(g) + o.epsilon),
 };
 
-class UsageError extends Error {}
-class IOError extends Error {}
 class CheckFailure extends Error {}
 
 function parseArgs(argv) {
@@ -118,16 +115,7 @@ function parseArgs(argv) {
     opts[key] = value;
   }
   if (opts.help) return opts;
-  if (!opts.images === !opts.inputs) throw new UsageError('give one of --images and --inputs');
-  if (opts.inputs) {
-    const dims = opts.inputShape === undefined ? [] : String(opts.inputShape).split(',').map(Number);
-    if (dims.length !== 3 || !dims.every((d) => Number.isInteger(d) && d > 0)) {
-      throw new UsageError(`--inputs needs --input-shape H,W,C of three positive integers, got ${opts.inputShape}`);
-    }
-    opts.inputShape = dims;
-  } else if (opts.inputShape !== undefined) {
-    throw new UsageError('--input-shape goes with --inputs');
-  }
+  checkInputOptions(opts);
   for (const [flag, key] of [['--model', 'model'], ['--labels', 'labels'],
                              ['--optimizer', 'optimizer'], ['--ours-steps', 'oursSteps'],
                              ['--ours-one', 'oursOne']]) {
@@ -157,14 +145,6 @@ function parseArgs(argv) {
   return opts;
 }
 
-function readFile(file, what) {
-  try {
-    return fs.readFileSync(file);
-  } catch (e) {
-    throw new IOError(`cannot read ${what} ${file}: ${e.code || e.message}`);
-  }
-}
-
 function readJson(file, what) {
   try {
     return JSON.parse(readFile(file, what).toString('utf8'));
@@ -185,16 +165,6 @@ function readIdxImages(file, n) {
   const pixels = new Float32Array(n * 784);
   for (let i = 0; i < pixels.length; i++) pixels[i] = buf[16 + i] / 255;
   return pixels;
-}
-
-// The first n raw inputs of `shape` ([h, w, c]), float32 little-endian NHWC.
-function readRawInputs(file, n, shape) {
-  const buf = readFile(file, 'inputs file');
-  const size = n * shape[0] * shape[1] * shape[2];
-  if (buf.length < size * 4) throw new UsageError(`${file} holds fewer than --count ${n} inputs of [${shape}]`);
-  const values = new Float32Array(size);
-  for (let i = 0; i < size; i++) values[i] = buf.readFloatLE(i * 4);
-  return values;
 }
 
 // The first n labels.

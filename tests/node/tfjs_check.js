@@ -7,9 +7,8 @@
 // 2 usage or I/O error (missing/unreadable file, bad IDX data).
 'use strict';
 
-const fs = require('fs');
 const path = require('path');
-const {loadTf} = require('./tfjs_common');
+const {loadTf, UsageError, IOError, readFile, checkInputOptions, readRawInputs} = require('./tfjs_common');
 
 const USAGE = `Usage: node tfjs_check.js --model DIR --images IDX_IMAGES_FILE [options]
        node tfjs_check.js --model DIR --inputs FILE --input-shape H,W,C [options]
@@ -40,8 +39,6 @@ Options:
 
 Exit status: 0 PASS, 1 FAIL, 2 usage or I/O error.`;
 
-class UsageError extends Error {}
-class IOError extends Error {}
 class CheckFailure extends Error {}
 
 function parseArgs(argv) {
@@ -67,16 +64,7 @@ function parseArgs(argv) {
   }
   if (opts.help) return opts;
   if (!opts.model) throw new UsageError('--model DIR is required');
-  if (!opts.images === !opts.inputs) throw new UsageError('give one of --images FILE and --inputs FILE');
-  if (opts.inputs) {
-    const dims = opts.inputShape === undefined ? [] : String(opts.inputShape).split(',').map(Number);
-    if (dims.length !== 3 || !dims.every((d) => Number.isInteger(d) && d > 0)) {
-      throw new UsageError(`--inputs needs --input-shape H,W,C of three positive integers, got ${opts.inputShape}`);
-    }
-    opts.inputShape = dims;
-  } else if (opts.inputShape !== undefined) {
-    throw new UsageError('--input-shape goes with --inputs');
-  }
+  checkInputOptions(opts);
   if (opts.labels && opts.inputs) throw new UsageError('--labels goes with --images (MNIST labels)');
   const num = (name, v, test) => {
     const x = Number(v);
@@ -91,14 +79,6 @@ function parseArgs(argv) {
   }
   if (opts.params !== undefined) opts.params = num('--params', opts.params, x => Number.isInteger(x) && x >= 0);
   return opts;
-}
-
-function readFile(file, what) {
-  try {
-    return fs.readFileSync(file);
-  } catch (e) {
-    throw new IOError(`cannot read ${what} ${file}: ${e.code || e.message}`);
-  }
 }
 
 // Returns {count, rows, cols, data (Uint8Array view of the pixels)}.
@@ -188,13 +168,7 @@ async function main() {
   const perImage = shape[0] * shape[1] * shape[2];
   const pixels = new Float32Array(n * perImage);
   if (opts.inputs) {
-    const buf = readFile(opts.inputs, 'inputs file');
-    if (buf.length % (perImage * 4) !== 0) {
-      throw new IOError(`${opts.inputs}: ${buf.length} bytes is not a whole number of [${shape}] float32 inputs`);
-    }
-    const count = buf.length / (perImage * 4);
-    if (n > count) throw new UsageError(`--count ${n} exceeds the ${count} inputs in ${opts.inputs}`);
-    for (let i = 0; i < pixels.length; i++) pixels[i] = buf.readFloatLE(i * 4);
+    pixels.set(readRawInputs(opts.inputs, n, shape));
   } else {
     const images = readIdxImages(opts.images);
     if (n > images.count) throw new UsageError(`--count ${n} exceeds the ${images.count} images in ${opts.images}`);
