@@ -17,6 +17,16 @@
 
 namespace mnist {
 
+GraphCalls graph_calls(const Graph& graph, size_t layers) {
+  GraphCalls calls{std::vector<std::vector<size_t>>(layers),
+                   std::vector<size_t>(graph.nodes.size())};
+  for (size_t n = 0; n < graph.nodes.size(); ++n) {
+    calls.call_index[n] = calls.nodes_of[graph.nodes[n].layer].size();
+    calls.nodes_of[graph.nodes[n].layer].push_back(n);
+  }
+  return calls;
+}
+
 namespace {
 
 /// tfjs-layers utils/layer_utils.ts printRow: each field is cut or padded so
@@ -550,13 +560,9 @@ std::string summary_text(const Model& model) {
       << std::string(line, '=') << "\n";
   const auto& layers = model->spec().layers;
   const Graph& graph = model->graph();
-  // Per node, its index among its layer's nodes (as model.json counts them).
-  std::vector<size_t> call_index(graph.nodes.size());
-  std::vector<std::vector<size_t>> nodes_of(layers.size());
-  for (size_t n = 0; n < graph.nodes.size(); ++n) {
-    call_index[n] = nodes_of[graph.nodes[n].layer].size();
-    nodes_of[graph.nodes[n].layer].push_back(n);
-  }
+  const GraphCalls calls = graph_calls(graph, layers.size());
+  const auto& nodes_of = calls.nodes_of;
+  const auto& call_index = calls.call_index;
   for (size_t i = 0; i < layers.size(); ++i) {
     const Layer& l = *layers[i];
     int64_t count = 0;

@@ -38,6 +38,15 @@ struct Graph {
   size_t output = 0;  ///< the node whose output is the model's
 };
 
+/// Each layer's calls in a graph as model.json numbers them: nodes_of[l]
+/// the nodes of layer l in order, call_index[n] node n's place among its
+/// layer's nodes.
+struct GraphCalls {
+  std::vector<std::vector<size_t>> nodes_of;
+  std::vector<size_t> call_index;
+};
+GraphCalls graph_calls(const Graph& graph, size_t layers);
+
 /// A model: its TF.js name, its input's shape, its layers and, for a
 /// functional model, the graph that connects them.
 struct ModelSpec {

@@ -129,12 +129,9 @@ namespace {
 /// TF.js writes them: each layer with its calls' inputs, [[["<layer>",
 /// <node>, 0, {}], ...], ...].
 void write_graph(const ModelSpec& spec, const Graph& graph, ordered_json& config) {
-  std::vector<size_t> call_index(graph.nodes.size());
-  std::vector<std::vector<size_t>> nodes_of(spec.layers.size());
-  for (size_t n = 0; n < graph.nodes.size(); ++n) {
-    call_index[n] = nodes_of[graph.nodes[n].layer].size();
-    nodes_of[graph.nodes[n].layer].push_back(n);
-  }
+  const GraphCalls calls = graph_calls(graph, spec.layers.size());
+  const auto& nodes_of = calls.nodes_of;
+  const auto& call_index = calls.call_index;
   const auto ref = [&](size_t node) {
     const Layer& from = *spec.layers[graph.nodes[node].layer];
     return ordered_json::array(
