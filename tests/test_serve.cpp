@@ -252,16 +252,21 @@ TEST(ServeTest, SampleIsTheFirstTestRecords) {
   EXPECT_THROW(load_sample(tmp.file("nowhere"), 10), DataError);
 }
 
-/// A model of 3x4 RGB images and classes {"x", "y"} (flatten, dense
-/// softmax), saved with a folder model's metadata into `dir`.
-void save_folder_model(const std::string& dir) {
+/// A model of H x W x C images (3x4 RGB by default) and classes {"x", "y"}
+/// (global average pooling, dense softmax), saved with a folder model's
+/// metadata into `dir`.
+void save_folder_model(const std::string& dir,
+                       int64_t height = 3,
+                       int64_t width = 4,
+                       ColorMode color = ColorMode::kRgb) {
   ModelSpec spec;
-  spec.input_shape = {3, 4, 3};
-  spec.layers = {test::layer("Flatten", "flatten_1"),
+  spec.input_shape = {height, width, color == ColorMode::kRgb ? 3 : 1};
+  spec.layers = {test::layer("GlobalAveragePooling2D", "pool_1"),
                  test::layer("Dense", "dense_1", {{"units", 2}, {"activation", "softmax"}})};
   ImageSpec image;
-  image.height = 3;
-  image.width = 4;
+  image.height = height;
+  image.width = width;
+  image.color_mode = color;
   spec.metadata = folder_metadata(nullptr, {"x", "y"}, image);
   save_tfjs(Model(spec), dir);
 }
@@ -352,6 +357,26 @@ TEST(ServeTest, FolderModelSampleComesFromItsFolder) {
   const ServeSample digits = load_model_sample(mnist, idx, 3, cache);
   EXPECT_EQ(digits.source, "mnist");
   EXPECT_EQ(digits.images.size(), 3U * 784);
+}
+
+// However many images are asked for, the sample's bytes stay within
+// kMaxSampleBytes: 2048x2048 grayscale images are 4 MiB each, so 8 of them.
+TEST(ServeTest, FolderSampleIsBoundedInBytes) {
+  TempDir tmp;
+  const std::string model = tmp.file("model");
+  const std::string data = tmp.file("data");
+  save_folder_model(model, 2048, 2048, ColorMode::kGrayscale);
+  write_folder_png(data + "/train/x/0.png", 1);
+  write_folder_png(data + "/train/y/0.png", 2);
+  for (int i = 0; i < 6; ++i) {
+    write_folder_png(data + "/test/x/" + std::to_string(i) + ".png", 1);
+    write_folder_png(data + "/test/y/" + std::to_string(i) + ".png", 2);
+  }
+  const ServeSample s = load_model_sample(model, data, 10000, tmp.file("cache"));
+  EXPECT_EQ(s.labels.size(), 8U);
+  EXPECT_EQ(static_cast<int64_t>(s.images.size()), kMaxSampleBytes);
+  EXPECT_EQ(std::vector<int64_t>({s.height, s.width, s.channels}),
+            std::vector<int64_t>({2048, 2048, 1}));
 }
 
 RequestHead head(const std::string& method,
