@@ -923,8 +923,27 @@ Dataset folder_test_sample(const std::string& dir,
                            const ImageSpec& spec,
                            int64_t count,
                            const DecodeOptions& options,
-                           std::vector<BadImage>& bad) {
-  auto [all_files, all_labels] = model_test_files(index_image_folder(dir), class_names);
+                           std::vector<BadImage>& bad,
+                           const std::vector<std::string>& held_out) {
+  const FolderIndex index = index_image_folder(dir);
+  auto [all_files, all_labels] = model_test_files(index, class_names);
+  if (index.test.empty() && !held_out.empty()) {
+    // A folder without test/: the files its training held out for testing,
+    // when they are still there.
+    const std::set<std::string> wanted(held_out.begin(), held_out.end());
+    std::vector<ImageFile> kept;
+    std::vector<int64_t> kept_labels;
+    for (size_t i = 0; i < all_files.size(); ++i) {
+      if (wanted.count(all_files[i].path) != 0) {
+        kept.push_back(all_files[i]);
+        kept_labels.push_back(all_labels[i]);
+      }
+    }
+    if (!kept.empty()) {
+      all_files = std::move(kept);
+      all_labels = std::move(kept_labels);
+    }
+  }
   // The files come class by class: the first `count` could all be of one
   // class, so the sample takes every (n / count)-th file instead.
   const auto n = static_cast<int64_t>(all_files.size());

@@ -359,6 +359,34 @@ TEST(ServeTest, FolderModelSampleComesFromItsFolder) {
   EXPECT_EQ(digits.images.size(), 3U * 784);
 }
 
+// A folder without test/: the files history.json says the training held out.
+TEST(ServeTest, FlatFolderSampleIsTheHeldOutFiles) {
+  TempDir tmp;
+  const std::string model = tmp.file("model");
+  const std::string data = tmp.file("data");
+  save_folder_model(model);
+  for (int i = 0; i < 4; ++i) {
+    write_folder_png(data + "/x/" + std::to_string(i) + ".png", static_cast<uint8_t>(10 * i));
+    write_folder_png(data + "/y/" + std::to_string(i) + ".png", static_cast<uint8_t>(100 + i));
+  }
+  const std::string cache = tmp.file("cache");
+  EXPECT_EQ(load_model_sample(model, data, 100, cache).labels.size(), 8U);  // no record: all
+  write_text(
+      model + "/history.json",
+      nlohmann::json(
+          {{"data", {{"folder", data}, {"files", {{"test", {"x/2.png", "y/0.png", "gone.png"}}}}}}})
+          .dump());
+  const ServeSample s = load_model_sample(model, "", 100, cache);
+  EXPECT_EQ(s.labels, std::vector<int64_t>({0, 1}));
+  ASSERT_EQ(s.images.size(), 2U * 3 * 4 * 3);
+  EXPECT_EQ(static_cast<int>(static_cast<uint8_t>(s.images[0])), 20);
+  EXPECT_EQ(static_cast<int>(static_cast<uint8_t>(s.images[36])), 100);
+  // Another folder than the record's: its own files.
+  const std::string copy = tmp.file("copy");
+  std::filesystem::copy(data, copy, std::filesystem::copy_options::recursive);
+  EXPECT_EQ(load_model_sample(model, copy, 100, cache).labels.size(), 8U);
+}
+
 // However many images are asked for, the sample's bytes stay within
 // kMaxSampleBytes: 2048x2048 grayscale images are 4 MiB each, so 8 of them.
 TEST(ServeTest, FolderSampleIsBoundedInBytes) {

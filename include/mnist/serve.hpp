@@ -112,7 +112,9 @@ inline constexpr int64_t kMaxSampleBytes = int64_t{32} << 20;
 ///   else the folder its history.json's "data" record names),
 ///   folder_test_sample at model_image_spec's size and colours, each labelled
 ///   by the model's class of its folder (classes matched by name, as evaluate
-///   does), decoded through the cache in `cache_dir` ("" the default).
+///   does), decoded through the cache in `cache_dir` ("" the default); of a
+///   folder without test/, the files history.json says the training held
+///   out for testing (data.files.test, when data.folder is that folder).
 /// Throws (the page shows the message) DataError or ConfigError when there is
 /// none: an image folder for a model of MNIST's digits, IDX files for any
 /// other model, no folder named and none in history.json, a folder that is

@@ -163,6 +163,22 @@ std::string history_folder(const std::string& model_dir) {
   return folder;
 }
 
+/// The test files history.json says its training held out of `folder`
+/// (data.files.test, when data.folder is that folder); none else.
+std::vector<std::string> held_out_files(const std::string& model_dir, const std::string& folder) {
+  try {
+    const auto history = read_json_file((fs::path(model_dir) / kHistoryFile).string());
+    const auto& data = history.at("data");
+    std::error_code ec;
+    if (!fs::equivalent(data.at("folder").get<std::string>(), folder, ec) || ec) {
+      return {};
+    }
+    return data.at("files").at("test").get<std::vector<std::string>>();
+  } catch (const std::exception&) {
+    return {};  // no history.json, or no folder's record in it: the folder's own test files
+  }
+}
+
 }  // namespace
 
 ServeSample load_model_sample(const std::string& model_dir,
@@ -210,7 +226,8 @@ ServeSample load_model_sample(const std::string& model_dir,
   DecodeOptions options;
   options.cache_dir = cache_dir;
   std::vector<BadImage> bad;
-  const Dataset test = folder_test_sample(sample.data_dir, names, *spec, n, options, bad);
+  const Dataset test = folder_test_sample(sample.data_dir, names, *spec, n, options, bad,
+                                          held_out_files(model_dir, sample.data_dir));
   if (test.size() == 0) {
     throw DataError(sample.data_dir + ": none of its test images can be read" +
                     (bad.empty() ? std::string() : ":" + bad_images_text(bad)));
