@@ -106,7 +106,7 @@ async function main() {
     check(failures, state.error === null, `model loaded (error: ${state.error})`);
     const input = await page.evaluate(() => window.mnistPage.input);
     check(failures, input && input.height === height && input.width === width &&
-                        input.channels === channels && input.crop === true,
+                        input.channels === channels && input.crop === (meta.cropToAspectRatio === true),
           `the page reads the model's input: ${JSON.stringify(input)}`);
 
     // The class names are the folder's, in the bars; the pad gives way.
