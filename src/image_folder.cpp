@@ -21,6 +21,7 @@
 #include <random>
 #include <set>
 #include <thread>
+#include <utility>
 
 #include <spdlog/fmt/fmt.h>
 
@@ -848,20 +849,17 @@ std::optional<ImageSpec> model_image_spec(const Model& model, const std::string&
   return spec;
 }
 
-Dataset folder_test_set(const std::string& dir,
-                        const std::vector<std::string>& class_names,
-                        const ImageSpec& spec,
-                        int64_t limit,
-                        const DecodeOptions& options,
-                        std::vector<BadImage>& bad) {
-  const FolderIndex index = index_image_folder(dir);
+namespace {
+
+/// The test files of `index` (its test/ subset, else every file) and each
+/// one's class in `class_names`; a folder of a class the model does not
+/// know is a DataError naming it.
+std::pair<std::vector<ImageFile>, std::vector<int64_t>> model_test_files(
+    const FolderIndex& index, const std::vector<std::string>& class_names) {
   std::vector<ImageFile> files = index.test;
   if (files.empty()) {
     files = index.train;
     files.insert(files.end(), index.validation.begin(), index.validation.end());
-  }
-  if (limit > 0 && static_cast<int64_t>(files.size()) > limit) {
-    files.resize(static_cast<size_t>(limit));
   }
   // The folder's classes by the model's names.
   std::vector<int64_t> label_of(index.class_names.size(), -1);
@@ -871,13 +869,26 @@ Dataset folder_test_set(const std::string& dir,
       label_of[c] = it - class_names.begin();
     }
   }
+  std::vector<int64_t> labels;
+  labels.reserve(files.size());
   for (const auto& f : files) {
     if (label_of[static_cast<size_t>(f.label)] < 0) {
-      throw DataError(fmt::format("{}: class {} is not one of the model's ({})", dir,
+      throw DataError(fmt::format("{}: class {} is not one of the model's ({})", index.dir,
                                   index.class_names[static_cast<size_t>(f.label)],
                                   fmt::join(class_names, ", ")));
     }
+    labels.push_back(label_of[static_cast<size_t>(f.label)]);
   }
+  return {std::move(files), std::move(labels)};
+}
+
+/// `files` decoded at `spec`, labelled by `labels`; bad images left out.
+Dataset decoded_test_set(const std::string& dir,
+                         const std::vector<ImageFile>& files,
+                         const std::vector<int64_t>& file_labels,
+                         const ImageSpec& spec,
+                         const DecodeOptions& options,
+                         std::vector<BadImage>& bad) {
   const DecodedImages decoded = decode_image_files(dir, files, spec, false, options);
   bad = decoded.bad;
   std::vector<int64_t> rows;
@@ -885,10 +896,66 @@ Dataset folder_test_set(const std::string& dir,
   for (size_t i = 0; i < files.size(); ++i) {
     if (decoded.ok[i]) {
       rows.push_back(static_cast<int64_t>(i));
-      labels.push_back(label_of[static_cast<size_t>(files[i].label)]);
+      labels.push_back(file_labels[i]);
     }
   }
   return folder_dataset(decoded, rows, labels);
+}
+
+}  // namespace
+
+Dataset folder_test_set(const std::string& dir,
+                        const std::vector<std::string>& class_names,
+                        const ImageSpec& spec,
+                        int64_t limit,
+                        const DecodeOptions& options,
+                        std::vector<BadImage>& bad) {
+  auto [files, labels] = model_test_files(index_image_folder(dir), class_names);
+  if (limit > 0 && static_cast<int64_t>(files.size()) > limit) {
+    files.resize(static_cast<size_t>(limit));
+    labels.resize(static_cast<size_t>(limit));
+  }
+  return decoded_test_set(dir, files, labels, spec, options, bad);
+}
+
+Dataset folder_test_sample(const std::string& dir,
+                           const std::vector<std::string>& class_names,
+                           const ImageSpec& spec,
+                           int64_t count,
+                           const DecodeOptions& options,
+                           std::vector<BadImage>& bad,
+                           const std::vector<std::string>& held_out) {
+  const FolderIndex index = index_image_folder(dir);
+  auto [all_files, all_labels] = model_test_files(index, class_names);
+  if (index.test.empty() && !held_out.empty()) {
+    // A folder without test/: the files its training held out for testing,
+    // when they are still there.
+    const std::set<std::string> wanted(held_out.begin(), held_out.end());
+    std::vector<ImageFile> kept;
+    std::vector<int64_t> kept_labels;
+    for (size_t i = 0; i < all_files.size(); ++i) {
+      if (wanted.count(all_files[i].path) != 0) {
+        kept.push_back(all_files[i]);
+        kept_labels.push_back(all_labels[i]);
+      }
+    }
+    if (!kept.empty()) {
+      all_files = std::move(kept);
+      all_labels = std::move(kept_labels);
+    }
+  }
+  // The files come class by class: the first `count` could all be of one
+  // class, so the sample takes every (n / count)-th file instead.
+  const auto n = static_cast<int64_t>(all_files.size());
+  const int64_t take = std::clamp<int64_t>(count, 0, n);
+  std::vector<ImageFile> files;
+  std::vector<int64_t> labels;
+  for (int64_t i = 0; i < take; ++i) {
+    const auto at = static_cast<size_t>(i * n / take);
+    files.push_back(all_files[at]);
+    labels.push_back(all_labels[at]);
+  }
+  return decoded_test_set(dir, files, labels, spec, options, bad);
 }
 
 nlohmann::ordered_json folder_metadata(nlohmann::ordered_json metadata,

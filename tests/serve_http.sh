@@ -78,6 +78,12 @@ check "/sample/images.bin" "200 application/octet-stream 156800" "$(get /sample/
 check "/sample/labels.bin" "200 application/octet-stream 200" "$(get /sample/labels.bin)"
 check "sample = first 200 t10k labels" "$(tail -c +9 "$MNIST_DATA_DIR/t10k-labels-idx1-ubyte" | head -c 200 | md5sum)" \
   "$(curl -s "${url}sample/labels.bin" | md5sum)"
+check "/sample/info.json: MNIST's 28x28x1 and the labels.bin labels" "200 28 28 1 mnist True" "$(curl -s -w ' %{http_code}' "${url}sample/info.json" | python3 -c "
+import sys, json
+text, code = sys.stdin.read().rsplit(' ', 1)
+d = json.loads(text)
+print(code, d['height'], d['width'], d['channels'], d['source'],
+      d['count'] == 200 and bytes(d['labels']) == open('$MNIST_DATA_DIR/t10k-labels-idx1-ubyte', 'rb').read()[8:208])")"
 check "query string ignored" "200" "$(get '/models/model.json?v=1' | cut -d' ' -f1)"
 
 echo "--- HEAD"

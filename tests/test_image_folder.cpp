@@ -238,6 +238,50 @@ TEST(ImageFolder, FilesThatCannotBeRecordsAreMarkedNotFollowed) {
             std::string::npos);
 }
 
+// serve's sample: the test files spread evenly, so that every class shows,
+// each labelled by the model's class of its folder.
+TEST(ImageFolder, TestSampleSpreadsOverTheClasses) {
+  TempDir tmp;
+  const fs::path d = tmp.path() / "data";
+  for (int c = 0; c < 3; ++c) {
+    for (int i = 0; i < 4; ++i) {
+      const std::string cls = std::string(1, static_cast<char>('a' + c));
+      write_png(d / "train" / cls / "1.png", 0);
+      write_png(d / "test" / cls / (std::to_string(i) + ".png"), static_cast<uint8_t>(c * 40 + i));
+    }
+  }
+  DecodeOptions options;
+  options.cache_dir = tmp.file("cache");
+  std::vector<BadImage> bad;
+  ImageSpec spec;
+  spec.height = 3;
+  spec.width = 4;
+  // The model names its classes in another order than the folder's.
+  const std::vector<std::string> model_classes = {"c", "b", "a"};
+  // 5 of 12: files 0, 2, 4, 7, 9 (i * 12 / 5), i.e. a0 a2 b0 b3 c1.
+  const Dataset five = folder_test_sample(d.string(), model_classes, spec, 5, options, bad);
+  ASSERT_EQ(five.size(), 5);
+  EXPECT_TRUE(bad.empty());
+  const at::Tensor labels = five.labels.to(at::kLong);
+  EXPECT_EQ(std::vector<int64_t>(labels.data_ptr<int64_t>(), labels.data_ptr<int64_t>() + 5),
+            (std::vector<int64_t>{2, 2, 1, 1, 0}));
+  const at::Tensor first_pixels = five.gather(at::arange(5)).select(1, 0).select(1, 0).select(1, 0);
+  const at::Tensor values = first_pixels.mul(255).round().to(at::kLong);
+  EXPECT_EQ(std::vector<int64_t>(values.data_ptr<int64_t>(), values.data_ptr<int64_t>() + 5),
+            (std::vector<int64_t>{0, 2, 40, 43, 81}));
+  // More than the folder has: every test file, in order.
+  EXPECT_EQ(folder_test_sample(d.string(), model_classes, spec, 100, options, bad).size(), 12);
+  // A class the model does not know is named.
+  try {
+    folder_test_sample(d.string(), {"a", "b"}, spec, 5, options, bad);
+    ADD_FAILURE() << "no error";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("class c is not one of the model's (a, b)"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(ImageFolder, DecodesOnceThenOpensTheCacheAndNoticesChanges) {
   const TempDir dir;
   const TempDir cache;

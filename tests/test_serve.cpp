@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
 #include <optional>
 #include <thread>
 
@@ -14,6 +15,10 @@
 
 #include "mnist/error.hpp"
 #include "mnist/fs_util.hpp"
+#include "mnist/image_folder.hpp"
+#include "mnist/layers.hpp"
+#include "mnist/tfjs_io.hpp"
+#include "png_util.hpp"
 #include "test_util.hpp"
 
 namespace mnist {
@@ -245,6 +250,161 @@ TEST(ServeTest, SampleIsTheFirstTestRecords) {
   EXPECT_EQ(s.images[5 * 784 + 7], 12);  // (record + pixel) % 256
   EXPECT_EQ(load_sample(tmp.path().string(), 500).labels.size(), 30U);
   EXPECT_THROW(load_sample(tmp.file("nowhere"), 10), DataError);
+}
+
+/// A model of H x W x C images (3x4 RGB by default) and classes {"x", "y"}
+/// (global average pooling, dense softmax), saved with a folder model's
+/// metadata into `dir`.
+void save_folder_model(const std::string& dir,
+                       int64_t height = 3,
+                       int64_t width = 4,
+                       ColorMode color = ColorMode::kRgb) {
+  ModelSpec spec;
+  spec.input_shape = {height, width, color == ColorMode::kRgb ? 3 : 1};
+  spec.layers = {test::layer("GlobalAveragePooling2D", "pool_1"),
+                 test::layer("Dense", "dense_1", {{"units", 2}, {"activation", "softmax"}})};
+  ImageSpec image;
+  image.height = height;
+  image.width = width;
+  image.color_mode = color;
+  spec.metadata = folder_metadata(nullptr, {"x", "y"}, image);
+  save_tfjs(Model(spec), dir);
+}
+
+/// A 4x3 gray PNG whose pixels are value, value+1, ...
+void write_folder_png(const std::string& path, uint8_t value) {
+  std::vector<uint8_t> gray(12);
+  for (size_t i = 0; i < gray.size(); ++i) {
+    gray[i] = static_cast<uint8_t>(value + i);
+  }
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  test::write_bytes(path, test::gray_png(4, 3, gray.data()));
+}
+
+void write_text(const std::string& path, const std::string& text) {
+  test::write_bytes(path, text.data(), text.size());
+}
+
+std::string thrown(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(nothing thrown)";
+}
+
+// A model of a folder's images: its sample is the folder's test images at
+// the model's size and colours, labelled by the model's classes; from the
+// folder given, else from the one history.json names.
+TEST(ServeTest, FolderModelSampleComesFromItsFolder) {
+  TempDir tmp;
+  const std::string model = tmp.file("model");
+  const std::string data = tmp.file("data");
+  save_folder_model(model);
+  for (int i = 0; i < 3; ++i) {
+    write_folder_png(data + "/train/x/" + std::to_string(i) + ".png", 0);
+    write_folder_png(data + "/train/y/" + std::to_string(i) + ".png", 0);
+    write_folder_png(data + "/test/x/" + std::to_string(i) + ".png", static_cast<uint8_t>(10 * i));
+    write_folder_png(data + "/test/y/" + std::to_string(i) + ".png",
+                     static_cast<uint8_t>(100 + 10 * i));
+  }
+  const std::string cache = tmp.file("cache");
+  const ServeSample s = load_model_sample(model, data, 3, cache);
+  EXPECT_EQ(s.source, "folder");
+  EXPECT_EQ(s.data_dir, data);
+  EXPECT_EQ(std::vector<int64_t>({s.height, s.width, s.channels}), std::vector<int64_t>({3, 4, 3}));
+  // Files 0, 2, 4 of x0 x1 x2 y0 y1 y2: x0, x2, y1.
+  EXPECT_EQ(s.labels, std::vector<int64_t>({0, 0, 1}));
+  ASSERT_EQ(s.images.size(), 3U * 3 * 4 * 3);
+  const auto pixel = [&s](size_t image, size_t y, size_t x, size_t c) {
+    return static_cast<int>(static_cast<uint8_t>(s.images[((image * 3 + y) * 4 + x) * 3 + c]));
+  };
+  EXPECT_EQ(pixel(0, 0, 0, 0), 0);
+  EXPECT_EQ(pixel(1, 0, 0, 2), 20);   // gray replicated into R, G and B
+  EXPECT_EQ(pixel(2, 2, 3, 1), 121);  // HWC order: row 2, column 3 is pixel 11
+  EXPECT_EQ(pixel(2, 1, 0, 0), 114);
+
+  // No folder given: history.json's; gone: said so; none named: said so.
+  write_text(model + "/history.json", nlohmann::json({{"data", {{"folder", data}}}}).dump());
+  EXPECT_EQ(load_model_sample(model, "", 3, cache).images, s.images);
+  write_text(model + "/history.json",
+             nlohmann::json({{"data", {{"folder", data + "-moved"}}}}).dump());
+  EXPECT_NE(thrown([&] {
+              load_model_sample(model, "", 3, cache);
+            }).find(data + "-moved: the folder of images the model was trained on"),
+            std::string::npos);
+  write_text(model + "/history.json", "{}");
+  EXPECT_NE(thrown([&] {
+              load_model_sample(model, "", 3, cache);
+            }).find("history.json: names no folder of images"),
+            std::string::npos);
+  // MNIST's IDX files are no sample for it.
+  const std::string idx = tmp.file("idx");
+  std::filesystem::create_directories(idx);
+  test::write_tiny_mnist(idx, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", 5);
+  EXPECT_NE(thrown([&] { load_model_sample(model, idx, 3, cache); })
+                .find(": not a folder of class folders of images; the model (" + model +
+                      ") takes 3x4 rgb images"),
+            std::string::npos);
+  // Nor is a folder of images one for MNIST's digits.
+  const std::string mnist = tmp.file("mnist");
+  save_tfjs(Model(mnist_node_spec()), mnist);
+  EXPECT_NE(thrown([&] {
+              load_model_sample(mnist, data, 3, cache);
+            }).find("the model takes MNIST's 28x28 digits; " + data + " is a folder of images"),
+            std::string::npos);
+  const ServeSample digits = load_model_sample(mnist, idx, 3, cache);
+  EXPECT_EQ(digits.source, "mnist");
+  EXPECT_EQ(digits.images.size(), 3U * 784);
+}
+
+// A folder without test/: the files history.json says the training held out.
+TEST(ServeTest, FlatFolderSampleIsTheHeldOutFiles) {
+  TempDir tmp;
+  const std::string model = tmp.file("model");
+  const std::string data = tmp.file("data");
+  save_folder_model(model);
+  for (int i = 0; i < 4; ++i) {
+    write_folder_png(data + "/x/" + std::to_string(i) + ".png", static_cast<uint8_t>(10 * i));
+    write_folder_png(data + "/y/" + std::to_string(i) + ".png", static_cast<uint8_t>(100 + i));
+  }
+  const std::string cache = tmp.file("cache");
+  EXPECT_EQ(load_model_sample(model, data, 100, cache).labels.size(), 8U);  // no record: all
+  write_text(
+      model + "/history.json",
+      nlohmann::json(
+          {{"data", {{"folder", data}, {"files", {{"test", {"x/2.png", "y/0.png", "gone.png"}}}}}}})
+          .dump());
+  const ServeSample s = load_model_sample(model, "", 100, cache);
+  EXPECT_EQ(s.labels, std::vector<int64_t>({0, 1}));
+  ASSERT_EQ(s.images.size(), 2U * 3 * 4 * 3);
+  EXPECT_EQ(static_cast<int>(static_cast<uint8_t>(s.images[0])), 20);
+  EXPECT_EQ(static_cast<int>(static_cast<uint8_t>(s.images[36])), 100);
+  // Another folder than the record's: its own files.
+  const std::string copy = tmp.file("copy");
+  std::filesystem::copy(data, copy, std::filesystem::copy_options::recursive);
+  EXPECT_EQ(load_model_sample(model, copy, 100, cache).labels.size(), 8U);
+}
+
+// However many images are asked for, the sample's bytes stay within
+// kMaxSampleBytes: 2048x2048 grayscale images are 4 MiB each, so 8 of them.
+TEST(ServeTest, FolderSampleIsBoundedInBytes) {
+  TempDir tmp;
+  const std::string model = tmp.file("model");
+  const std::string data = tmp.file("data");
+  save_folder_model(model, 2048, 2048, ColorMode::kGrayscale);
+  write_folder_png(data + "/train/x/0.png", 1);
+  write_folder_png(data + "/train/y/0.png", 2);
+  for (int i = 0; i < 6; ++i) {
+    write_folder_png(data + "/test/x/" + std::to_string(i) + ".png", 1);
+    write_folder_png(data + "/test/y/" + std::to_string(i) + ".png", 2);
+  }
+  const ServeSample s = load_model_sample(model, data, 10000, tmp.file("cache"));
+  EXPECT_EQ(s.labels.size(), 8U);
+  EXPECT_EQ(static_cast<int64_t>(s.images.size()), kMaxSampleBytes);
+  EXPECT_EQ(std::vector<int64_t>({s.height, s.width, s.channels}),
+            std::vector<int64_t>({2048, 2048, 1}));
 }
 
 RequestHead head(const std::string& method,

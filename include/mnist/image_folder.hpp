@@ -169,6 +169,21 @@ Dataset folder_test_set(const std::string& dir,
                         const DecodeOptions& options,
                         std::vector<BadImage>& bad);
 
+/// `count` of the files folder_test_set reads (all of them when fewer),
+/// spread evenly over them (file i * n / count of n, in index order), so
+/// that a sample of a folder whose files come class by class shows every
+/// class: the test images `serve` shows on its page. A folder without a
+/// test/ subset has no test files of its own: when `held_out` (the test
+/// files a training split off it, history.json's data.files.test, paths
+/// relative to the folder) names some of its files, those only.
+Dataset folder_test_sample(const std::string& dir,
+                           const std::vector<std::string>& class_names,
+                           const ImageSpec& spec,
+                           int64_t count,
+                           const DecodeOptions& options,
+                           std::vector<BadImage>& bad,
+                           const std::vector<std::string>& held_out = {});
+
 /// The model's userDefinedMetadata for a folder dataset: "classNames",
 /// "imageSize" [H, W], "colorMode" (Keras's name), and "interpolation" and
 /// "cropToAspectRatio" when they are not bilinear and false; other keys of

@@ -84,6 +84,46 @@ struct MnistSample {
 /// `count` records if the files hold fewer. Throws DataError.
 MnistSample load_sample(const std::string& data_dir, int64_t count);
 
+/// The test images the page shows beside a model, at its input's size and
+/// colours, and where they came from.
+struct ServeSample {
+  std::string images;  ///< [N,H,W,C] uint8, row-major (MNIST: N*784 bytes, as load_sample)
+  /// MNIST's IDX files: each image's dataset label (0..9, as the t10k file
+  /// holds it; the page maps it to the model's outputs). A folder: the
+  /// model's class index of each image's class folder.
+  std::vector<int64_t> labels;
+  int64_t height = 28;
+  int64_t width = 28;
+  int64_t channels = 1;
+  std::string source = "mnist";  ///< "mnist" (IDX files) or "folder" (image files)
+  std::string data_dir;          ///< the folder they came from
+};
+
+/// The sample's bytes are bounded: at most this many (a model of 224x224x3
+/// images gets 222 of them), whatever --sample asks.
+inline constexpr int64_t kMaxSampleBytes = int64_t{32} << 20;
+
+/// The sample for the model in `model_dir`, of at most `count` images (and
+/// kMaxSampleBytes), from `data_dir`, or where the model says:
+/// - a model of MNIST's 28x28 digits (model_image_spec says so, or its
+///   model.json cannot be loaded): the first images of the t10k IDX files in
+///   `data_dir` (default: default_data_dir of the model's dataset);
+/// - any other model: the test images of a folder of images (`data_dir`, or
+///   else the folder its history.json's "data" record names),
+///   folder_test_sample at model_image_spec's size and colours, each labelled
+///   by the model's class of its folder (classes matched by name, as evaluate
+///   does), decoded through the cache in `cache_dir` ("" the default); of a
+///   folder without test/, the files history.json says the training held
+///   out for testing (data.files.test, when data.folder is that folder).
+/// Throws (the page shows the message) DataError or ConfigError when there is
+/// none: an image folder for a model of MNIST's digits, IDX files for any
+/// other model, no folder named and none in history.json, a folder that is
+/// gone, none of its images readable.
+ServeSample load_model_sample(const std::string& model_dir,
+                              const std::string& data_dir,
+                              int64_t count,
+                              const std::string& cache_dir = "");
+
 // ---- Model versions (src/serve/versions.cpp) -------------------------------
 
 /// A file held open: its bytes are those it had when opened, whatever is
@@ -179,8 +219,10 @@ struct ServeConfig {
   std::string host = "127.0.0.1";  ///< loopback unless asked otherwise
   int port = 8080;                 ///< 0: any free port (bind() says which)
   std::string cors_origin;         ///< empty: no CORS headers
-  int64_t sample = 200;            ///< MNIST test images served to the page
-  std::string data_dir;            ///< for the sample; empty: default_data_dir()
+  int64_t sample = 200;            ///< test images served to the page (load_model_sample)
+  std::string data_dir;            ///< for the sample: IDX files or a folder of images; empty:
+                                   ///< load_model_sample's default for the model
+  std::string cache_dir;           ///< a folder sample's decode cache; empty: the default
   std::string web_dir;             ///< empty: default_web_dir()
 };
 
@@ -205,8 +247,11 @@ struct ServeCallbacks {
 /// ModelVersions: "/models/model.json" names its weights as
 /// "/models/v/<id>/<path>", answered from that version's open files
 /// (404 once it is no longer kept), and "/models/<path>" from the current
-/// version; "/sample/images.bin"
-/// and "/sample/labels.bin" (the test sample), OPTIONS (CORS preflight when
+/// version; the test sample (load_model_sample): "/sample/images.bin"
+/// ([N,H,W,C] uint8), "/sample/labels.bin" (N uint8; absent when a label
+/// is over 255) and "/sample/info.json" ({"count", "height", "width",
+/// "channels", "source", "labels"}, or {"count": 0, "reason"} saying why
+/// there is none), OPTIONS (CORS preflight when
 /// cors_origin is set), 405 for other methods, 404 for everything else.
 /// Every response carries no-cache, nosniff and Accept-Ranges: none. Each
 /// request is bounded (kMaxRequest*; 10 s to arrive, 5 s of silence) and
@@ -216,7 +261,8 @@ class Server {
  public:
   /// Resolves the folders, builds the allow-list (a warning for each listed
   /// file that is missing) and loads the test sample (a warning if it
-  /// cannot). Throws IoError if the server's own resources cannot be made.
+  /// cannot, whose message info.json gives the page). Throws IoError if the server's own resources
+  /// cannot be made.
   Server(const ServeConfig& config, ServeCallbacks callbacks);
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -226,6 +272,8 @@ class Server {
   const ServeConfig& config() const;
   /// Test images in the sample (0 when none could be read).
   size_t sample_size() const;
+  /// The sample (its images' shape, source and folder).
+  const ServeSample& sample() const;
 
   /// Binds to config().host and port; returns the port (the one chosen for
   /// port 0). Throws IoError when it cannot listen there.

@@ -16,8 +16,8 @@ CLI::App* add_serve_command(CLI::App& app, ServeOptions& o) {
   CLI::App* cmd =
       app.add_subcommand("serve",
                          "Serve the demo page, a saved model (DIR/model.json, its weight files, "
-                         "history.json, metadata.json) and a sample of MNIST test images over "
-                         "HTTP; the page "
+                         "history.json, metadata.json) and a sample of test images at the "
+                         "model's size and colours over HTTP; the page "
                          "loads the model with tf.loadLayersModel('models/model.json')");
   cmd->add_option("--model", o.model_dir,
                   "Folder holding model.json (as written by --model-save-path)")
@@ -31,13 +31,19 @@ CLI::App* add_serve_command(CLI::App& app, ServeOptions& o) {
   cmd->add_option("--cors", o.cors_origin,
                   "Send CORS headers allowing ORIGIN (e.g. https://example.org, "
                   "or * without credentials) to load the model from its pages");
-  cmd->add_option("--sample", o.sample, "Test images served to the page")
+  cmd->add_option("--sample", o.sample,
+                  "Test images served to the page (fewer where they would pass 32 MiB)")
       ->capture_default_str()
       ->check(integer_in(0, 10000));
   cmd->add_option("--data-dir", o.data_dir,
-                  "Folder of test IDX files for the sample (default: that of the model's "
-                  "dataset: $MNIST_DATA_DIR, else data/mnist in the source tree, for MNIST; "
-                  "/usr/share/datasets/fashion-mnist for Fashion-MNIST)");
+                  "Where the sample comes from: the folder of test IDX files, for a model of "
+                  "MNIST's 28x28 digits (default: that of the model's dataset: "
+                  "$MNIST_DATA_DIR, else data/mnist in the source tree, for MNIST; "
+                  "/usr/share/datasets/fashion-mnist for Fashion-MNIST); or a folder of images, "
+                  "one subfolder per class, for any other model (its test/ subfolder when it "
+                  "has one, else all; default: the folder its history.json names)");
+  cmd->add_option("--cache-dir", o.cache_dir,
+                  "Where a folder's decoded images are cached (default: as train's)");
   cmd->add_option("--web-dir", o.web_dir,
                   "The page's folder (default: $MNIST_WEB_DIR, else share/mnist-train/web "
                   "of an installed copy, else web/ in the source tree)");
@@ -52,6 +58,7 @@ int run_serve(const ServeOptions& o) {
   config.cors_origin = o.cors_origin;
   config.sample = o.sample;
   config.data_dir = o.data_dir;
+  config.cache_dir = o.cache_dir;
   config.web_dir = o.web_dir;
   ServeCallbacks callbacks;
   callbacks.on_request = [](const ServedRequest& r) {
@@ -66,7 +73,9 @@ int run_serve(const ServeOptions& o) {
   settings["data_dir"] = server.config().data_dir;
   spdlog::debug("settings: {}", settings.dump());
   if (server.sample_size() > 0) {
-    spdlog::info("sample: {} test images from {}", server.sample_size(), server.config().data_dir);
+    const ServeSample& sample = server.sample();
+    spdlog::info("sample: {} test images from {} ({}x{}x{})", server.sample_size(),
+                 server.config().data_dir, sample.height, sample.width, sample.channels);
   }
 
   const StopOnSignal stop_on_signal([&server](int signal) {

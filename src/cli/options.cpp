@@ -150,9 +150,9 @@ nlohmann::ordered_json to_json(const TrainOptions& o) {
 }
 
 nlohmann::ordered_json to_json(const ServeOptions& o) {
-  return {{"model_dir", o.model_dir}, {"host", o.host},     {"port", o.port},
-          {"cors", o.cors_origin},    {"sample", o.sample}, {"data_dir", o.data_dir},
-          {"web_dir", o.web_dir}};
+  return {{"model_dir", o.model_dir}, {"host", o.host},      {"port", o.port},
+          {"cors", o.cors_origin},    {"sample", o.sample},  {"data_dir", o.data_dir},
+          {"cache_dir", o.cache_dir}, {"web_dir", o.web_dir}};
 }
 
 std::string resume_command(const std::string& program, const TrainOptions& o) {

@@ -111,8 +111,9 @@ struct ServeOptions {
   std::string host = "127.0.0.1";  ///< loopback unless asked otherwise
   int port = 8080;                 ///< 0: any free port (printed)
   std::string cors_origin;         ///< empty: no CORS headers
-  int64_t sample = 200;            ///< MNIST test images served to the page
-  std::string data_dir;            ///< empty: default_data_dir()
+  int64_t sample = 200;            ///< test images served to the page
+  std::string data_dir;            ///< IDX files or a folder of images; empty: the model's
+  std::string cache_dir;           ///< a folder's decoded images; empty: the default
   std::string web_dir;             ///< empty: default_web_dir()
 };
 

@@ -1,5 +1,6 @@
 // The serve allow-list: URL paths -> files, request-path checks (traversal,
-// encodings, symlinks out of their folder), content types, the MNIST sample.
+// encodings, symlinks out of their folder), content types, the test sample
+// (MNIST's IDX files, or a folder of images at the model's size and colours).
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
@@ -8,6 +9,8 @@
 #include "mnist/fs_util.hpp"
 #include "mnist/history.hpp"
 #include "mnist/idx.hpp"
+#include "mnist/image_folder.hpp"
+#include "mnist/model.hpp"
 #include "mnist/serve.hpp"
 #include "mnist/tfjs_io.hpp"
 
@@ -128,6 +131,115 @@ MnistSample load_sample(const std::string& data_dir, int64_t count) {
   MnistSample sample;
   sample.images.assign(images.data.begin(), images.data.begin() + pixels);
   sample.labels.assign(labels.data.begin(), labels.data.begin() + n);
+  return sample;
+}
+
+namespace {
+
+/// The folder of images history.json's "data" record names, or why there is none.
+std::string history_folder(const std::string& model_dir) {
+  const std::string path = (fs::path(model_dir) / kHistoryFile).string();
+  nlohmann::ordered_json history;
+  try {
+    history = read_json_file(path);
+  } catch (const Error& e) {
+    throw DataError(std::string(e.what()) +
+                    "; the model does not take MNIST's digits: give serve the folder of "
+                    "images to show it");
+  }
+  const auto data = history.is_object() ? history.find("data") : history.end();
+  if (data == history.end() || !data->is_object() || !data->contains("folder") ||
+      !(*data)["folder"].is_string()) {
+    throw DataError(path +
+                    ": names no folder of images (the model was not trained on one here); "
+                    "give serve the folder of images to show it");
+  }
+  const std::string folder = (*data)["folder"].get<std::string>();
+  std::error_code ec;
+  if (!fs::is_directory(folder, ec)) {
+    throw DataError(folder + ": the folder of images the model was trained on (as " + path +
+                    " names it) is gone; give serve another folder of its classes");
+  }
+  return folder;
+}
+
+/// The test files history.json says its training held out of `folder`
+/// (data.files.test, when data.folder is that folder); none else.
+std::vector<std::string> held_out_files(const std::string& model_dir, const std::string& folder) {
+  try {
+    const auto history = read_json_file((fs::path(model_dir) / kHistoryFile).string());
+    const auto& data = history.at("data");
+    std::error_code ec;
+    if (!fs::equivalent(data.at("folder").get<std::string>(), folder, ec) || ec) {
+      return {};
+    }
+    return data.at("files").at("test").get<std::vector<std::string>>();
+  } catch (const std::exception&) {
+    return {};  // no history.json, or no folder's record in it: the folder's own test files
+  }
+}
+
+}  // namespace
+
+ServeSample load_model_sample(const std::string& model_dir,
+                              const std::string& data_dir,
+                              int64_t count,
+                              const std::string& cache_dir) {
+  // The model says what it takes; one that cannot be loaded is served for
+  // the page to say why, with MNIST's digits as before.
+  std::optional<Model> model;
+  nlohmann::ordered_json metadata;
+  try {
+    model = load_tfjs(model_dir);
+    metadata = (*model)->spec().metadata;
+  } catch (const Error&) {
+    model.reset();  // the page fetches model.json and says why it cannot load it
+  }
+  const std::optional<ImageSpec> spec =
+      model ? model_image_spec(*model, model_dir) : std::optional<ImageSpec>();
+  ServeSample sample;
+  if (!spec) {
+    sample.data_dir = data_dir.empty() ? default_data_dir(dataset_of(metadata)) : data_dir;
+    if (is_image_folder(sample.data_dir)) {
+      throw ConfigError(model_dir + ": the model takes MNIST's 28x28 digits; " + sample.data_dir +
+                        " is a folder of images (give the folder of MNIST's IDX files)");
+    }
+    const MnistSample mnist = load_sample(sample.data_dir, count);
+    sample.images.assign(mnist.images.begin(), mnist.images.end());
+    sample.labels.assign(mnist.labels.begin(), mnist.labels.end());
+    return sample;
+  }
+  sample.data_dir = data_dir.empty() ? history_folder(model_dir) : data_dir;
+  sample.source = "folder";
+  sample.height = spec->height;
+  sample.width = spec->width;
+  sample.channels = spec->color_mode == ColorMode::kRgb ? 3 : 1;
+  if (!is_image_folder(sample.data_dir)) {
+    throw ConfigError(sample.data_dir + ": not a folder of class folders of images; the model (" +
+                      model_dir + ") takes " + std::to_string(spec->height) + "x" +
+                      std::to_string(spec->width) + " " + color_mode_name(spec->color_mode) +
+                      " images of its own classes");
+  }
+  const int64_t bytes_each = sample.height * sample.width * sample.channels;
+  const int64_t n = std::min(count, std::max<int64_t>(1, kMaxSampleBytes / bytes_each));
+  const std::vector<std::string> names = class_names_of(metadata, model_outputs(*model));
+  DecodeOptions options;
+  options.cache_dir = cache_dir;
+  std::vector<BadImage> bad;
+  const Dataset test = folder_test_sample(sample.data_dir, names, *spec, n, options, bad,
+                                          held_out_files(model_dir, sample.data_dir));
+  if (test.size() == 0) {
+    throw DataError(sample.data_dir + ": none of its test images can be read" +
+                    (bad.empty() ? std::string() : ":" + bad_images_text(bad)));
+  }
+  // uint8 [N,C,H,W] rows of the decoded images -> [N,H,W,C] bytes.
+  const at::Tensor rows =
+      test.rows.defined() ? test.images.index_select(0, test.rows) : test.images;
+  const at::Tensor images = rows.permute({0, 2, 3, 1}).contiguous();
+  sample.images.assign(reinterpret_cast<const char*>(images.data_ptr<uint8_t>()),
+                       static_cast<size_t>(images.numel()));
+  const at::Tensor labels = test.labels.to(at::kLong).contiguous();
+  sample.labels.assign(labels.data_ptr<int64_t>(), labels.data_ptr<int64_t>() + labels.numel());
   return sample;
 }
 

@@ -118,8 +118,9 @@ struct Server::Impl {
   ServeCallbacks callbacks;
   ServeTable table;
   std::unique_ptr<ModelVersions> versions;
-  std::string sample_images;  ///< [N,28,28] uint8
-  std::string sample_labels;  ///< [N] uint8
+  ServeSample sample;         ///< images empty when there is none
+  std::string sample_labels;  ///< [N] uint8; empty when a label is over 255
+  std::string sample_info;    ///< info.json
   int port = 0;               ///< once bound
   http::HardenedServer http;
 
@@ -180,8 +181,12 @@ void Server::Impl::routes() {
   http.Get(".*", [this](const httplib::Request& req, httplib::Response& res) {
     const std::string path = req.target.substr(0, req.target.find_first_of("?#"));
     if (path == "/sample/images.bin" || path == "/sample/labels.bin") {
-      const std::string& body = path == "/sample/images.bin" ? sample_images : sample_labels;
+      const std::string& body = path == "/sample/images.bin" ? sample.images : sample_labels;
       return body.empty() ? not_found(res) : serve_bytes(body, res);
+    }
+    if (path == "/sample/info.json") {
+      res.set_content(sample_info, "application/json");
+      return;
     }
     if (serve_model(req.target, res)) {
       return;
@@ -237,21 +242,6 @@ Server::Server(const ServeConfig& config, ServeCallbacks callbacks)
   if (c.web_dir.empty()) {
     c.web_dir = default_web_dir();
   }
-  if (c.data_dir.empty()) {
-    // The test images of the dataset the model names (MNIST unless its
-    // userDefinedMetadata says otherwise).
-    nlohmann::ordered_json metadata;
-    try {
-      const auto doc =
-          read_json_file((std::filesystem::path(c.model_dir) / kModelJsonFile).string());
-      if (doc.is_object() && doc.contains("userDefinedMetadata")) {
-        metadata = doc["userDefinedMetadata"];
-      }
-    } catch (const Error&) {
-      // An unreadable model.json is reported where the model files are added.
-    }
-    c.data_dir = default_data_dir(dataset_of(metadata));
-  }
   add_web_files(impl_->table, c.web_dir);
   add_model_files(impl_->table, c.model_dir);
   impl_->versions = std::make_unique<ModelVersions>(c.model_dir);
@@ -260,18 +250,30 @@ Server::Server(const ServeConfig& config, ServeCallbacks callbacks)
       warn_missing(impl_->callbacks, url, file);
     }
   }
+  nlohmann::ordered_json info = {{"count", 0}};
   if (c.sample > 0) {
     try {
-      const MnistSample sample = load_sample(c.data_dir, c.sample);
-      impl_->sample_images.assign(sample.images.begin(), sample.images.end());
-      impl_->sample_labels.assign(sample.labels.begin(), sample.labels.end());
-    } catch (const DataError& e) {
+      impl_->sample = load_model_sample(c.model_dir, c.data_dir, c.sample, c.cache_dir);
+      const ServeSample& s = impl_->sample;
+      if (std::all_of(s.labels.begin(), s.labels.end(), [](int64_t l) { return l < 256; })) {
+        impl_->sample_labels.assign(s.labels.begin(), s.labels.end());
+      }
+      info = {{"count", s.labels.size()}, {"height", s.height}, {"width", s.width},
+              {"channels", s.channels},   {"source", s.source}, {"labels", s.labels}};
+      c.data_dir = s.data_dir;
+    } catch (const Error& e) {
+      impl_->sample = ServeSample();
+      info["reason"] = e.what();
       if (impl_->callbacks.on_warning) {
         impl_->callbacks.on_warning(std::string("no test sample for the page: ") + e.what(),
                                     e.remedy());
       }
     }
+  } else {
+    info["reason"] = "the server was started with no sample (--sample 0)";
   }
+  // Folder names need not be UTF-8: bytes that are not are sent as U+FFFD.
+  impl_->sample_info = info.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
   impl_->routes();
 }
 
@@ -279,7 +281,9 @@ Server::~Server() = default;
 
 const ServeConfig& Server::config() const { return impl_->config; }
 
-size_t Server::sample_size() const { return impl_->sample_labels.size(); }
+size_t Server::sample_size() const { return impl_->sample.labels.size(); }
+
+const ServeSample& Server::sample() const { return impl_->sample; }
 
 int Server::bind() {
   const ServeConfig& c = impl_->config;

@@ -37,10 +37,10 @@ function args(argv) {
   return out;
 }
 
-/// Starts `mnist-train serve --model DIR --port 0`; resolves to its URL.
-function startServer(binary, modelDir) {
+/// Starts `mnist-train serve --model DIR --port 0 [EXTRA...]`; resolves to its URL.
+function startServer(binary, modelDir, extra = []) {
   return new Promise((resolve, reject) => {
-    const child = spawn(binary, ['serve', '--model', modelDir, '--port', '0'],
+    const child = spawn(binary, ['serve', '--model', modelDir, '--port', '0', ...extra],
                         {stdio: ['ignore', 'pipe', 'pipe']});
     servers.push(child);
     let out = '';
@@ -226,8 +226,13 @@ async function main() {
   console.log('PASS');
 }
 
-main().catch((e) => {
-  console.log(`FAIL: ${e.stack || e}`);
-  stopServers();
-  process.exit(1);
-});
+// browser_rgb_check.js starts its servers and reads the page as this does.
+module.exports = {CHROMIUM, CHROMIUM_ARGS, startServer, stopServers, check, pageState};
+
+if (require.main === module) {
+  main().catch((e) => {
+    console.log(`FAIL: ${e.stack || e}`);
+    stopServers();
+    process.exit(1);
+  });
+}
