@@ -92,21 +92,6 @@ bool ends_with(const std::string& s, const std::string& tail) {
   return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
 }
 
-/// Keras's image_dataset_from_directory allow-list; .bmp and .gif are
-/// indexed as Keras indexes them, and reported (this tool decodes PNG and
-/// JPEG).
-enum class Kind { kOther, kDecoded, kUndecoded };
-Kind kind_of(const std::string& name) {
-  const std::string l = lower(name);
-  if (ends_with(l, ".png") || ends_with(l, ".jpg") || ends_with(l, ".jpeg")) {
-    return Kind::kDecoded;
-  }
-  if (ends_with(l, ".bmp") || ends_with(l, ".gif")) {
-    return Kind::kUndecoded;
-  }
-  return Kind::kOther;
-}
-
 /// A folder's entries: sorted names of its folders (not links to folders
 /// unless `follow`), and of everything else.
 struct Listing {
@@ -189,8 +174,10 @@ void index_class(const fs::path& base,
         ++index.hidden;
         continue;
       }
-      const Kind kind = kind_of(name);
-      if (kind == Kind::kOther) {
+      // Keras's allow-list; .bmp and .gif are indexed as Keras indexes
+      // them, and reported (this tool decodes PNG and JPEG).
+      const ImageFileKind kind = image_file_kind(name);
+      if (kind != ImageFileKind::kDecoded && kind != ImageFileKind::kUndecoded) {
         ++index.other_files;
         continue;
       }
@@ -207,7 +194,7 @@ void index_class(const fs::path& base,
         f.mtime_ns = int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec;
         if (!valid_utf8(name)) {
           f.problem = "its name is not valid UTF-8: rename it";
-        } else if (kind == Kind::kUndecoded) {
+        } else if (kind == ImageFileKind::kUndecoded) {
           f.problem =
               "BMP and GIF files are not decoded by mnist-train (PNG and JPEG are): "
               "convert it";
@@ -217,8 +204,6 @@ void index_class(const fs::path& base,
     }
   }
 }
-
-std::string file_count(size_t n) { return fmt::format("{} image file{}", n, n == 1 ? "" : "s"); }
 
 // --- the cache ---
 
@@ -385,13 +370,17 @@ std::optional<DecodedImages> open_cache(const std::string& path,
   return out;
 }
 
+bool stopped(const std::atomic<bool>* stop) { return stop != nullptr && stop->load(); }
+
 /// The size and colour of the images, from their headers, for what the
 /// spec leaves open; files whose header is bad are marked in `problems`.
+/// Returns early (the spec unresolved) when `stop` is set.
 void resolve_spec(const std::string& dir,
                   const std::vector<ImageFile>& files,
                   ImageSpec& spec,
                   bool color_auto,
                   int threads,
+                  const std::atomic<bool>* stop,
                   std::vector<std::string>& problems) {
   std::vector<ImageHeader> headers(files.size());
   std::atomic<size_t> next{0};
@@ -400,10 +389,12 @@ void resolve_spec(const std::string& dir,
       if (!problems[i].empty()) {
         continue;
       }
+      if (stopped(stop)) {
+        return;
+      }
       try {
-        const std::vector<uint8_t> bytes =
-            read_image_file((fs::path(dir) / files[i].path).string());
-        headers[i] = read_image_header(bytes.data(), bytes.size(), files[i].path);
+        headers[i] =
+            read_image_file_header((fs::path(dir) / files[i].path).string(), files[i].path);
       } catch (const DataError& e) {
         problems[i] = e.what();
       }
@@ -416,6 +407,9 @@ void resolve_spec(const std::string& dir,
   work();
   for (auto& t : pool) {
     t.join();
+  }
+  if (stopped(stop)) {
+    return;
   }
   std::map<std::pair<int64_t, int64_t>, std::vector<size_t>> sizes;
   bool colour = false;
@@ -453,6 +447,24 @@ void resolve_spec(const std::string& dir,
 }
 
 }  // namespace
+
+ImageFileKind image_file_kind(const std::string& name) {
+  const std::string l = lower(name);
+  if (ends_with(l, ".png") || ends_with(l, ".jpg") || ends_with(l, ".jpeg")) {
+    return ImageFileKind::kDecoded;
+  }
+  if (ends_with(l, ".bmp") || ends_with(l, ".gif")) {
+    return ImageFileKind::kUndecoded;
+  }
+  if (ends_with(l, ".pgm")) {
+    return ImageFileKind::kPgm;
+  }
+  return ImageFileKind::kOther;
+}
+
+std::string file_count_text(size_t n) {
+  return fmt::format("{} image file{}", n, n == 1 ? "" : "s");
+}
 
 bool is_image_folder(const std::string& dir) {
   std::error_code ec;
@@ -630,9 +642,12 @@ DecodedImages decode_image_files(const std::string& dir,
     problems[i] = files[i].problem;
   }
   if (spec.height == 0 || spec.width == 0 || color_auto) {
-    resolve_spec(dir, files, spec, color_auto, threads, problems);
+    resolve_spec(dir, files, spec, color_auto, threads, options.stop, problems);
+    if (stopped(options.stop)) {
+      throw Interrupted(dir + ": stopped while reading its images' headers; nothing was decoded");
+    }
     if (spec.height == 0 || spec.width == 0) {
-      throw DataError(dir + ": none of its " + file_count(files.size()) +
+      throw DataError(dir + ": none of its " + file_count_text(files.size()) +
                       " can be read, so there is no image size to take");
     }
   }
@@ -642,10 +657,10 @@ DecodedImages decode_image_files(const std::string& dir,
 
   DecodedImages out;
   out.spec = spec;
-  // The records: in a new cache file when one can be made, else in memory.
+  // The records: written into a new cache file when one can be made (and
+  // mapped once it is complete), else held in memory.
   Fd fd;
   std::string tmp;
-  auto map = std::make_shared<Mapping>();
   uint8_t* data = nullptr;
   at::Tensor memory;
   if (!cache_path.empty()) {
@@ -656,12 +671,8 @@ DecodedImages decode_image_files(const std::string& dir,
     tmp = (fs::path(cache_dir) / fmt::format(".{}.tmp.{}", key.prefix, ::getpid())).string();
     fd.fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     const uint64_t total = kCacheDataOffset + data_bytes;
-    int rc = fd.fd < 0 ? errno : ::posix_fallocate(fd.fd, 0, static_cast<off_t>(total));
-    if (rc == 0) {
-      map->size = total;
-      map->base = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd.fd, 0);
-      rc = map->base == MAP_FAILED ? errno : 0;
-    }
+    // The space is taken now: a full disk is found before any decoding.
+    const int rc = fd.fd < 0 ? errno : ::posix_fallocate(fd.fd, 0, static_cast<off_t>(total));
     if (rc != 0) {
       out.cache_problem = fmt::format(
           "{}: cannot write the image cache there ({}); the images "
@@ -671,13 +682,11 @@ DecodedImages decode_image_files(const std::string& dir,
         ::unlink(tmp.c_str());
       }
       tmp.clear();
-    } else {
-      data = static_cast<uint8_t*>(map->base) + kCacheDataOffset;
     }
   } else {
     out.cache_problem = "no cache folder ($HOME is not set); the images are held in memory";
   }
-  if (data == nullptr) {
+  if (tmp.empty()) {
     memory = at::zeros({static_cast<int64_t>(files.size()), spec.height, spec.width, c}, at::kByte);
     data = memory.data_ptr<uint8_t>();
   }
@@ -690,30 +699,80 @@ DecodedImages decode_image_files(const std::string& dir,
     }
   } guard{tmp};
 
-  std::atomic<size_t> next{0};
+  // Threads take blocks of consecutive records (about 1 MB). Into a cache
+  // file, a block is decoded into the thread's buffer and written with one
+  // pwrite: stores into the file's mapping would fault every page in,
+  // zeroing it first, which cost more than the resize. The written blocks
+  // are handed to the kernel's writeback 32 MB at a time while the decoding
+  // goes on (the thread whose block passes a chunk's end starts the chunk
+  // before that one, all written unless a thread is a whole chunk behind:
+  // then those pages are written twice), so the fsync at the end has little
+  // left to wait for, and the dirty pages of a cache larger than the memory
+  // never pile up: a memory limit counts them, and only written pages can
+  // be dropped.
+  const size_t n = files.size();
+  const size_t block = static_cast<size_t>(std::max<uint64_t>(1, (uint64_t{1} << 20) / record));
+  const uint64_t chunk = uint64_t{32} << 20;
+  std::atomic<size_t> next_block{0};
   std::atomic<int64_t> done{0};
+  std::atomic<int> running{threads};
+  std::atomic<int> write_error{0};
   auto work = [&] {
-    for (size_t i; (i = next++) < files.size(); ++done) {
-      if (!problems[i].empty()) {
-        continue;
+    std::vector<uint8_t> bytes;  // this thread's file buffer, reused
+    std::vector<uint8_t> buffer(tmp.empty() ? 0 : static_cast<size_t>(record) * block);
+    for (size_t b;
+         !stopped(options.stop) && write_error.load() == 0 && (b = next_block++) * block < n;) {
+      const size_t first = b * block;
+      const size_t last = std::min(n, first + block);
+      uint8_t* base = tmp.empty() ? data + record * first : buffer.data();
+      size_t i = first;
+      for (; i < last && !stopped(options.stop); ++i, ++done) {
+        uint8_t* to = base + record * (i - first);
+        if (!problems[i].empty()) {
+          std::memset(to, 0, record);
+          continue;
+        }
+        try {
+          read_image_file((fs::path(dir) / files[i].path).string(), bytes);
+          decode_for_dataset(bytes.data(), bytes.size(), files[i].path, spec, to);
+        } catch (const DataError& e) {
+          problems[i] = e.what();
+          std::memset(to, 0, record);
+        }
       }
-      try {
-        const std::vector<uint8_t> bytes =
-            read_image_file((fs::path(dir) / files[i].path).string());
-        decode_for_dataset(bytes.data(), bytes.size(), files[i].path, spec, data + record * i);
-      } catch (const DataError& e) {
-        problems[i] = e.what();
-        std::memset(data + record * i, 0, record);
+      if (tmp.empty() || i < last) {
+        continue;  // in memory, or stopped: nothing to write
+      }
+      const uint64_t begin = kCacheDataOffset + record * first;
+      const uint64_t end = kCacheDataOffset + record * last;
+      for (uint64_t at = begin; at < end;) {
+        const ssize_t w =
+            ::pwrite(fd.fd, buffer.data() + (at - begin), end - at, static_cast<off_t>(at));
+        if (w < 0 && errno == EINTR) {
+          continue;
+        }
+        if (w <= 0) {
+          write_error = w < 0 ? errno : EIO;
+          break;
+        }
+        at += static_cast<uint64_t>(w);
+      }
+      if (end / chunk != begin / chunk && end / chunk >= 2) {
+        ::sync_file_range(fd.fd, static_cast<off_t>((end / chunk - 2) * chunk),
+                          static_cast<off_t>(chunk), SYNC_FILE_RANGE_WRITE);
       }
     }
+    --running;
   };
   {
     std::vector<std::thread> pool;
     for (int t = 0; t < threads; ++t) {
       pool.emplace_back(work);
     }
+    // Until every worker is done: all files, or a stop (each checks it
+    // before its next file, so a stop takes one file's time per thread).
     const auto total = static_cast<int64_t>(files.size());
-    while (done.load() < total) {
+    while (running.load() > 0) {
       if (options.on_progress) {
         options.on_progress({done.load(), total, seconds()});
       }
@@ -721,6 +780,18 @@ DecodedImages decode_image_files(const std::string& dir,
     }
     for (auto& t : pool) {
       t.join();
+    }
+    if (write_error.load() != 0) {
+      // The space was taken (posix_fallocate): the device failed.
+      throw IoError(fmt::format("{}: cannot write the image cache: {}", tmp,
+                                std::strerror(write_error.load())));
+    }
+    if (stopped(options.stop)) {
+      // The temporary cache file goes with the guard.
+      throw Interrupted(
+          fmt::format("{}: stopped while decoding its images ({} of {} done); "
+                      "nothing was cached",
+                      dir, done.load(), total));
     }
     if (options.on_progress) {
       options.on_progress({total, total, seconds()});
@@ -747,7 +818,8 @@ DecodedImages decode_image_files(const std::string& dir,
     return out;
   }
   // Finish the cache file: the settings and the bad records after the
-  // pixels, the header first, then rename it into place.
+  // pixels, the header, everything on the disk, then rename it into place
+  // and map it.
   const nlohmann::json doc = {{"key", key.key},
                               {"count", files.size()},
                               {"height", spec.height},
@@ -763,8 +835,7 @@ DecodedImages decode_image_files(const std::string& dir,
   put_u64(head + 8, kCacheDataOffset);
   put_u64(head + 16, kCacheDataOffset + data_bytes);
   put_u64(head + 24, text.size());
-  std::memcpy(map->base, head, sizeof head);
-  bool written = ::msync(map->base, map->size, MS_SYNC) == 0 &&
+  bool written = ::pwrite(fd.fd, head, sizeof head, 0) == static_cast<ssize_t>(sizeof head) &&
                  ::pwrite(fd.fd, text.data(), text.size(),
                           static_cast<off_t>(kCacheDataOffset + data_bytes)) ==
                      static_cast<ssize_t>(text.size()) &&
@@ -785,7 +856,7 @@ DecodedImages decode_image_files(const std::string& dir,
         "{}: cannot write the image cache there ({}); the images are "
         "held in memory",
         cache_dir, std::strerror(errno));
-    // The mapping stays valid after the file's name goes.
+    // The mapping made below stays valid after the file's name goes.
   } else {
     tmp.clear();
     out.cache_path = cache_path;
@@ -795,6 +866,15 @@ DecodedImages decode_image_files(const std::string& dir,
       // The cache is rebuilt if a crash loses its name.
     }
   }
+  auto map = std::make_shared<Mapping>();
+  const uint64_t total = kCacheDataOffset + data_bytes + text.size();
+  map->base = ::mmap(nullptr, total, PROT_READ, MAP_SHARED, fd.fd, 0);
+  if (map->base == MAP_FAILED) {
+    throw IoError(fmt::format("{}: cannot map the image cache: {}",
+                              out.cache_path.empty() ? tmp : out.cache_path, std::strerror(errno)));
+  }
+  map->size = total;
+  data = static_cast<uint8_t*>(map->base) + kCacheDataOffset;
   out.images = at::from_blob(
                    data, {static_cast<int64_t>(files.size()), spec.height, spec.width, c},
                    [map](void*) {}, at::TensorOptions(at::kByte))

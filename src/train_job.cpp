@@ -88,10 +88,6 @@ std::string data_dir_for(const TrainSettings& s, const TrainJobObserver& observe
   return dir;
 }
 
-std::string file_count_text(size_t n) {
-  return fmt::format("{} image file{}", n, n == 1 ? "" : "s");
-}
-
 /// The precision that runs: bf16 on a CPU without bf16 instructions would
 /// be far slower than fp32, so it says so and uses fp32.
 Precision resolve_precision(Precision asked,
@@ -145,6 +141,8 @@ class TrainJob {
   void prepare_model();
   void decode_folder();
   void load_folder_data();
+  void check_data(const std::string& what);
+  const std::atomic<bool>* stop_flag();
   void prepare_run();
   void load_data();
   void prepare_class_weights();
@@ -179,6 +177,9 @@ class TrainJob {
   FolderSplit folder_split_;
   std::optional<DecodedImages> decoded_;
   ordered_json data_record_;
+  // The observer's stop flag, asked for once (its first ask installs the
+  // CLI's signal handlers): from decoding a folder on, else from training.
+  std::optional<const std::atomic<bool>*> stop_;
   ClassWeights class_weights_;  ///< empty: none
   std::optional<Optimizer> optimizer_;
   TrainingCallbacks epoch_callbacks_;
@@ -361,6 +362,7 @@ void TrainJob::decode_folder() {
   options.cache_dir = s_.cache_dir;
   options.threads = s_.threads;
   options.on_progress = [this](const DecodeProgress& p) { observer_.on_decode(p); };
+  options.stop = stop_flag();
   decoded_ = decode_image_files(data_dir_, files, spec, color_auto, options);
   const ImageSpec& got = decoded_->spec;
   info(fmt::format("images: {}x{} {}{}, {} in {:.2f} s{}", got.height, got.width,
@@ -437,14 +439,22 @@ void TrainJob::load_folder_data() {
                   {"split", folder_->subsets ? "folders" : "shuffled with the seed, as Keras"},
                   {"files", files},
                   {"bad_images", bad}};
+  check_data("");
+}
+
+/// The end of loading either kind of data: the training images checked
+/// against the model before any training work, the data line (`what`: what
+/// follows the folder's name), and a batch larger than the training set.
+void TrainJob::check_data(const std::string& what) {
   try {
     check_input(model_, split_.train.images);
   } catch (const ConfigError& e) {
     throw ConfigError(origin_ + ": " + e.what());
   }
-  info(fmt::format("data: {} training, {} validation, {} test images from {}", split_.train.size(),
-                   split_.validation.size(), data_.test.size(), data_dir_));
-  if (s_.batch_size > split_.train.size()) {
+  info(fmt::format("data: {} training, {} validation, {} test images from {}{}",
+                   split_.train.size(), split_.validation.size(), data_.test.size(), data_dir_,
+                   what));
+  if (s_.batch_size > split_.train.size() && split_.train.size() > 0) {
     warn(
         fmt::format("{} {} is more than the {} training images: each epoch is one step of all "
                     "of them",
@@ -504,9 +514,11 @@ void TrainJob::prepare_model() {
     throw ConfigError(origin_ + ": the model's output is " + output_shape_text(model_) + ", and " +
                       data_dir_ + " has " + std::to_string(classes) + " classes" + new_head);
   } else if (folder_) {
-    // The same number of classes: they must be the same ones.
+    // The same number of classes: a loaded model's must be the same ones
+    // (mnist-node's model made for the folder has no names yet: the
+    // folder's are given to it below).
     const auto model_names = class_names_of(model_->spec().metadata, outputs);
-    if (!checkpoint_ && model_names != folder_->class_names) {
+    if (!checkpoint_ && !s_.model_load_path.empty() && model_names != folder_->class_names) {
       throw ConfigError(origin_ + ": the model's classes are " +
                         fmt::format("{}", fmt::join(model_names, ", ")) + "; " + data_dir_ +
                         "'s are " + fmt::format("{}", fmt::join(folder_->class_names, ", ")) +
@@ -585,24 +597,11 @@ void TrainJob::load_data() {
                       " images has one of the labels " + labels_text(labels_));
     }
   }
-  // The images must be what the model takes, before any training work.
-  try {
-    check_input(model_, data_.train.images);
-  } catch (const ConfigError& e) {
-    throw ConfigError(origin_ + ": " + e.what());
-  }
   split_ = split_validation(data_.train, s_.validation_split);
-  info(fmt::format(
-      "data: {} training, {} validation, {} test images from {}{}{}", split_.train.size(),
-      split_.validation.size(), data_.test.size(), data_dir,
-      s_.dataset == DatasetKind::kMnist ? "" : std::string(" (") + dataset_name(s_.dataset) + ")",
-      labels_ == all_labels() ? "" : ", labels " + labels_text(labels_)));
-  if (s_.batch_size > split_.train.size() && split_.train.size() > 0) {
-    warn(
-        fmt::format("{} {} is more than the {} training images: each epoch is one step of all "
-                    "of them",
-                    name(Setting::kBatchSize), s_.batch_size, split_.train.size()));
-  }
+  check_data((s_.dataset == DatasetKind::kMnist
+                  ? ""
+                  : std::string(" (") + dataset_name(s_.dataset) + ")") +
+             (labels_ == all_labels() ? "" : ", labels " + labels_text(labels_)));
 }
 
 /// The class weights, if asked for, logged per class: "balanced" from the
@@ -730,11 +729,18 @@ void TrainJob::configure_training() {
   run_.precision = cfg_.precision;
 }
 
+const std::atomic<bool>* TrainJob::stop_flag() {
+  if (!stop_) {
+    stop_ = observer_.stop_flag();
+  }
+  return *stop_;
+}
+
 /// What train() calls: progress, the epoch's figures (and csv row), the
 /// callbacks' decisions, and the checkpoints.
 TrainCallbacks TrainJob::train_callbacks() {
   TrainCallbacks callbacks;
-  callbacks.stop = observer_.stop_flag();
+  callbacks.stop = stop_flag();
   callbacks.on_batch = [this](const BatchProgress& p) { observer_.on_batch(p); };
   callbacks.on_epoch = [this](const EpochStats& e) {
     observer_.on_epoch(e);

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iterator>
+#include <random>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -788,6 +789,81 @@ TEST(BadImageTest, EachBrokenFileIsAClearDataError) {
   }
   test::write_bytes(dir.file("a.jpg"), jpeg);
   EXPECT_EQ(read_image_file(dir.file("a.jpg")), jpeg);
+  std::vector<uint8_t> reused(5, 7);
+  read_image_file(dir.file("a.jpg"), reused);
+  EXPECT_EQ(reused, jpeg);
+}
+
+/// `jpeg` with `count` APP1 segments of 65,533 bytes of data each (the
+/// largest a segment holds, as large EXIF blocks are) after its SOI: its
+/// frame header then lies beyond the first 64 KB.
+std::vector<uint8_t> with_large_app_segments(const std::vector<uint8_t>& jpeg, int count) {
+  std::vector<uint8_t> out(jpeg.begin(), jpeg.begin() + 2);
+  for (int s = 0; s < count; ++s) {
+    out.insert(out.end(), {0xFF, 0xE1, 0xFF, 0xFF});
+    out.resize(out.size() + 65533, static_cast<uint8_t>('x'));
+  }
+  out.insert(out.end(), jpeg.begin() + 2, jpeg.end());
+  return out;
+}
+
+TEST(ImageFileHeader, ReadsTheHeadOnlyAndMoreWhenTheHeaderLiesFurther) {
+  test::TempDir dir;
+  const std::vector<uint8_t> jpeg = read_fixture("rgb420.jpg");
+  const ImageHeader whole = read_image_header(jpeg.data(), jpeg.size(), "x");
+  // A plain JPEG, one whose SOF follows 128 KB of APP1 segments, and a PNG
+  // of more than 64 KB: the same header as from all their bytes.
+  const std::vector<uint8_t> exif = with_large_app_segments(jpeg, 2);
+  ASSERT_GT(exif.size(), 2 * kImageHeadBytes);
+  test::write_bytes(dir.file("plain.jpg"), jpeg);
+  test::write_bytes(dir.file("exif.jpg"), exif);
+  for (const char* name : {"plain.jpg", "exif.jpg"}) {
+    const ImageHeader h = read_image_file_header(dir.file(name));
+    EXPECT_EQ(h.format, "jpeg") << name;
+    EXPECT_EQ(h.height, whole.height) << name;
+    EXPECT_EQ(h.width, whole.width) << name;
+    EXPECT_EQ(h.channels, 3) << name;
+  }
+  // The file with the large segments still decodes as the plain one.
+  const ImageSpec spec = spec_of(whole.height, whole.width, ColorMode::kRgb);
+  EXPECT_EQ(record(exif, spec), record(jpeg, spec));
+  std::vector<uint8_t> noise(300 * 300);
+  std::mt19937 random(7);
+  for (auto& v : noise) {
+    v = static_cast<uint8_t>(random());
+  }
+  const std::vector<uint8_t> png = test::gray_png(300, 300, noise.data());
+  ASSERT_GT(png.size(), kImageHeadBytes);
+  test::write_bytes(dir.file("big.png"), png);
+  const ImageHeader p = read_image_file_header(dir.file("big.png"), "big.png");
+  EXPECT_EQ(p.format, "png");
+  EXPECT_EQ(p.height, 300);
+  EXPECT_EQ(p.channels, 1);
+  // A JPEG cut inside its large segments: the same verdict as from all of
+  // its bytes, naming the origin given.
+  const std::vector<uint8_t> cut(exif.begin(), exif.begin() + 100000);
+  test::write_bytes(dir.file("cut.jpg"), cut);
+  std::string whole_error;
+  try {
+    read_image_header(cut.data(), cut.size(), "cut.jpg");
+  } catch (const DataError& e) {
+    whole_error = e.what();
+  }
+  ASSERT_FALSE(whole_error.empty());
+  try {
+    read_image_file_header(dir.file("cut.jpg"), "cut.jpg");
+    ADD_FAILURE() << "no error";
+  } catch (const DataError& e) {
+    EXPECT_EQ(e.what(), whole_error);
+  }
+  // Files that cannot be read are named by their path.
+  try {
+    read_image_file_header(dir.file("missing.png"), "missing.png");
+    ADD_FAILURE() << "no error";
+  } catch (const DataError& e) {
+    EXPECT_EQ(std::string(e.what()).rfind(dir.file("missing.png") + ": cannot open", 0), 0U)
+        << e.what();
+  }
 }
 
 }  // namespace

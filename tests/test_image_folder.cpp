@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -384,6 +385,86 @@ TEST(ImageFolder, ImagesOfManySizesNeedASize) {
   const DecodedImages decoded = decode_image_files(d.string(), index.train, spec, false, options);
   EXPECT_EQ(decoded.images.sizes(), (std::vector<int64_t>{2, 3, 6, 6}));
   EXPECT_TRUE(decoded.bad.empty());
+}
+
+TEST(ImageFolder, KindsOfFilesByTheirNames) {
+  EXPECT_EQ(image_file_kind("a.png"), ImageFileKind::kDecoded);
+  EXPECT_EQ(image_file_kind("a.PNG"), ImageFileKind::kDecoded);
+  EXPECT_EQ(image_file_kind("a.b.Jpg"), ImageFileKind::kDecoded);
+  EXPECT_EQ(image_file_kind("a.jpeg"), ImageFileKind::kDecoded);
+  EXPECT_EQ(image_file_kind("a.bmp"), ImageFileKind::kUndecoded);
+  EXPECT_EQ(image_file_kind("a.GIF"), ImageFileKind::kUndecoded);
+  EXPECT_EQ(image_file_kind("a.pgm"), ImageFileKind::kPgm);
+  EXPECT_EQ(image_file_kind("a.png.txt"), ImageFileKind::kOther);
+  EXPECT_EQ(image_file_kind("png"), ImageFileKind::kOther);
+  EXPECT_EQ(image_file_kind(""), ImageFileKind::kOther);
+  EXPECT_EQ(file_count_text(1), "1 image file");
+  EXPECT_EQ(file_count_text(0), "0 image files");
+  EXPECT_EQ(file_count_text(100000), "100000 image files");
+}
+
+TEST(ImageFolder, AStopGivesUpLeavesNoTemporaryFileAndTheNextRunDecodes) {
+  const TempDir dir;
+  const TempDir cache;
+  const fs::path d = dir.path();
+  for (int i = 0; i < 40; ++i) {
+    write_png(d / (i % 2 == 0 ? "a" : "b") / (std::to_string(i) + ".png"), static_cast<uint8_t>(i));
+  }
+  const FolderIndex index = index_image_folder(d.string());
+  std::atomic<bool> stop{true};
+  DecodeOptions options;
+  options.cache_dir = cache.path().string();
+  options.threads = 2;
+  options.stop = &stop;
+  ImageSpec given;
+  given.height = 3;
+  given.width = 4;
+  given.color_mode = ColorMode::kGrayscale;
+  // Stopped before decoding (the spec given) and before reading the
+  // headers (the size and colours taken from the images).
+  for (const bool automatic : {false, true}) {
+    try {
+      decode_image_files(d.string(), index.train, automatic ? ImageSpec{} : given, automatic,
+                         options);
+      ADD_FAILURE() << "no error";
+    } catch (const Interrupted& e) {
+      EXPECT_EQ(std::string(e.what()).rfind(d.string() + ": stopped while ", 0), 0U) << e.what();
+    }
+    EXPECT_TRUE(fs::is_empty(cache.path())) << "automatic " << automatic;
+  }
+  // Stopped from another thread while decoding.
+  stop = false;
+  int64_t calls = 0;
+  options.on_progress = [&](const DecodeProgress&) {
+    if (++calls == 1) {
+      stop = true;
+    }
+  };
+  bool interrupted = false;
+  try {
+    decode_image_files(d.string(), index.train, given, false, options);
+    // The 40 files may all be decoded before the first progress report:
+    // then nothing was left to stop.
+  } catch (const Interrupted& e) {
+    interrupted = true;
+    EXPECT_NE(std::string(e.what()).find("nothing was cached"), std::string::npos) << e.what();
+    for (const auto& entry : fs::directory_iterator(cache.path())) {
+      ADD_FAILURE() << "left behind: " << entry.path();
+    }
+  }
+  // The next run decodes them all.
+  stop = false;
+  options.on_progress = nullptr;
+  const FolderIndex again = index_image_folder(d.string());
+  const DecodedImages decoded = decode_image_files(d.string(), again.train, given, false, options);
+  EXPECT_EQ(decoded.images.size(0), 40);
+  EXPECT_TRUE(decoded.bad.empty());
+  for (size_t i = 0; i < again.train.size(); ++i) {
+    const std::string name = fs::path(again.train[i].path).stem().string();
+    EXPECT_EQ(decoded.images[static_cast<int64_t>(i)][0][0][0].item<int>(), std::stoi(name));
+  }
+  ASSERT_FALSE(decoded.cache_path.empty()) << decoded.cache_problem;
+  EXPECT_EQ(decoded.from_cache, !interrupted);
 }
 
 TEST(ImageFolder, WithoutACacheFolderTheImagesAreHeldInMemory) {

@@ -59,6 +59,14 @@ class DeviceError : public Error {
   using Error::Error;
 };
 
+/// Work given up because a stop was asked for (the stop flag a caller
+/// passed, set by SIGINT/SIGTERM in the CLI): not a failure, the CLI exits
+/// with kInterrupted.
+class Interrupted : public Error {
+ public:
+  using Error::Error;
+};
+
 /// Settings that are invalid together (checked before any work starts).
 class ConfigError : public Error {
  public:

@@ -111,8 +111,21 @@ void decode_for_dataset(const uint8_t* data,
                         uint8_t* out);
 
 /// The bytes of an image file, at most kMaxImageFileBytes; throws DataError
-/// naming the path (missing, unreadable, too large, a folder).
+/// naming the path (missing, unreadable, too large, a folder). The second
+/// form reads into `bytes`, reusing its memory (a decoding thread's buffer).
 std::vector<uint8_t> read_image_file(const std::string& path);
+void read_image_file(const std::string& path, std::vector<uint8_t>& bytes);
+
+/// read_image_header of a file, reading no more of it than the header
+/// needs: its first kImageHeadBytes (a PNG's IHDR is in its first 33 bytes,
+/// a JPEG's frame header follows its APPn segments, which are rarely that
+/// long), and the whole file only when the header is not found in them (a
+/// JPEG whose EXIF or ICC segments are larger), so that a file's verdict is
+/// the same as read_image_header's of all its bytes. Throws DataError as
+/// read_image_file (naming `path`) and read_image_header (naming `origin`,
+/// "" for `path`) do.
+constexpr size_t kImageHeadBytes = size_t{64} << 10;
+ImageHeader read_image_file_header(const std::string& path, const std::string& origin = "");
 
 /// Keras's smart_resize box for crop_to_aspect_ratio: the largest centred
 /// window of the target's aspect ratio, as its TensorFlow path computes it

@@ -49,6 +49,17 @@ struct FolderIndex {
   int64_t hidden = 0;       ///< names starting with '.', skipped (.DS_Store, ._x.jpg)
 };
 
+/// What a file's name (its extension, any case) says it holds. Keras's
+/// image_dataset_from_directory indexes .png .jpg .jpeg .bmp .gif; this tool
+/// decodes the first three (kDecoded) and reports the other two
+/// (kUndecoded); `predict` also reads .pgm (kPgm), which a folder dataset
+/// does not index (Keras does not).
+enum class ImageFileKind { kOther, kDecoded, kUndecoded, kPgm };
+ImageFileKind image_file_kind(const std::string& name);
+
+/// "1 image file", "N image files".
+std::string file_count_text(size_t n);
+
 /// Whether `dir` is a folder of class subfolders (or of train/ ...) rather
 /// than a folder of MNIST's IDX files.
 bool is_image_folder(const std::string& dir);

@@ -127,6 +127,10 @@ int run(int argc, const char* const* argv) {
     }
     validate(options.train);
     return run_train(options.train, options.global, argc > 0 ? argv[0] : "mnist-train");
+  } catch (const Interrupted& e) {
+    // A stop asked for (Ctrl-C) before training began: not a failure.
+    spdlog::warn("{}", e.what());
+    return static_cast<int>(ExitCode::kInterrupted);
   } catch (const ConfigError& e) {
     return fail(ExitCode::kUsage, e);
   } catch (const DataError& e) {

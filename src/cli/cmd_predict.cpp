@@ -64,13 +64,9 @@ std::vector<std::string> image_files(const std::vector<std::string>& given) {
     } else {
       std::vector<std::string> files;
       for (const auto& e : std::filesystem::directory_iterator(path, ec)) {
-        std::string name = e.path().filename().string();
-        std::transform(name.begin(), name.end(), name.begin(),
-                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-        const auto ends = [&name](const std::string& t) {
-          return name.size() > t.size() && name.compare(name.size() - t.size(), t.size(), t) == 0;
-        };
-        if (name[0] != '.' && (ends(".png") || ends(".jpg") || ends(".jpeg") || ends(".pgm"))) {
+        const std::string name = e.path().filename().string();
+        const ImageFileKind kind = image_file_kind(name);
+        if (name[0] != '.' && (kind == ImageFileKind::kDecoded || kind == ImageFileKind::kPgm)) {
           files.push_back(e.path().string());
         }
       }

@@ -4,7 +4,9 @@
 // 20x20 fit, centre of mass at the centre).
 #include "mnist/image.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -247,35 +249,106 @@ void decode_for_dataset(const uint8_t* data,
     }
     return;
   }
-  std::vector<float> resized(static_cast<size_t>(spec.height * out_row));
+  // This thread's resize buffer, kept for its next image (a folder's
+  // decoding threads resize thousands of images of one size).
+  thread_local std::vector<float> resized;
+  resized.resize(static_cast<size_t>(spec.height * out_row));
   resize_image(origin_pixel, box.height, box.width, row_stride, channels, spec.height, spec.width,
                spec.interpolation, resized.data());
-  for (size_t i = 0; i < resized.size(); ++i) {
-    // Halves to even (the default rounding mode), as tf.round; interpolating
-    // bytes never leaves 0..255, the clamp only guards the conversion.
-    out[i] = static_cast<uint8_t>(std::clamp(std::nearbyint(resized[i]), 0.0F, 255.0F));
+  // The pointer and count held in locals: `out` is bytes, which may alias
+  // anything, so the vector's size would be read again for every byte and
+  // the loop would not be vectorised.
+  const float* values = resized.data();
+  const size_t count = resized.size();
+  for (size_t i = 0; i < count; ++i) {
+    // Halves to even, as tf.round: adding and taking away 2^23 leaves a
+    // float in [0, 2^23) rounded to an integer in the default rounding mode
+    // (nearest, ties to even), as std::nearbyint does, but without a call
+    // into libm. Interpolating bytes never leaves 0..255; the clamp, on the
+    // integer (a float clamp stops GCC vectorising the loop), only guards
+    // the conversion.
+    const auto r = static_cast<int32_t>((values[i] + 8388608.0F) - 8388608.0F);
+    out[i] = static_cast<uint8_t>(r < 0 ? 0 : r > 255 ? 255 : r);
+  }
+  if (resized.capacity() > (size_t{16} << 20)) {
+    std::vector<float>().swap(resized);  // a large record's buffer is not kept
   }
 }
 
+namespace {
+
+/// An open image file, checked to be a regular file of at most
+/// kMaxImageFileBytes; closed when it goes.
+struct ImageFd {
+  int fd = -1;
+  int64_t size = 0;
+  explicit ImageFd(const std::string& path) : fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {
+    if (fd < 0) {
+      fail(path, std::string("cannot open the image: ") + std::strerror(errno));
+    }
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      ::close(fd);
+      fail(path, "not a regular file (expected a PNG, JPEG or PGM image)");
+    }
+    if (st.st_size > kMaxImageFileBytes) {
+      ::close(fd);
+      fail(path, fmt::format("the file is {} bytes, more than the {} MiB an image may have here",
+                             st.st_size, kMaxImageFileBytes >> 20));
+    }
+    size = st.st_size;
+  }
+  ~ImageFd() { ::close(fd); }
+  ImageFd(const ImageFd&) = delete;
+  ImageFd& operator=(const ImageFd&) = delete;
+
+  /// Bytes [0, n) into `bytes` (resized to n); a file that shrank is an error.
+  void read(const std::string& path, size_t n, std::vector<uint8_t>& bytes) const {
+    bytes.resize(n);
+    size_t got = 0;
+    while (got < n) {
+      const ssize_t r = ::pread(fd, bytes.data() + got, n - got, static_cast<off_t>(got));
+      if (r < 0 && errno == EINTR) {
+        continue;
+      }
+      if (r <= 0) {
+        fail(path, std::string("cannot read the image: ") +
+                       (r < 0 ? std::strerror(errno) : "it shrank while read"));
+      }
+      got += static_cast<size_t>(r);
+    }
+  }
+};
+
+}  // namespace
+
+void read_image_file(const std::string& path, std::vector<uint8_t>& bytes) {
+  const ImageFd file(path);
+  file.read(path, static_cast<size_t>(file.size), bytes);
+}
+
 std::vector<uint8_t> read_image_file(const std::string& path) {
-  std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(path.c_str(), "rb"), std::fclose);
-  if (!file) {
-    fail(path, std::string("cannot open the image: ") + std::strerror(errno));
-  }
-  struct stat st {};
-  if (fstat(fileno(file.get()), &st) != 0 || !S_ISREG(st.st_mode)) {
-    fail(path, "not a regular file (expected a PNG, JPEG or PGM image)");
-  }
-  if (st.st_size > kMaxImageFileBytes) {
-    fail(path, fmt::format("the file is {} bytes, more than the {} MiB an image may have here",
-                           st.st_size, kMaxImageFileBytes >> 20));
-  }
-  std::vector<uint8_t> bytes(static_cast<size_t>(st.st_size));
-  if (std::fread(bytes.data(), 1, bytes.size(), file.get()) != bytes.size()) {
-    fail(path, std::string("cannot read the image: ") +
-                   (std::ferror(file.get()) != 0 ? std::strerror(errno) : "it shrank while read"));
-  }
+  std::vector<uint8_t> bytes;
+  read_image_file(path, bytes);
   return bytes;
+}
+
+ImageHeader read_image_file_header(const std::string& path, const std::string& origin) {
+  const std::string& name = origin.empty() ? path : origin;
+  const ImageFd file(path);
+  const auto size = static_cast<size_t>(file.size);
+  std::vector<uint8_t> bytes;
+  if (size > kImageHeadBytes) {
+    file.read(path, kImageHeadBytes, bytes);
+    try {
+      return read_image_header(bytes.data(), bytes.size(), name);
+    } catch (const DataError&) {
+      // The header lies further (or the file is bad): the whole file
+      // decides, as read_image_header of all its bytes would.
+    }
+  }
+  file.read(path, size, bytes);
+  return read_image_header(bytes.data(), bytes.size(), name);
 }
 
 at::Tensor decode_gray_image(const uint8_t* data,

@@ -38,6 +38,32 @@ struct Handle {
   tjhandle handle;
 };
 
+/// This thread's decompressor, kept for its next file: making one per file
+/// (its libjpeg memory pools and tables) costs as much as decoding a small
+/// image. TurboJPEG resets a handle's warning and error state at each call,
+/// and a finished or failed decompression is aborted, except that 2.1's
+/// header reader leaves the decompressor inside the header it failed on:
+/// the next file would be read from there ("Bogus Huffman table"). So a
+/// handle that saw any failure is dropped (`with_handle`).
+std::unique_ptr<Handle>& thread_slot() {
+  thread_local std::unique_ptr<Handle> slot;
+  return slot;
+}
+
+template <typename F>
+auto with_handle(F&& f) {
+  std::unique_ptr<Handle>& slot = thread_slot();
+  if (!slot) {
+    slot = std::make_unique<Handle>();
+  }
+  try {
+    return f(*slot);
+  } catch (...) {
+    slot.reset();
+    throw;
+  }
+}
+
 [[noreturn]] void fail_jpeg(const Handle& h, const std::string& origin) {
   const std::string why = tjGetErrorStr2(h.handle);
   if (tjGetErrorCode(h.handle) == TJERR_WARNING) {
@@ -105,21 +131,9 @@ bool has_adobe_marker(const uint8_t* data, size_t size) {
   return false;
 }
 
-}  // namespace
-
-ImageHeader jpeg_header(const uint8_t* data, size_t size, const std::string& origin) {
-  const Handle h;
-  const JpegInfo info = read_info(h, data, size, origin);
-  ImageHeader header;
-  header.format = "jpeg";
-  header.height = info.height;
-  header.width = info.width;
-  header.channels = info.colorspace == TJCS_GRAY ? 1 : 3;
-  return header;
-}
-
-Pixels decode_jpeg(const uint8_t* data, size_t size, const std::string& origin, int channels) {
-  const Handle h;
+/// decode_jpeg with handle `h`.
+Pixels decode_with(
+    const Handle& h, const uint8_t* data, size_t size, const std::string& origin, int channels) {
   const JpegInfo info = read_info(h, data, size, origin);
   Pixels pixels;
   pixels.height = info.height;
@@ -162,6 +176,23 @@ Pixels decode_jpeg(const uint8_t* data, size_t size, const std::string& origin, 
     fail_jpeg(h, origin);
   }
   return pixels;
+}
+
+}  // namespace
+
+ImageHeader jpeg_header(const uint8_t* data, size_t size, const std::string& origin) {
+  const JpegInfo info =
+      with_handle([&](const Handle& h) { return read_info(h, data, size, origin); });
+  ImageHeader header;
+  header.format = "jpeg";
+  header.height = info.height;
+  header.width = info.width;
+  header.channels = info.colorspace == TJCS_GRAY ? 1 : 3;
+  return header;
+}
+
+Pixels decode_jpeg(const uint8_t* data, size_t size, const std::string& origin, int channels) {
+  return with_handle([&](const Handle& h) { return decode_with(h, data, size, origin, channels); });
 }
 
 }  // namespace mnist::image_codecs

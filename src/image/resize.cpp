@@ -94,23 +94,43 @@ void resize_image(const uint8_t* in,
   }
   const std::vector<Lerp> ys = lerps(out_height, in_height);
   const std::vector<Lerp> xs = lerps(out_width, in_width);
-  for (int64_t y = 0; y < out_height; ++y) {
-    const Lerp& ly = ys[static_cast<size_t>(y)];
-    const uint8_t* top = in + ly.lower * row_stride;
-    const uint8_t* bottom = in + ly.upper * row_stride;
-    for (int64_t x = 0; x < out_width; ++x) {
-      const Lerp& lx = xs[static_cast<size_t>(x)];
-      for (int64_t k = 0; k < c; ++k) {
-        // TF's compute_lerp: along x on both rows, then along y.
-        const auto top_left = static_cast<float>(top[lx.lower * c + k]);
-        const auto top_right = static_cast<float>(top[lx.upper * c + k]);
-        const auto bottom_left = static_cast<float>(bottom[lx.lower * c + k]);
-        const auto bottom_right = static_cast<float>(bottom[lx.upper * c + k]);
-        const float t = top_left + (top_right - top_left) * lx.lerp;
-        const float b = bottom_left + (bottom_right - bottom_left) * lx.lerp;
-        *out++ = t + (b - t) * ly.lerp;
+  const int64_t row_out = out_width * c;
+  // TF's compute_lerp lerps along x on the top and the bottom row, then
+  // along y. A source row's lerp along x is the same for every output row
+  // that reads it, so it is computed once per source row (the same float32
+  // operations in the same order: the same values), kept in the slot of its
+  // row's parity (an output row reads rows r and r + 1, or r twice), and
+  // the lerp along y runs over whole rows.
+  std::vector<float> slots(static_cast<size_t>(2 * row_out));
+  int64_t held[2] = {-1, -1};
+  const auto along_x = [&](int64_t source_row) -> const float* {
+    const auto slot = static_cast<size_t>(source_row & 1);
+    float* dst = slots.data() + slot * static_cast<size_t>(row_out);
+    if (held[slot] != source_row) {
+      held[slot] = source_row;
+      const uint8_t* row = in + source_row * row_stride;
+      for (int64_t x = 0; x < out_width; ++x) {
+        const Lerp& lx = xs[static_cast<size_t>(x)];
+        const uint8_t* left = row + lx.lower * c;
+        const uint8_t* right = row + lx.upper * c;
+        for (int64_t k = 0; k < c; ++k) {
+          const auto l = static_cast<float>(left[k]);
+          const auto r = static_cast<float>(right[k]);
+          dst[x * c + k] = l + (r - l) * lx.lerp;
+        }
       }
     }
+    return dst;
+  };
+  for (int64_t y = 0; y < out_height; ++y) {
+    const Lerp& ly = ys[static_cast<size_t>(y)];
+    const float* top = along_x(ly.lower);
+    const float* bottom = along_x(ly.upper);
+    const float lerp = ly.lerp;
+    for (int64_t i = 0; i < row_out; ++i) {
+      out[i] = top[i] + (bottom[i] - top[i]) * lerp;
+    }
+    out += row_out;
   }
 }
 
