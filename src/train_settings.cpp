@@ -411,13 +411,14 @@ TrainSettings checkpoint_settings(const ordered_json& json, const std::string& o
 void check_resumable(const ordered_json& saved, const ordered_json& now, const std::string& path) {
   const ordered_json defaults = legacy_settings_json(TrainSettings{});
   for (const char* key : kResumeKeys) {
-    if (key == std::string("seed") && now[key].is_null()) {
+    const ordered_json is = now.contains(key) ? now[key] : defaults[key];
+    if (key == std::string("seed") && is.is_null()) {
       continue;  // no seed: take the checkpoint's
     }
     const ordered_json was = saved.contains(key) ? saved[key] : defaults[key];
-    if (was != now[key]) {
+    if (was != is) {
       throw ConfigError(
-          path + " was made with " + key + " = " + was.dump() + ", this run has " + now[key].dump(),
+          path + " was made with " + key + " = " + was.dump() + ", this run has " + is.dump(),
           Remedy::kSameSettings);
     }
   }

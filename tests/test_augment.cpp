@@ -275,7 +275,7 @@ TEST(AugmentLayerTest, GeometricLayersResampleOneAfterAnother) {
                               translation_matrix(d.shift_x * 4, d.shift_y * 5)}) {
     affine_transform(want.data(), tmp.data(), 3, 5, 4, m, AffineInterpolation::kBilinear,
                      FillMode::kWrap, 0);
-    want = tmp;
+    want.swap(tmp);  // the next layer reads this one's output
   }
   EXPECT_EQ(got, want);
   EXPECT_NE(got, base);
