@@ -113,7 +113,8 @@ std::string training_problem(const Model& model);
 /// Each epoch shuffles `train` with libtorch's global generator (seed it
 /// with torch::manual_seed) unless cfg.shuffle is off, keeps dropout on, and then evaluates
 /// `validation` (may be empty). Both datasets stay resident on the device;
-/// batches are gathered by index.
+/// batches are gathered by index (or, with cfg.augmenter, gathered and
+/// augmented on CPU threads from `train`'s CPU copy).
 TrainOutcome train(Model& model,
                    Optimizer& optimizer,
                    const Dataset& train,
