@@ -10,8 +10,10 @@
 //                      [--pooling default|onednn|libtorch]
 //   mnist_bench eval   [--precision fp32|bf16] [--threads T] [--no-onednn]
 //   mnist_bench matmul [--threads T]
+//   mnist_bench augment [--spec SPEC] [--size S] [--channels C] [--batches N]
 #include <dlfcn.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -28,6 +30,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/app.hpp"
+#include "mnist/augment.hpp"
 #include "mnist/data.hpp"
 #include "mnist/device.hpp"
 #include "mnist/evaluate.hpp"
@@ -188,6 +191,45 @@ int main(int argc, char** argv) {
       }
     }
     out["gflops"] = median(rates);
+  } else if (mode == "augment") {
+    // One augmentation thread's cost (what --augment-threads 1 adds beside
+    // the step): Augmenter::batch on batches of 128 uint8 images, its own
+    // CPU time (CLOCK_THREAD_CPUTIME_ID: what it takes from the step's
+    // cores) and wall time.
+    const std::string spec_text = text_arg(a, "--spec", "default");
+    const int64_t side = arg(a, "--size", 28);
+    const int64_t channels = arg(a, "--channels", 1);
+    const int64_t batches = arg(a, "--batches", 200);
+    const int64_t batch = 128;
+    mnist::Dataset data;
+    data.images = at::randint(0, 256, {batch * 10, channels, side, side}, at::kByte);
+    data.labels = at::zeros({batch * 10}, at::kLong);
+    const mnist::Augmenter augmenter(mnist::parse_augment_spec(spec_text), 1);
+    const auto thread_cpu = [] {
+      timespec t{};
+      clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+      return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
+    };
+    for (int64_t b = 0; b < 5; ++b) {  // warm-up
+      (void)augmenter.batch(data, at::arange(b % 10 * batch, (b % 10 + 1) * batch, at::kLong), 1,
+                            b);
+    }
+    const double cpu0 = thread_cpu();
+    const auto t0 = Clock::now();
+    for (int64_t b = 0; b < batches; ++b) {
+      (void)augmenter.batch(data, at::arange(b % 10 * batch, (b % 10 + 1) * batch, at::kLong), 2,
+                            b);
+    }
+    const double cpu = thread_cpu() - cpu0;
+    const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
+    const double images = static_cast<double>(batches * batch);
+    out["spec"] = mnist::augment_spec_text(augmenter.spec());
+    out["image"] =
+        std::to_string(side) + "x" + std::to_string(side) + "x" + std::to_string(channels);
+    out["images"] = batches * batch;
+    out["cpu_us_per_image"] = 1e6 * cpu / images;
+    out["images_per_cpu_second"] = images / cpu;
+    out["images_per_second_wall"] = images / wall;
   } else if (mode == "train" || mode == "eval") {
     const std::vector<int64_t> input = parse_input(text_arg(a, "--input", "28,28,1"));
     mnist::MnistData data = mnist::load_mnist(mnist::default_data_dir(), 0, 0);

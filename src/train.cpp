@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <memory>
+#include <optional>
 
 #include <ATen/ATen.h>
 #include <torch/autograd.h>
@@ -85,13 +86,14 @@ TrainOutcome train(Model& model,
       cfg.class_weights.empty()
           ? at::Tensor()
           : at::tensor(cfg.class_weights, at::kDouble).to(at::kFloat).to(device);
-  const auto step = [&](const at::Tensor& idx) {
+  // One step on the images `x` of records `idx`.
+  const auto step_on = [&](const at::Tensor& idx, const at::Tensor& x) {
     const at::Tensor y = labels.index_select(0, idx);
     optimizer.zero_grad();
     at::Tensor logits;
     {
       const AutocastGuard autocast(cfg.precision, device);
-      logits = model->forward(data.gather(idx));
+      logits = model->forward(x);
     }
     at::Tensor loss =
         class_weights.defined()
@@ -105,8 +107,14 @@ TrainOutcome train(Model& model,
     loss_sum.add_(loss.detach() * static_cast<double>(idx.size(0)));
     correct.add_(logits.detach().argmax(1).eq(y).sum());
   };
+  const auto step = [&](const at::Tensor& idx) { step_on(idx, data.gather(idx)); };
+  // Augmented batches come from the CPU threads (augment.hpp); a captured
+  // CUDA graph replays a step that gathers by index, so none is made then.
+  const bool augmenting = cfg.augmenter.has_value() && cfg.augmenter->spec().enabled();
+  const Dataset source = augmenting ? train.to(c10::Device(c10::kCPU)) : Dataset{};
   std::unique_ptr<GraphedStep> graphed;
-  if (device.is_cuda() && cfg.cuda_graphs && GraphedStep::available() && n >= batch_size) {
+  if (device.is_cuda() && cfg.cuda_graphs && !augmenting && GraphedStep::available() &&
+      n >= batch_size) {
     graphed = std::make_unique<GraphedStep>(step, batch_size, device);
   }
 
@@ -120,11 +128,20 @@ TrainOutcome train(Model& model,
     const at::Tensor order = state.order.to(device);
     loss_sum.fill_(state.loss_sum);
     correct.fill_(state.correct);
+    // This epoch's augmented batches, prepared ahead on CPU threads; its
+    // destruction (end of epoch, stop, error) ends them.
+    std::optional<AugmentPipeline> pipeline;
+    if (augmenting) {
+      pipeline.emplace(*cfg.augmenter, source, state.order, state.epoch, state.batch, batches,
+                       batch_size, cfg.augment_threads, cfg.augment_depth);
+    }
     for (int64_t b = state.batch; b < batches; ++b) {
       const int64_t first = b * batch_size;
       const int64_t len = std::min(batch_size, n - first);
       const at::Tensor idx = order.narrow(0, first, len);
-      if (graphed && len == batch_size) {
+      if (pipeline) {
+        step_on(idx, pipeline->next().to(device));
+      } else if (graphed && len == batch_size) {
         (*graphed)(idx);
       } else {
         step(idx);

@@ -12,8 +12,10 @@
 
 #include <spdlog/fmt/fmt.h>
 
+#include <ATen/Parallel.h>
 #include <torch/utils.h>
 
+#include "mnist/augment.hpp"
 #include "mnist/checkpoint.hpp"
 #include "mnist/class_weight.hpp"
 #include "mnist/csv_log.hpp"
@@ -165,7 +167,8 @@ class TrainJob {
   std::optional<Checkpoint> checkpoint_;
   std::unique_ptr<CsvLog> csv_;
   uint64_t seed_ = 0;
-  LabelSet labels_;  ///< the classes it learns
+  std::optional<AugmentSpec> augment_;  ///< parsed from the settings; unset: none
+  LabelSet labels_;                     ///< the classes it learns
   Model model_{nullptr};
   std::string origin_;  ///< the start model's checkpoint or folder ("": mnist-node's)
   TrainSettings run_;   ///< as it runs: what history.json and checkpoints record
@@ -255,6 +258,13 @@ void TrainJob::check_before_data() {
     }
   }
   seed_ = checkpoint_seed ? *checkpoint_seed : s_.seed ? *s_.seed : random_seed();
+  if (!s_.augment.empty()) {
+    augment_ = parse_augment_spec(s_.augment);
+    if (s_.augment_threads < 1 || s_.augment_threads > 1024) {
+      throw ConfigError(
+          fmt::format("augment_threads must be 1 to 1024, not {}", s_.augment_threads));
+    }
+  }
   data_dir_ = data_dir_for(s_, observer_);
 }
 
@@ -564,11 +574,16 @@ void TrainJob::prepare_run() {
   }
   tune_allocator();
 
-  if (checkpoint_) {
-    check_resumable(detail::resume_record(checkpoint_->settings, checkpoint_->path),
-                    legacy_settings_json(s_), checkpoint_->path);
-  }
   run_ = s_;
+  // The augmentation as its canonical text: what a resumed run compares and
+  // what history.json and checkpoints record.
+  run_.augment = augment_ ? augment_spec_text(*augment_) : "";
+  if (checkpoint_) {
+    TrainSettings now = s_;
+    now.augment = run_.augment;
+    check_resumable(detail::resume_record(checkpoint_->settings, checkpoint_->path),
+                    legacy_settings_json(now), checkpoint_->path);
+  }
   run_.seed = seed_;
   run_.threads = threads;
   run_.data_dir = data_dir_;
@@ -713,6 +728,16 @@ void TrainJob::configure_training() {
   cfg_.cuda_graphs = s_.cuda_graphs;
   cfg_.shuffle = s_.shuffle;
   cfg_.class_weights = class_weights_;
+  if (augment_) {
+    // Its draws come from the run's seed (the checkpoint's when resumed):
+    // a pure function of it, the epoch, the batch and the slot.
+    cfg_.augmenter.emplace(*augment_, seed_);
+    cfg_.augment_threads = s_.augment_threads;
+    info(fmt::format(
+        "augmentation: {}; on {} CPU thread{} beside the step's {}{}", run_.augment,
+        s_.augment_threads, s_.augment_threads == 1 ? "" : "s", at::get_num_threads(),
+        device_.is_cuda() && s_.cuda_graphs ? " (no CUDA graph while augmenting)" : ""));
+  }
   set_onednn_enabled(s_.onednn);
   if (device_.is_cpu()) {
     info(s_.onednn ? describe_cpu_kernels(cfg_.precision == Precision::kBFloat16)

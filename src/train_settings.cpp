@@ -48,7 +48,8 @@ constexpr const char* kResumeKeys[] = {"batch_size",
                                        "interpolation",
                                        "crop_to_aspect_ratio",
                                        "test_split",
-                                       "class_weight"};
+                                       "class_weight",
+                                       "augment"};
 
 /// Reads a JSON object's fields into settings, with FormatErrors naming
 /// `origin` and the key.
@@ -228,7 +229,9 @@ ordered_json to_json(const TrainSettings& s) {
           {"crop_to_aspect_ratio", s.crop_to_aspect_ratio},
           {"test_split", s.test_split},
           {"cache_dir", s.cache_dir},
-          {"skip_bad_images", s.skip_bad_images}};
+          {"skip_bad_images", s.skip_bad_images},
+          {"augment", s.augment},
+          {"augment_threads", s.augment_threads}};
 }
 
 TrainSettings settings_from_json(const ordered_json& json, const std::string& origin) {
@@ -287,6 +290,8 @@ TrainSettings settings_from_json(const ordered_json& json, const std::string& or
   r.number("test_split", s.test_split);
   r.text("cache_dir", s.cache_dir);
   r.boolean("skip_bad_images", s.skip_bad_images);
+  r.text("augment", s.augment);
+  r.number("augment_threads", s.augment_threads);
   return s;
 }
 
@@ -337,7 +342,9 @@ ordered_json legacy_settings_json(const TrainSettings& s) {
           {"test_split", s.test_split},
           {"cache_dir", s.cache_dir},
           {"skip_bad_images", s.skip_bad_images},
-          {"class_weight", s.class_weight}};
+          {"class_weight", s.class_weight},
+          {"augment", s.augment},
+          {"augment_threads", s.augment_threads}};
 }
 
 TrainSettings settings_from_legacy_json(const ordered_json& json, const std::string& origin) {
@@ -389,6 +396,8 @@ TrainSettings settings_from_legacy_json(const ordered_json& json, const std::str
   r.text("cache_dir", s.cache_dir);
   r.boolean("skip_bad_images", s.skip_bad_images);
   r.text("class_weight", s.class_weight);
+  r.text("augment", s.augment);
+  r.number("augment_threads", s.augment_threads);
   return s;
 }
 
@@ -402,13 +411,14 @@ TrainSettings checkpoint_settings(const ordered_json& json, const std::string& o
 void check_resumable(const ordered_json& saved, const ordered_json& now, const std::string& path) {
   const ordered_json defaults = legacy_settings_json(TrainSettings{});
   for (const char* key : kResumeKeys) {
-    if (key == std::string("seed") && now[key].is_null()) {
+    const ordered_json is = now.contains(key) ? now[key] : defaults[key];
+    if (key == std::string("seed") && is.is_null()) {
       continue;  // no seed: take the checkpoint's
     }
     const ordered_json was = saved.contains(key) ? saved[key] : defaults[key];
-    if (was != now[key]) {
+    if (was != is) {
       throw ConfigError(
-          path + " was made with " + key + " = " + was.dump() + ", this run has " + now[key].dump(),
+          path + " was made with " + key + " = " + was.dump() + ", this run has " + is.dump(),
           Remedy::kSameSettings);
     }
   }

@@ -98,6 +98,8 @@ TrainSettings unusual_settings() {
   s.save_format.storage = WeightStorage::kUint8;
   s.save_format.shard_bytes = 4194304;
   s.class_weight = "balanced";
+  s.augment = "flip=vertical,contrast=0:0.3";
+  s.augment_threads = 3;
   s.image_height = 48;
   s.image_width = 64;
   s.color_mode = "rgb";
@@ -198,6 +200,8 @@ TEST(TrainJobTest, LegacyFormHasTheOptionKeys) {
                       "cache_dir",
                       "skip_bad_images",
                       "class_weight",
+                      "augment",
+                      "augment_threads",
                   }));
   EXPECT_TRUE(json["seed"].is_null());
   EXPECT_EQ(json["quantize"], "");
@@ -231,6 +235,8 @@ TEST(TrainJobTest, ReadsTheOldCheckpointForm) {
   now["cache_dir"] = "";
   now["skip_bad_images"] = false;
   now["class_weight"] = "";
+  now["augment"] = "";
+  now["augment_threads"] = 1;
   EXPECT_EQ(legacy_settings_json(s), now);
   EXPECT_EQ(s.class_weight, "");
   // A key a checkpoint predates keeps its default.
@@ -241,6 +247,18 @@ TEST(TrainJobTest, ReadsTheOldCheckpointForm) {
   EXPECT_NO_THROW(check_resumable(older, now, "ck"));
   now["class_weight"] = "balanced";
   EXPECT_THROW(check_resumable(old, now, "ck"), ConfigError);
+  now["class_weight"] = "";
+  now["augment"] = "rotation=0.1,fill_mode=reflect,fill_value=0,interpolation=bilinear";
+  try {
+    check_resumable(old, now, "ck");  // a checkpoint from before --augment: none
+    FAIL() << "another augmentation was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_STREQ(e.what(),
+                 "ck was made with augment = \"\", this run has "
+                 "\"rotation=0.1,fill_mode=reflect,fill_value=0,interpolation=bilinear\"");
+  }
+  now["augment"] = "";
+  EXPECT_NO_THROW(check_resumable(old, now, "ck"));
   ordered_json other = old;
   other["batch_size"] = 64;
   try {

@@ -6,11 +6,13 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <c10/core/Device.h>
 
+#include "mnist/augment.hpp"
 #include "mnist/data.hpp"
 #include "mnist/device.hpp"
 #include "mnist/model.hpp"
@@ -36,6 +38,14 @@ struct TrainConfig {
   /// fit({classWeight}); the accuracy and the validation figures stay
   /// unweighted, as TF.js reports them. Empty: none (the loss as always).
   std::vector<double> class_weights;
+  /// Augmentation (augment.hpp): when set and enabled, every training batch
+  /// is gathered and augmented on `augment_threads` CPU threads, up to
+  /// `augment_depth` batches ahead of the step, and the step trains on
+  /// those images (copied to the device; no CUDA graph). Unset: the batches
+  /// are gathered by index as always.
+  std::optional<Augmenter> augmenter;
+  int augment_threads = 1;
+  int augment_depth = 4;
 };
 
 /// Running figures inside an epoch (means over the batches done so far).
@@ -103,7 +113,8 @@ std::string training_problem(const Model& model);
 /// Each epoch shuffles `train` with libtorch's global generator (seed it
 /// with torch::manual_seed) unless cfg.shuffle is off, keeps dropout on, and then evaluates
 /// `validation` (may be empty). Both datasets stay resident on the device;
-/// batches are gathered by index.
+/// batches are gathered by index (or, with cfg.augmenter, gathered and
+/// augmented on CPU threads from `train`'s CPU copy).
 TrainOutcome train(Model& model,
                    Optimizer& optimizer,
                    const Dataset& train,

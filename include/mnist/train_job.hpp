@@ -68,6 +68,10 @@ struct TrainSettings {
   /// Class weights (class_weight.hpp): "" none; "balanced" from the training
   /// split's labels; else the path of a JSON file of them.
   std::string class_weight;
+  /// Augmentation (augment.hpp): parse_augment_spec's text; "" none. Its
+  /// random draws come from the seed.
+  std::string augment;
+  int augment_threads = 1;  ///< CPU threads that prepare augmented batches
 };
 
 /// The settings' JSON form, which checkpoints store: every field by its
@@ -92,8 +96,8 @@ TrainSettings checkpoint_settings(const nlohmann::ordered_json& json, const std:
 /// checkpoint was made with (`saved`, legacy_settings_json's form) agree
 /// with this run's (`now`) on what a resumed run must keep (batch size,
 /// validation split, train limit, seed, dataset, labels, dropout, shuffle,
-/// optimizer and rate, the callbacks, the class weights); a key missing from `saved` holds its
-/// default; `now` without a seed takes the checkpoint's. `path` names the
+/// optimizer and rate, the callbacks, the class weights, the augmentation); a key missing from
+/// `saved` holds its default; `now` without a seed takes the checkpoint's. `path` names the
 /// checkpoint.
 void check_resumable(const nlohmann::ordered_json& saved,
                      const nlohmann::ordered_json& now,

@@ -188,6 +188,29 @@ CLI::App* add_train_options(CLI::App& app, TrainOptions& o) {
             return value.empty() ? std::string("needs 'balanced' or a file") : std::string();
           },
           "balanced or a file");
+  app.add_option("--augment", o.augment,
+                 "Augment the training images on CPU threads with Keras 3's random "
+                 "preprocessing layers, applied in this order, each as Keras computes it: "
+                 "flip=horizontal|vertical|horizontal_and_vertical (RandomFlip), rotation=F "
+                 "(RandomRotation, a fraction of a full turn), zoom=F and zoom_width=F "
+                 "(RandomZoom's height_factor, width_factor; positive zooms out; no zoom_width: "
+                 "the height's), translation=F or translation_height=F,translation_width=F "
+                 "(RandomTranslation, fractions of the size), contrast=F (RandomContrast), "
+                 "brightness=F (RandomBrightness, value_range 0..1); F is a number f (-f..f) or "
+                 "a range lo:hi, as Keras's factor and its tuple; fill_mode=reflect|wrap|"
+                 "constant|nearest (default reflect), fill_value=V (default 0), "
+                 "interpolation=bilinear|nearest (default bilinear). 'default' is "
+                 "flip=horizontal,rotation=0.1,zoom=0.1. Seeded by --seed; --resume keeps it; "
+                 "nothing enters model.json (default: none)")
+      ->type_name("SPEC")
+      ->check(
+          [](const std::string& value) {
+            return value.empty() ? std::string("needs a spec, e.g. 'default'") : std::string();
+          },
+          "a spec");
+  add_count_option(app, "--augment-threads", o.augment_threads,
+                   "CPU threads that prepare augmented batches beside training (with --augment)", 1,
+                   kMaxThreads);
   return &app;
 }
 

@@ -142,6 +142,8 @@ TrainSettings train_settings(const TrainOptions& o) {
   s.cache_dir = o.cache_dir;
   s.skip_bad_images = o.skip_bad_images;
   s.class_weight = o.class_weight;
+  s.augment = o.augment;
+  s.augment_threads = o.augment_threads;
   return s;
 }
 
@@ -211,6 +213,10 @@ std::string resume_command(const std::string& program, const TrainOptions& o) {
   if (!o.cache_dir.empty()) add("--cache-dir", o.cache_dir);
   if (o.skip_bad_images) add("--skip-bad-images");
   if (!o.class_weight.empty()) add("--class-weight", o.class_weight);
+  if (!o.augment.empty()) add("--augment", o.augment);
+  if (o.augment_threads != d.augment_threads) {
+    add("--augment-threads", std::to_string(o.augment_threads));
+  }
   add("--checkpoint-dir", o.checkpoint_dir);
   add("--resume");
   return command;

@@ -68,6 +68,8 @@ struct TrainOptions {
   std::string cache_dir;
   bool skip_bad_images = false;
   std::string class_weight;  ///< empty: none; "balanced"; else a JSON file
+  std::string augment;       ///< empty: none; else parse_augment_spec's text
+  int augment_threads = 1;
 };
 
 /// `mnist-train evaluate`: test loss/accuracy of a saved model.
