@@ -427,6 +427,11 @@ void affine_transform(const float* in,
   };
   const double a0 = m[0], a1 = m[1], a2 = m[2], b0 = m[3], b1 = m[4], b2 = m[5], c0 = m[6],
                c1 = m[7];
+  // Keras's rotation, zoom and translation are affine: the projection is 1
+  // everywhere, and dividing by it changes nothing.
+  const bool affine = c0 == 0 && c1 == 0;
+  const double hd = static_cast<double>(h);
+  const double wd = static_cast<double>(w);
   for (int64_t oy = 0; oy < h; ++oy) {
     for (int64_t ox = 0; ox < w; ++ox) {
       const double x_out = static_cast<double>(ox);
@@ -439,8 +444,10 @@ void affine_transform(const float* in,
         }
         continue;
       }
-      const double x = map_coord((a0 * x_out + a1 * y_out + a2) / projection, w, fill);
-      const double y = map_coord((b0 * x_out + b1 * y_out + b2) / projection, h, fill);
+      const double xs = a0 * x_out + a1 * y_out + a2;
+      const double ys = b0 * x_out + b1 * y_out + b2;
+      const double x = map_coord(affine ? xs : xs / projection, w, fill);
+      const double y = map_coord(affine ? ys : ys / projection, h, fill);
       if (interpolation == AffineInterpolation::kNearest) {
         const double rx = std::floor(x + 0.5);  // JavaScript's Math.round
         const double ry = std::floor(y + 0.5);
@@ -453,6 +460,18 @@ void affine_transform(const float* in,
       const double x0 = std::floor(x);
       const double y1 = y0 + 1;
       const double x1 = x0 + 1;
+      if (0 <= y0 && y1 < hd && 0 <= x0 && x1 < wd) {
+        // All four neighbours inside (most pixels): read() without its
+        // checks, the same arithmetic in the same order.
+        const float* p = in + static_cast<int64_t>(y0) * w + static_cast<int64_t>(x0);
+        for (int64_t ch = 0; ch < c; ++ch) {
+          const float* q = p + ch * plane;
+          const double top = (x1 - x) * q[0] + (x - x0) * q[1];
+          const double bottom = (x1 - x) * q[w] + (x - x0) * q[w + 1];
+          o[ch * plane] = static_cast<float>((y1 - y) * top + (y - y0) * bottom);
+        }
+        continue;
+      }
       for (int64_t ch = 0; ch < c; ++ch) {
         const double top = (x1 - x) * read(ch, y0, x0) + (x - x0) * read(ch, y0, x1);
         const double bottom = (x1 - x) * read(ch, y1, x0) + (x - x0) * read(ch, y1, x1);
