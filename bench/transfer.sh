@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The transfer-learning walk-through of the README (tfjs-examples'
+# The transfer-learning walk-through of docs/training.md (tfjs-examples'
 # mnist-transfer-cnn, from the command line), measured on the full MNIST:
 #   1. a base convnet (mnist-node's) trained on digits 0-4, BASE_EPOCHS epochs;
 #   2. transferred to 5-9: a new 5-unit head (--replace-head), the four

@@ -2,7 +2,7 @@
 # Stopping a run while it decodes a folder (tests/make_linked_folder.py:
 # large noisy PNGs, hard-linked, so that decoding takes seconds):
 # 1. SIGINT (Ctrl-C): the run gives up before decoding every file, says so,
-#    exits 130 (README, "Exit codes"), and leaves no temporary cache file;
+#    exits 130 (docs/reliability.md, "Exit codes"), and leaves no temporary cache file;
 #    the next run decodes every file and trains.
 # 2. SIGKILL: the temporary file stays; the next run removes it, decodes
 #    and trains.

@@ -3,7 +3,7 @@
 # 20000x20000 PNG of 390 KB) is refused from its header, fast and in little
 # memory; a 4096x4096 image (the largest allowed) is read within a memory
 # bound; truncated files and other formats get a one-line reason (exit 3).
-# Prints each case's wall time and peak RSS (the figures in README.md).
+# Prints each case's wall time and peak RSS (the figures in docs/formats.md).
 # Usage: image_limits.sh MNIST_TRAIN MNIST_FIXTURE MNIST_MEASURE MODEL_DIR WORK_DIR [RSS_SCALE]
 #   RSS_SCALE multiplies the memory bounds (sanitizer builds: 20).
 set -u

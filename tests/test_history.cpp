@@ -1,5 +1,5 @@
 // history.json: the per-epoch figures round-trip through JSON (NaN as null,
-// as a run without validation has), and the document holds what the README
+// as a run without validation has), and the document holds what docs/training.md
 // says it holds, written atomically.
 #include "mnist/history.hpp"
 

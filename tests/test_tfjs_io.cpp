@@ -1168,8 +1168,8 @@ TEST(TfjsLoadTest, DotSlashWeightPathsLoad) {
 }
 
 /// `doc`, a model.json mnist-train wrote, in Keras 3's dialect as
-/// tensorflowjs_converter 4.22 writes a Keras 3 Sequential model (see the
-/// README): an InputLayer with "batch_shape", DTypePolicy dtypes, "module" and
+/// tensorflowjs_converter 4.22 writes a Keras 3 Sequential model (see
+/// docs/formats.md): an InputLayer with "batch_shape", DTypePolicy dtypes, "module" and
 /// "registered_name" on the layers and their initializers, "build_config",
 /// the model's own "trainable", "dtype" and "build_input_shape", and weight
 /// names prefixed by the model's name.

@@ -12,9 +12,9 @@
 
 namespace mnist {
 
-/// The README section that explains how to build with CUDA.
+/// The document section that explains how to build with CUDA.
 constexpr const char* kCudaReadmeHint =
-    "see README.md, section \"GPU: building against a CUDA-enabled libtorch\"";
+    "see docs/install.md, section \"GPU: building against a CUDA-enabled libtorch\"";
 
 /// Why CUDA cannot be used here (this libtorch has no CUDA support, or no
 /// GPU is visible), with how to fix it; nullopt when it can.

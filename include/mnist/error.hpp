@@ -73,7 +73,7 @@ class ConfigError : public Error {
   using Error::Error;
 };
 
-/// Process exit codes, documented in README.md ("Exit codes").
+/// Process exit codes, documented in docs/reliability.md ("Exit codes").
 enum class ExitCode : int {
   kOk = 0,
   kInternal = 1,       ///< an unexpected error (a bug: please report it)

@@ -34,7 +34,7 @@ std::unique_ptr<CLI::App> build_app(Options& options);
 void reexec_for_fast_blas(char** argv);
 
 /// Parses argv, runs the command, and returns the process exit code
-/// (README.md, "Exit codes").
+/// (docs/reliability.md, "Exit codes").
 int run(int argc, const char* const* argv);
 
 /// `mnist-train [train]`: options -> TrainSettings; run_train_job, printing what it reports.

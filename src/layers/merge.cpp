@@ -38,7 +38,7 @@ void require_several(const std::vector<Shape>& inputs) {
 }
 
 /// The values per example a merge layer may output: the bound of a model's
-/// input (README, "Sizes are bounded"), so that broadcasting [h,1] with [1,w]
+/// input (docs/formats.md, "Sizes are bounded"), so that broadcasting [h,1] with [1,w]
 /// cannot ask for more than any input has.
 constexpr int64_t kMaxOutputValues = int64_t{1} << 24;
 
