@@ -202,6 +202,21 @@ TEST(OnnxExportTest, FunctionalModelKeepsItsInputLayersNameAndCallsASharedLayerT
   EXPECT_EQ(g.initializer_size(), 4);  // c's and head's kernels and biases, once each
 }
 
+TEST(OnnxExportTest, AFlatInputModelTakesItsValuesWithoutATranspose) {
+  ModelSpec spec;
+  spec.input_shape = {784};
+  spec.layers = {test::layer("Dense", "hidden", {{"units", 16}, {"activation", "relu6"}}),
+                 test::layer("Dropout", "drop", {{"rate", 0.5}}),
+                 test::layer("Dense", "out", {{"units", 10}, {"activation", "softmax"}})};
+  torch::manual_seed(7);
+  Model model(spec);
+  const onnx::GraphProto g = parse(onnx_model_bytes(model, "flat")).graph();
+  EXPECT_EQ(g.input(0).name(), "hidden_input");
+  EXPECT_EQ(dims_of(g.input(0)), (std::vector<int64_t>{-1, 784}));
+  EXPECT_EQ(op_counts(g), (std::map<std::string, int>{
+                              {"Gemm", 2}, {"Clip", 1}, {"Softmax", 1}, {"Identity", 1}}));
+}
+
 TEST(OnnxExportTest, ClassNamesAndMetadataAreInTheModelsMetadata) {
   torch::manual_seed(4);
   Model model(mnist_node_spec(true, 3));

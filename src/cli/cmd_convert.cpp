@@ -47,8 +47,7 @@ CLI::App* add_convert_command(CLI::App& app, ConvertOptions& o) {
   cmd->add_option("--to", o.to,
                   "tfjs: the TF.js Layers format (model.json and weight files); onnx: one ONNX "
                   "file (opset 13) that computes what TF.js's predict() does, its input NHWC as "
-                  "TF.js's")
-      ->capture_default_str()
+                  "TF.js's (default: tfjs)")
       ->check(CLI::IsMember({"tfjs", "onnx"}));
   add_save_format_options(*cmd, o.quantize, o.weight_shard_size);
   return cmd;
