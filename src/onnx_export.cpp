@@ -859,8 +859,10 @@ onnx::ModelProto Exporter::run() {
   if (!spec.metadata.is_null()) {
     add_metadata(proto, "userDefinedMetadata", spec.metadata.dump());
   }
-  const ordered_json tm = teachable_machine_metadata(model_, iso_time_stamp());
-  if (!tm.is_null()) {
+  // Without its timeStamp: the same model always exports to the same bytes.
+  ordered_json tm = teachable_machine_metadata(model_, "");
+  if (tm.is_object()) {
+    tm.erase("timeStamp");
     add_metadata(proto, "metadata.json", tm.dump());
   }
   add_metadata(proto, "inputLayout", "NHWC");

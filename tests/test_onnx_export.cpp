@@ -231,7 +231,10 @@ TEST(OnnxExportTest, ClassNamesAndMetadataAreInTheModelsMetadata) {
   const ordered_json tm = ordered_json::parse(props["metadata.json"]);
   EXPECT_EQ(tm["labels"], ordered_json({"cat", "dog", "fish"}));
   EXPECT_EQ(tm["imageSize"], 28);
+  EXPECT_FALSE(tm.contains("timeStamp"));
   EXPECT_EQ(props["inputLayout"], "NHWC");
+  // No time in the file: the same model exports to the same bytes.
+  EXPECT_EQ(onnx_model_bytes(model, "pets"), onnx_model_bytes(model, "pets"));
 
   // mnist-node's own model names no classes.
   Model plain(mnist_node_spec());
