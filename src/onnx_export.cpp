@@ -43,6 +43,7 @@ using nlohmann::ordered_json;
 /// of other ranks are always in TF.js's order.
 enum class Order { kTfjs, kNchw };
 
+/// A tensor of the ONNX graph: its name, rank and (rank 4) axis order.
 struct Value {
   std::string name;
   int64_t rank = 0;  ///< with the batch axis
