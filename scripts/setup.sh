@@ -27,17 +27,19 @@ say() { echo "==> $*" >&2; }
 # --- 1. Debian packages -------------------------------------------------------
 # libdnnl-dev: the headers of oneDNN, which libtorch already uses, for the
 # convolutions it calls directly (src/onednn_conv.cpp).
+# libonnx-dev: ONNX's protobuf classes and checker, for convert --to onnx.
 packages=(libtorch-dev libopenblas0-pthread libdnnl-dev libcli11-dev nlohmann-json3-dev
           libspdlog-dev libgtest-dev zlib1g-dev libspng-dev libturbojpeg0-dev libcpp-httplib-dev
-          pkg-config cmake g++ make)
+          libonnx-dev pkg-config cmake g++ make)
 # The serve tests: a real browser (driven by playwright-core) and ab.
 if [ "$with_tests" -eq 1 ]; then
   # clang + compiler-rt (libFuzzer, ASan/UBSan runtimes) and llvm-14's
   # llvm-symbolizer for the hardening builds (scripts/sanitize.sh, fuzz.sh).
   # python3-pil, python3-numpy: scripts/make_image_folders.py writes MNIST as the
   # folders of PNG and JPEG files users bring (the folder-dataset tests).
+  # python3-onnx: onnx.checker on the exported ONNX models (tests/onnx_test.sh).
   packages+=(chromium apache2-utils wrk curl clang libclang-rt-14-dev llvm-14 clang-format-14
-             dpkg-dev file python3-pil python3-numpy)
+             dpkg-dev file python3-pil python3-numpy python3-onnx)
 fi
 [ "$with_fashion" -eq 1 ] && packages+=(dataset-fashion-mnist)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
@@ -66,13 +68,17 @@ fi
 
 # --- 3. Node packages, pinned by their package-lock.json (npm ci) -------------
 # web/: TF.js and tfjs-vis for the page `mnist-train serve` shows (always).
-# tests/node/: TF.js and playwright-core for the tests (--tests). Playwright
-# never downloads a browser: the tests drive Debian's chromium.
+# tests/node/: TF.js, playwright-core and onnxruntime-node for the tests
+# (--tests). Playwright never downloads a browser: the tests drive Debian's
+# chromium. onnxruntime-node's CPU binaries are inside its npm package; its
+# install script would fetch CUDA ones from outside npm, which
+# ONNXRUNTIME_NODE_INSTALL_CUDA=skip tells it not to (its script/install.js).
 npm_ci() {  # npm_ci DIR WHAT
   local lock="$1/package-lock.json" stamp="$1/node_modules/.package-lock.json"
   if [ ! -f "$stamp" ] || [ "$lock" -nt "$stamp" ]; then
     say "installing $2 (npm ci in ${1#"$root"/})"
-    (cd "$1" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+    (cd "$1" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 ONNXRUNTIME_NODE_INSTALL_CUDA=skip \
+       npm ci --no-audit --no-fund --loglevel=error)
   else
     say "$2: present"
   fi

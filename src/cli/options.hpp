@@ -105,6 +105,7 @@ struct ConvertOptions {
   std::string out;                 ///< the folder to save into (may be the same)
   std::string quantize;            ///< empty: float32 | uint8 | uint16 | float16
   uint64_t weight_shard_size = 0;  ///< 0: one weights.bin
+  std::string to = "tfjs";         ///< tfjs (a model folder) | onnx (`out`: an .onnx file)
 };
 
 /// `mnist-train serve`: the demo page, the model and a test sample over HTTP.

@@ -82,6 +82,17 @@ Writes into OUTDIR:
                    and on the rows, a nested Sequential with its own input
                    shape (max pool, conv 6, flatten), dense 10 softmax;
                    trained as the eight above;
+                 mixed-functional: a tf.model (input "pixels"): conv 4
+                   (strides 2, relu), UpSampling2D [2,2] bilinear,
+                   Cropping2D [[1,2],[3,0]], LeakyReLU (alpha 0.1),
+                   ThresholdedReLU (theta 0.05), AveragePooling2D 3
+                   (strides 2, valid), GlobalMaxPooling2D into a dense 4
+                   sigmoid that gates the pooled image (Multiply of a
+                   [11,11,4] and a [4] input: TF.js's axes of size 1),
+                   Concatenate on the columns, Reshape [242,4],
+                   BatchNormalization of that rank-3 tensor (seeded
+                   statistics), flatten, dense 10 softmax; not trained (the
+                   ONNX export's other paths: onnx.mixed-functional);
                  dilated: Conv2D dilation_rate 2, Conv2D [3,2] dilation
                    [2,3] same, SeparableConv2D dilation 2 same, max pool,
                    Conv2D dilation 3, flatten, dense 10 softmax (not
@@ -120,7 +131,7 @@ function fail(msg, code = 2) {
 
 const ARCHS = ['mnist-node', 'small-convnet', 'dense', 'mixed', 'global-avg', 'global-max',
                'batchnorm', 'regularized', 'separable', 'dilated', 'activations', 'reshaping',
-               'transpose', 'functional', 'mobilenet-v1', 'mobilenet-v2'];
+               'transpose', 'functional', 'mixed-functional', 'mobilenet-v1', 'mobilenet-v2'];
 // Built and then trained a little by TF.js (model.fit), not only initialised.
 const FITTED = ['global-avg', 'global-max', 'batchnorm', 'regularized', 'separable',
                 'activations', 'reshaping', 'transpose', 'functional'];
@@ -186,6 +197,29 @@ function readImages(file, n) {
 function buildModel(tf, arch, pixels) {
   if (arch === 'mobilenet-v1') return seedMobileNet(tf, mobileNetV1(tf), pixels);
   if (arch === 'mobilenet-v2') return seedMobileNet(tf, mobileNetV2(tf), pixels);
+  if (arch === 'mixed-functional') {
+    const L = tf.layers;
+    const input = tf.input({shape: [28, 28, 1], name: 'pixels'});
+    const c1 = L.conv2d({filters: 4, kernelSize: 3, strides: 2, activation: 'relu', name: 'c1'}).apply(input);
+    const up = L.upSampling2d({size: [2, 2], interpolation: 'bilinear', name: 'up'}).apply(c1);  // [26,26,4]
+    const crop = L.cropping2D({cropping: [[1, 2], [3, 0]], name: 'crop'}).apply(up);            // [23,23,4]
+    const leaky = L.leakyReLU({alpha: 0.1, name: 'leaky'}).apply(crop);
+    const thr = L.thresholdedReLU({theta: 0.05, name: 'thr'}).apply(leaky);
+    const avg = L.averagePooling2d({poolSize: 3, strides: 2, padding: 'valid', name: 'avg'}).apply(thr);  // [11,11,4]
+    const gate = L.dense({units: 4, activation: 'sigmoid', name: 'gate'})
+                     .apply(L.globalMaxPooling2d({name: 'gmax'}).apply(avg));
+    const gated = L.multiply({name: 'mul'}).apply([avg, gate]);
+    const cat = L.concatenate({axis: 2, name: 'cat_cols'}).apply([gated, avg]);                 // [11,22,4]
+    const rows = L.reshape({targetShape: [242, 4], name: 'rs'}).apply(cat);
+    const bn = L.batchNormalization({name: 'bn3'});
+    const normed = bn.apply(rows);
+    const output = L.dense({units: 10, activation: 'softmax', name: 'head'})
+                       .apply(L.flatten({name: 'fl'}).apply(normed));
+    const model = tf.model({inputs: input, outputs: output, name: 'mixed_functional'});
+    bn.setWeights([tf.randomUniform([4], 0.5, 1.5, 'float32', 1), tf.randomNormal([4], 0, 0.3, 'float32', 2),
+                   tf.randomNormal([4], 0, 0.3, 'float32', 3), tf.randomUniform([4], 0.2, 2, 'float32', 4)]);
+    return randomBiases(tf, model);
+  }
   if (arch === 'functional') {
     // tf.model: two branches merged by each merge layer, a layer called at
     // two nodes, and a nested Sequential that declares its own input (TF.js
