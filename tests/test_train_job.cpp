@@ -108,6 +108,8 @@ TrainSettings unusual_settings() {
   s.test_split = 0.125;
   s.cache_dir = "/cache";
   s.skip_bad_images = true;
+  s.tensorboard_dir = "/tb";
+  s.tensorboard_update_freq = "batch";
   return s;
 }
 
@@ -202,6 +204,8 @@ TEST(TrainJobTest, LegacyFormHasTheOptionKeys) {
                       "class_weight",
                       "augment",
                       "augment_threads",
+                      "tensorboard_dir",
+                      "tensorboard_update_freq",
                   }));
   EXPECT_TRUE(json["seed"].is_null());
   EXPECT_EQ(json["quantize"], "");
@@ -237,6 +241,8 @@ TEST(TrainJobTest, ReadsTheOldCheckpointForm) {
   now["class_weight"] = "";
   now["augment"] = "";
   now["augment_threads"] = 1;
+  now["tensorboard_dir"] = "";
+  now["tensorboard_update_freq"] = "epoch";
   EXPECT_EQ(legacy_settings_json(s), now);
   EXPECT_EQ(s.class_weight, "");
   // A key a checkpoint predates keeps its default.
