@@ -269,7 +269,15 @@ void TrainJob::check_before_data() {
                         "': expected epoch or batch");
     }
     require_writable(s_.tensorboard_dir, "TensorBoard folder", Remedy::kNone);
-    tensorboard_lock_.emplace(FolderLock::take(s_.tensorboard_dir, "TensorBoard folder"));
+    // The model or checkpoint folder itself is locked by this job already
+    // (a second lock there would wait on this one around each save).
+    std::error_code ec;
+    const auto is = [&](const std::string& other) {
+      return !other.empty() && std::filesystem::equivalent(s_.tensorboard_dir, other, ec);
+    };
+    if (!is(s_.checkpoint_dir) && !is(s_.model_save_path)) {
+      tensorboard_lock_.emplace(FolderLock::take(s_.tensorboard_dir, "TensorBoard folder"));
+    }
   }
   std::optional<uint64_t> checkpoint_seed;
   if (checkpoint_) {
