@@ -808,8 +808,10 @@ void TrainJob::open_tensorboard() {
       "TensorBoard: {}/train{}, {} figures{}", s_.tensorboard_dir,
       split_.validation.size() > 0 ? " and validation" : "",
       s_.tensorboard_update_freq == "batch" ? "batch and epoch" : "epoch",
-      tensorboard_->removed_files() > 0 ? fmt::format("; {} events files of an earlier run removed",
-                                                      tensorboard_->removed_files())
+      tensorboard_->removed_files() > 0
+          ? fmt::format("; {} events file{} of an earlier run removed",
+                        tensorboard_->removed_files(),
+                        tensorboard_->removed_files() == 1 ? "" : "s")
       : tensorboard_->dropped_events() > 0
           ? fmt::format("; {} events after the checkpoint dropped", tensorboard_->dropped_events())
           : ""));
