@@ -2,6 +2,7 @@
 // in the order it has always done it, reported through TrainJobObserver.
 #include "mnist/train_job.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <memory>
@@ -791,9 +792,11 @@ void TrainJob::open_tensorboard() {
   if (!tensorboard_update_) {
     return;
   }
-  // train()'s batches per epoch: a batch larger than the set is the set.
+  // train()'s batches per epoch: a batch larger than the set is the set
+  // (no training images, which train() refuses: no batch).
   const int64_t n = split_.train.size();
-  const int64_t batches = (n + std::min(cfg_.batch_size, n) - 1) / std::min(cfg_.batch_size, n);
+  const int64_t batch_size = std::max<int64_t>(1, std::min(cfg_.batch_size, n));
+  const int64_t batches = (n + batch_size - 1) / batch_size;
   std::optional<TensorBoardResume> resume;
   if (checkpoint_) {
     resume = TensorBoardResume{state_.epoch - 1, (state_.epoch - 1) * batches + state_.batch,
