@@ -31,6 +31,8 @@ say() { echo "==> $*" >&2; }
 packages=(libtorch-dev libopenblas0-pthread libdnnl-dev libcli11-dev nlohmann-json3-dev
           libspdlog-dev libgtest-dev zlib1g-dev libspng-dev libturbojpeg0-dev libcpp-httplib-dev
           libonnx-dev pkg-config cmake g++ make)
+# libprotobuf-dev, protobuf-compiler: --tensorboard-dir's Event protos (proto/tensorboard/).
+packages+=(libprotobuf-dev protobuf-compiler)
 # The serve tests: a real browser (driven by playwright-core) and ab.
 if [ "$with_tests" -eq 1 ]; then
   # clang + compiler-rt (libFuzzer, ASan/UBSan runtimes) and llvm-14's
@@ -40,6 +42,8 @@ if [ "$with_tests" -eq 1 ]; then
   # python3-onnx: onnx.checker on the exported ONNX models (tests/onnx_test.sh).
   packages+=(chromium apache2-utils wrk curl clang libclang-rt-14-dev llvm-14 clang-format-14
              dpkg-dev file python3-pil python3-numpy python3-onnx)
+  # python3-protobuf: tests/tensorboard_test.sh decodes the event files in Python.
+  packages+=(python3-protobuf)
 fi
 [ "$with_fashion" -eq 1 ] && packages+=(dataset-fashion-mnist)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)

@@ -2,6 +2,7 @@
 // in the order it has always done it, reported through TrainJobObserver.
 #include "mnist/train_job.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <memory>
@@ -25,6 +26,7 @@
 #include "mnist/history.hpp"
 #include "mnist/idx.hpp"
 #include "mnist/onednn.hpp"
+#include "mnist/tensorboard.hpp"
 #include "train_settings.hpp"
 
 using nlohmann::ordered_json;
@@ -34,6 +36,9 @@ namespace mnist {
 namespace {
 
 using Level = TrainJobObserver::Level;
+
+/// How often the observer hears of batches (train()'s default pace).
+const int64_t kProgressEvery = TrainConfig{}.progress_every;
 
 // --- The model's layers: the only places this file reads them. ---
 
@@ -152,6 +157,7 @@ class TrainJob {
   void take_saved_optimizer_state();
   void resume_checkpoint_state();
   void configure_training();
+  void open_tensorboard();
   TrainCallbacks train_callbacks();
   bool on_epoch_end(const EpochStats& e);
   void write_checkpoint(const TrainState& at);
@@ -166,6 +172,8 @@ class TrainJob {
   std::optional<FolderLock> checkpoint_lock_;
   std::optional<Checkpoint> checkpoint_;
   std::unique_ptr<CsvLog> csv_;
+  std::optional<TensorBoardUpdate> tensorboard_update_;  ///< set: --tensorboard-dir given
+  std::optional<FolderLock> tensorboard_lock_;
   uint64_t seed_ = 0;
   std::optional<AugmentSpec> augment_;  ///< parsed from the settings; unset: none
   LabelSet labels_;                     ///< the classes it learns
@@ -189,6 +197,7 @@ class TrainJob {
   std::vector<at::Tensor> best_weights_;  // EarlyStopping's, with restore_best_weights
   TrainState state_;
   TrainConfig cfg_;
+  std::unique_ptr<TensorBoardLog> tensorboard_;  ///< opened once the batches per epoch are known
   std::string last_checkpoint_;
 };
 
@@ -202,6 +211,7 @@ TrainJobResult TrainJob::run() {
   start_weights_and_optimizer();
   resume_checkpoint_state();
   configure_training();
+  open_tensorboard();
   const TrainCallbacks callbacks = train_callbacks();
   TrainJobResult result;
   result.outcome = TrainOutcome::kStoppedEarly;
@@ -224,8 +234,8 @@ TrainJobResult TrainJob::run() {
 }
 
 /// Fail fast: the device, the save and checkpoint folders, the checkpoint to
-/// resume from and the csv log are checked before any data is loaded; and
-/// the seed.
+/// resume from, the csv log and the TensorBoard folder are checked before
+/// any data is loaded; and the seed.
 void TrainJob::check_before_data() {
   device_ = select_device(s_.gpu);
   if (!s_.model_save_path.empty()) {
@@ -249,6 +259,26 @@ void TrainJob::check_before_data() {
   if (!s_.csv_log.empty()) {
     csv_ = std::make_unique<CsvLog>(
         s_.csv_log, s_.resume, checkpoint_ ? checkpoint_->state.epoch : 1, s_.validation_split > 0);
+  }
+  // The TensorBoard folder is held for the whole run (a second run there
+  // would remove or trim this one's files); its event files are opened once
+  // the batches per epoch are known (open_tensorboard).
+  if (!s_.tensorboard_dir.empty()) {
+    tensorboard_update_ = parse_tensorboard_update(s_.tensorboard_update_freq);
+    if (!tensorboard_update_) {
+      throw ConfigError("tensorboard_update_freq '" + s_.tensorboard_update_freq +
+                        "': expected epoch or batch");
+    }
+    require_writable(s_.tensorboard_dir, "TensorBoard folder", Remedy::kNone);
+    // The model or checkpoint folder itself is locked by this job already
+    // (a second lock there would wait on this one around each save).
+    std::error_code ec;
+    const auto is = [&](const std::string& other) {
+      return !other.empty() && std::filesystem::equivalent(s_.tensorboard_dir, other, ec);
+    };
+    if (!is(s_.checkpoint_dir) && !is(s_.model_save_path)) {
+      tensorboard_lock_.emplace(FolderLock::take(s_.tensorboard_dir, "TensorBoard folder"));
+    }
   }
   std::optional<uint64_t> checkpoint_seed;
   if (checkpoint_) {
@@ -754,6 +784,42 @@ void TrainJob::configure_training() {
   run_.precision = cfg_.precision;
 }
 
+/// The TensorBoard log, as Keras's callback keeps it: a fresh run's replaces
+/// earlier runs' files, a resumed run's drops the events its checkpoint
+/// does not hold (written again now), so that no step is there twice.
+/// With batch figures, train() reports every batch.
+void TrainJob::open_tensorboard() {
+  if (!tensorboard_update_) {
+    return;
+  }
+  // train()'s batches per epoch: a batch larger than the set is the set
+  // (no training images, which train() refuses: no batch).
+  const int64_t n = split_.train.size();
+  const int64_t batch_size = std::max<int64_t>(1, std::min(cfg_.batch_size, n));
+  const int64_t batches = (n + batch_size - 1) / batch_size;
+  std::optional<TensorBoardResume> resume;
+  if (checkpoint_) {
+    resume = TensorBoardResume{state_.epoch - 1, (state_.epoch - 1) * batches + state_.batch,
+                               optimizer_->iterations()};
+  }
+  tensorboard_ = std::make_unique<TensorBoardLog>(s_.tensorboard_dir, *tensorboard_update_,
+                                                  split_.validation.size() > 0, batches, resume);
+  if (*tensorboard_update_ == TensorBoardUpdate::kBatch) {
+    cfg_.progress_every = 1;
+  }
+  info(fmt::format(
+      "TensorBoard: {}/train{}, {} figures{}", s_.tensorboard_dir,
+      split_.validation.size() > 0 ? " and validation" : "",
+      s_.tensorboard_update_freq == "batch" ? "batch and epoch" : "epoch",
+      tensorboard_->removed_files() > 0
+          ? fmt::format("; {} events file{} of an earlier run removed",
+                        tensorboard_->removed_files(),
+                        tensorboard_->removed_files() == 1 ? "" : "s")
+      : tensorboard_->dropped_events() > 0
+          ? fmt::format("; {} events after the checkpoint dropped", tensorboard_->dropped_events())
+          : ""));
+}
+
 const std::atomic<bool>* TrainJob::stop_flag() {
   if (!stop_) {
     stop_ = observer_.stop_flag();
@@ -766,11 +832,22 @@ const std::atomic<bool>* TrainJob::stop_flag() {
 TrainCallbacks TrainJob::train_callbacks() {
   TrainCallbacks callbacks;
   callbacks.stop = stop_flag();
-  callbacks.on_batch = [this](const BatchProgress& p) { observer_.on_batch(p); };
+  callbacks.on_batch = [this](const BatchProgress& p) {
+    if (tensorboard_) {
+      tensorboard_->on_batch(p);
+    }
+    // The observer keeps its pace when TensorBoard takes every batch.
+    if (p.batch % kProgressEvery == 0 || p.batch == p.batches) {
+      observer_.on_batch(p);
+    }
+  };
   callbacks.on_epoch = [this](const EpochStats& e) {
     observer_.on_epoch(e);
     if (csv_) {
       csv_->write(e);
+    }
+    if (tensorboard_) {
+      tensorboard_->on_epoch(e, optimizer_->iterations());
     }
   };
   callbacks.stop_training = [this](const EpochStats& e) { return on_epoch_end(e); };

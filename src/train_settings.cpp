@@ -231,7 +231,9 @@ ordered_json to_json(const TrainSettings& s) {
           {"cache_dir", s.cache_dir},
           {"skip_bad_images", s.skip_bad_images},
           {"augment", s.augment},
-          {"augment_threads", s.augment_threads}};
+          {"augment_threads", s.augment_threads},
+          {"tensorboard_dir", s.tensorboard_dir},
+          {"tensorboard_update_freq", s.tensorboard_update_freq}};
 }
 
 TrainSettings settings_from_json(const ordered_json& json, const std::string& origin) {
@@ -292,6 +294,8 @@ TrainSettings settings_from_json(const ordered_json& json, const std::string& or
   r.boolean("skip_bad_images", s.skip_bad_images);
   r.text("augment", s.augment);
   r.number("augment_threads", s.augment_threads);
+  r.text("tensorboard_dir", s.tensorboard_dir);
+  r.text("tensorboard_update_freq", s.tensorboard_update_freq);
   return s;
 }
 
@@ -344,7 +348,9 @@ ordered_json legacy_settings_json(const TrainSettings& s) {
           {"skip_bad_images", s.skip_bad_images},
           {"class_weight", s.class_weight},
           {"augment", s.augment},
-          {"augment_threads", s.augment_threads}};
+          {"augment_threads", s.augment_threads},
+          {"tensorboard_dir", s.tensorboard_dir},
+          {"tensorboard_update_freq", s.tensorboard_update_freq}};
 }
 
 TrainSettings settings_from_legacy_json(const ordered_json& json, const std::string& origin) {
@@ -398,6 +404,8 @@ TrainSettings settings_from_legacy_json(const ordered_json& json, const std::str
   r.text("class_weight", s.class_weight);
   r.text("augment", s.augment);
   r.number("augment_threads", s.augment_threads);
+  r.text("tensorboard_dir", s.tensorboard_dir);
+  r.text("tensorboard_update_freq", s.tensorboard_update_freq);
   return s;
 }
 

@@ -233,6 +233,37 @@ TEST(CliTest, TrainingWorkflowFlags) {
   }
 }
 
+TEST(CliTest, TensorBoardFlags) {
+  const TrainOptions d = parse({}).train;
+  EXPECT_EQ(d.tensorboard_dir, "");
+  EXPECT_EQ(d.tensorboard_update_freq, "epoch");
+  EXPECT_EQ(train_settings(d).tensorboard_update_freq, "epoch");
+  TrainOptions o =
+      parse({"--tensorboard-dir", "/logs/run 1", "--tensorboard-update-freq", "batch"}).train;
+  EXPECT_NO_THROW(validate(o));
+  const TrainSettings s = train_settings(o);
+  EXPECT_EQ(s.tensorboard_dir, "/logs/run 1");
+  EXPECT_EQ(s.tensorboard_update_freq, "batch");
+  o.checkpoint_dir = "/ck";
+  const std::string hint = resume_command("mnist-train", o);
+  EXPECT_NE(hint.find("--tensorboard-dir '/logs/run 1' --tensorboard-update-freq batch "
+                      "--checkpoint-dir /ck --resume"),
+            std::string::npos)
+      << hint;
+  for (const std::vector<std::string>& bad : {std::vector<std::string>{"--tensorboard-dir", ""},
+                                              {"--tensorboard-update-freq", "step"},
+                                              {"--tensorboard-update-freq", "100"}}) {
+    EXPECT_THROW(parse(bad), CLI::ParseError) << bad[0] << " " << bad[1];
+  }
+  try {
+    validate(parse({"--tensorboard-update-freq", "batch"}).train);
+    FAIL() << "--tensorboard-update-freq without a folder was taken";
+  } catch (const ConfigError& e) {
+    EXPECT_STREQ(e.what(),
+                 "--tensorboard-update-freq needs --tensorboard-dir (the folder of the logs)");
+  }
+}
+
 TEST(CliTest, ValidateRefusesFlagsWithoutTheirCallback) {
   for (const std::vector<std::string>& bad : {
            std::vector<std::string>{"--monitor", "loss"},

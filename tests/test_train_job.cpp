@@ -15,6 +15,7 @@
 #include "mnist/checkpoint.hpp"
 #include "mnist/error.hpp"
 #include "mnist/fs_util.hpp"
+#include "mnist/tensorboard.hpp"
 #include "test_util.hpp"
 
 namespace mnist {
@@ -108,6 +109,8 @@ TrainSettings unusual_settings() {
   s.test_split = 0.125;
   s.cache_dir = "/cache";
   s.skip_bad_images = true;
+  s.tensorboard_dir = "/tb";
+  s.tensorboard_update_freq = "batch";
   return s;
 }
 
@@ -202,6 +205,8 @@ TEST(TrainJobTest, LegacyFormHasTheOptionKeys) {
                       "class_weight",
                       "augment",
                       "augment_threads",
+                      "tensorboard_dir",
+                      "tensorboard_update_freq",
                   }));
   EXPECT_TRUE(json["seed"].is_null());
   EXPECT_EQ(json["quantize"], "");
@@ -237,6 +242,8 @@ TEST(TrainJobTest, ReadsTheOldCheckpointForm) {
   now["class_weight"] = "";
   now["augment"] = "";
   now["augment_threads"] = 1;
+  now["tensorboard_dir"] = "";
+  now["tensorboard_update_freq"] = "epoch";
   EXPECT_EQ(legacy_settings_json(s), now);
   EXPECT_EQ(s.class_weight, "");
   // A key a checkpoint predates keeps its default.
@@ -342,6 +349,35 @@ TEST(TrainJobTest, SavesTheModelAndHistory) {
   EXPECT_GT(history["settings"]["threads"].get<int>(), 0);
   EXPECT_TRUE(history["settings"].contains("onednn_conv"));
   EXPECT_TRUE(std::filesystem::exists(s.model_save_path + "/weights.bin"));
+}
+
+/// --tensorboard-dir in the model folder with --save-best: the job does not
+/// lock that folder twice (a save would wait on its own lock), and each
+/// epoch's events are in the files: train/ the file version, 2 batches'
+/// batch_loss and batch_accuracy and 3 epoch_* values per epoch;
+/// validation/ 2 evaluation_* and 2 epoch_* values per epoch.
+TEST(TrainJobTest, TensorBoardInTheModelFolder) {
+  test::TempDir dir;
+  TrainSettings s = small_job(dir);
+  s.epochs = 2;
+  s.model_save_path = dir.file("model");
+  s.tensorboard_dir = s.model_save_path;
+  s.tensorboard_update_freq = "batch";
+  s.callbacks.save_best = true;
+  Recorder recorder;
+  EXPECT_EQ(run_train_job(s, recorder).outcome, TrainOutcome::kFinished);
+  EXPECT_TRUE(recorder.logged("TensorBoard: " + s.tensorboard_dir +
+                              "/train and validation, batch and epoch figures"));
+  const auto train = event_files(s.tensorboard_dir + "/train");
+  const auto validation = event_files(s.tensorboard_dir + "/validation");
+  ASSERT_EQ(train.size(), 1U);
+  ASSERT_EQ(validation.size(), 1U);
+  EXPECT_EQ(read_tfrecords(train[0]).records.size(), 1U + 2 * (2 * 2 + 3));
+  EXPECT_EQ(read_tfrecords(validation[0]).records.size(), 1U + 2 * 4);
+  EXPECT_TRUE(std::filesystem::exists(s.model_save_path + "/model.json"));
+
+  s.tensorboard_update_freq = "step";
+  EXPECT_THROW(run_train_job(s, recorder), ConfigError);
 }
 
 /// --class-weight balanced: computed from the training split (64 images,

@@ -72,6 +72,10 @@ struct TrainSettings {
   /// random draws come from the seed.
   std::string augment;
   int augment_threads = 1;  ///< CPU threads that prepare augmented batches
+  /// TensorBoard's event files (tensorboard.hpp): "" none; else the folder
+  /// that gets train/ and validation/.
+  std::string tensorboard_dir;
+  std::string tensorboard_update_freq = "epoch";  ///< "epoch" or "batch", as Keras's update_freq
 };
 
 /// The settings' JSON form, which checkpoints store: every field by its

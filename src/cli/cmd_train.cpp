@@ -211,6 +211,21 @@ CLI::App* add_train_options(CLI::App& app, TrainOptions& o) {
   add_count_option(app, "--augment-threads", o.augment_threads,
                    "CPU threads that prepare augmented batches beside training (with --augment)", 1,
                    kMaxThreads);
+  app.add_option("--tensorboard-dir", o.tensorboard_dir,
+                 "Keras's TensorBoard callback: event files TensorBoard reads, in DIR/train "
+                 "(epoch_loss, epoch_accuracy, epoch_learning_rate) and DIR/validation "
+                 "(epoch_loss, epoch_accuracy), flushed after every epoch (earlier runs' files "
+                 "there are replaced; --resume goes on from its checkpoint)")
+      ->type_name("DIR")
+      ->check(
+          [](const std::string& value) {
+            return value.empty() ? std::string("needs a folder") : std::string();
+          },
+          "a folder");
+  app.add_option("--tensorboard-update-freq", o.tensorboard_update_freq,
+                 "epoch, or batch: also batch_loss and batch_accuracy after every batch, at the "
+                 "run's batch count (default epoch, as Keras)")
+      ->check(CLI::IsMember({"epoch", "batch"}));
   return &app;
 }
 

@@ -56,6 +56,10 @@ void validate(const TrainOptions& o) {
       }
     }
   }
+  if (o.tensorboard_update_freq != TrainOptions{}.tensorboard_update_freq &&
+      o.tensorboard_dir.empty()) {
+    throw ConfigError("--tensorboard-update-freq needs --tensorboard-dir (the folder of the logs)");
+  }
   if (o.save_best && o.model_save_path.empty()) {
     throw ConfigError("--save-best needs --model-save-path (the folder that keeps the best model)");
   }
@@ -144,6 +148,8 @@ TrainSettings train_settings(const TrainOptions& o) {
   s.class_weight = o.class_weight;
   s.augment = o.augment;
   s.augment_threads = o.augment_threads;
+  s.tensorboard_dir = o.tensorboard_dir;
+  s.tensorboard_update_freq = o.tensorboard_update_freq;
   return s;
 }
 
@@ -216,6 +222,10 @@ std::string resume_command(const std::string& program, const TrainOptions& o) {
   if (!o.augment.empty()) add("--augment", o.augment);
   if (o.augment_threads != d.augment_threads) {
     add("--augment-threads", std::to_string(o.augment_threads));
+  }
+  if (!o.tensorboard_dir.empty()) add("--tensorboard-dir", o.tensorboard_dir);
+  if (o.tensorboard_update_freq != d.tensorboard_update_freq) {
+    add("--tensorboard-update-freq", o.tensorboard_update_freq);
   }
   add("--checkpoint-dir", o.checkpoint_dir);
   add("--resume");

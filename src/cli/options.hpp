@@ -70,6 +70,8 @@ struct TrainOptions {
   std::string class_weight;  ///< empty: none; "balanced"; else a JSON file
   std::string augment;       ///< empty: none; else parse_augment_spec's text
   int augment_threads = 1;
+  std::string tensorboard_dir;                    ///< empty: none
+  std::string tensorboard_update_freq = "epoch";  ///< epoch | batch
 };
 
 /// `mnist-train evaluate`: test loss/accuracy of a saved model.
