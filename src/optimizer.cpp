@@ -85,8 +85,10 @@ int Optimizer::slot_count() const {
 }
 
 void Optimizer::set_learning_rate(double learning_rate) {
-  if (!(learning_rate > 0) || !std::isfinite(learning_rate)) {
-    throw ConfigError("the learning rate must be a finite number above 0");
+  // 0 is a rate (a schedule's warmup starts there, as Keras's does): the
+  // step then updates the optimizer's state and leaves the weights.
+  if (!(learning_rate >= 0) || !std::isfinite(learning_rate)) {
+    throw ConfigError("the learning rate must be a finite number of at least 0");
   }
   learning_rate_ = learning_rate;
 }

@@ -112,9 +112,16 @@ TrainOutcome train(Model& model,
   // CUDA graph replays a step that gathers by index, so none is made then.
   const bool augmenting = cfg.augmenter.has_value() && cfg.augmenter->spec().enabled();
   const Dataset source = augmenting ? train.to(c10::Device(c10::kCPU)) : Dataset{};
+  const LrPlan* lr_plan = cfg.lr_plan ? &*cfg.lr_plan : nullptr;
+  if (lr_plan != nullptr && lr_plan->steps_per_epoch != batches) {
+    throw ConfigError("the learning-rate schedule was planned for " +
+                      std::to_string(lr_plan->steps_per_epoch) +
+                      " steps an epoch, training takes " + std::to_string(batches));
+  }
+  // A captured step replays the rate it was captured with: none with a schedule.
   std::unique_ptr<GraphedStep> graphed;
-  if (device.is_cuda() && cfg.cuda_graphs && !augmenting && GraphedStep::available() &&
-      n >= batch_size) {
+  if (device.is_cuda() && cfg.cuda_graphs && !augmenting && lr_plan == nullptr &&
+      GraphedStep::available() && n >= batch_size) {
     graphed = std::make_unique<GraphedStep>(step, batch_size, device);
   }
 
@@ -139,6 +146,9 @@ TrainOutcome train(Model& model,
       const int64_t first = b * batch_size;
       const int64_t len = std::min(batch_size, n - first);
       const at::Tensor idx = order.narrow(0, first, len);
+      if (lr_plan != nullptr) {
+        optimizer.set_learning_rate(scheduled_rate(*lr_plan, (state.epoch - 1) * batches + b));
+      }
       if (pipeline) {
         step_on(idx, pipeline->next().to(device));
       } else if (graphed && len == batch_size) {
@@ -172,6 +182,9 @@ TrainOutcome train(Model& model,
     stats.images_per_second =
         static_cast<double>(n - state.batch * batch_size) / stats.train_seconds;
     const EvalResult v = evaluate(model, val, kEvalBatchSize, cfg.precision);
+    if (lr_plan != nullptr) {
+      optimizer.set_learning_rate(scheduled_rate(*lr_plan, state.epoch * batches));
+    }
     stats.learning_rate = optimizer.learning_rate();
     stats.val_loss = v.loss;
     stats.val_accuracy = v.accuracy;

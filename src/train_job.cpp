@@ -155,6 +155,7 @@ class TrainJob {
   void prepare_class_weights();
   void start_weights_and_optimizer();
   void take_saved_optimizer_state();
+  void plan_learning_rate();
   void resume_checkpoint_state();
   void configure_training();
   void open_tensorboard();
@@ -288,6 +289,8 @@ void TrainJob::check_before_data() {
     }
   }
   seed_ = checkpoint_seed ? *checkpoint_seed : s_.seed ? *s_.seed : random_seed();
+  check_lr_schedule(s_.lr_schedule, s_.epochs, s_.learning_rate > 0,
+                    s_.callbacks.reduce_lr_patience > 0);
   if (!s_.augment.empty()) {
     augment_ = parse_augment_spec(s_.augment);
     if (s_.augment_threads < 1 || s_.augment_threads > 1024) {
@@ -613,6 +616,17 @@ void TrainJob::prepare_run() {
     now.augment = run_.augment;
     check_resumable(detail::resume_record(checkpoint_->settings, checkpoint_->path),
                     legacy_settings_json(now), checkpoint_->path);
+    // Cosine and one-cycle spread over the whole run's steps: another
+    // number of epochs would change the rates of the steps already taken.
+    const LrScheduleKind kind = s_.lr_schedule.kind;
+    const int64_t epochs = checkpoint_settings(checkpoint_->settings, checkpoint_->path).epochs;
+    if ((kind == LrScheduleKind::kCosine || kind == LrScheduleKind::kOneCycle) &&
+        epochs != s_.epochs) {
+      throw ConfigError(fmt::format("{} was made with epochs = {}, this run has {}: the {} "
+                                    "learning-rate schedule spans all the run's steps",
+                                    checkpoint_->path, epochs, s_.epochs, lr_schedule_name(kind)),
+                        Remedy::kSameSettings);
+    }
   }
   run_.seed = seed_;
   run_.threads = threads;
@@ -695,6 +709,21 @@ void TrainJob::start_weights_and_optimizer() {
   if (!checkpoint_ && model_->saved_optimizer.count > 0) {
     take_saved_optimizer_state();
   }
+  plan_learning_rate();
+}
+
+/// A learning-rate schedule's plan for this run's steps (none for the
+/// constant rate: training then takes the path it always took). Its rate is
+/// the run's (the optimizer's default unless given), not a checkpoint's.
+void TrainJob::plan_learning_rate() {
+  const int64_t n = split_.train.size();
+  if (is_unscheduled(s_.lr_schedule) || n == 0) {  // no images: train() says so
+    return;
+  }
+  const int64_t batch = std::min(s_.batch_size, n);
+  const double rate =
+      s_.learning_rate > 0 ? s_.learning_rate : optimizer_defaults(s_.optimizer).learning_rate;
+  cfg_.lr_plan = plan_lr_schedule(s_.lr_schedule, rate, (n + batch - 1) / batch, s_.epochs);
 }
 
 /// includeOptimizer: go on from TF.js's optimizer state, as its fit() does
@@ -743,8 +772,10 @@ void TrainJob::resume_checkpoint_state() {
     restore_generators(*checkpoint_);
     info(fmt::format("resuming at epoch {}, batch {}", state_.epoch, state_.batch));
   }
-  info(fmt::format("optimizer: {}, learning rate {:g}", optimizer_name(s_.optimizer),
-                   optimizer_->learning_rate()));
+  info(cfg_.lr_plan ? fmt::format("optimizer: {}; learning rate: {}", optimizer_name(s_.optimizer),
+                                  lr_plan_text(*cfg_.lr_plan))
+                    : fmt::format("optimizer: {}, learning rate {:g}", optimizer_name(s_.optimizer),
+                                  optimizer_->learning_rate()));
   observer_.on_model(model_);
 }
 

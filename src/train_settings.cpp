@@ -4,6 +4,7 @@
 // check_resumable); a random seed; the settings' field names.
 #include "mnist/train_job.hpp"
 
+#include <algorithm>
 #include <optional>
 #include <random>
 #include <string>
@@ -49,7 +50,8 @@ constexpr const char* kResumeKeys[] = {"batch_size",
                                        "crop_to_aspect_ratio",
                                        "test_split",
                                        "class_weight",
-                                       "augment"};
+                                       "augment",
+                                       "lr_schedule"};
 
 /// Reads a JSON object's fields into settings, with FormatErrors naming
 /// `origin` and the key.
@@ -88,6 +90,16 @@ class FieldReader {
         throw bad(key, "a string");
       }
       value = v->get<std::string>();
+    }
+  }
+
+  void numbers(const char* key, std::vector<double>& value) const {
+    if (const ordered_json* v = find(key)) {
+      if (!v->is_array() ||
+          !std::all_of(v->begin(), v->end(), [](const auto& x) { return x.is_number(); })) {
+        throw bad(key, "an array of numbers");
+      }
+      value = v->get<std::vector<double>>();
     }
   }
 
@@ -145,6 +157,40 @@ std::optional<Precision> parse_precision(const std::string& name) {
 
 std::optional<WeightStorage> parse_legacy_quantize(const std::string& name) {
   return name.empty() ? std::optional(WeightStorage::kFloat32) : parse_storage(name);
+}
+
+/// The learning-rate schedule as one object, in both forms.
+ordered_json lr_schedule_json(const LrSchedule& l) {
+  return {{"kind", lr_schedule_name(l.kind)},
+          {"warmup_epochs", l.warmup_epochs},
+          {"decay_rate", l.decay_rate},
+          {"decay_epochs", l.decay_epochs},
+          {"staircase", l.staircase},
+          {"boundaries", l.boundaries},
+          {"values", l.values},
+          {"alpha", l.alpha},
+          {"pct_start", l.pct_start},
+          {"div", l.div},
+          {"div_final", l.div_final}};
+}
+
+/// Reads json's "lr_schedule" object, if there is one, into `l`.
+void read_lr_schedule(const ordered_json& json, const std::string& origin, LrSchedule& l) {
+  if (!json.contains("lr_schedule")) {
+    return;
+  }
+  const FieldReader r(json["lr_schedule"], origin + " (lr_schedule)");
+  r.named("kind", l.kind, parse_lr_schedule);
+  r.number("warmup_epochs", l.warmup_epochs);
+  r.number("decay_rate", l.decay_rate);
+  r.number("decay_epochs", l.decay_epochs);
+  r.boolean("staircase", l.staircase);
+  r.numbers("boundaries", l.boundaries);
+  r.numbers("values", l.values);
+  r.number("alpha", l.alpha);
+  r.number("pct_start", l.pct_start);
+  r.number("div", l.div);
+  r.number("div_final", l.div_final);
 }
 
 }  // namespace
@@ -233,7 +279,8 @@ ordered_json to_json(const TrainSettings& s) {
           {"augment", s.augment},
           {"augment_threads", s.augment_threads},
           {"tensorboard_dir", s.tensorboard_dir},
-          {"tensorboard_update_freq", s.tensorboard_update_freq}};
+          {"tensorboard_update_freq", s.tensorboard_update_freq},
+          {"lr_schedule", lr_schedule_json(s.lr_schedule)}};
 }
 
 TrainSettings settings_from_json(const ordered_json& json, const std::string& origin) {
@@ -296,6 +343,7 @@ TrainSettings settings_from_json(const ordered_json& json, const std::string& or
   r.number("augment_threads", s.augment_threads);
   r.text("tensorboard_dir", s.tensorboard_dir);
   r.text("tensorboard_update_freq", s.tensorboard_update_freq);
+  read_lr_schedule(json, origin, s.lr_schedule);
   return s;
 }
 
@@ -350,7 +398,8 @@ ordered_json legacy_settings_json(const TrainSettings& s) {
           {"augment", s.augment},
           {"augment_threads", s.augment_threads},
           {"tensorboard_dir", s.tensorboard_dir},
-          {"tensorboard_update_freq", s.tensorboard_update_freq}};
+          {"tensorboard_update_freq", s.tensorboard_update_freq},
+          {"lr_schedule", lr_schedule_json(s.lr_schedule)}};
 }
 
 TrainSettings settings_from_legacy_json(const ordered_json& json, const std::string& origin) {
@@ -406,6 +455,7 @@ TrainSettings settings_from_legacy_json(const ordered_json& json, const std::str
   r.number("augment_threads", s.augment_threads);
   r.text("tensorboard_dir", s.tensorboard_dir);
   r.text("tensorboard_update_freq", s.tensorboard_update_freq);
+  read_lr_schedule(json, origin, s.lr_schedule);
   return s;
 }
 

@@ -336,6 +336,88 @@ TEST(CliTest, ResumeCommandFromTheParsedOptions) {
   EXPECT_NO_THROW(validate(again));
 }
 
+TEST(CliTest, LearningRateScheduleFlags) {
+  const TrainOptions cosine = parse({"--epochs", "3", "--lr-schedule", "cosine", "--warmup-epochs",
+                                     "0.5", "--lr-alpha", "0.1", "--learning-rate", "0.002"})
+                                  .train;
+  EXPECT_NO_THROW(validate(cosine));
+  const LrSchedule c = train_settings(cosine).lr_schedule;
+  EXPECT_EQ(c.kind, LrScheduleKind::kCosine);
+  EXPECT_EQ(c.warmup_epochs, 0.5);
+  EXPECT_EQ(c.alpha, 0.1);
+  EXPECT_EQ(to_json(cosine)["lr_schedule"]["kind"], "cosine");
+  const TrainOptions step = parse({"--lr-schedule", "step", "--lr-boundaries", "2,4.5",
+                                   "--lr-values", "0.1,0.01,1e-3", "--checkpoint-dir", "/ck"})
+                                .train;
+  EXPECT_NO_THROW(validate(step));
+  EXPECT_EQ(train_settings(step).lr_schedule.boundaries, (std::vector<double>{2, 4.5}));
+  EXPECT_EQ(train_settings(step).lr_schedule.values, (std::vector<double>{0.1, 0.01, 0.001}));
+  EXPECT_EQ(resume_command("mnist-train", step),
+            "mnist-train --lr-schedule step --lr-boundaries 2,4.5 --lr-values 0.1,0.01,0.001 "
+            "--checkpoint-dir /ck --resume");
+  const TrainOptions exp =
+      parse({"--lr-schedule", "exponential", "--lr-decay-rate", "0.5", "--lr-decay-epochs", "2",
+             "--lr-staircase", "--checkpoint-dir", "/ck"})
+          .train;
+  EXPECT_NO_THROW(validate(exp));
+  EXPECT_EQ(resume_command("mnist-train", exp),
+            "mnist-train --lr-schedule exponential --lr-decay-rate 0.5 --lr-decay-epochs 2 "
+            "--lr-staircase --checkpoint-dir /ck --resume");
+  const TrainOptions one = parse({"--lr-schedule", "onecycle", "--lr-pct-start", "0.3", "--lr-div",
+                                  "10", "--lr-div-final", "1e4"})
+                               .train;
+  EXPECT_NO_THROW(validate(one));
+  EXPECT_EQ(train_settings(one).lr_schedule.div_final, 1e4);
+  // A resumed run keeps its schedule.
+  EXPECT_THROW(check_resumable(to_json(cosine), to_json(parse({"--epochs", "3"}).train), "ck"),
+               ConfigError);
+  EXPECT_NO_THROW(check_resumable(to_json(cosine), to_json(cosine), "ck"));
+
+  for (const std::vector<std::string>& bad : {
+           std::vector<std::string>{"--lr-schedule", "linear"},
+           {"--lr-alpha", "1.5"},
+           {"--lr-values", "0.1,-1"},
+           {"--lr-boundaries", "1,x"},
+           {"--warmup-epochs", "-1"},
+           {"--lr-pct-start", "1"},
+           {"--lr-div-final", "0"},
+       }) {
+    EXPECT_THROW(parse(bad), CLI::ParseError) << bad[0] << " " << bad[1];
+  }
+  const auto refused = [](std::vector<std::string> args) {
+    try {
+      validate(parse(std::move(args)).train);
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_EQ(refused({"--lr-decay-rate", "0.5"}),
+            "--lr-decay-rate is for --lr-schedule exponential, not constant");
+  EXPECT_EQ(refused({"--lr-schedule", "onecycle", "--warmup-epochs", "1"}),
+            "--warmup-epochs is for --lr-schedule constant or cosine, not onecycle");
+  EXPECT_EQ(refused({"--lr-schedule", "cosine", "--lr-alpha", "0", "--lr-div", "25"}),
+            "--lr-div is for --lr-schedule onecycle, not cosine");
+  EXPECT_EQ(refused({"--lr-schedule", "exponential", "--lr-decay-epochs", "1"}),
+            "--lr-schedule exponential needs --lr-decay-rate R > 0 (ExponentialDecay's "
+            "decay_rate: the rate is multiplied by R every --lr-decay-epochs)");
+  EXPECT_EQ(refused({"--warmup-epochs", "20"}),
+            "--warmup-epochs 20 must be shorter than the 20 epochs of training");
+  EXPECT_EQ(refused({"--lr-schedule", "step", "--lr-boundaries", "1", "--lr-values", "0.1,0.01",
+                     "--learning-rate", "0.1"}),
+            "--learning-rate is not used by --lr-schedule step: its rates are --lr-values "
+            "(PiecewiseConstantDecay's values)");
+  EXPECT_EQ(refused({"--lr-schedule", "step", "--lr-boundaries", "1,2", "--lr-values", "0.1,0.01"}),
+            "--lr-schedule step needs --lr-boundaries (epochs) and one more rate in --lr-values "
+            "than boundaries (PiecewiseConstantDecay's), not 2 and 2");
+  EXPECT_NE(refused({"--lr-schedule", "cosine", "--reduce-lr-patience", "2"})
+                .find("--reduce-lr-patience cannot be combined with --lr-schedule cosine: Keras's "
+                      "ReduceLROnPlateau"),
+            std::string::npos);
+  EXPECT_NE(refused({"--warmup-epochs", "1", "--reduce-lr-patience", "2"}), "");
+  EXPECT_EQ(refused({"--lr-schedule", "constant", "--reduce-lr-patience", "2"}), "");
+}
+
 TEST(CliTest, RunMapsErrorsToExitCodes) {
   const char* bad_flag[] = {"mnist-train", "--no-such-flag"};
   EXPECT_EQ(run(2, bad_flag), static_cast<int>(ExitCode::kUsage));

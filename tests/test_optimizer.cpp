@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -139,8 +140,12 @@ TEST(OptimizerTest, LearningRateChangesTakeEffectAndBadRatesAreRefused) {
   w.mutable_grad() = at::ones({1});
   opt.step();
   EXPECT_FLOAT_EQ(w.item<float>(), -0.5F);
-  EXPECT_THROW(opt.set_learning_rate(0), ConfigError);
+  // A rate of 0 (a warmup's first step) leaves the weight as it is.
+  opt.set_learning_rate(0);
+  opt.step();
+  EXPECT_FLOAT_EQ(w.item<float>(), -0.5F);
   EXPECT_THROW(opt.set_learning_rate(std::nan("")), ConfigError);
+  EXPECT_THROW(opt.set_learning_rate(std::numeric_limits<double>::infinity()), ConfigError);
   EXPECT_THROW(opt.set_learning_rate(-1), ConfigError);
 }
 

@@ -111,6 +111,9 @@ TrainSettings unusual_settings() {
   s.skip_bad_images = true;
   s.tensorboard_dir = "/tb";
   s.tensorboard_update_freq = "batch";
+  s.lr_schedule.kind = LrScheduleKind::kStep;
+  s.lr_schedule.boundaries = {1.5, 3};
+  s.lr_schedule.values = {0.01, 0.001, 0.0001};
   return s;
 }
 
@@ -137,6 +140,21 @@ TEST(TrainJobTest, SettingsJsonRoundTrips) {
   bad = json;
   bad["callbacks"]["monitor"] = "accuracy";
   EXPECT_THROW(settings_from_json(bad, "s"), FormatError);
+  EXPECT_EQ(json["lr_schedule"]["kind"], "step");
+  EXPECT_EQ(json["lr_schedule"]["values"], ordered_json::parse("[0.01, 0.001, 0.0001]"));
+  bad = json;
+  bad["lr_schedule"]["kind"] = "linear";
+  EXPECT_THROW(settings_from_json(bad, "s"), FormatError);
+  bad = json;
+  bad["lr_schedule"]["boundaries"] = ordered_json::parse("[1, \"2\"]");
+  try {
+    settings_from_json(bad, "ck/state.json");
+    FAIL() << "a string boundary was taken";
+  } catch (const FormatError& e) {
+    EXPECT_STREQ(e.what(),
+                 "ck/state.json (lr_schedule): settings field \"boundaries\" must be an array of "
+                 "numbers, not [1,\"2\"]");
+  }
   EXPECT_THROW(settings_from_json(ordered_json::array(), "s"), FormatError);
   // A "format" or "version" of another type is not ours: a FormatError, not
   // a JSON type error.
@@ -207,6 +225,7 @@ TEST(TrainJobTest, LegacyFormHasTheOptionKeys) {
                       "augment_threads",
                       "tensorboard_dir",
                       "tensorboard_update_freq",
+                      "lr_schedule",
                   }));
   EXPECT_TRUE(json["seed"].is_null());
   EXPECT_EQ(json["quantize"], "");
@@ -244,7 +263,9 @@ TEST(TrainJobTest, ReadsTheOldCheckpointForm) {
   now["augment_threads"] = 1;
   now["tensorboard_dir"] = "";
   now["tensorboard_update_freq"] = "epoch";
+  now["lr_schedule"] = legacy_settings_json(TrainSettings{})["lr_schedule"];
   EXPECT_EQ(legacy_settings_json(s), now);
+  EXPECT_EQ(now["lr_schedule"]["kind"], "constant");
   EXPECT_EQ(s.class_weight, "");
   // A key a checkpoint predates keeps its default.
   ordered_json older = old;

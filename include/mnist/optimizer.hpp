@@ -71,7 +71,8 @@ class Optimizer {
 
   OptimizerKind kind() const { return kind_; }
   double learning_rate() const { return learning_rate_; }
-  /// Changes the rate for the next steps (ReduceLROnPlateau); must be > 0.
+  /// Changes the rate for the next steps (ReduceLROnPlateau, a schedule);
+  /// must be finite and >= 0.
   void set_learning_rate(double learning_rate);
   /// Steps taken (Adam's and Adamax's t before the next step).
   int64_t iterations() const { return iterations_; }

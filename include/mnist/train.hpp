@@ -15,6 +15,7 @@
 #include "mnist/augment.hpp"
 #include "mnist/data.hpp"
 #include "mnist/device.hpp"
+#include "mnist/lr_schedule.hpp"
 #include "mnist/model.hpp"
 #include "mnist/optimizer.hpp"
 
@@ -46,6 +47,15 @@ struct TrainConfig {
   std::optional<Augmenter> augmenter;
   int augment_threads = 1;
   int augment_depth = 4;
+  /// A learning-rate schedule (lr_schedule.hpp), planned for this run's
+  /// steps per epoch and epochs: before every step the optimizer's rate is
+  /// set to the plan's rate at that step's place in training ((epoch - 1) *
+  /// steps per epoch + batch: a resumed run goes on with the same rates),
+  /// and after every epoch to the rate after its last step, which Keras's
+  /// callbacks read as optimizer.learning_rate and EpochStats reports. No
+  /// CUDA graph then (it would replay the captured rate). Unset: the
+  /// optimizer's rate as it is (what ReduceLROnPlateau may change).
+  std::optional<LrPlan> lr_plan;
 };
 
 /// Running figures inside an epoch (means over the batches done so far).
@@ -70,7 +80,9 @@ struct EpochStats {
   double train_seconds = 0.0;      ///< wall time of the training steps alone
   int64_t batches = 0;             ///< training steps in the epoch
   double images_per_second = 0.0;  ///< training images / train_seconds
-  double learning_rate = 0.0;      ///< the optimizer's rate during the epoch
+  /// The optimizer's rate at the epoch's end (Keras's optimizer.learning_rate
+  /// in on_epoch_end: with a schedule, its rate after the epoch's last step)
+  double learning_rate = 0.0;
 };
 
 /// Where training stands: everything needed, with the model, the optimizer

@@ -19,6 +19,7 @@
 #include "mnist/device.hpp"
 #include "mnist/evaluate.hpp"
 #include "mnist/image_folder.hpp"
+#include "mnist/lr_schedule.hpp"
 #include "mnist/optimizer.hpp"
 #include "mnist/tfjs_io.hpp"
 #include "mnist/train.hpp"
@@ -76,6 +77,9 @@ struct TrainSettings {
   /// that gets train/ and validation/.
   std::string tensorboard_dir;
   std::string tensorboard_update_freq = "epoch";  ///< "epoch" or "batch", as Keras's update_freq
+  /// The learning-rate schedule (lr_schedule.hpp); constant: the rate as it
+  /// is (and as ReduceLROnPlateau sets it).
+  LrSchedule lr_schedule;
 };
 
 /// The settings' JSON form, which checkpoints store: every field by its
@@ -100,7 +104,8 @@ TrainSettings checkpoint_settings(const nlohmann::ordered_json& json, const std:
 /// checkpoint was made with (`saved`, legacy_settings_json's form) agree
 /// with this run's (`now`) on what a resumed run must keep (batch size,
 /// validation split, train limit, seed, dataset, labels, dropout, shuffle,
-/// optimizer and rate, the callbacks, the class weights, the augmentation); a key missing from
+/// optimizer and rate, the callbacks, the class weights, the augmentation, the
+/// learning-rate schedule); a key missing from
 /// `saved` holds its default; `now` without a seed takes the checkpoint's. `path` names the
 /// checkpoint.
 void check_resumable(const nlohmann::ordered_json& saved,

@@ -226,6 +226,59 @@ CLI::App* add_train_options(CLI::App& app, TrainOptions& o) {
                  "epoch, or batch: also batch_loss and batch_accuracy after every batch, at the "
                  "run's batch count (default epoch, as Keras)")
       ->check(CLI::IsMember({"epoch", "batch"}));
+  app.add_option("--lr-schedule", o.lr_schedule,
+                 "The learning rate of every step, as Keras 3's schedules "
+                 "and fastai compute it: constant; exponential (ExponentialDecay: the rate times "
+                 "--lr-decay-rate every --lr-decay-epochs); step (PiecewiseConstantDecay: "
+                 "--lr-values, changing after each of --lr-boundaries); cosine (CosineDecay "
+                 "from --learning-rate to --lr-alpha times it at the end of training); onecycle "
+                 "(fastai's fit_one_cycle, --learning-rate as lr_max). Not with "
+                 "--reduce-lr-patience; --resume keeps it")
+      ->capture_default_str()
+      ->check(CLI::IsMember(lr_schedule_names()));
+  const auto positive = real_number(is_positive, "a number above 0", ">0");
+  app.add_option("--warmup-epochs", o.warmup_epochs,
+                 "constant and cosine: rise linearly from 0 to --learning-rate over the first E "
+                 "epochs' steps (CosineDecay's warmup_steps, initial_learning_rate 0, "
+                 "warmup_target the rate; default 0)")
+      ->check(real_number(is_non_negative, "a number of at least 0", ">=0"));
+  app.add_option("--lr-decay-rate", o.lr_decay_rate,
+                 "exponential: ExponentialDecay's decay_rate R (required)")
+      ->check(positive);
+  app.add_option("--lr-decay-epochs", o.lr_decay_epochs,
+                 "exponential: ExponentialDecay's decay_steps, in epochs (required)")
+      ->check(positive);
+  app.add_flag("--lr-staircase", o.lr_staircase,
+               "exponential: decay at once every --lr-decay-epochs (ExponentialDecay's staircase)");
+  app.add_option(
+         "--lr-boundaries", o.lr_boundaries,
+         "step: the epochs E1,E2,... after which the rate changes (PiecewiseConstantDecay's "
+         "boundaries, in epochs; the rate changes after the first step past each)")
+      ->delimiter(',')
+      ->type_name("E1,E2,...")
+      ->check(positive);
+  app.add_option("--lr-values", o.lr_values,
+                 "step: the rates R0,R1,... before the first boundary, between them and after the "
+                 "last (PiecewiseConstantDecay's values: one more than --lr-boundaries)")
+      ->delimiter(',')
+      ->type_name("R0,R1,...")
+      ->check(positive);
+  app.add_option("--lr-alpha", o.lr_alpha,
+                 "cosine: CosineDecay's alpha, the last rate as a fraction of --learning-rate "
+                 "(default 0)")
+      ->check(real_number(
+          +[](double x) { return x >= 0 && x <= 1; }, "a number from 0 to 1", "0<=x<=1"));
+  app.add_option("--lr-pct-start", o.lr_pct_start,
+                 "onecycle: the fraction of the steps over which the rate rises (fastai's "
+                 "pct_start, default 0.25)")
+      ->check(real_number(is_between_0_and_1, "a number between 0 and 1 (exclusive)", "0<x<1"));
+  app.add_option("--lr-div", o.lr_div,
+                 "onecycle: the first rate is --learning-rate / D (fastai's div, default 25)")
+      ->check(positive);
+  app.add_option("--lr-div-final", o.lr_div_final,
+                 "onecycle: the last rate is --learning-rate / D (fastai's div_final, default "
+                 "1e5)")
+      ->check(positive);
   return &app;
 }
 
@@ -278,7 +331,9 @@ class Console : public TrainJobObserver {
   void on_decode(const DecodeProgress& p) override { printer_.on_decode(p); }
   void on_batch(const BatchProgress& p) override { printer_.on_batch(p); }
   void on_epoch(const EpochStats& s) override {
-    printer_.on_epoch(s, o_.epochs, o_.reduce_lr_patience > 0);
+    printer_.on_epoch(s, o_.epochs,
+                      o_.reduce_lr_patience > 0 || o_.lr_schedule != "constant" ||
+                          o_.warmup_epochs.value_or(0) > 0);
   }
   void on_break() override { printer_.finish_line(); }
   void on_evaluation(const EvalResult& test) override { print_evaluation(test); }

@@ -3,7 +3,9 @@
 // resumes a run.
 #include "cli/options.hpp"
 
+#include <initializer_list>
 #include <utility>
+#include <vector>
 
 #include <spdlog/fmt/fmt.h>
 
@@ -29,6 +31,56 @@ std::string shell_word(const std::string& text) {
 }
 
 std::string number_text(double v) { return fmt::format("{}", v); }
+
+std::string numbers_text(const std::vector<double>& v) {
+  return fmt::format("{}", fmt::join(v, ","));
+}
+
+/// The schedule's settings named as this CLI's flags.
+LrScheduleNames lr_schedule_flags() {
+  LrScheduleNames n;
+  n.schedule = "--lr-schedule";
+  n.warmup_epochs = "--warmup-epochs";
+  n.decay_rate = "--lr-decay-rate";
+  n.decay_epochs = "--lr-decay-epochs";
+  n.staircase = "--lr-staircase";
+  n.boundaries = "--lr-boundaries";
+  n.values = "--lr-values";
+  n.alpha = "--lr-alpha";
+  n.pct_start = "--lr-pct-start";
+  n.div = "--lr-div";
+  n.div_final = "--lr-div-final";
+  n.learning_rate = "--learning-rate";
+  n.reduce_lr_patience = "--reduce-lr-patience";
+  return n;
+}
+
+/// A schedule's flag given for another schedule (even at its default
+/// value, which the core cannot tell from not given).
+void check_lr_schedule_flags(const TrainOptions& o) {
+  const std::string& k = o.lr_schedule;
+  const auto only = [&](bool given, const char* flag, std::initializer_list<const char*> owners) {
+    bool owned = false;
+    std::string names;
+    for (const char* owner : owners) {
+      owned = owned || k == owner;
+      names += std::string(names.empty() ? "" : " or ") + owner;
+    }
+    if (given && !owned) {
+      throw ConfigError(std::string(flag) + " is for --lr-schedule " + names + ", not " + k);
+    }
+  };
+  only(o.warmup_epochs.has_value(), "--warmup-epochs", {"constant", "cosine"});
+  only(o.lr_decay_rate.has_value(), "--lr-decay-rate", {"exponential"});
+  only(o.lr_decay_epochs.has_value(), "--lr-decay-epochs", {"exponential"});
+  only(o.lr_staircase, "--lr-staircase", {"exponential"});
+  only(!o.lr_boundaries.empty(), "--lr-boundaries", {"step"});
+  only(!o.lr_values.empty(), "--lr-values", {"step"});
+  only(o.lr_alpha.has_value(), "--lr-alpha", {"cosine"});
+  only(o.lr_pct_start.has_value(), "--lr-pct-start", {"onecycle"});
+  only(o.lr_div.has_value(), "--lr-div", {"onecycle"});
+  only(o.lr_div_final.has_value(), "--lr-div-final", {"onecycle"});
+}
 
 }  // namespace
 
@@ -92,6 +144,9 @@ void validate(const TrainOptions& o) {
     throw ConfigError(
         "--resume and --model-load-path cannot be combined (the checkpoint holds the model)");
   }
+  check_lr_schedule_flags(o);
+  check_lr_schedule(train_settings(o).lr_schedule, o.epochs, o.learning_rate > 0, reduce_lr,
+                    lr_schedule_flags());
 }
 
 TrainSettings train_settings(const TrainOptions& o) {
@@ -150,6 +205,18 @@ TrainSettings train_settings(const TrainOptions& o) {
   s.augment_threads = o.augment_threads;
   s.tensorboard_dir = o.tensorboard_dir;
   s.tensorboard_update_freq = o.tensorboard_update_freq;
+  LrSchedule& l = s.lr_schedule;
+  l.kind = parse_lr_schedule(o.lr_schedule).value();
+  l.warmup_epochs = o.warmup_epochs.value_or(l.warmup_epochs);
+  l.decay_rate = o.lr_decay_rate.value_or(l.decay_rate);
+  l.decay_epochs = o.lr_decay_epochs.value_or(l.decay_epochs);
+  l.staircase = o.lr_staircase;
+  l.boundaries = o.lr_boundaries;
+  l.values = o.lr_values;
+  l.alpha = o.lr_alpha.value_or(l.alpha);
+  l.pct_start = o.lr_pct_start.value_or(l.pct_start);
+  l.div = o.lr_div.value_or(l.div);
+  l.div_final = o.lr_div_final.value_or(l.div_final);
   return s;
 }
 
@@ -227,6 +294,17 @@ std::string resume_command(const std::string& program, const TrainOptions& o) {
   if (o.tensorboard_update_freq != d.tensorboard_update_freq) {
     add("--tensorboard-update-freq", o.tensorboard_update_freq);
   }
+  if (o.lr_schedule != d.lr_schedule) add("--lr-schedule", o.lr_schedule);
+  if (o.warmup_epochs) add("--warmup-epochs", number_text(*o.warmup_epochs));
+  if (o.lr_decay_rate) add("--lr-decay-rate", number_text(*o.lr_decay_rate));
+  if (o.lr_decay_epochs) add("--lr-decay-epochs", number_text(*o.lr_decay_epochs));
+  if (o.lr_staircase) add("--lr-staircase");
+  if (!o.lr_boundaries.empty()) add("--lr-boundaries", numbers_text(o.lr_boundaries));
+  if (!o.lr_values.empty()) add("--lr-values", numbers_text(o.lr_values));
+  if (o.lr_alpha) add("--lr-alpha", number_text(*o.lr_alpha));
+  if (o.lr_pct_start) add("--lr-pct-start", number_text(*o.lr_pct_start));
+  if (o.lr_div) add("--lr-div", number_text(*o.lr_div));
+  if (o.lr_div_final) add("--lr-div-final", number_text(*o.lr_div_final));
   add("--checkpoint-dir", o.checkpoint_dir);
   add("--resume");
   return command;

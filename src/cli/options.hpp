@@ -72,6 +72,19 @@ struct TrainOptions {
   int augment_threads = 1;
   std::string tensorboard_dir;                    ///< empty: none
   std::string tensorboard_update_freq = "epoch";  ///< epoch | batch
+  // The learning-rate schedule (lr_schedule.hpp). Unset optionals take the
+  // defaults; validate() refuses them where the schedule does not use them.
+  std::string lr_schedule = "constant";
+  std::optional<double> warmup_epochs;
+  std::optional<double> lr_decay_rate;
+  std::optional<double> lr_decay_epochs;
+  bool lr_staircase = false;
+  std::vector<double> lr_boundaries;
+  std::vector<double> lr_values;
+  std::optional<double> lr_alpha;
+  std::optional<double> lr_pct_start;
+  std::optional<double> lr_div;
+  std::optional<double> lr_div_final;
 };
 
 /// `mnist-train evaluate`: test loss/accuracy of a saved model.
