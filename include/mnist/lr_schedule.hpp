@@ -1,5 +1,6 @@
-// Learning-rate schedules (--lr-schedule, docs/training.md, "Learning-rate schedules"): the rate of
-// every training step as a pure function of the step's place in training, so
+// Learning-rate schedules (--lr-schedule; docs/training.md, "Learning-rate
+// schedules"): the rate of every training step as a pure function of the
+// step's place in training, so
 // that a run resumed from a checkpoint (which holds that place) goes on with
 // exactly the rates an unbroken run would have used.
 //
