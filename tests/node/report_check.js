@@ -185,8 +185,8 @@ async function main() {
       }
     }
     const clip = Number(o['clip-height'] || 0);
-    await page.screenshot(clip > 0 ? {path: o.screenshot, clip: {x: 0, y: 0, width: 1200, height: clip}}
-                                   : {path: o.screenshot, fullPage: true});
+    await page.screenshot({path: o.screenshot, fullPage: true,
+                           ...(clip > 0 ? {clip: {x: 0, y: 0, width: 1200, height: clip}} : {})});
     check(failures, fs.statSync(o.screenshot).size > 10000, `screenshot ${o.screenshot}`);
     check(failures, attempted.length === 0,
           `no request but the file itself (${attempted.slice(0, 3).join(' ') || 'none'})`);
