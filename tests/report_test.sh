@@ -49,6 +49,22 @@ check "report of a run with markup names" 0 $?
 check "report_check of markup names" 0 $?
 cat "$out/named-check.log"
 
+# A run of a flat folder of images split with --test-split: without
+# --data-dir the report reads the folder history.json names, and of it the
+# files the training held out for testing, not the whole folder.
+/usr/bin/python3 "$here/../scripts/make_image_folders.py" --data-dir "$data" --workers 2 \
+  --layout flat --limit-train 120 "$out/flat" > /dev/null
+check "made a flat folder" 0 $?
+"$train" -q --data-dir "$out/flat" --epochs 1 --test-split 0.25 --seed 4 --batch-size 32 \
+  --cache-dir "$out/cache" --model-save-path "$out/flat_run" > "$out/flat_train.log" 2>&1
+check "trained on the flat folder" 0 $?
+"$train" -q report "$out/flat_run" --out "$out/flat.html" --cache-dir "$out/cache" --wrong 4 \
+  > "$out/flat.log" 2>&1
+check "report of the flat folder's run" 0 $?
+check "its test images are the held-out files" \
+  "$(/usr/bin/python3 -c "import json,sys; print(len(json.load(open(sys.argv[1]))['data']['files']['test']))" "$out/flat_run/history.json")" \
+  "$(grep -oE 'table class="confusion" data-count="[0-9]+"' "$out/flat.html" | grep -oE '[0-9]+')"
+
 # Bad input: one line on stderr and the documented exit code.
 expect() {  # expect WHAT CODE REGEX ARGS...
   local what=$1 code=$2 regex=$3
