@@ -82,6 +82,7 @@ std::unique_ptr<CLI::App> build_app(Options& options) {
   add_summary_command(*app, options.summary);
   add_convert_command(*app, options.convert);
   add_serve_command(*app, options.serve);
+  add_report_command(*app, options.report);
   app->require_subcommand(0, 1);  // no subcommand: train, as mnist-node does
   return app;
 }
@@ -124,6 +125,9 @@ int run(int argc, const char* const* argv) {
     }
     if (app->got_subcommand("convert")) {
       return run_convert(options.convert);
+    }
+    if (app->got_subcommand("report")) {
+      return run_report(options.report);
     }
     validate(options.train);
     return run_train(options.train, options.global, argc > 0 ? argv[0] : "mnist-train");

@@ -21,6 +21,7 @@ struct Options {
   SummaryOptions summary;
   ConvertOptions convert;
   ServeOptions serve;
+  ReportOptions report;
 };
 
 /// The parser, bound to `options`. Parsing does not start any work, so
@@ -68,5 +69,9 @@ SaveFormat save_format_of(const std::string& quantize, uint64_t shard_size);
 /// until Ctrl-C.
 CLI::App* add_serve_command(CLI::App& app, ServeOptions& options);
 int run_serve(const ServeOptions& options);
+
+/// `mnist-train report RUN... --out FILE.html`.
+CLI::App* add_report_command(CLI::App& app, ReportOptions& options);
+int run_report(const ReportOptions& options);
 
 }  // namespace mnist::cli

@@ -19,6 +19,7 @@
 #include "mnist/evaluate.hpp"
 #include "mnist/idx.hpp"
 #include "mnist/image_folder.hpp"
+#include "mnist/report.hpp"
 #include "mnist/tfjs_io.hpp"
 
 namespace mnist::cli {
@@ -63,32 +64,15 @@ int run_evaluate(const EvaluateOptions& o) {
                       ": a model of your own images: give --data-dir, the folder of images to "
                       "test it on (its test/ subfolder, else all its images)");
   }
-  const std::string data_dir = o.data_dir.empty() ? default_data_dir(dataset) : o.data_dir;
-  Dataset test;
-  if (is_image_folder(data_dir)) {
-    if (!spec) {
-      throw ConfigError(o.model + ": the model takes MNIST's 28x28 digits; " + data_dir +
-                        " is a folder of images (give the folder of the images it was trained on)");
-    }
-    std::vector<BadImage> bad;
-    DecodeOptions options;
-    options.cache_dir = o.cache_dir;
-    test = folder_test_set(data_dir, names.names, *spec, o.test_limit, options, bad);
-    if (!bad.empty()) {
-      spdlog::warn("{}: {} images cannot be read and are not counted:{}", data_dir, bad.size(),
-                   bad_images_text(bad));
-    }
-    if (test.size() == 0) {
-      throw DataError(data_dir + ": none of its images can be read");
-    }
-  } else {
-    const Dataset all = load_pair(data_dir, kTestImagesFile, kTestLabelsFile, o.test_limit);
-    test = select_labels(all, labels);
-    if (test.size() == 0) {
-      throw DataError(data_dir + ": none of the " + std::to_string(all.size()) +
-                      " test images has one of the model's labels (" + labels_text(labels) + ")");
-    }
+  DecodeOptions options;
+  options.cache_dir = o.cache_dir;
+  const ModelTestSet set =
+      model_test_set(model, o.model, labels, o.data_dir, o.test_limit, options);
+  if (!set.bad.empty()) {
+    spdlog::warn("{}: {} images cannot be read and are not counted:{}", set.data_dir,
+                 set.bad.size(), bad_images_text(set.bad));
   }
+  const Dataset& test = set.data;
   model->to(device);
   const Precision precision = resolve_precision(o.precision, device);
   apply_onednn_flag(o.onednn, device, precision);

@@ -135,6 +135,16 @@ struct ServeOptions {
   std::string web_dir;             ///< empty: default_web_dir()
 };
 
+/// `mnist-train report`: one HTML page of one or several runs' figures.
+struct ReportOptions {
+  std::vector<std::string> runs;  ///< model folders a training saved (with history.json)
+  std::string out;                ///< the HTML file to write
+  std::string data_dir;           ///< the test images; empty: where each run's history.json says
+  std::string cache_dir;          ///< a folder's decoded images; empty: the default
+  int64_t test_limit = 0;         ///< 0: all test records
+  int64_t wrong = 16;             ///< most confidently wrong images shown per run
+};
+
 /// The checks that involve several fields (each field's own range is
 /// checked where the flag is declared); throws ConfigError.
 void validate(const TrainOptions& options);

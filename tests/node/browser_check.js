@@ -23,6 +23,13 @@ const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu',
   '--no-first-run'];
 const servers = [];
 
+/// Debian's chromium, headless, through playwright-core (the page set-up every
+/// browser test here shares); `extraArgs` after the common flags.
+function launchChromium(extraArgs = []) {
+  return chromium.launch({executablePath: CHROMIUM, headless: true,
+                          args: [...CHROMIUM_ARGS, ...extraArgs]});
+}
+
 function args(argv) {
   const out = {};
   for (let i = 0; i < argv.length; i += 2) {
@@ -94,8 +101,7 @@ async function main() {
   const expected = JSON.parse(fs.readFileSync(o.expect, 'utf8'));
   const failures = [];
   const url = await startServer(o.server, o.model);
-  const browser = await chromium.launch({executablePath: CHROMIUM, headless: true,
-                                         args: CHROMIUM_ARGS});
+  const browser = await launchChromium();
   try {
     console.log(`browser: ${browser.version()}`);
     const page = await browser.newPage({viewport: {width: 1200, height: 900}});
@@ -226,8 +232,10 @@ async function main() {
   console.log('PASS');
 }
 
-// browser_rgb_check.js starts its servers and reads the page as this does.
-module.exports = {CHROMIUM, CHROMIUM_ARGS, startServer, stopServers, check, pageState};
+// browser_rgb_check.js starts its servers and reads the page as this does;
+// report_check.js opens its page in the same browser.
+module.exports = {CHROMIUM, CHROMIUM_ARGS, launchChromium, startServer, stopServers, check,
+  pageState};
 
 if (require.main === module) {
   main().catch((e) => {

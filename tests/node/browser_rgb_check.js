@@ -19,8 +19,7 @@ const {spawnSync} = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const {chromium} = require('playwright-core');
-const {CHROMIUM, CHROMIUM_ARGS, startServer, stopServers, check, pageState} =
+const {launchChromium, startServer, stopServers, check, pageState} =
     require('./browser_check.js');
 
 // Chromium's fake camera (a moving test pattern) and no permission prompt.
@@ -88,8 +87,7 @@ async function main() {
   const [height, width] = meta.imageSize;
   const channels = meta.colorMode === 'rgb' ? 3 : 1;
 
-  const browser = await chromium.launch({executablePath: CHROMIUM, headless: true,
-                                         args: [...CHROMIUM_ARGS, ...CAMERA_ARGS]});
+  const browser = await launchChromium(CAMERA_ARGS);
   try {
     console.log(`browser: ${browser.version()}`);
     const context = await browser.newContext({viewport: {width: 1200, height: 900}});
@@ -219,8 +217,7 @@ async function main() {
   }
 
   // A browser with no camera at all: the page says so.
-  const bare = await chromium.launch({executablePath: CHROMIUM, headless: true,
-                                      args: CHROMIUM_ARGS});
+  const bare = await launchChromium();
   try {
     const p4 = await bare.newPage();
     await p4.goto(url);
