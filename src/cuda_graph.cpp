@@ -46,12 +46,12 @@ GraphedStep::GraphedStep(Step step, int64_t batch_size, const c10::Device& devic
 
 GraphedStep::~GraphedStep() = default;
 
-void GraphedStep::operator()(const at::Tensor& batch_indices) {
+bool GraphedStep::operator()(const at::Tensor& batch_indices) {
   Impl& s = *impl_;
   s.indices.copy_(batch_indices);
   if (s.graph) {
     s.graph->replay();  // on the current stream, after the copy above
-    return;
+    return true;
   }
   // Warm-up and capture run on a side stream (a capture cannot use the
   // default stream); full synchronisation around them keeps the ordering
@@ -90,6 +90,7 @@ void GraphedStep::operator()(const at::Tensor& batch_indices) {
   if (captured) {
     s.graph->replay();  // the capture only recorded this batch's step
   }
+  return false;  // the step's host code ran (warm-up or capture)
 }
 
 #else  // no CUDA graphs in this build
@@ -110,7 +111,7 @@ GraphedStep::GraphedStep(Step /*step*/,
 
 GraphedStep::~GraphedStep() = default;
 
-void GraphedStep::operator()(const at::Tensor& /*batch_indices*/) {}
+bool GraphedStep::operator()(const at::Tensor& /*batch_indices*/) { return false; }
 
 #endif
 

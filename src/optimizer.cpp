@@ -93,6 +93,10 @@ void Optimizer::set_learning_rate(double learning_rate) {
   learning_rate_ = learning_rate;
 }
 
+bool Optimizer::step_is_replayable() const {
+  return kind_ != OptimizerKind::kAdam && kind_ != OptimizerKind::kAdamax;
+}
+
 void Optimizer::step() {
   torch::NoGradGuard no_grad;
   const size_t n = params_.size();

@@ -118,12 +118,15 @@ TrainOutcome train(Model& model,
                       std::to_string(lr_plan->steps_per_epoch) +
                       " steps an epoch, training takes " + std::to_string(batches));
   }
-  // A captured step replays the rate it was captured with: none with a schedule.
+  // A captured step replays the host's numbers of its capture: the rate (so
+  // none with a schedule, and a new capture when ReduceLROnPlateau changes it
+  // between epochs) and Adam's and Adamax's bias corrections (so none for
+  // them: Optimizer::step_is_replayable).
+  const bool graphable = device.is_cuda() && cfg.cuda_graphs && !augmenting &&
+                         lr_plan == nullptr && optimizer.step_is_replayable() &&
+                         GraphedStep::available() && n >= batch_size;
   std::unique_ptr<GraphedStep> graphed;
-  if (device.is_cuda() && cfg.cuda_graphs && !augmenting && lr_plan == nullptr &&
-      GraphedStep::available() && n >= batch_size) {
-    graphed = std::make_unique<GraphedStep>(step, batch_size, device);
-  }
+  double graphed_rate = 0;
 
   for (; state.epoch <= cfg.epochs; ++state.epoch) {
     const auto start = Clock::now();
@@ -133,6 +136,11 @@ TrainOutcome train(Model& model,
       state.order = cfg.shuffle ? at::randperm(n, at::kLong) : at::arange(n, at::kLong);
     }
     const at::Tensor order = state.order.to(device);
+    if (graphable && (!graphed || optimizer.learning_rate() != graphed_rate)) {
+      graphed.reset();  // its graph's memory goes before the next capture
+      graphed = std::make_unique<GraphedStep>(step, batch_size, device);
+      graphed_rate = optimizer.learning_rate();
+    }
     loss_sum.fill_(state.loss_sum);
     correct.fill_(state.correct);
     // This epoch's augmented batches, prepared ahead on CPU threads; its
@@ -152,7 +160,9 @@ TrainOutcome train(Model& model,
       if (pipeline) {
         step_on(idx, pipeline->next().to(device));
       } else if (graphed && len == batch_size) {
-        (*graphed)(idx);
+        if ((*graphed)(idx)) {
+          optimizer.count_replayed_step();
+        }
       } else {
         step(idx);
       }

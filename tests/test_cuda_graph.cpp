@@ -53,11 +53,13 @@ TEST(GraphedStepTest, CapturedBackwardAndUpdateMatchEagerSteps) {
   const at::Tensor seen_eager = at::zeros({}, opts.dtype(at::kLong));
   GraphedStep graphed(make_step(w_graph, seen_graph), 8, cuda, /*warmup=*/2);
   const auto eager = make_step(w_eager, seen_eager);
+  int replays = 0;
   for (int i = 0; i < 40; ++i) {  // 2 warm-up steps, a capture, 37 replays
     const at::Tensor idx = at::randperm(64, at::kLong).narrow(0, 0, 8).to(cuda);
-    graphed(idx);
+    replays += graphed(idx) ? 1 : 0;  // true: the step's host code did not run
     eager(idx);
   }
+  EXPECT_EQ(replays, 37);
   torch::cuda::synchronize();
   EXPECT_EQ(seen_graph.item<int64_t>(), seen_eager.item<int64_t>());
   EXPECT_TRUE(w_graph.detach().allclose(w_eager.detach(), 1e-5, 1e-6)) << w_graph << w_eager;

@@ -86,6 +86,25 @@ void expect_matches_formula(OptimizerKind kind, double lr, double initial_s1, co
   EXPECT_EQ(opt.iterations(), 3);
 }
 
+/// A CUDA graph replays the host's numbers of its capture: Adam's and
+/// Adamax's bias corrections change every step, so train() must not graph
+/// them; a replayed step is counted by the caller.
+TEST(OptimizerTest, ReplayableStepsAndTheirCount) {
+  const auto make = [](OptimizerKind kind) {
+    return Optimizer({at::zeros({2}).requires_grad_(true)}, kind);
+  };
+  for (const OptimizerKind kind : {OptimizerKind::kRmsProp, OptimizerKind::kSgd,
+                                   OptimizerKind::kAdagrad, OptimizerKind::kAdadelta}) {
+    EXPECT_TRUE(make(kind).step_is_replayable()) << optimizer_name(kind);
+  }
+  EXPECT_FALSE(make(OptimizerKind::kAdam).step_is_replayable());
+  EXPECT_FALSE(make(OptimizerKind::kAdamax).step_is_replayable());
+  Optimizer opt = make(OptimizerKind::kRmsProp);
+  opt.count_replayed_step();
+  opt.count_replayed_step();
+  EXPECT_EQ(opt.iterations(), 2);
+}
+
 TEST(OptimizerTest, RmspropEqualsItsFormula) {
   expect_matches_formula(OptimizerKind::kRmsProp, 0.001, 0, [](Ref& r, double g, int) {
     r.s1 = 0.9 * r.s1 + 0.1 * g * g;

@@ -39,7 +39,9 @@ class GraphedStep {
   ~GraphedStep();
 
   /// Runs the step for `batch_indices` (int64, batch_size long, on the device).
-  void operator()(const at::Tensor& batch_indices);
+  /// Returns true when it replayed an earlier capture: `step`'s host code did
+  /// not run (the caller counts what that code would have counted).
+  bool operator()(const at::Tensor& batch_indices);
 
  private:
   struct Impl;

@@ -76,6 +76,15 @@ class Optimizer {
   void set_learning_rate(double learning_rate);
   /// Steps taken (Adam's and Adamax's t before the next step).
   int64_t iterations() const { return iterations_; }
+  /// Whether a CUDA graph that captured step() computes, on replay, what
+  /// step() would: a replay keeps the numbers the host passed at capture.
+  /// The rate stays until set_learning_rate (train() captures again then);
+  /// Adam's and Adamax's bias corrections 1 - beta^t change every step, so
+  /// they are not replayable.
+  bool step_is_replayable() const;
+  /// Counts a step that a captured graph replayed: a replay runs none of
+  /// step()'s host code, the count's increment included.
+  void count_replayed_step() { ++iterations_; }
 
   /// Slot tensors per parameter (0 for sgd, 1 or 2 for the others).
   int slot_count() const;
