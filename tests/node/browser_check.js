@@ -30,7 +30,9 @@ function launchChromium(extraArgs = []) {
                           args: [...CHROMIUM_ARGS, ...extraArgs]});
 }
 
-function args(argv) {
+/// `--name value` pairs into {name: value}; each of `required` must be given.
+/// The browser checks' one argument parser.
+function flagArgs(argv, required) {
   const out = {};
   for (let i = 0; i < argv.length; i += 2) {
     if (!argv[i].startsWith('--') || i + 1 >= argv.length) {
@@ -38,7 +40,7 @@ function args(argv) {
     }
     out[argv[i].slice(2)] = argv[i + 1];
   }
-  for (const k of ['server', 'model', 'expect', 'screenshot']) {
+  for (const k of required) {
     if (!out[k]) throw new Error(`--${k} is required`);
   }
   return out;
@@ -97,7 +99,7 @@ async function pageState(page) {
 }
 
 async function main() {
-  const o = args(process.argv.slice(2));
+  const o = flagArgs(process.argv.slice(2), ['server', 'model', 'expect', 'screenshot']);
   const expected = JSON.parse(fs.readFileSync(o.expect, 'utf8'));
   const failures = [];
   const url = await startServer(o.server, o.model);
@@ -235,7 +237,7 @@ async function main() {
 // browser_rgb_check.js starts its servers and reads the page as this does;
 // report_check.js opens its page in the same browser.
 module.exports = {CHROMIUM, CHROMIUM_ARGS, launchChromium, startServer, stopServers, check,
-  pageState};
+  pageState, flagArgs};
 
 if (require.main === module) {
   main().catch((e) => {

@@ -19,7 +19,7 @@ const {spawnSync} = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const {launchChromium, startServer, stopServers, check, pageState} =
+const {launchChromium, startServer, stopServers, check, pageState, flagArgs} =
     require('./browser_check.js');
 
 // Chromium's fake camera (a moving test pattern) and no permission prompt.
@@ -34,20 +34,6 @@ const UPLOAD_TOLERANCE = 1e-3;
 // cache): only the order of float32 sums differs (TF.js against oneDNN), as
 // browser_check.js's MNIST grid shows.
 const GRID_TOLERANCE = 1e-4;
-
-function args(argv) {
-  const out = {};
-  for (let i = 0; i < argv.length; i += 2) {
-    if (!argv[i].startsWith('--') || i + 1 >= argv.length) {
-      throw new Error(`bad argument ${argv[i]}`);
-    }
-    out[argv[i].slice(2)] = argv[i + 1];
-  }
-  for (const k of ['server', 'model', 'data-dir', 'cache-dir', 'upload', 'sample', 'screenshot']) {
-    if (!out[k]) throw new Error(`--${k} is required`);
-  }
-  return out;
-}
 
 /// The files the server's sample holds, as folder_test_sample picks them:
 /// test/'s files in Keras's order (classes sorted, files sorted by name),
@@ -74,7 +60,8 @@ function ourPredictions(server, model, files) {
 }
 
 async function main() {
-  const o = args(process.argv.slice(2));
+  const o = flagArgs(process.argv.slice(2),
+      ['server', 'model', 'data-dir', 'cache-dir', 'upload', 'sample', 'screenshot']);
   const failures = [];
   const serveArgs = ['--cache-dir', o['cache-dir'], '--sample', o.sample];
   const url = await startServer(o.server, o.model, ['--data-dir', o['data-dir'], ...serveArgs]);

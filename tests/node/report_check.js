@@ -18,21 +18,7 @@
 const fs = require('fs');
 const path = require('path');
 const {pathToFileURL} = require('url');
-const {launchChromium, check} = require('./browser_check.js');
-
-function args(argv) {
-  const out = {};
-  for (let i = 0; i < argv.length; i += 2) {
-    if (!argv[i].startsWith('--') || i + 1 >= argv.length) {
-      throw new Error(`bad argument ${argv[i]}`);
-    }
-    out[argv[i].slice(2)] = argv[i + 1];
-  }
-  for (const k of ['report', 'runs', 'test-count', 'screenshot']) {
-    if (!out[k]) throw new Error(`--${k} is required`);
-  }
-  return out;
-}
+const {launchChromium, check, flagArgs} = require('./browser_check.js');
 
 /// The run's final figures as the table keys them, from its history.json.
 function finals(history) {
@@ -52,7 +38,7 @@ function same(a, b, tol = 0) {
 }
 
 async function main() {
-  const o = args(process.argv.slice(2));
+  const o = flagArgs(process.argv.slice(2), ['report', 'runs', 'test-count', 'screenshot']);
   const runs = o.runs.split(',');
   const histories = runs.map((d) => JSON.parse(fs.readFileSync(path.join(d, 'history.json'), 'utf8')));
   const testCount = Number(o['test-count']);
