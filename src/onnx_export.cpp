@@ -595,6 +595,20 @@ Value Exporter::emit(const Call& call) {
     if (!activation) {
       refuse(l, "its activation " + c.at("activation").dump() + " has no ONNX form here");
     }
+    if (x.rank != 2) {
+      // Along TF.js's last axis of another rank (a rank-3 tensor's features,
+      // an image's channels in NHWC): MatMul, which broadcasts over the
+      // leading axes, by the kernel as TF.js keeps it ([in,out]), then the
+      // bias.
+      std::string y = node(
+          "MatMul",
+          {in_order(x, Order::kTfjs).name, initializer(l.name + "/kernel", call.weights[0].t())},
+          l.name + "/MatMul");
+      if (c.at("use_bias").get<bool>()) {
+        y = node("Add", {y, initializer(l.name + "/bias", call.weights[1])}, l.name + "/Add");
+      }
+      return activate({y, x.rank, Order::kTfjs}, *activation, l.name);
+    }
     // Gemm with transB: the kernel [out,in] as libtorch keeps it.
     std::vector<std::string> inputs = {in_order(x, Order::kTfjs).name,
                                        initializer(l.name + "/kernel", call.weights[0])};

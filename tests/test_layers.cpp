@@ -677,5 +677,160 @@ TEST(MergeLayerTest, RefusesWhatTfjsRefusesOrComputesOtherwise) {
                   "is not an axis of its inputs"));
 }
 
+// Along "the last axis" as real TF.js computes it for a rank-3 tensor (a
+// Reshape's [rows, features], kept in TF.js's order inside the model) and an
+// image's channels (dim 1 of NCHW): tests/node/axis_reference.js prints the
+// values below, on seq([2,2,3], 5) and seq([2,2,2,3], 5).
+
+/// Layer `cls` built for the shape of `x` (the model's layout) and given
+/// `weights` (the model's layouts), and its output for `x`.
+at::Tensor apply_layer(const char* cls,
+                       const ordered_json& config,
+                       const at::Tensor& x,
+                       const std::vector<at::Tensor>& weights,
+                       bool training = false) {
+  LayerPtr l = test::layer(cls, "a", config);
+  const at::Tensor t = to_tfjs(x);
+  std::vector<WeightSpec> specs;
+  l->build({Shape(t.sizes().begin() + 1, t.sizes().end())}, specs);
+  EXPECT_EQ(specs.size(), weights.size()) << cls;
+  for (size_t i = 0; i < specs.size() && i < weights.size(); ++i) {
+    EXPECT_EQ(Shape(weights[i].sizes().begin(), weights[i].sizes().end()), specs[i].shape)
+        << cls << " " << specs[i].name;
+  }
+  CallContext context;
+  context.training = training;
+  return l->call({x}, weights, context);
+}
+
+/// TF.js's output (its shape with the batch, its values in its order) in the
+/// model's layout.
+at::Tensor tfjs_values(const std::vector<int64_t>& shape, const std::vector<float>& values) {
+  return from_tfjs(at::tensor(at::ArrayRef<float>(values)).view(shape));
+}
+
+void expect_tfjs(const at::Tensor& y,
+                 const std::vector<int64_t>& shape,
+                 const std::vector<float>& values,
+                 const char* what) {
+  ASSERT_EQ(y.sizes(), from_tfjs(at::zeros(shape)).sizes()) << what;
+  EXPECT_TRUE(y.allclose(tfjs_values(shape, values), 1e-5, 1e-6))
+      << what << ": " << to_tfjs(y).reshape({-1});
+}
+
+TEST(AxisRuleTest, SoftmaxesOfARank3TensorAreAlongItsLastAxis) {
+  torch::NoGradGuard no_grad;
+  const at::Tensor rows = seq({2, 2, 3}, 5);
+  const std::vector<float> softmax = {
+      0.05997779592871666f, 0.2093430906534195f,  0.7306791543960571f,  0.05997779592871666f,
+      0.2093430906534195f,  0.7306791543960571f,  0.20150282979011536f, 0.7033140063285828f,
+      0.09518319368362427f, 0.20150282979011536f, 0.7033140063285828f,  0.09518319368362427f};
+  expect_tfjs(apply_layer("Activation", {{"activation", "softmax"}}, rows, {}), {2, 2, 3}, softmax,
+              "Activation softmax");
+  expect_tfjs(apply_layer("Softmax", {{"axis", -1}}, rows, {}), {2, 2, 3}, softmax,
+              "Softmax layer");
+  expect_tfjs(
+      apply_layer("Activation", {{"activation", "log_softmax"}}, rows, {}), {2, 2, 3},
+      {-2.8137807846069336f, -1.5637807846069336f, -0.31378084421157837f, -2.8137807846069336f,
+       -1.5637807846069336f, -0.31378084421157837f, -1.6019518375396729f, -0.35195186734199524f,
+       -2.351951837539673f, -1.6019518375396729f, -0.35195186734199524f, -2.351951837539673f},
+      "Activation log_softmax");
+  // An image's and a flat tensor's stay along the channels (dim 1).
+  const at::Tensor image = seq({2, 2, 2, 3}, 5);
+  EXPECT_TRUE(activate(image.clone(), Activation::kSoftmax).equal(at::softmax(image, 1)));
+  const at::Tensor flat = seq({2, 3}, 5);
+  EXPECT_TRUE(activate(flat.clone(), Activation::kLogSoftmax).equal(at::log_softmax(flat, 1)));
+}
+
+TEST(AxisRuleTest, DenseAppliesToTheLastAxisOfAnyRank) {
+  torch::NoGradGuard no_grad;
+  // TF.js's kernel [in, units] = [3, 2]; the model keeps it [units, in].
+  const at::Tensor kernel = at::tensor({0.5f, -1.0f, 0.25f, 0.75f, -0.5f, 1.5f}).view({3, 2}).t();
+  const at::Tensor bias = at::tensor({0.125f, -0.25f});
+  {
+    LayerPtr l = test::layer("Dense", "d", {{"units", 2}});
+    std::vector<WeightSpec> specs;
+    EXPECT_EQ(l->build({{2, 3}}, specs), (Shape{2, 2}));
+    EXPECT_EQ(l->build({{4, 5, 3}}, specs), (Shape{4, 5, 2})) << "an image's channels";
+  }
+  expect_tfjs(
+      apply_layer("Dense", {{"units", 2}, {"activation", "softmax"}}, seq({2, 2, 3}, 5),
+                  {kernel, bias}),
+      {2, 2, 2},
+      {0.022977370768785477f, 0.977022647857666f, 0.01406362745910883f, 0.9859364032745361f,
+       0.8519527316093445f, 0.14804719388484955f, 0.7772998809814453f, 0.22270014882087708f},
+      "Dense softmax on [2,3]");
+  const at::Tensor y = apply_layer("Dense", {{"units", 2}}, seq({2, 2, 2, 3}, 5), {kernel, bias});
+  expect_tfjs(y, {2, 2, 2, 2},
+              {-1.1875f, 2.5625f, -1.0625f, 3.1875f, 0.6875f, -1.0625f, 0.8125f, -0.4375f, 0.125f,
+               -2.25f, 0.25f, -1.625f, 0.375f, -1.0f, -1.125f, 2.875f},
+              "Dense on an image");
+  EXPECT_TRUE(y.is_contiguous(at::MemoryFormat::ChannelsLast)) << "the model's image layout";
+  // Units per pixel are bounded as a model's input: refused before anything
+  // is allocated.
+  EXPECT_NE(merge_error("Dense", {{"units", 100000}}, {{64, 64, 3}})
+                .find("its output [null,64,64,100000] would hold more than 16777216 values per "
+                      "example"),
+            std::string::npos);
+}
+
+TEST(AxisRuleTest, BatchNormalizationOfARank3TensorIsAlongItsLastAxis) {
+  const std::vector<float> gamma = {0.5f, 1.0f, 1.5f};
+  const std::vector<float> beta = {0.1f, -0.2f, 0.3f};
+  const auto stats = [&] {
+    return std::vector<at::Tensor>{at::tensor(gamma), at::tensor(beta),
+                                   at::tensor({0.25f, -0.5f, 0.0f}),
+                                   at::tensor({1.0f, 2.0f, 0.5f})};
+  };
+  const at::Tensor rows = seq({2, 2, 3}, 5);
+  {
+    torch::NoGradGuard no_grad;
+    expect_tfjs(
+        apply_layer("BatchNormalization", ordered_json::object(), rows, stats()), {2, 2, 3},
+        {-0.7745628356933594f, -0.023267485201358795f, 2.4192023277282715f, -0.5246877074241638f,
+         0.3301975429058075f, 3.4788033962249756f, -0.27481263875961304f, 0.6836625933647156f,
+         -2.3490028381347656f, -0.024937545880675316f, 1.0371276140213013f, -1.289401650428772f},
+        "inference");
+  }
+  // Training: the batch's statistics over the examples and the rows, and the
+  // moving ones moved towards them by (1 - momentum).
+  const std::vector<at::Tensor> w = stats();
+  expect_tfjs(apply_layer("BatchNormalization", {{"momentum", 0.75}, {"axis", 2}}, rows, w,
+                          /*training=*/true),
+              {2, 2, 3},
+              {-0.569749653339386f, -1.539499282836914f, 1.438456416130066f, -0.12324988096952438f,
+               -0.646499752998352f, 2.089002847671509f, 0.323249876499176f, 0.24649976193904877f,
+               -1.4890029430389404f, 0.769749641418457f, 1.139499306678772f, -0.838456392288208f},
+              "training");
+  EXPECT_TRUE(w[2].allclose(at::tensor({0.0f, -0.25f, 0.03125f}), 1e-6, 1e-7)) << w[2];
+  EXPECT_TRUE(w[3].allclose(at::tensor({0.828125f, 1.578125f, 0.70703125f}), 1e-6, 1e-7)) << w[3];
+  // Another axis than the last is refused by name, not computed otherwise.
+  EXPECT_NE(merge_error("BatchNormalization", {{"axis", 1}}, {{2, 3}})
+                .find("axis 1 is not the last axis of its input [null,2,3] (only the last axis, "
+                      "-1, is supported)"),
+            std::string::npos);
+  EXPECT_NE(merge_error("BatchNormalization", {{"axis", -2}}, {{2, 3}})
+                .find("field \"axis\" is -2 (only the last axis, -1, is supported)"),
+            std::string::npos);
+}
+
+TEST(AxisRuleTest, LayerNormalizationAndPreluOfARank3TensorFollowTfjs) {
+  torch::NoGradGuard no_grad;
+  const at::Tensor rows = seq({2, 2, 3}, 5);
+  expect_tfjs(apply_layer("LayerNormalization", ordered_json::object(), rows,
+                          {at::ones({3}), at::zeros({3})}),
+              {2, 2, 3},
+              {-1.224157452583313f, 0, 1.224157452583313f, -1.224157452583313f, 0,
+               1.224157452583313f, -0.2018822729587555f, 1.3122345209121704f, -1.1103523969650269f,
+               -0.2018822282552719f, 1.3122345209121704f, -1.1103522777557373f},
+              "LayerNormalization");
+  expect_tfjs(apply_layer("PReLU", {{"shared_axes", {1}}}, rows,
+                          {at::tensor({0.1f, 0.2f, 0.3f}).view({1, 3})}),
+              {2, 2, 3},
+              {-0.15000000596046448f, -0.05000000074505806f, 1, -0.10000000149011612f, 0.25f, 1.5f,
+               -0.05000000074505806f, 0.75f, -0.375f, 0, 1.25f, -0.22500000894069672f},
+              "PReLU shared over the rows");
+}
+
 }  // namespace
 }  // namespace mnist

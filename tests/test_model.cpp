@@ -155,13 +155,15 @@ TEST(ModelTest, SamePaddingStridesAndAveragePoolingFollowTf) {
 }
 
 TEST(ModelTest, RefusesShapesThatDoNotWorkOut) {
-  ModelSpec dense_on_image;
-  dense_on_image.layers = {layer("Dense", "dense_x", {{"units", 10}})};
+  ModelSpec conv_on_flat;
+  conv_on_flat.layers = {layer("Flatten", "f"),
+                         layer("Conv2D", "conv_x", {{"filters", 2}, {"kernel_size", 3}})};
   try {
-    Model m(dense_on_image);
+    Model m(conv_on_flat);
     FAIL() << "expected FormatError";
   } catch (const FormatError& e) {
-    EXPECT_NE(std::string(e.what()).find("dense_x (Dense): needs a flat input"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("conv_x (Conv2D): needs an image input [h,w,c], got"),
+              std::string::npos)
         << e.what();
   }
   // Weights larger than a model may hold are refused before any is made.

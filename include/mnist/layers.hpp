@@ -220,9 +220,9 @@ LayerPtr make_nested_sequential(std::vector<LayerPtr> layers, std::optional<Shap
 /// (write_config, "name", "trainable").
 nlohmann::ordered_json saved_config(const Layer& l);
 
-/// Applies `activation` to NCHW or [N,C] `x` (softmax and log-softmax over
-/// the channels, TF.js's last axis), in place where it can (relu, sigmoid,
-/// tanh): `x` must be a tensor that nothing else reads.
+/// Applies `activation` to `x`, NCHW or another rank in TF.js's order (softmax and
+/// log-softmax along TF.js's last axis: NCHW's dim 1, another rank's last), in place
+/// where it can (relu, sigmoid, tanh): `x` must be a tensor that nothing else reads.
 at::Tensor activate(at::Tensor x, Activation activation);
 /// The same, leaving `x` as it is (a layer's input, which other layers of a
 /// graph may read).

@@ -75,13 +75,18 @@ std::string activation_names() {
 }
 
 at::Tensor activate(at::Tensor x, Activation a) {
+  // tfjs-layers activations.ts: softmax and logSoftmax along axis -1, the
+  // last of TF.js's order: the channels, which an image (rank 4, NCHW here)
+  // keeps in dim 1; every other rank is in TF.js's order (docs/design.md,
+  // "Layers"), so its last dim.
+  const int64_t last = x.dim() == 4 ? 1 : x.dim() - 1;
   switch (a) {
     case Activation::kLinear:
       return x;
     case Activation::kRelu:
       return x.relu_();
     case Activation::kSoftmax:
-      return at::softmax(x, /*dim=*/1);  // channels: dim 1 in NCHW and [N,C]
+      return at::softmax(x, last);
     case Activation::kSigmoid:
       return x.sigmoid_();
     case Activation::kTanh:
@@ -106,7 +111,7 @@ at::Tensor activate(at::Tensor x, Activation a) {
     case Activation::kGelu:
       return at::gelu(x);  // x * Phi(x), through erf
     case Activation::kLogSoftmax:
-      return at::log_softmax(x, /*dim=*/1);
+      return at::log_softmax(x, last);
   }
   return x;
 }

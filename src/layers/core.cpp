@@ -28,15 +28,15 @@ class Dense : public LayerOf<Dense> {
   bool ends_in_softmax() const override { return activation_ == Activation::kSoftmax; }
 
   Shape build(const std::vector<Shape>& inputs, std::vector<WeightSpec>& weights) override {
+    // tfjs-layers core.ts: a kernel [last axis, units], applied along the
+    // last axis of an input of any rank (K.dot: every other axis folded into
+    // the rows of one matMul), which becomes `units` long.
     const Shape& in = single(inputs);
-    if (in.size() != 1) {
-      fail("needs a flat input (add a Flatten layer before it), got " + shape_text(in));
-    }
     if (units_ < 1) {
       fail("units must be at least 1");
     }
     weights.push_back({"kernel",
-                       {units_, in[0]},
+                       {units_, in.back()},
                        WeightLayout::kDenseKernel,
                        Initializer::kGlorotNormal,
                        true,
@@ -49,14 +49,34 @@ class Dense : public LayerOf<Dense> {
                          true,
                          penalty_of(penalties_, "bias")});
     }
-    return {units_};
+    Shape out = in;
+    out.back() = units_;
+    // Along an image or rows, `units` values for each: bounded as a model's input is
+    // (docs/formats.md, "Sizes are bounded"), as the merge layers' outputs (a
+    // flat output is bounded by the kernel, which the model bounds).
+    constexpr int64_t kMaxOutputValues = int64_t{1} << 24;
+    int64_t values = 1;
+    for (const int64_t d : out) {
+      values = d > 0 && values > kMaxOutputValues / d ? kMaxOutputValues + 1 : values * d;
+    }
+    if (in.size() > 1 && values > kMaxOutputValues) {
+      fail("its output " + shape_text(out) + " would hold more than " +
+           std::to_string(kMaxOutputValues) + " values per example");
+    }
+    return out;
   }
 
   at::Tensor call(const std::vector<at::Tensor>& inputs,
                   const std::vector<at::Tensor>& w,
                   const CallContext& context) const override {
-    return activate(at::linear(inputs[0], w[0], use_bias_ ? w[1] : at::Tensor()),
-                    effective(activation_, context));
+    // at::linear contracts the last dim: TF.js's last axis for every rank but
+    // an image's (NCHW), whose channels are dim 1; its NHWC view is the
+    // channels-last memory as it is, and the result goes back to NCHW.
+    const at::Tensor& x = inputs[0];
+    const bool image = x.dim() == 4;
+    at::Tensor y =
+        at::linear(image ? x.permute({0, 2, 3, 1}) : x, w[0], use_bias_ ? w[1] : at::Tensor());
+    return activate(image ? y.permute({0, 3, 1, 2}) : y, effective(activation_, context));
   }
 
   void write_config(ordered_json& c) const override {

@@ -1,7 +1,9 @@
 // Normalization as tfjs-layers 4.22 computes and saves it (normalization.ts):
-// BatchNormalization over the last axis (the channels, or the features of a
-// flat input), batch statistics and TF.js's moving-average update in
-// training, the moving statistics otherwise; LayerNormalization.
+// BatchNormalization over the last axis of TF.js's order (an image's
+// channels, a flat input's features, or the last axis of a tensor of another
+// rank, such as a Reshape's [rows, features]), batch statistics and TF.js's
+// moving-average update in training, the moving statistics otherwise;
+// LayerNormalization.
 #include <algorithm>
 #include <cmath>
 
@@ -18,10 +20,11 @@ class BatchNormalization : public LayerOf<BatchNormalization> {
  public:
   explicit BatchNormalization(const ordered_json& c) {
     if (const ordered_json* axis = find(c, "axis")) {
-      // TF.js writes -1; Keras writes [3] after building the layer.
+      // TF.js writes -1; Keras writes [3] after building the layer ([2] for
+      // a rank-3 input). Whether it is the last axis, build checks.
       const ordered_json& a = axis->is_array() && axis->size() == 1 ? (*axis)[0] : *axis;
-      if (!a.is_number_integer() || a.get<int64_t>() < -1 || a.get<int64_t>() > 3) {
-        fail("field \"axis\" is " + axis->dump() + " (only the channels axis, -1, is supported)");
+      if (!a.is_number_integer() || a.get<int64_t>() < -1) {
+        fail("field \"axis\" is " + axis->dump() + " (only the last axis, -1, is supported)");
       }
       axis_ = a.get<int64_t>();
     }
@@ -42,7 +45,7 @@ class BatchNormalization : public LayerOf<BatchNormalization> {
     }
     if (axis_ != -1 && axis_ != static_cast<int64_t>(in.size())) {
       fail("axis " + std::to_string(axis_) + " is not the last axis of its input " +
-           shape_text(in) + " (only the channels axis, -1, is supported)");
+           shape_text(in) + " (only the last axis, -1, is supported)");
     }
     const int64_t features = in.back();
     // TF.js's defaults: gamma ones, beta zeros, moving mean 0, variance 1;
@@ -81,10 +84,18 @@ class BatchNormalization : public LayerOf<BatchNormalization> {
     const size_t stats = w.size() - 2;
     const at::Tensor& moving_mean = w[stats];
     const at::Tensor& moving_variance = w[stats + 1];
-    const std::vector<int64_t> axes =
-        x.dim() == 4 ? std::vector<int64_t>{0, 2, 3} : std::vector<int64_t>{0};
+    // The features' dim: TF.js's last axis, an image's channels (dim 1 of
+    // NCHW); any other rank keeps TF.js's order, so its last dim. The
+    // statistics reduce every other dim.
+    const int64_t features = x.dim() == 4 ? 1 : x.dim() - 1;
+    std::vector<int64_t> axes;
+    for (int64_t d = 0; d < x.dim(); ++d) {
+      if (d != features) {
+        axes.push_back(d);
+      }
+    }
     std::vector<int64_t> broadcast(static_cast<size_t>(x.dim()), 1);
-    broadcast[1] = x.size(1);
+    broadcast[static_cast<size_t>(features)] = x.size(features);
     at::Tensor mean;
     at::Tensor variance;
     if (context.training) {

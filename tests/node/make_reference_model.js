@@ -89,10 +89,17 @@ Writes into OUTDIR:
                    (strides 2, valid), GlobalMaxPooling2D into a dense 4
                    sigmoid that gates the pooled image (Multiply of a
                    [11,11,4] and a [4] input: TF.js's axes of size 1),
+                   a Dense 4 on that image (along its channels),
                    Concatenate on the columns, Reshape [242,4],
                    BatchNormalization of that rank-3 tensor (seeded
-                   statistics), flatten, dense 10 softmax; not trained (the
-                   ONNX export's other paths: onnx.mixed-functional);
+                   statistics), and on the rank-3 tensor along its last
+                   axis: Dense 6, PReLU shared over the rows (seeded
+                   alpha), LayerNormalization, a softmax Activation, and a
+                   Softmax layer (axis -1) of the Dense's output,
+                   Concatenate on the last axis (-1); flatten, dense 10
+                   softmax; not trained (the ONNX export's other paths:
+                   onnx.mixed-functional; our forward pass:
+                   tfjs_model.mixed-functional.predicts_like_tfjs);
                  dilated: Conv2D dilation_rate 2, Conv2D [3,2] dilation
                    [2,3] same, SeparableConv2D dilation 2 same, max pool,
                    Conv2D dilation 3, flatten, dense 10 softmax (not
@@ -209,15 +216,28 @@ function buildModel(tf, arch, pixels) {
     const gate = L.dense({units: 4, activation: 'sigmoid', name: 'gate'})
                      .apply(L.globalMaxPooling2d({name: 'gmax'}).apply(avg));
     const gated = L.multiply({name: 'mul'}).apply([avg, gate]);
-    const cat = L.concatenate({axis: 2, name: 'cat_cols'}).apply([gated, avg]);                 // [11,22,4]
+    // Dense on an image: along its channels (TF.js's last axis).
+    const mixed = L.dense({units: 4, name: 'pixel_dense'}).apply(gated);                       // [11,11,4]
+    const cat = L.concatenate({axis: 2, name: 'cat_cols'}).apply([mixed, avg]);                 // [11,22,4]
     const rows = L.reshape({targetShape: [242, 4], name: 'rs'}).apply(cat);
     const bn = L.batchNormalization({name: 'bn3'});
     const normed = bn.apply(rows);
+    // Layers on a rank-3 tensor, each along its last axis: Dense, PReLU
+    // shared over the rows, LayerNormalization, the softmax activation and
+    // the Softmax layer, joined on the last axis.
+    const perRow = L.dense({units: 6, name: 'row_dense'}).apply(normed);                       // [242,6]
+    const prelu = L.prelu({sharedAxes: [1], name: 'row_prelu'});
+    const rectified = prelu.apply(perRow);
+    const ln = L.layerNormalization({name: 'row_ln'}).apply(rectified);
+    const sm = L.activation({activation: 'softmax', name: 'row_softmax'}).apply(ln);
+    const smLayer = L.softmax({axis: -1, name: 'row_softmax_layer'}).apply(perRow);
+    const joined = L.concatenate({axis: -1, name: 'row_cat'}).apply([sm, smLayer]);          // [242,12]
     const output = L.dense({units: 10, activation: 'softmax', name: 'head'})
-                       .apply(L.flatten({name: 'fl'}).apply(normed));
+                       .apply(L.flatten({name: 'fl'}).apply(joined));
     const model = tf.model({inputs: input, outputs: output, name: 'mixed_functional'});
     bn.setWeights([tf.randomUniform([4], 0.5, 1.5, 'float32', 1), tf.randomNormal([4], 0, 0.3, 'float32', 2),
                    tf.randomNormal([4], 0, 0.3, 'float32', 3), tf.randomUniform([4], 0.2, 2, 'float32', 4)]);
+    prelu.setWeights([tf.randomUniform([1, 6], 0.05, 0.5, 'float32', 5)]);
     return randomBiases(tf, model);
   }
   if (arch === 'functional') {
