@@ -51,6 +51,11 @@ TrainOutcome train(Model& model,
   if (train.size() == 0) {
     throw ConfigError("no training images left after the validation split");
   }
+  if (model_outputs(model) == 0) {
+    throw ConfigError(
+        "the model's output must be one probability per class ([null,K]) to train it with "
+        "categorical cross-entropy");
+  }
   if (!model->ends_in_softmax()) {
     throw ConfigError(
         "the model's last layer must apply softmax to train it with "

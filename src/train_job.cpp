@@ -535,6 +535,11 @@ void TrainJob::prepare_model() {
   }
   // The classes it learns: the labels asked for, else the ones the model knows.
   const int64_t outputs = model_outputs(model_);
+  if (outputs == 0) {  // a per-pixel or per-row output: no labels to count
+    throw ConfigError((checkpoint_ ? checkpoint_->path : s_.model_load_path) +
+                      ": the model's output is " + output_shape_text(model_) +
+                      "; training needs a classifier's, one probability per class ([null,K])");
+  }
   const LabelSet model_labels = labels_of(model_->spec().metadata, outputs);
   labels_ = given_labels.empty() ? model_labels : given_labels;
   if (folder_) {
