@@ -127,9 +127,9 @@ TrainOutcome train(Model& model,
   // none with a schedule, and a new capture when ReduceLROnPlateau changes it
   // between epochs) and Adam's and Adamax's bias corrections (so none for
   // them: Optimizer::step_is_replayable).
-  const bool graphable = device.is_cuda() && cfg.cuda_graphs && !augmenting &&
-                         lr_plan == nullptr && optimizer.step_is_replayable() &&
-                         GraphedStep::available() && n >= batch_size;
+  const bool graphable = device.is_cuda() && cfg.cuda_graphs && !augmenting && lr_plan == nullptr &&
+                         optimizer.step_is_replayable() && GraphedStep::available() &&
+                         n >= batch_size;
   std::unique_ptr<GraphedStep> graphed;
   double graphed_rate = 0;
 
