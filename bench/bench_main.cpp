@@ -6,9 +6,19 @@
 // Driven by bench/run_bench.sh, which alternates it with the PyTorch
 // reference (bench/torch_reference.py) and prints the comparison table.
 //   mnist_bench train  [--precision fp32|bf16] [--steps N] [--warmup N] [--threads T]
-//                      [--input H,W,C] [--no-onednn] [--winograd default|onednn|own|none]
-//                      [--pooling default|onednn|libtorch]
-//   mnist_bench eval   [--precision fp32|bf16] [--threads T] [--no-onednn]
+//                      [--batch-size N] [--input H,W,C] [--no-onednn]
+//                      [--winograd default|onednn|own|none] [--pooling default|onednn|libtorch]
+//                      [--model DIR [--freeze-up-to LAYER] [--head-units K]]
+//   mnist_bench eval   [--precision fp32|bf16] [--threads T] [--no-onednn] [--input H,W,C]
+//                      [--model DIR ...]
+// --model trains (or evaluates) a TF.js Layers model instead of mnist-node's,
+// fed MNIST resized to its input shape; --freeze-up-to and --head-units do
+// what mnist-train's --freeze-up-to and --replace-head do (a fine-tune).
+// Training loads only the images its steps take (warm-up and timed), so that
+// large inputs fit; "step_memory_mib" is what training adds to the process
+// (activations, gradients, optimizer state, scratch): the peak RSS over the
+// warm-up and timed steps less the RSS before the first step, the dataset and
+// the model already resident (bench/torch_reference.py measures the same).
 //   mnist_bench matmul [--threads T]
 //   mnist_bench augment [--spec SPEC] [--size S] [--channels C] [--batches N]
 #include <dlfcn.h>
@@ -21,11 +31,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include <ATen/ATen.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/utils.h>
 #include <nlohmann/json.hpp>
 
@@ -76,6 +88,21 @@ double peak_rss_mib() {
   return static_cast<double>(usage.ru_maxrss) / 1024.0;
 }
 
+/// A field of /proc/self/status in MiB ("VmRSS", "VmHWM").
+double proc_status_mib(const std::string& key) {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind(key + ":", 0) == 0) {
+      return std::stod(line.substr(key.size() + 1)) / 1024.0;  // "  1234 kB"
+    }
+  }
+  return 0.0;
+}
+
+/// Resets VmHWM (the peak RSS) to the current RSS (Linux's clear_refs 5).
+void reset_peak_rss() { std::ofstream("/proc/self/clear_refs") << "5"; }
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.empty() ? 0.0 : v[v.size() / 2];
@@ -110,8 +137,8 @@ std::vector<int64_t> parse_input(const std::string& text) {
     dims.push_back(std::stoll(text.substr(start, comma - start)));
     start = comma + 1;
   }
-  if (dims.size() != 3 || dims[0] < 28 || dims[1] < 28 || (dims[2] != 1 && dims[2] != 3)) {
-    throw std::invalid_argument("--input wants H,W,C with H and W at least 28 and C 1 or 3");
+  if (dims.size() != 3 || dims[0] < 1 || dims[1] < 1 || (dims[2] != 1 && dims[2] != 3)) {
+    throw std::invalid_argument("--input wants H,W,C with C 1 or 3");
   }
   return dims;
 }
@@ -137,7 +164,6 @@ int main(int argc, char** argv) {
   const std::vector<std::string> a(argv + 1, argv + argc);
   const std::string mode = a.empty() ? "" : a[0];
   const int threads = mnist::configure_cpu_threads(static_cast<int>(arg(a, "--threads", 0)));
-  mnist::tune_allocator();
   // As the CLI runs it: bf16 asked for on a CPU without bf16 instructions
   // (or with oneDNN held below them) runs fp32.
   const bool bf16_asked = text_arg(a, "--precision", "fp32") == "bf16";
@@ -171,6 +197,9 @@ int main(int argc, char** argv) {
                           : "libtorch's convolutions and pooling (--no-onednn)";
   torch::manual_seed(1);
 
+  if (mode == "matmul" || mode == "augment") {
+    mnist::tune_allocator();  // as the CLI runs its batches
+  }
   if (mode == "matmul") {
     // The machine's float32 rate: BLAS on all threads (configure_cpu_threads
     // limits OpenBLAS to one thread for training, see device.hpp).
@@ -231,19 +260,44 @@ int main(int argc, char** argv) {
     out["images_per_cpu_second"] = images / cpu;
     out["images_per_second_wall"] = images / wall;
   } else if (mode == "train" || mode == "eval") {
-    const std::vector<int64_t> input = parse_input(text_arg(a, "--input", "28,28,1"));
-    mnist::MnistData data = mnist::load_mnist(mnist::default_data_dir(), 0, 0);
-    data.train = reshaped(data.train, input);
-    data.test = reshaped(data.test, input);
-    mnist::ModelSpec spec = mnist::mnist_node_spec();
-    spec.input_shape = {input[0], input[1], input[2]};
-    mnist::Model model(spec);
+    const std::string model_dir = text_arg(a, "--model", "");
+    mnist::Model model = [&] {
+      if (model_dir.empty()) {
+        mnist::ModelSpec spec = mnist::mnist_node_spec();
+        const std::vector<int64_t> input = parse_input(text_arg(a, "--input", "28,28,1"));
+        spec.input_shape = {input[0], input[1], input[2]};
+        return mnist::Model(spec);
+      }
+      mnist::Model loaded = mnist::load_tfjs(model_dir);
+      const std::string up_to = text_arg(a, "--freeze-up-to", "");
+      if (!up_to.empty()) {
+        out["frozen_layers"] = mnist::freeze_up_to(loaded, up_to);
+      }
+      const int64_t head = arg(a, "--head-units", 0);
+      if (head > 0) {
+        loaded = mnist::replace_head(loaded, head);
+      }
+      out["params"] = mnist::count_params(loaded);
+      out["trainable_params"] = mnist::count_trainable_params(loaded);
+      return loaded;
+    }();
+    const auto& shape = model->spec().input_shape;
+    if (shape.size() != 3) {
+      throw std::invalid_argument("the model's input is not an image (H,W,C)");
+    }
+    const std::vector<int64_t> input{shape[0], shape[1], shape[2]};
     out["input"] = input;
     mnist::to_channels_last(model);
+    const int64_t batch = arg(a, "--batch-size", 128);
+    const int64_t steps = arg(a, "--steps", 60);
+    const int64_t warmup = arg(a, "--warmup", 10);
+    // Training: only the images its steps take (the first 85% of what is
+    // loaded train, as split_validation keeps them). Evaluation: the test set.
+    const int64_t train_images = mode == "train" ? (warmup + steps) * batch * 100 / 85 + 100 : 1;
+    mnist::MnistData data = mnist::load_mnist(mnist::default_data_dir(), train_images, 0);
+    data.train = reshaped(data.train, input);
+    data.test = mode == "train" ? mnist::Dataset{} : reshaped(data.test, input);
     if (mode == "train") {
-      const int64_t batch = arg(a, "--batch-size", 128);
-      const int64_t steps = arg(a, "--steps", 60);
-      const int64_t warmup = arg(a, "--warmup", 10);
       const mnist::Split split = mnist::split_validation(data.train, 0.15);
       mnist::Optimizer optimizer(model->parameters(), mnist::OptimizerKind::kRmsProp);
       mnist::TrainConfig cfg;
@@ -262,6 +316,9 @@ int main(int argc, char** argv) {
       const mnist::Dataset warm{split.train.images.narrow(0, 0, warmup * batch),
                                 split.train.labels.narrow(0, 0, warmup * batch)};
       mnist::TrainState state;
+      mnist::tune_allocator();  // as the CLI: once the data is loaded
+      const double rss_before = proc_status_mib("VmRSS");
+      reset_peak_rss();
       mnist::train(model, optimizer, warm, mnist::Dataset{}, cfg, state, warm_cb);
       // Timed: `steps` steps of the real loop, per-step times from its callback.
       std::vector<double> step_ms;
@@ -276,7 +333,16 @@ int main(int argc, char** argv) {
                                  split.train.labels.narrow(0, 0, steps * batch)};
       mnist::TrainState state2;
       last = Clock::now();
-      mnist::train(model, optimizer, timed, mnist::Dataset{}, cfg, state2, cb);
+      {
+        // MNIST_BENCH_TRACE=FILE: libtorch's profiler over the timed steps
+        // (a chrome://tracing file: every operator's time, for a profile).
+        const char* trace = std::getenv("MNIST_BENCH_TRACE");
+        std::unique_ptr<torch::autograd::profiler::RecordProfile> profile;
+        if (trace != nullptr) {
+          profile = std::make_unique<torch::autograd::profiler::RecordProfile>(trace);
+        }
+        mnist::train(model, optimizer, timed, mnist::Dataset{}, cfg, state2, cb);
+      }
       step_ms.erase(step_ms.begin());  // includes the epoch's set-up (shuffle)
       // Throughput from the mean step (what an epoch takes, slow steps
       // included); the median step as well, to show how steady it is.
@@ -290,7 +356,9 @@ int main(int argc, char** argv) {
       out["median_step_ms"] = median(step_ms);
       out["images_per_second"] = static_cast<double>(batch) * 1000.0 / mean_ms;
       out["startup_to_first_batch_s"] = first_batch_at;
+      out["step_memory_mib"] = proc_status_mib("VmHWM") - rss_before;
     } else {
+      mnist::tune_allocator();
       const mnist::Dataset test = data.test;
       mnist::evaluate(
           model, mnist::Dataset{test.images.narrow(0, 0, 1024), test.labels.narrow(0, 0, 1024)},

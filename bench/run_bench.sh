@@ -5,10 +5,16 @@
 # instruction set oneDNN dispatches, the OpenBLAS kernels, and for each row
 # the kernels that really ran (docs/performance.md explains the rows).
 # Usage: bench/run_bench.sh [REPEATS (default 3)] [STEPS per sample (default 60)] [--avx2]
-#                           [--input H,W,C]
+#                           [--input H,W,C | --mobilenet-v2]
 #   --input: mnist-node's architecture built for HxW images of C channels (as
 #           for a folder dataset), fed MNIST resized and tinted to that
 #           (default 28,28,1: MNIST itself).
+#   --mobilenet-v2: a fine-tune instead: Keras applications' MobileNetV2
+#           (alpha 0.35, 96x96x3, made by real TF.js:
+#           tests/node/make_reference_model.js) frozen up to out_relu, a new
+#           Dense head of 10 units (mnist-train's --freeze-up-to out_relu
+#           --replace-head), against the same model and freeze in PyTorch;
+#           MNIST resized to 96x96 and tinted into 3 channels.
 #   --avx2: on an AVX-512 machine, emulate an AVX2-only one for both sides:
 #           ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 OPENBLAS_CORETYPE=Haswell
 #           (what OpenBLAS picks on AMD Zen 2/3 and Intel Haswell to Alder Lake).
@@ -24,6 +30,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --avx2) emulate=1 ;;
     --input) input=$2; shift ;;
+    --mobilenet-v2) input=mobilenet-v2 ;;
     *) args+=("$1") ;;
   esac
   shift
@@ -51,8 +58,24 @@ if [ -z "${BENCH_BUILD_DIR:-}" ]; then
 fi
 cmake --build "$bench_dir" -j "$threads" --target mnist_bench >/dev/null
 
+ours_model=()
+ref_model=(--input "$input")
+if [ "$input" = mobilenet-v2 ]; then
+  # The model, made by real TF.js (tests/node's packages, as the test set-up
+  # installs them).
+  if [ ! -d tests/node/node_modules/@tensorflow ]; then
+    echo "==> installing tests/node's packages (npm ci), for TF.js" >&2
+    (cd tests/node && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 ONNXRUNTIME_NODE_INSTALL_CUDA=skip \
+       npm ci --no-audit --no-fund --loglevel=error >&2)
+  fi
+  model_dir=$(mktemp -d)
+  node tests/node/make_reference_model.js "$model_dir" --arch mobilenet-v2 --count 1 >&2
+  ours_model=(--model "$model_dir" --freeze-up-to out_relu --head-units 10)
+  ref_model=(--arch mobilenet-v2)
+fi
+
 results=$(mktemp)
-trap 'rm -f "$results"' EXIT
+trap 'rm -rf "$results" ${model_dir:+"$model_dir"}' EXIT
 run() {  # LABEL COMMAND...: append "LABEL<TAB>json"
   local label=$1
   shift
@@ -60,15 +83,17 @@ run() {  # LABEL COMMAND...: append "LABEL<TAB>json"
   echo "  $label: $(tail -n 1 "$results" | cut -f2 | cut -c1-120)" >&2
 }
 ours=("$bench_dir/mnist_bench")
-ref=("$py" bench/torch_reference.py --threads "$threads" --input "$input")
+shape=(--input "$input")
+[ ${#ours_model[@]} -gt 0 ] && shape=("${ours_model[@]}")
+ref=("$py" bench/torch_reference.py --threads "$threads" "${ref_model[@]}")
 run matmul "${ours[@]}" matmul --threads "$threads"
 # What a tuned Python user can do: channels-last, OpenBLAS on one thread, glibc's
-# allocator told to keep freed memory, and OpenBLAS's kernels chosen where it
+# allocator told to keep freed memory and to map no block on its own, and OpenBLAS's kernels chosen where it
 # picked generic ones for this CPU: the same tuning mnist-train does.
 coretype=$("$py" -c 'import json,sys; print(json.loads(sys.argv[1])["openblas_coretype"])' \
   "$(tail -n 1 "$results" | cut -f2)")
 tuned=(env OPENBLAS_NUM_THREADS=1
-       GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=2147483647)
+       GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=2147483647:glibc.malloc.mmap_max=0)
 case "$coretype" in
   OpenBLAS*) ;;
   *) tuned+=("OPENBLAS_CORETYPE=$coretype") ;;
@@ -76,18 +101,18 @@ esac
 
 for r in $(seq 1 "$repeats"); do
   echo "==> round $r of $repeats" >&2
-  run ours-fp32 "${ours[@]}" train --input "$input" --precision fp32 --steps "$steps" --threads "$threads"
-  run ours-fp32-direct "${ours[@]}" train --input "$input" --precision fp32 --steps "$steps" --threads "$threads" \
+  run ours-fp32 "${ours[@]}" train "${shape[@]}" --precision fp32 --steps "$steps" --threads "$threads"
+  run ours-fp32-direct "${ours[@]}" train "${shape[@]}" --precision fp32 --steps "$steps" --threads "$threads" \
     --no-onednn
   run ref-nchw "${ref[@]}" --bench-steps "$steps"
-  run ours-bf16 "${ours[@]}" train --input "$input" --precision bf16 --steps "$steps" --threads "$threads"
-  run ours-bf16-libtorch "${ours[@]}" train --input "$input" --precision bf16 --steps "$steps" --threads "$threads" \
+  run ours-bf16 "${ours[@]}" train "${shape[@]}" --precision bf16 --steps "$steps" --threads "$threads"
+  run ours-bf16-libtorch "${ours[@]}" train "${shape[@]}" --precision bf16 --steps "$steps" --threads "$threads" \
     --no-onednn
   run ref-tuned "${tuned[@]}" "${ref[@]}" --bench-steps "$steps" --channels-last
 done
-run eval-ours-fp32 "${ours[@]}" eval --input "$input" --precision fp32 --threads "$threads"
-run eval-ours-fp32-direct "${ours[@]}" eval --input "$input" --precision fp32 --threads "$threads" --no-onednn
-run eval-ours-bf16 "${ours[@]}" eval --input "$input" --precision bf16 --threads "$threads"
+run eval-ours-fp32 "${ours[@]}" eval "${shape[@]}" --precision fp32 --threads "$threads"
+run eval-ours-fp32-direct "${ours[@]}" eval "${shape[@]}" --precision fp32 --threads "$threads" --no-onednn
+run eval-ours-bf16 "${ours[@]}" eval "${shape[@]}" --precision bf16 --threads "$threads"
 run eval-ref-nchw "${ref[@]}" --bench-steps 1 --eval
 run eval-ref-tuned "${tuned[@]}" "${ref[@]}" --bench-steps 1 --eval --channels-last
 
@@ -100,7 +125,8 @@ for line in open(sys.argv[1]):
 threads, emulated = sys.argv[2], sys.argv[3] == "1"
 m = rows["matmul"][0]
 peak = m["gflops"]
-height, width, channels = (int(v) for v in sys.argv[4].split(","))
+mobilenet = sys.argv[4] == "mobilenet-v2"
+height, width, channels = (96, 96, 3) if mobilenet else (int(v) for v in sys.argv[4].split(","))
 
 
 def flop_per_image():
@@ -117,9 +143,13 @@ def flop_per_image():
     return 3 * flop
 
 
-flop_per_image = flop_per_image()
+flop_per_image = None if mobilenet else flop_per_image()
 base = statistics.median(r["images_per_second"] for r in rows["ref-nchw"])
 data = "real MNIST" if sys.argv[4] == "28,28,1" else f"MNIST resized and tinted to {height}x{width}x{channels}"
+if mobilenet:
+    r = rows["ours-fp32"][0]
+    data = (f"MobileNetV2 (alpha 0.35) fine-tune: frozen up to out_relu ({r['frozen_layers']} layers), "
+            f"a new Dense head of 10 ({r['trainable_params']} of {r['params']} parameters trainable), {data}")
 print(f"\nmnist-train vs PyTorch-Python, batch 128, {threads} threads, {data}; "
       f"medians of {len(rows['ours-fp32'])} alternated samples (min-max)")
 print(f"CPU: {m['cpu']}; oneDNN dispatches {m['onednn_isa']}"
@@ -128,8 +158,11 @@ print(f"CPU: {m['cpu']}; oneDNN dispatches {m['onednn_isa']}"
 print(f"OpenBLAS kernels: {m['openblas_coretype']}; float32 2048x2048 matrix product: {peak:.0f} GFLOP/s")
 print("images/s and s/epoch: from each sample's mean step (slow steps count, as in an epoch); "
       "median/mean step: the medians over samples of each sample's median and mean step")
-print(f"GFLOP/s counts a direct convolution's work ({flop_per_image / 1e6:.1f} MFLOP per image); Winograd does less; "
-      "start-up: from exec to the first training batch\n")
+if flop_per_image:
+    print(f"GFLOP/s counts a direct convolution's work ({flop_per_image / 1e6:.1f} MFLOP per image); "
+          "Winograd does less")
+print("start-up: from exec to the first training batch; step memory: what training adds to the "
+      "resident data and model (peak RSS over the steps less the RSS before them), median\n")
 
 def bf16_label(key, suffix):
     r = rows[key][0]
@@ -144,22 +177,23 @@ names = {"ours-fp32": "mnist-train fp32 (default)",
          "ref-nchw": "PyTorch-Python fp32 NCHW (default)",
          "ref-tuned": "PyTorch-Python fp32 CL + tuning"}
 width = max(len(n) for n in names.values())
-print(f"| {'training step':<{width}} | {'images/s':>18} | {'s/epoch':>7} | {'vs ref NCHW':>11} | {'vs ref tuned':>12} | {'median/mean step':>16} | {'GFLOP/s':>7} | {'start-up':>8} | {'peak RSS':>9} |")
-print(f"|{'-'*(width+2)}|{'-'*20}|{'-'*9}|{'-'*13}|{'-'*14}|{'-'*18}|{'-'*9}|{'-'*10}|{'-'*11}|")
+print(f"| {'training step':<{width}} | {'images/s':>18} | {'s/epoch':>7} | {'vs ref NCHW':>11} | {'vs ref tuned':>12} | {'median/mean step':>16} | {'GFLOP/s':>7} | {'start-up':>8} | {'step memory':>11} | {'peak RSS':>9} |")
+print(f"|{'-'*(width+2)}|{'-'*20}|{'-'*9}|{'-'*13}|{'-'*14}|{'-'*18}|{'-'*9}|{'-'*10}|{'-'*13}|{'-'*11}|")
 tuned = statistics.median(r["images_per_second"] for r in rows["ref-tuned"])
 for key in ["ours-fp32", "ours-fp32-direct", "ours-bf16", "ours-bf16-libtorch", "ref-nchw",
             "ref-tuned"]:
     ips = [r["images_per_second"] for r in rows[key]]
     med = statistics.median(ips)
-    gf = med * flop_per_image / 1e9
+    gf = f"{med * flop_per_image / 1e9:.0f}" if flop_per_image else "-"
     rss = max(r["peak_rss_mib"] for r in rows[key])
+    step_mem = statistics.median(r["step_memory_mib"] for r in rows[key])
     start = statistics.median(r["startup_to_first_batch_s"] for r in rows[key])
     med_step = statistics.median(r["median_step_ms"] for r in rows[key])
     mean_step = statistics.median(r["ms_per_step"] for r in rows[key])
     steps_ms = f"{med_step:.1f}/{mean_step:.1f} ms"
     spread = f"{med:.0f} ({min(ips):.0f}-{max(ips):.0f})"
     print(f"| {names[key]:<{width}} | {spread:>18} | {51000 / med:>7.1f} | {med / base:>10.2f}x | "
-          f"{med / tuned:>11.2f}x | {steps_ms:>16} | {gf:>7.0f} | {start:>6.2f} s | {rss:>5.0f} MiB |")
+          f"{med / tuned:>11.2f}x | {steps_ms:>16} | {gf:>7} | {start:>6.2f} s | {step_mem:>7.0f} MiB | {rss:>5.0f} MiB |")
 print("\nWhat ran in each mnist-train row:")
 for key in ["ours-fp32", "ours-fp32-direct", "ours-bf16", "ours-bf16-libtorch"]:
     print(f"- {names[key]}: {rows[key][0]['kernels']}")

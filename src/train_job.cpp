@@ -213,6 +213,7 @@ TrainJobResult TrainJob::run() {
   resume_checkpoint_state();
   configure_training();
   open_tensorboard();
+  tune_allocator();  // after loading, before the first batch
   const TrainCallbacks callbacks = train_callbacks();
   TrainJobResult result;
   result.outcome = TrainOutcome::kStoppedEarly;
@@ -601,8 +602,8 @@ void TrainJob::prepare_model() {
   }
 }
 
-/// The CPU threads and allocator, the checkpoint's settings against this
-/// run's, and the settings as the run records them.
+/// The CPU threads, the checkpoint's settings against this run's, and the
+/// settings as the run records them.
 void TrainJob::prepare_run() {
   const int threads = configure_cpu_threads(s_.threads);
   if (const unsigned cores = std::thread::hardware_concurrency();
@@ -610,8 +611,6 @@ void TrainJob::prepare_run() {
     warn(fmt::format("{} {} is more than the {} cores here: training is usually slower so",
                      name(Setting::kThreads), threads, cores));
   }
-  tune_allocator();
-
   run_ = s_;
   // The augmentation as its canonical text: what a resumed run compares and
   // what history.json and checkpoints record.

@@ -814,6 +814,93 @@ TEST(AxisRuleTest, BatchNormalizationOfARank3TensorIsAlongItsLastAxis) {
             std::string::npos);
 }
 
+// BatchNormalization with no gradient wanted (a frozen layer, inference)
+// takes one fused pass (statistics summed in double, as TF.js's CPU backend
+// sums); with one wanted, the tensor operations autograd differentiates. Both
+// compute what the layer computes in float64: here on a channels-last batch
+// whose channels sit far from 0 (where a one-pass variance without a shift
+// would lose its digits, and float32's mean loses some), a contiguous NCHW
+// one (tensor operations either way) and a rank-2 one, with and without
+// gamma and beta.
+TEST(AxisRuleTest, FusedBatchNormalizationEqualsTheTensorOperations) {
+  at::manual_seed(3);
+  const at::Tensor offset = at::tensor({0.0f, 1000.0f, -50.0f, 3.0f, 0.5f}).view({1, 5, 1, 1});
+  const at::Tensor image = (at::randn({4, 5, 6, 7}) * 0.1 + offset);
+  const std::vector<at::Tensor> inputs = {image.contiguous(at::MemoryFormat::ChannelsLast), image,
+                                          at::randn({9, 5}) * 3.0 + 7.0};
+  for (const bool training : {true, false}) {
+    for (const ordered_json& config :
+         {ordered_json{{"momentum", 0.75}}, ordered_json{{"center", false}, {"scale", false}}}) {
+      for (const at::Tensor& x : inputs) {
+        const bool affine = config.contains("center") ? false : true;
+        const auto stats = [&](at::ScalarType type) {
+          std::vector<at::Tensor> w;
+          if (affine) {
+            w = {at::linspace(0.5, 1.5, 5), at::linspace(-0.2, 0.3, 5)};
+          }
+          w.push_back(at::linspace(-1.0, 1.0, 5));
+          w.push_back(at::linspace(0.5, 2.0, 5));
+          for (at::Tensor& t : w) {
+            t = t.to(type);
+          }
+          return w;
+        };
+        const std::vector<at::Tensor> fused_w = stats(at::kFloat);
+        const std::vector<at::Tensor> ops_w = stats(at::kFloat);
+        const std::vector<at::Tensor> ref_w = stats(at::kDouble);
+        at::Tensor fused;
+        at::Tensor ref;
+        {
+          torch::NoGradGuard no_grad;
+          fused = apply_layer("BatchNormalization", config, x, fused_w, training);
+          ref = apply_layer("BatchNormalization", config, x.to(at::kDouble), ref_w, training)
+                    .to(at::kFloat);
+        }
+        const at::Tensor wants_grad = x.detach().clone().requires_grad_(true);
+        const at::Tensor ops =
+            apply_layer("BatchNormalization", config, wants_grad, ops_w, training);
+        ASSERT_TRUE(ops.requires_grad()) << "the tensor operations, with their gradient";
+        const std::string what = std::string(training ? "training" : "inference") + " " +
+                                 config.dump() + " " + std::to_string(x.dim()) + "-D" +
+                                 (x.is_contiguous() ? " contiguous" : " channels-last");
+        EXPECT_EQ(fused.sizes(), x.sizes()) << what;
+        EXPECT_EQ(fused.is_contiguous(), x.is_contiguous()) << what;
+        // Within float32 rounding of float64: the fused pass rounds the mean
+        // to float32 as TF.js's tensor holds it (half an ulp of 1000 is 3e-5,
+        // against a standard deviation of 0.1); the tensor operations lose
+        // more, up to 1e-3, to float32's sums (so does the NCHW batch, which
+        // takes them without a gradient too).
+        const bool fusable = x.dim() != 4 || !x.is_contiguous();
+        const double tolerance = fusable ? 1e-4 : 2e-3;
+        EXPECT_TRUE(fused.allclose(ref, 1e-5, tolerance))
+            << what << ": " << (fused - ref).abs().max();
+        EXPECT_TRUE(ops.detach().allclose(ref, 1e-3, 2e-3))
+            << what << ": " << (ops.detach() - ref).abs().max();
+        for (size_t i = fused_w.size() - 2; i < fused_w.size(); ++i) {
+          EXPECT_TRUE(fused_w[i].allclose(ref_w[i].to(at::kFloat), 1e-6, 1e-6))
+              << what << " moving statistic " << i << ": " << fused_w[i] << ref_w[i];
+          EXPECT_TRUE(ops_w[i].allclose(ref_w[i].to(at::kFloat), 1e-5, 1e-5))
+              << what << " moving statistic " << i << ": " << ops_w[i] << ref_w[i];
+        }
+        if (training) {
+          // Normalised: each channel's mean beta (0 without), its biased
+          // variance gamma^2 * var / (var + epsilon).
+          const std::vector<int64_t> axes =
+              x.dim() == 4 ? std::vector<int64_t>{0, 2, 3} : std::vector<int64_t>{0};
+          const at::Tensor beta = affine ? at::linspace(-0.2, 0.3, 5) : at::zeros({5});
+          EXPECT_TRUE(fused.mean(axes).allclose(beta, 1e-4, tolerance)) << what << fused.mean(axes);
+        }
+      }
+    }
+  }
+  // A gradient wanted from gamma alone (a trainable layer on a frozen base's
+  // output) also takes the tensor operations.
+  std::vector<at::Tensor> w = {at::ones({5}).requires_grad_(true), at::zeros({5}), at::zeros({5}),
+                               at::ones({5})};
+  EXPECT_TRUE(apply_layer("BatchNormalization", ordered_json::object(), inputs[0], w, true)
+                  .requires_grad());
+}
+
 TEST(AxisRuleTest, LayerNormalizationAndPreluOfARank3TensorFollowTfjs) {
   torch::NoGradGuard no_grad;
   const at::Tensor rows = seq({2, 2, 3}, 5);

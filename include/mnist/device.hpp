@@ -45,7 +45,10 @@ int configure_cpu_threads(int threads);
 std::optional<std::string> openblas_coretype_fix();
 
 /// Keeps glibc from returning large freed blocks to the OS after every
-/// batch (docs/performance.md, trap 3: ~8,000 page faults per batch otherwise).
+/// batch (docs/performance.md, traps 3 and 13: ~8,000 page faults per batch
+/// otherwise): no trimming, and no block mapped on its own, however large.
+/// What is free when it is called is returned to the OS first, so call it
+/// once the data is loaded, before the first batch.
 void tune_allocator();
 
 /// Compute precision. Weights, optimizer state and saved files stay float32

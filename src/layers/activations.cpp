@@ -155,7 +155,14 @@ class ReLU : public ElementwiseOf<ReLU> {
   at::Tensor call(const std::vector<at::Tensor>& inputs,
                   const std::vector<at::Tensor>& /*w*/,
                   const CallContext& /*context*/) const override {
-    const at::Tensor y = at::relu(inputs[0]);
+    const at::Tensor& x = inputs[0];
+    if (has_max_ && !(at::GradMode::is_enabled() && x.requires_grad())) {
+      // No gradient wanted (a frozen base, inference): one pass; the same
+      // values (NaN stays NaN either way).
+      return at::clamp(x, 0.0, max_value_);
+    }
+    // relu, then clipByValue, as TF.js: its gradient at exactly 0 is relu's, 0.
+    const at::Tensor y = at::relu(x);
     return has_max_ ? at::clamp(y, 0.0, max_value_) : y;
   }
   void write_config(ordered_json& c) const override {

@@ -19,6 +19,26 @@ namespace {
 /// uneven).
 constexpr Pair kNoPadding{0, 0};
 
+/// at::conv2d with TF's padding (h, w from Window::plan): as the
+/// convolution's own where it is the same on both sides of each axis, as
+/// "same" padding of an odd kernel at stride 1 always is, so no padded copy
+/// of the input is made (for MobileNet's depthwise layers, a copy as large as
+/// the input, each call); else a zero-padded copy of the input.
+at::Tensor conv2d_tf(const at::Tensor& x,
+                     const at::Tensor& weight,
+                     const at::Tensor& bias,
+                     const Window& window,
+                     const AxisPlan& h,
+                     const AxisPlan& w,
+                     int64_t groups = 1) {
+  if (h.pad_before == h.pad_after && w.pad_before == w.pad_after) {
+    return at::conv2d(x, weight, bias, window.strides, Pair{h.pad_before, w.pad_before},
+                      window.dilation, groups);
+  }
+  return at::conv2d(pad_hw(x, h, w, 0.0), weight, bias, window.strides, kNoPadding, window.dilation,
+                    groups);
+}
+
 /// What every convolution reads and writes (TF.js's BaseConv), but its
 /// filters and weights.
 struct ConvFields {
@@ -131,8 +151,7 @@ class Conv2D : public LayerOf<Conv2D> {
         return relu ? out : activate(out, act);
       }
     }
-    return activate(
-        at::conv2d(pad_hw(x, h, wd, 0.0), w[0], bias, win.strides, kNoPadding, win.dilation), act);
+    return activate(conv2d_tf(x, w[0], bias, win, h, wd), act);
   }
 
   void write_config(ordered_json& c) const override { f_.write_with_kernel(c, filters_); }
@@ -177,8 +196,7 @@ class Depthwise {
     const int64_t in = k.size(1);
     const at::Tensor weight =
         k.permute({1, 0, 2, 3}).reshape({in * k.size(0), 1, k.size(2), k.size(3)});
-    return at::conv2d(pad_hw(x, h, w, 0.0), weight, bias, f.window.strides, kNoPadding,
-                      f.window.dilation, /*groups=*/in);
+    return conv2d_tf(x, weight, bias, f.window, h, w, /*groups=*/in);
   }
 
   void write(ordered_json& c, const Layer& layer, bool separable) const {

@@ -10,11 +10,75 @@
 #include <ATen/ATen.h>
 #include <torch/utils.h>
 
+#include "layers/batch_norm_kernels.hpp"
 #include "layers/layer_util.hpp"
 
 namespace mnist::layers {
 
 namespace {
+
+/// Whether a BatchNormalization call can take the fused path below: float32
+/// on the CPU with its features innermost in memory (a channels-last image
+/// batch, or a contiguous tensor of another rank: [rows, features] in
+/// memory), and no gradient wanted from it (a frozen layer whose input needs
+/// none, as a fine-tune's base; or inference). Anything else, training
+/// gradients included, takes the tensor operations, whose backward autograd
+/// derives.
+bool fused_batch_norm_applies(const at::Tensor& x, const std::vector<at::Tensor>& w) {
+  if (x.scalar_type() != at::kFloat || !x.device().is_cpu() || x.dim() < 2) {
+    return false;
+  }
+  if (!(x.dim() == 4 ? x.is_contiguous(at::MemoryFormat::ChannelsLast) : x.is_contiguous())) {
+    return false;
+  }
+  if (at::GradMode::is_enabled()) {
+    if (x.requires_grad()) {
+      return false;
+    }
+    for (const at::Tensor& t : w) {
+      if (t.requires_grad()) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+/// The batch's mean and biased variance of each feature of x, as float32
+/// [features] (batch_norm_kernels.hpp).
+std::pair<at::Tensor, at::Tensor> batch_moments(const at::Tensor& x, int64_t features) {
+  at::Tensor mean = at::empty({features}, at::kFloat);
+  at::Tensor variance = at::empty({features}, at::kFloat);
+  kernels::batch_moments(x.data_ptr<float>(), x.numel() / features, features,
+                         mean.data_ptr<float>(), variance.data_ptr<float>());
+  return {mean, variance};
+}
+
+/// y = (x - mean) * (gamma / sqrt(variance + epsilon)) + beta for each
+/// feature (the factor computed in double, rounded once), one float32 pass
+/// over x laid out [rows, features], written into a tensor of x's shape and
+/// memory format. gamma or beta undefined: a layer without scale or center.
+at::Tensor batch_normalize(const at::Tensor& x,
+                           const at::Tensor& mean,
+                           const at::Tensor& variance,
+                           const at::Tensor& gamma,
+                           const at::Tensor& beta,
+                           double epsilon) {
+  const int64_t features = x.size(x.dim() == 4 ? 1 : x.dim() - 1);
+  const int64_t rows = x.numel() / features;
+  const at::Tensor m = mean.to(at::kFloat).contiguous();
+  const at::Tensor scale =
+      (gamma.defined() ? gamma.to(at::kDouble) : at::ones({features}, at::kDouble))
+          .div((variance.to(at::kDouble) + epsilon).sqrt())
+          .to(at::kFloat)
+          .contiguous();
+  const at::Tensor offset =
+      (beta.defined() ? beta.to(at::kFloat) : at::zeros({features}, at::kFloat)).contiguous();
+  at::Tensor y = at::empty_like(x);
+  kernels::batch_normalize(x.data_ptr<float>(), rows, features, m.data_ptr<float>(),
+                           scale.data_ptr<float>(), offset.data_ptr<float>(), y.data_ptr<float>());
+  return y;
+}
 
 class BatchNormalization : public LayerOf<BatchNormalization> {
  public:
@@ -96,6 +160,19 @@ class BatchNormalization : public LayerOf<BatchNormalization> {
     }
     std::vector<int64_t> broadcast(static_cast<size_t>(x.dim()), 1);
     broadcast[static_cast<size_t>(features)] = x.size(features);
+    const at::Tensor gamma = scale_ ? w[0] : at::Tensor();
+    const at::Tensor beta = center_ ? w[scale_ ? 1 : 0] : at::Tensor();
+    if (fused_batch_norm_applies(x, w) && x.numel() > 0) {
+      torch::NoGradGuard no_grad;
+      if (!context.training) {
+        return batch_normalize(x, moving_mean, moving_variance, gamma, beta, epsilon_);
+      }
+      const auto [mean, variance] = batch_moments(x, x.size(features));
+      const double decay = 1.0 - momentum_;
+      moving_mean.sub_((moving_mean - mean).mul_(decay));
+      moving_variance.sub_((moving_variance - variance).mul_(decay));
+      return batch_normalize(x, mean, variance, gamma, beta, epsilon_);
+    }
     at::Tensor mean;
     at::Tensor variance;
     if (context.training) {
