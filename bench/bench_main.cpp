@@ -365,8 +365,14 @@ int main(int argc, char** argv) {
           256, precision);  // warm-up
       std::vector<double> rates;
       for (int i = 0; i < 3; ++i) {
+        const char* trace = i == 0 ? std::getenv("MNIST_BENCH_TRACE") : nullptr;
+        std::unique_ptr<torch::autograd::profiler::RecordProfile> profile;
+        if (trace != nullptr) {  // the first timed pass, as in train
+          profile = std::make_unique<torch::autograd::profiler::RecordProfile>(trace);
+        }
         const auto t0 = Clock::now();
         mnist::evaluate(model, test, 256, precision);
+        profile.reset();
         rates.push_back(static_cast<double>(test.size()) /
                         std::chrono::duration<double>(Clock::now() - t0).count());
       }

@@ -170,10 +170,17 @@ def bench(a, model, opt, x, y, xt, yt, fmt):
                     model(xt[i:i + 256].contiguous(memory_format=fmt)).argmax(1)
             run()
             rates = []
-            for _ in range(3):
+            for i in range(3):
+                profile = None
+                if i == 0 and a.trace:  # the first timed pass
+                    profile = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU])
+                    profile.__enter__()
                 t0 = time.perf_counter()
                 run()
                 rates.append(len(xt) / (time.perf_counter() - t0))
+                if profile is not None:
+                    profile.__exit__(None, None, None)
+                    profile.export_chrome_trace(a.trace)
         out.update(mode="eval", eval_images_per_second=float(np.median(rates)))
     else:
         model.train()

@@ -893,6 +893,39 @@ TEST(AxisRuleTest, FusedBatchNormalizationEqualsTheTensorOperations) {
       }
     }
   }
+  // With no gradient wanted, a value no one else holds (as the model's graph
+  // hands a layer the value only it reads) is overwritten in place; one held
+  // elsewhere, or a view of another's memory, is left as it was. Both give
+  // the same values.
+  {
+    torch::NoGradGuard no_grad;
+    for (const char* cls : {"BatchNormalization", "ReLU"}) {
+      const ordered_json config =
+          std::string(cls) == "ReLU" ? ordered_json{{"max_value", 0.5}} : ordered_json::object();
+      const auto weights = [&] {
+        return std::string(cls) == "ReLU" ? std::vector<at::Tensor>{}
+                                          : std::vector<at::Tensor>{at::ones({5}), at::zeros({5}),
+                                                                    at::zeros({5}), at::ones({5})};
+      };
+      const at::Tensor held = inputs[0].clone(at::MemoryFormat::ChannelsLast);
+      const at::Tensor before = held.clone();
+      const at::Tensor from_held = apply_layer(cls, config, held, weights());
+      EXPECT_TRUE(held.equal(before)) << cls << ": an input held elsewhere was overwritten";
+      const at::Tensor view = held.narrow(0, 0, 2);
+      (void)apply_layer(cls, config, view, weights());
+      EXPECT_TRUE(held.equal(before)) << cls << ": a view's memory was overwritten";
+      at::Tensor alone = held.clone(at::MemoryFormat::ChannelsLast);
+      const void* memory = alone.data_ptr();
+      std::vector<at::Tensor> in;
+      in.push_back(std::move(alone));
+      LayerPtr l = test::layer(cls, "a", config);
+      std::vector<WeightSpec> specs;
+      l->build({{6, 7, 5}}, specs);
+      const at::Tensor from_alone = l->call(in, weights(), CallContext{});
+      EXPECT_EQ(from_alone.data_ptr(), memory) << cls << ": not computed in place";
+      EXPECT_TRUE(from_alone.equal(from_held)) << cls;
+    }
+  }
   // A gradient wanted from gamma alone (a trainable layer on a frozen base's
   // output) also takes the tensor operations.
   std::vector<at::Tensor> w = {at::ones({5}).requires_grad_(true), at::zeros({5}), at::zeros({5}),

@@ -157,9 +157,10 @@ class ReLU : public ElementwiseOf<ReLU> {
                   const CallContext& /*context*/) const override {
     const at::Tensor& x = inputs[0];
     if (has_max_ && !(at::GradMode::is_enabled() && x.requires_grad())) {
-      // No gradient wanted (a frozen base, inference): one pass; the same
-      // values (NaN stays NaN either way).
-      return at::clamp(x, 0.0, max_value_);
+      // No gradient wanted (a frozen base, inference): one pass, in place
+      // where no one else holds the input; the same values (NaN stays NaN
+      // either way).
+      return overwritable(x) ? x.clamp_(0.0, max_value_) : at::clamp(x, 0.0, max_value_);
     }
     // relu, then clipByValue, as TF.js: its gradient at exactly 0 is relu's, 0.
     const at::Tensor y = at::relu(x);

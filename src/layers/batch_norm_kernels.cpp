@@ -53,14 +53,25 @@ constexpr int64_t kFloatRows = 8;
     }                                                      \
   }
 
-/// y = (x - mean) * scale + offset over rows [begin, end), in float32.
-#define MNIST_NORMALIZE_ROWS_BODY                          \
-  for (int64_t r = begin; r < end; ++r) {                  \
-    const float* row = x + r * features;                   \
-    float* dst = y + r * features;                         \
-    for (int64_t f = 0; f < features; ++f) {               \
-      dst[f] = (row[f] - mean[f]) * scale[f] + offset[f];  \
-    }                                                      \
+/// y = (x - mean) * scale + offset over rows [begin, end), in float32; in
+/// place (one pointer, so that the compiler's overlap check between x and y
+/// does not send it to its scalar loop) where y is x.
+#define MNIST_NORMALIZE_ROWS_BODY                              \
+  if (x == y) {                                                \
+    for (int64_t r = begin; r < end; ++r) {                    \
+      float* row = y + r * features;                           \
+      for (int64_t f = 0; f < features; ++f) {                 \
+        row[f] = (row[f] - mean[f]) * scale[f] + offset[f];    \
+      }                                                        \
+    }                                                          \
+    return;                                                    \
+  }                                                            \
+  for (int64_t r = begin; r < end; ++r) {                      \
+    const float* row = x + r * features;                       \
+    float* dst = y + r * features;                             \
+    for (int64_t f = 0; f < features; ++f) {                   \
+      dst[f] = (row[f] - mean[f]) * scale[f] + offset[f];      \
+    }                                                          \
   }
 // clang-format on
 

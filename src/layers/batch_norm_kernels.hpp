@@ -15,7 +15,7 @@ namespace mnist::layers::kernels {
 void batch_moments(const float* x, int64_t rows, int64_t features, float* mean, float* variance);
 
 /// y = (x - mean) * scale + offset per feature in float32, over `rows` rows
-/// of x into y (mean, scale and offset: [features]).
+/// of x into y (mean, scale and offset: [features]); y may be x.
 void batch_normalize(const float* x,
                      int64_t rows,
                      int64_t features,

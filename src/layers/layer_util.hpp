@@ -110,6 +110,15 @@ inline at::Tensor from_tfjs_order(const at::Tensor& x) {
   return x.dim() == 4 ? x.permute({0, 3, 1, 2}) : x;
 }
 
+/// Whether a layer with no gradient wanted may overwrite its input: no other
+/// tensor, view or autograd record holds it or its memory (the model's
+/// graph drops each value after its last reader, so a value read by one
+/// layer only reaches it alone). Its caller's own tensors never are.
+inline bool overwritable(const at::Tensor& x) {
+  return x.defined() && x.use_count() == 1 && x.has_storage() && x.storage().use_count() == 1 &&
+         !x.requires_grad() && !x.is_inference();
+}
+
 /// The single input of a one-input layer (throws if there are several).
 const Shape& single(const std::vector<Shape>& inputs);
 

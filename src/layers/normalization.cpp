@@ -57,7 +57,8 @@ std::pair<at::Tensor, at::Tensor> batch_moments(const at::Tensor& x, int64_t fea
 /// y = (x - mean) * (gamma / sqrt(variance + epsilon)) + beta for each
 /// feature (the factor computed in double, rounded once), one float32 pass
 /// over x laid out [rows, features], written into a tensor of x's shape and
-/// memory format. gamma or beta undefined: a layer without scale or center.
+/// memory format (x itself where x is overwritable). gamma or beta undefined:
+/// a layer without scale or center.
 at::Tensor batch_normalize(const at::Tensor& x,
                            const at::Tensor& mean,
                            const at::Tensor& variance,
@@ -74,7 +75,7 @@ at::Tensor batch_normalize(const at::Tensor& x,
           .contiguous();
   const at::Tensor offset =
       (beta.defined() ? beta.to(at::kFloat) : at::zeros({features}, at::kFloat)).contiguous();
-  at::Tensor y = at::empty_like(x);
+  at::Tensor y = overwritable(x) ? x : at::empty_like(x);
   kernels::batch_normalize(x.data_ptr<float>(), rows, features, m.data_ptr<float>(),
                            scale.data_ptr<float>(), offset.data_ptr<float>(), y.data_ptr<float>());
   return y;
