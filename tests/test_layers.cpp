@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 #include <ATen/ATen.h>
 #include <torch/utils.h>
@@ -932,6 +933,39 @@ TEST(AxisRuleTest, FusedBatchNormalizationEqualsTheTensorOperations) {
                                at::ones({5})};
   EXPECT_TRUE(apply_layer("BatchNormalization", ordered_json::object(), inputs[0], w, true)
                   .requires_grad());
+}
+
+// Padding with no gradient wanted writes a channels-last batch's rows once
+// (kernels.hpp) instead of constant_pad_nd's fill and copy: the same values,
+// as ZeroPadding2D, a convolution's uneven "same" padding and max pooling's
+// -infinity give them; with a gradient wanted, constant_pad_nd's.
+TEST(AxisRuleTest, PaddingWithoutGradientsEqualsConstantPad) {
+  at::manual_seed(5);
+  const at::Tensor image = at::randn({3, 4, 5, 6});
+  const at::Tensor cl = image.contiguous(at::MemoryFormat::ChannelsLast);
+  const ordered_json padding = {{"padding", {{1, 2}, {0, 3}}}};
+  const at::Tensor expected = at::constant_pad_nd(image, {0, 3, 1, 2}, 0.0);
+  {
+    torch::NoGradGuard no_grad;
+    for (const at::Tensor& x : {cl, image}) {
+      const at::Tensor y = apply_layer("ZeroPadding2D", padding, x, {});
+      EXPECT_TRUE(y.equal(expected));
+      EXPECT_EQ(y.is_contiguous(at::MemoryFormat::ChannelsLast),
+                x.is_contiguous(at::MemoryFormat::ChannelsLast));
+    }
+    // Max pooling's "same" padding (-infinity) at stride 2: rows 1 and 1, columns 0 and 1.
+    const at::Tensor pooled = apply_layer(
+        "MaxPooling2D", {{"pool_size", {3, 3}}, {"strides", {2, 2}}, {"padding", "same"}}, cl, {});
+    const at::Tensor reference = at::max_pool2d(
+        at::constant_pad_nd(image, {0, 1, 1, 1}, -std::numeric_limits<double>::infinity()), {3, 3},
+        {2, 2});
+    EXPECT_TRUE(pooled.equal(reference)) << pooled.sizes() << reference.sizes();
+  }
+  const at::Tensor wants_grad = cl.clone().requires_grad_(true);
+  const at::Tensor y = apply_layer("ZeroPadding2D", padding, wants_grad, {});
+  ASSERT_TRUE(y.requires_grad());
+  y.sum().backward();
+  EXPECT_TRUE(wants_grad.grad().equal(at::ones_like(image)));
 }
 
 TEST(AxisRuleTest, LayerNormalizationAndPreluOfARank3TensorFollowTfjs) {

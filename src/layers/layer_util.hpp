@@ -100,6 +100,9 @@ void require_image(const Shape& input);
 
 /// Pads H and W of an NCHW tensor by (before, after) per axis with `value`.
 at::Tensor pad_hw(const at::Tensor& x, const AxisPlan& h, const AxisPlan& w, double value);
+/// The same by (top, bottom, left, right); a negative one crops.
+at::Tensor pad_image(
+    const at::Tensor& x, int64_t top, int64_t bottom, int64_t left, int64_t right, double value);
 
 /// A tensor of the model's internal layout in TF.js's axis order (an NCHW
 /// image as NHWC; other ranks are in TF.js's order already), and back.

@@ -10,7 +10,7 @@
 #include <ATen/ATen.h>
 #include <torch/utils.h>
 
-#include "layers/batch_norm_kernels.hpp"
+#include "layers/kernels.hpp"
 #include "layers/layer_util.hpp"
 
 namespace mnist::layers {
@@ -45,7 +45,7 @@ bool fused_batch_norm_applies(const at::Tensor& x, const std::vector<at::Tensor>
 }
 
 /// The batch's mean and biased variance of each feature of x, as float32
-/// [features] (batch_norm_kernels.hpp).
+/// [features] (kernels.hpp).
 std::pair<at::Tensor, at::Tensor> batch_moments(const at::Tensor& x, int64_t features) {
   at::Tensor mean = at::empty({features}, at::kFloat);
   at::Tensor variance = at::empty({features}, at::kFloat);

@@ -7,6 +7,7 @@
 
 #include <ATen/ATen.h>
 
+#include "layers/kernels.hpp"
 #include "layers/layer_util.hpp"
 
 namespace mnist {
@@ -277,10 +278,27 @@ void require_image(const Shape& input) {
 }
 
 at::Tensor pad_hw(const at::Tensor& x, const AxisPlan& h, const AxisPlan& w, double value) {
-  if (h.pad_before + h.pad_after + w.pad_before + w.pad_after == 0) {
+  return pad_image(x, h.pad_before, h.pad_after, w.pad_before, w.pad_after, value);
+}
+
+at::Tensor pad_image(
+    const at::Tensor& x, int64_t top, int64_t bottom, int64_t left, int64_t right, double value) {
+  if (top == 0 && bottom == 0 && left == 0 && right == 0) {
     return x;
   }
-  return at::constant_pad_nd(x, {w.pad_before, w.pad_after, h.pad_before, h.pad_after}, value);
+  // No gradient wanted, float32 channels-last on the CPU, padding not
+  // cropping: each output row written once (kernels.hpp).
+  if (!(at::GradMode::is_enabled() && x.requires_grad()) && x.scalar_type() == at::kFloat &&
+      x.device().is_cpu() && x.dim() == 4 && x.is_contiguous(at::MemoryFormat::ChannelsLast) &&
+      std::min({top, bottom, left, right}) >= 0) {
+    const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+    at::Tensor y = at::empty({n, c, h + top + bottom, w + left + right},
+                             x.options().memory_format(at::MemoryFormat::ChannelsLast));
+    kernels::pad_nhwc(x.data_ptr<float>(), n, h, w, c, top, bottom, left, right,
+                      static_cast<float>(value), y.data_ptr<float>());
+    return y;
+  }
+  return at::constant_pad_nd(x, {left, right, top, bottom}, value);
 }
 
 const Shape& single(const std::vector<Shape>& inputs) {

@@ -82,7 +82,7 @@ class Sides2D : public LayerOf<Sides2D> {
     const at::Tensor& x = inputs[0];
     const auto& [rows, columns] = sides_;
     if (!crop_) {
-      return at::constant_pad_nd(x, {columns[0], columns[1], rows[0], rows[1]}, 0.0);
+      return pad_image(x, rows[0], rows[1], columns[0], columns[1], 0.0);
     }
     return x.narrow(2, rows[0], x.size(2) - rows[0] - rows[1])
         .narrow(3, columns[0], x.size(3) - columns[0] - columns[1]);

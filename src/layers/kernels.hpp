@@ -1,7 +1,7 @@
-// BatchNormalization's fused loops (batch_norm_kernels.cpp): the batch
-// statistics and the normalisation of float32 values laid out
-// [rows, features] in memory, for normalization.cpp's path without
-// gradients. Private to the layers module.
+// The layers' own CPU loops (kernels.cpp), for calls that want no gradient:
+// BatchNormalization's batch statistics and normalisation of float32 values
+// laid out [rows, features] in memory (normalization.cpp), and zero padding
+// of a channels-last batch (pad_hw). Private to the layers module.
 #pragma once
 
 #include <cstdint>
@@ -23,5 +23,19 @@ void batch_normalize(const float* x,
                      const float* scale,
                      const float* offset,
                      float* y);
+
+/// y [n][h + top + bottom][w + left + right][c] = x [n][h][w][c] with `value`
+/// around it (float32, NHWC in memory): each output row written once.
+void pad_nhwc(const float* x,
+              int64_t n,
+              int64_t h,
+              int64_t w,
+              int64_t c,
+              int64_t top,
+              int64_t bottom,
+              int64_t left,
+              int64_t right,
+              float value,
+              float* y);
 
 }  // namespace mnist::layers::kernels

@@ -1,4 +1,4 @@
-// BatchNormalization's fused loops (see batch_norm_kernels.hpp). Spread over
+// The layers' own CPU loops (see kernels.hpp). Spread over
 // libtorch's threads with at::parallel_for (this file is compiled with
 // OpenMP, as src/CMakeLists.txt says why), and compiled twice: for the
 // baseline x86-64 and, called where the CPU has it, for AVX2. Each value
@@ -7,9 +7,10 @@
 // float32 where that loses nothing that matters: x - mean is exact for the
 // values near the mean (Sterbenz), and the statistics' sums are double but
 // for partial sums of 8 rows.
-#include "layers/batch_norm_kernels.hpp"
+#include "layers/kernels.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include <ATen/Parallel.h>
@@ -170,6 +171,38 @@ void batch_normalize(const float* x,
                    [&](int64_t begin, int64_t end) {
                      (avx2 ? normalize_rows_avx2 : normalize_rows)(x, begin, end, features, mean,
                                                                    scale, offset, y);
+                   });
+}
+
+void pad_nhwc(const float* x,
+              int64_t n,
+              int64_t h,
+              int64_t w,
+              int64_t c,
+              int64_t top,
+              int64_t bottom,
+              int64_t left,
+              int64_t right,
+              float value,
+              float* y) {
+  // constant_pad_nd fills the whole output, then copies the input into it:
+  // two passes over the output where one does.
+  const int64_t oh = h + top + bottom;
+  const int64_t row_values = (w + left + right) * c;
+  at::parallel_for(0, n * oh, std::max<int64_t>(1, 16384 / row_values),
+                   [&](int64_t begin, int64_t end) {
+                     for (int64_t out_row = begin; out_row < end; ++out_row) {
+                       float* dst = y + out_row * row_values;
+                       const int64_t in_row = out_row % oh - top;
+                       if (in_row < 0 || in_row >= h) {
+                         std::fill(dst, dst + row_values, value);
+                         continue;
+                       }
+                       std::fill(dst, dst + left * c, value);
+                       std::memcpy(dst + left * c, x + ((out_row / oh) * h + in_row) * w * c,
+                                   static_cast<size_t>(w * c) * sizeof(float));
+                       std::fill(dst + (left + w) * c, dst + row_values, value);
+                     }
                    });
 }
 
