@@ -7,7 +7,7 @@
 #      scripts/unit_tests.sh);
 #   2. the unit and end-to-end tests again under ASan + UBSan (clang,
 #      build-asan/: scripts/sanitize.sh);
-#   3. each libFuzzer harness for FUZZ_SECONDS (default 40) s (scripts/fuzz.sh;
+#   3. each libFuzzer harness for FUZZ_SECONDS (default 30) s (scripts/fuzz.sh;
 #      longer runs: scripts/fuzz.sh --seconds 600 HARNESS).
 # Extra arguments run only step 1, with them passed to ctest, e.g.
 #   scripts/test.sh -L unit
@@ -32,8 +32,8 @@ step "unit tests (Release build), one process per core"
 "$root/scripts/unit_tests.sh" . || failed+=("unit tests")
 step "tests under ASan + UBSan"
 "$root/scripts/sanitize.sh" || failed+=("sanitizers")
-step "fuzzing, ${FUZZ_SECONDS:-40} s per harness"
-"$root/scripts/fuzz.sh" --seconds "${FUZZ_SECONDS:-40}" || failed+=("fuzzing")
+step "fuzzing, ${FUZZ_SECONDS:-30} s per harness"
+"$root/scripts/fuzz.sh" --seconds "${FUZZ_SECONDS:-30}" || failed+=("fuzzing")
 if [ "${#failed[@]}" -gt 0 ]; then
   echo "test.sh: FAILED: ${failed[*]}" >&2
   exit 1

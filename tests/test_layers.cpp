@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <limits>
+#include <optional>
 
 #include <ATen/ATen.h>
 #include <torch/utils.h>
@@ -925,6 +926,28 @@ TEST(AxisRuleTest, FusedBatchNormalizationEqualsTheTensorOperations) {
       const at::Tensor from_alone = l->call(in, weights(), CallContext{});
       EXPECT_EQ(from_alone.data_ptr(), memory) << cls << ": not computed in place";
       EXPECT_TRUE(from_alone.equal(from_held)) << cls;
+    }
+  }
+  // A NaN in a feature makes its statistics NaN on both paths (and its
+  // moving variance), as TF.js's moments; the other features stay finite.
+  {
+    at::Tensor with_nan = inputs[0].clone(at::MemoryFormat::ChannelsLast);
+    with_nan[1][2][3][4] = std::numeric_limits<float>::quiet_NaN();
+    for (const bool grad : {false, true}) {
+      std::vector<at::Tensor> w = {at::ones({5}), at::zeros({5}), at::zeros({5}), at::ones({5})};
+      const at::Tensor x = grad ? with_nan.clone().requires_grad_(true) : with_nan;
+      at::Tensor y;
+      {
+        std::optional<torch::NoGradGuard> no_grad;
+        if (!grad) {
+          no_grad.emplace();
+        }
+        y = apply_layer("BatchNormalization", ordered_json::object(), x, w, true);
+      }
+      EXPECT_TRUE(std::isnan(w[3][2].item<float>())) << "gradient " << grad << ": " << w[3];
+      EXPECT_TRUE(at::isfinite(w[3].narrow(0, 0, 2)).all().item<bool>()) << w[3];
+      EXPECT_TRUE(at::isnan(y.select(1, 2)).all().item<bool>()) << "gradient " << grad;
+      EXPECT_TRUE(at::isfinite(y.select(1, 1)).all().item<bool>()) << "gradient " << grad;
     }
   }
   // A gradient wanted from gamma alone (a trainable layer on a frozen base's

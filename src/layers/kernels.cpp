@@ -154,8 +154,11 @@ void batch_moments(const float* x, int64_t rows, int64_t features, float* mean, 
       squares += partial[static_cast<size_t>(chunk * 2 * features + features + f)];
     }
     const double centred = sum / n;
+    const double v = squares / n - centred * centred;
     mean[f] = static_cast<float>(static_cast<double>(shift[f]) + centred);
-    variance[f] = static_cast<float>(std::max(0.0, squares / n - centred * centred));
+    // Rounding can leave a constant feature's variance just below 0; a NaN
+    // or infinite value leaves it NaN, as TF.js's moments are.
+    variance[f] = static_cast<float>(v < 0.0 ? 0.0 : v);
   }
 }
 
